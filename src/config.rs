@@ -1,0 +1,523 @@
+//! Typed, layered, secret-aware configuration.
+//!
+//! Layers, later wins: `config/default.toml` → an optional file given with
+//! `--config` → `KIRIM_…` environment variables (`__` separates sections, e.g.
+//! `KIRIM_REDIS__URL`, `KIRIM_PROVIDERS__IFORTEPAY__CLIENT_SECRET`).
+//!
+//! Secrets (client secrets, API keys, passwords) are never read from a config file:
+//! a secret key found in a file is a start-up error. They come from the environment,
+//! or from a file *path* (`client_secret_file`) so that Kubernetes secrets and Docker
+//! secrets mount cleanly. Private keys are always paths.
+//!
+//! Everything is validated at start; an error names the key and the rule.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// A secret string: `Debug`/`Display` print `[redacted]`, so it cannot leak through
+/// logs or error messages by accident. Use [`Secret::expose`] at the point of use.
+#[derive(Clone, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret value. Call only where it is used (signing, headers).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration key `{key}`: {rule}")]
+    Invalid { key: String, rule: String },
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, rule: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            rule: rule.into(),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, coloured on a terminal.
+    #[default]
+    Human,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub redis: RedisSettings,
+    pub log: LogSettings,
+    pub worker: WorkerSettings,
+    pub reconcile: ReconcileSettings,
+    pub api: ApiSettings,
+    pub providers: ProvidersSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://host:port/db`.
+    pub url: String,
+    /// Prefix of every kirim key. Wrapped in `{…}` it is a Redis Cluster hash tag.
+    pub namespace: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// `tracing` env-filter directive, e.g. `info,kirim=debug`. `RUST_LOG` wins.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// Jobs handled at once per worker process.
+    pub concurrency: usize,
+    /// How often an idle worker polls Redis (APALIS.md pitfall 5).
+    pub poll_interval_ms: u64,
+    /// Attempts per job before it is dead-lettered (kirim enforces this, not apalis).
+    pub max_attempts: u32,
+    /// Full-jitter exponential backoff base and cap.
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// Heartbeat interval; an orphaned job is re-run after `heartbeat × missed`.
+    pub heartbeat_secs: u64,
+    pub missed_heartbeats: u32,
+    /// How long shutdown waits for in-flight jobs.
+    pub shutdown_timeout_secs: u64,
+    /// How long finished apalis job data is kept (retention).
+    pub finished_job_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileSettings {
+    /// Seconds between sweeps.
+    pub tick_secs: u64,
+    /// Delays between polls of one payout; the last repeats.
+    pub schedule_secs: Vec<u64>,
+    /// After this long unresolved, a payout becomes NEEDS_REVIEW.
+    pub horizon_secs: u64,
+    /// An UNKNOWN payout reported "not found" is resubmitted only after this long.
+    pub not_found_grace_secs: u64,
+    /// Most payouts one sweep enqueues.
+    pub batch: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    pub bind: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidersSettings {
+    pub ifortepay: IfortepaySettings,
+    pub nicepay: NicepaySettings,
+    pub singapay: SingapaySettings,
+}
+
+/// How the SNAP `EndpointUrl` in the string-to-sign is formed (NOTES.md: unconfirmed
+/// for iFortepay, whose page says "full URL").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointUrlMode {
+    /// Path and query only: `/api/v1.2/transfer-interbank`.
+    #[default]
+    Relative,
+    /// Scheme, host, path and query.
+    Absolute,
+}
+
+/// Settings every HTTP provider shares.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub base_url: String,
+    pub connect_timeout_ms: u64,
+    pub request_timeout_ms: u64,
+    /// Refresh a cached token this long before it expires.
+    pub token_refresh_margin_secs: u64,
+}
+
+impl HttpSettings {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IfortepaySettings {
+    pub enabled: bool,
+    #[serde(flatten)]
+    pub http: HttpSettings,
+    pub client_id: String,
+    #[serde(default, skip_serializing)]
+    pub client_secret: Option<Secret>,
+    pub client_secret_file: Option<PathBuf>,
+    pub private_key_path: PathBuf,
+    /// Public key that verifies callbacks signed with RSA (not used by HMAC callbacks).
+    pub channel_id: String,
+    /// CHANNEL-ID for direct debit (`DD003` in the examples).
+    pub debit_channel_id: String,
+    pub endpoint_url_mode: EndpointUrlMode,
+    /// `|` per SNAP; `:` per one iFortepay page (unconfirmed).
+    pub token_separator: String,
+    /// The URL iFortepay calls back, as registered; part of the callback signature.
+    pub callback_url: String,
+    pub merchant: IfortepayMerchant,
+}
+
+/// Merchant-level transfer fields supplied from config, not by each producer.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IfortepayMerchant {
+    /// Must equal the profile's `businessAccountNumber`.
+    pub source_account_no: String,
+    pub originator_customer_no: String,
+    pub originator_customer_name: String,
+    pub originator_bank_code: String,
+    pub sender_country: String,
+    pub sender_city: String,
+    pub beneficiary_country: String,
+    pub beneficiary_city: String,
+    /// "1" business, "2" education, "3" other.
+    pub transaction_purpose: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NicepaySettings {
+    pub enabled: bool,
+    #[serde(flatten)]
+    pub http: HttpSettings,
+    pub client_id: String,
+    #[serde(default, skip_serializing)]
+    pub client_secret: Option<Secret>,
+    pub client_secret_file: Option<PathBuf>,
+    pub private_key_path: PathBuf,
+    /// NICEPAY's public key, verifying its notifications.
+    pub public_key_path: Option<PathBuf>,
+    pub endpoint_url_mode: EndpointUrlMode,
+    pub token_separator: String,
+    /// Path prefix (e.g. `/nicepay`) left out of the signed path, as NICEPAY's SDK does (unconfirmed).
+    pub unsigned_path_prefix: String,
+    pub merchant_id: String,
+    pub ms_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+pub enum SingapayApiVersion {
+    /// v1.0 transfer: no client reference, cannot be made idempotent.
+    #[serde(rename = "v1")]
+    V1,
+    /// v2.0 transfer with `reference_number` (default: idempotent).
+    #[default]
+    #[serde(rename = "v2")]
+    V2,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SingapaySettings {
+    pub enabled: bool,
+    #[serde(flatten)]
+    pub http: HttpSettings,
+    pub client_id: String,
+    #[serde(default, skip_serializing)]
+    pub client_secret: Option<Secret>,
+    pub client_secret_file: Option<PathBuf>,
+    /// The `X-PARTNER-ID` API key.
+    #[serde(default, skip_serializing)]
+    pub api_key: Option<Secret>,
+    pub api_key_file: Option<PathBuf>,
+    pub account_id: String,
+    pub api_version: SingapayApiVersion,
+}
+
+/// Keys that hold secrets and therefore must not come from a file.
+const SECRET_KEYS: &[&str] = &[
+    "providers.ifortepay.client_secret",
+    "providers.nicepay.client_secret",
+    "providers.singapay.client_secret",
+    "providers.singapay.api_key",
+];
+
+/// Resolve a secret from its value or its file.
+pub fn resolve_secret(
+    value: &Option<Secret>,
+    file: &Option<PathBuf>,
+    key: &str,
+) -> Result<Secret, ConfigError> {
+    if let Some(v) = value {
+        if !v.is_empty() {
+            return Ok(v.clone());
+        }
+    }
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::invalid(format!("{key}_file"), format!("cannot read {}: {e}", path.display()))
+        })?;
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{key}_file"),
+                format!("{} is empty", path.display()),
+            ));
+        }
+        return Ok(Secret::new(trimmed));
+    }
+    Err(ConfigError::invalid(
+        key,
+        format!(
+            "is required: set KIRIM_{} or {key}_file",
+            key.to_ascii_uppercase().replace('.', "__")
+        ),
+    ))
+}
+
+impl IfortepaySettings {
+    pub fn client_secret(&self) -> Result<Secret, ConfigError> {
+        resolve_secret(&self.client_secret, &self.client_secret_file, "providers.ifortepay.client_secret")
+    }
+}
+
+impl NicepaySettings {
+    pub fn client_secret(&self) -> Result<Secret, ConfigError> {
+        resolve_secret(&self.client_secret, &self.client_secret_file, "providers.nicepay.client_secret")
+    }
+}
+
+impl SingapaySettings {
+    pub fn client_secret(&self) -> Result<Secret, ConfigError> {
+        resolve_secret(&self.client_secret, &self.client_secret_file, "providers.singapay.client_secret")
+    }
+    pub fn api_key(&self) -> Result<Secret, ConfigError> {
+        resolve_secret(&self.api_key, &self.api_key_file, "providers.singapay.api_key")
+    }
+}
+
+/// The directory holding `default.toml`: `KIRIM_CONFIG_DIR`, else `./config`.
+pub fn config_dir() -> PathBuf {
+    std::env::var_os("KIRIM_CONFIG_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("config"))
+}
+
+impl Settings {
+    /// Load `default.toml` from [`config_dir`], then `extra`, then the environment.
+    pub fn load(extra: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_from(&config_dir().join("default.toml"), extra, true)
+    }
+
+    /// Load from explicit files; `use_env` adds the `KIRIM_` environment layer.
+    pub fn load_from(default: &Path, extra: Option<&Path>, use_env: bool) -> Result<Settings, ConfigError> {
+        if !default.exists() {
+            return Err(ConfigError::invalid(
+                "(file)",
+                format!(
+                    "{} not found; run from the repository root or set KIRIM_CONFIG_DIR",
+                    default.display()
+                ),
+            ));
+        }
+        let mut figment = Figment::new().merge(Toml::file_exact(default));
+        if let Some(extra) = extra {
+            if !extra.exists() {
+                return Err(ConfigError::invalid("(file)", format!("{} not found", extra.display())));
+            }
+            figment = figment.merge(Toml::file_exact(extra));
+        }
+        if use_env {
+            figment = figment.merge(
+                Env::prefixed("KIRIM_")
+                    .split("__")
+                    .ignore(&["config_dir", "client_secret"]),
+            );
+        }
+        for key in SECRET_KEYS {
+            if let Some(meta) = figment.find_metadata(key) {
+                if meta.source.as_ref().and_then(|s| s.file_path()).is_some() {
+                    return Err(ConfigError::invalid(
+                        *key,
+                        "secrets must not be written in a config file; use the environment or the *_file key",
+                    ));
+                }
+            }
+        }
+        let settings: Settings = figment.extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Rules serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.redis.url.starts_with("redis://") && !self.redis.url.starts_with("rediss://") {
+            return Err(ConfigError::invalid("redis.url", "must start with redis:// or rediss://"));
+        }
+        if self.redis.namespace.is_empty() {
+            return Err(ConfigError::invalid("redis.namespace", "must not be empty"));
+        }
+        let w = &self.worker;
+        if w.concurrency == 0 || w.concurrency > 10_000 {
+            return Err(ConfigError::invalid("worker.concurrency", "must be between 1 and 10000"));
+        }
+        if w.max_attempts == 0 {
+            return Err(ConfigError::invalid("worker.max_attempts", "must be at least 1"));
+        }
+        if w.poll_interval_ms == 0 {
+            return Err(ConfigError::invalid("worker.poll_interval_ms", "must be at least 1"));
+        }
+        if w.backoff_base_ms == 0 || w.backoff_max_ms < w.backoff_base_ms {
+            return Err(ConfigError::invalid(
+                "worker.backoff_max_ms",
+                "must be at least worker.backoff_base_ms, which must be positive",
+            ));
+        }
+        if w.heartbeat_secs == 0 || w.missed_heartbeats == 0 {
+            return Err(ConfigError::invalid(
+                "worker.heartbeat_secs",
+                "heartbeat_secs and missed_heartbeats must be positive",
+            ));
+        }
+        let r = &self.reconcile;
+        if r.schedule_secs.is_empty() || r.schedule_secs.contains(&0) {
+            return Err(ConfigError::invalid(
+                "reconcile.schedule_secs",
+                "must list at least one positive delay",
+            ));
+        }
+        if r.tick_secs == 0 || r.batch == 0 {
+            return Err(ConfigError::invalid("reconcile.tick_secs", "tick_secs and batch must be positive"));
+        }
+        for (name, http) in [
+            ("ifortepay", &self.providers.ifortepay.http),
+            ("nicepay", &self.providers.nicepay.http),
+            ("singapay", &self.providers.singapay.http),
+        ] {
+            if !http.base_url.starts_with("http://") && !http.base_url.starts_with("https://") {
+                return Err(ConfigError::invalid(
+                    format!("providers.{name}.base_url"),
+                    "must start with http:// or https://",
+                ));
+            }
+            if http.connect_timeout_ms == 0 || http.request_timeout_ms == 0 {
+                return Err(ConfigError::invalid(
+                    format!("providers.{name}.request_timeout_ms"),
+                    "connect and request timeouts must be positive",
+                ));
+            }
+        }
+        let p = &self.providers.ifortepay.merchant.transaction_purpose;
+        if !matches!(p.as_str(), "1" | "2" | "3") {
+            return Err(ConfigError::invalid(
+                "providers.ifortepay.merchant.transaction_purpose",
+                "must be \"1\", \"2\" or \"3\"",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Orphaned-job recovery bound: heartbeat × missed heartbeats.
+    pub fn orphan_recovery_bound(&self) -> Duration {
+        Duration::from_secs(self.worker.heartbeat_secs * u64::from(self.worker.missed_heartbeats))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_default() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml")
+    }
+
+    #[test]
+    fn default_config_loads_and_validates() {
+        let s = Settings::load_from(&repo_default(), None, false).unwrap();
+        assert!(s.worker.concurrency > 0);
+        assert!(s.providers.ifortepay.client_secret.is_none());
+    }
+
+    #[test]
+    fn secret_in_file_is_refused_naming_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let extra = dir.path().join("x.toml");
+        std::fs::write(&extra, "[providers.nicepay]\nclient_secret = \"oops\"\n").unwrap();
+        let err = Settings::load_from(&repo_default(), Some(&extra), false).unwrap_err();
+        assert!(err.to_string().contains("providers.nicepay.client_secret"), "{err}");
+        assert!(!err.to_string().contains("oops"));
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let extra = dir.path().join("x.toml");
+        std::fs::write(&extra, "[worker]\nconcurrency = 0\n").unwrap();
+        let err = Settings::load_from(&repo_default(), Some(&extra), false).unwrap_err();
+        assert!(err.to_string().contains("worker.concurrency"), "{err}");
+        std::fs::write(&extra, "[worker]\nconcurrency = \"many\"\n").unwrap();
+        let err = Settings::load_from(&repo_default(), Some(&extra), false).unwrap_err();
+        assert!(err.to_string().contains("concurrency"), "{err}");
+        std::fs::write(&extra, "[worker]\nconcurency = 3\n").unwrap();
+        let err = Settings::load_from(&repo_default(), Some(&extra), false).unwrap_err();
+        assert!(err.to_string().contains("concurency"), "{err}");
+    }
+
+    #[test]
+    fn secret_resolution_from_file_and_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("s");
+        std::fs::write(&f, "abc\n").unwrap();
+        let s = resolve_secret(&None, &Some(f), "providers.x.client_secret").unwrap();
+        assert_eq!(s.expose(), "abc");
+        assert_eq!(format!("{s:?}"), "[redacted]");
+        let err = resolve_secret(&None, &None, "providers.x.client_secret").unwrap_err();
+        assert!(err.to_string().contains("KIRIM_PROVIDERS__X__CLIENT_SECRET"), "{err}");
+    }
+}

@@ -1,0 +1,211 @@
+//! Domain types shared by the producers, the API, the CLI, the workers and the
+//! provider clients. Each type can only hold a valid value ("parse, don't validate");
+//! every parse error names the field and the rule it broke.
+
+pub mod money;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use money::{Amount, Currency, Money};
+
+/// A bad input value: which field, which rule. Never carries the value itself when
+/// the value could be a secret; for ordinary fields callers may add it to the rule.
+#[derive(Debug, Clone, Error, PartialEq, Eq, Serialize, Deserialize)]
+#[error("{field}: {rule}")]
+pub struct FieldError {
+    /// Dotted path of the field, e.g. `amount.value` or `additionalInfo.transactionPurpose`.
+    pub field: String,
+    /// The rule, in words a user can act on.
+    pub rule: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            rule: rule.into(),
+        }
+    }
+}
+
+/// The payment providers kirim speaks to. One enum, one spelling (`as_str`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Ifortepay,
+    Nicepay,
+    Singapay,
+}
+
+impl Provider {
+    pub const ALL: [Provider; 3] = [Provider::Ifortepay, Provider::Nicepay, Provider::Singapay];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Ifortepay => "ifortepay",
+            Provider::Nicepay => "nicepay",
+            Provider::Singapay => "singapay",
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Provider {
+    type Err = FieldError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "ifortepay" => Ok(Provider::Ifortepay),
+            "nicepay" => Ok(Provider::Nicepay),
+            "singapay" => Ok(Provider::Singapay),
+            _ => Err(FieldError::new(
+                "provider",
+                "must be one of ifortepay, nicepay, singapay",
+            )),
+        }
+    }
+}
+
+fn check_len(value: &str, field: &str, max: usize) -> Result<(), FieldError> {
+    if value.is_empty() {
+        return Err(FieldError::new(field, "is mandatory and must not be empty"));
+    }
+    if value.chars().count() > max {
+        return Err(FieldError::new(field, format!("must be at most {max} characters")));
+    }
+    Ok(())
+}
+
+macro_rules! string_newtype {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $max:expr, $check:expr, $rule:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Parse, naming `field` in the error.
+            pub fn parse_field(value: &str, field: &str) -> Result<Self, FieldError> {
+                check_len(value, field, $max)?;
+                let ok: fn(char) -> bool = $check;
+                if !value.chars().all(ok) {
+                    return Err(FieldError::new(field, $rule));
+                }
+                Ok($name(value.to_owned()))
+            }
+
+            /// Parse with the default field name.
+            pub fn parse(value: &str) -> Result<Self, FieldError> {
+                Self::parse_field(value, $field)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                $name::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+string_newtype!(
+    /// `partnerReferenceNo`: the business idempotency key of a payout, chosen by the
+    /// producer, unique per transaction. 40 characters is the tightest provider limit
+    /// (NICEPAY); letters, digits, `-`, `_` and `.` keep it safe in URLs and Redis keys.
+    PartnerReference,
+    "partnerReferenceNo",
+    40,
+    |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'),
+    "may contain only letters, digits, '-', '_' and '.'"
+);
+
+string_newtype!(
+    /// Beneficiary account number: digits only, up to 25 (NICEPAY's limit; iFortepay allows 34).
+    AccountNumber,
+    "beneficiaryAccountNo",
+    25,
+    |c| c.is_ascii_digit(),
+    "must contain digits only"
+);
+
+string_newtype!(
+    /// Bank code (`014`) or SWIFT-style code (`BBRINJA`): up to 8 letters or digits.
+    BankCode,
+    "beneficiaryBankCode",
+    8,
+    |c| c.is_ascii_alphanumeric(),
+    "must contain only letters and digits"
+);
+
+string_newtype!(
+    /// `X-EXTERNAL-ID`: a numeric message id, unique per partner per day, at most
+    /// 36 digits (NICEPAY allows 40, iFortepay's examples use 13–14).
+    ExternalId,
+    "X-EXTERNAL-ID",
+    36,
+    |c| c.is_ascii_digit(),
+    "must be numeric"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partner_reference_rules() {
+        assert!(PartnerReference::parse("INV-2026.11_01").is_ok());
+        let e = PartnerReference::parse("").unwrap_err();
+        assert_eq!(e.field, "partnerReferenceNo");
+        assert!(e.rule.contains("mandatory"));
+        let e = PartnerReference::parse(&"x".repeat(41)).unwrap_err();
+        assert!(e.rule.contains("at most 40"));
+        let e = PartnerReference::parse("a b").unwrap_err();
+        assert!(e.rule.contains("only letters"));
+    }
+
+    #[test]
+    fn account_and_bank() {
+        assert!(AccountNumber::parse("8753293240").is_ok());
+        assert_eq!(
+            AccountNumber::parse("87a").unwrap_err().to_string(),
+            "beneficiaryAccountNo: must contain digits only"
+        );
+        assert!(BankCode::parse("BBRINJA").is_ok());
+        assert!(BankCode::parse("014-").is_err());
+        assert!(ExternalId::parse("1672977134961").is_ok());
+        assert!(ExternalId::parse("12a").is_err());
+    }
+
+    #[test]
+    fn provider_parse() {
+        assert_eq!("NICEPAY".parse::<Provider>().unwrap(), Provider::Nicepay);
+        assert_eq!("x".parse::<Provider>().unwrap_err().field, "provider");
+        let json = serde_json::to_string(&Provider::Ifortepay).unwrap();
+        assert_eq!(json, "\"ifortepay\"");
+    }
+}
