@@ -10,6 +10,7 @@
 //! - [`config`]: layered, validated settings; secrets only from env or files.
 //! - [`telemetry`]: tracing setup (human or JSON).
 //! - [`redis_server`]: a real Redis for tests and the demo.
+//! - [`providers`]: the one provider interface and the shared outcome taxonomy.
 //! - [`cli`]: the `kirim` command line.
 //!
 //! See ARCHITECTURE.md for how a payout flows through them.
@@ -17,6 +18,7 @@
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod providers;
 pub mod redis_server;
 pub mod snap;
 pub mod telemetry;

@@ -1,0 +1,265 @@
+//! The one provider interface the worker talks to, and the shared outcome taxonomy
+//! every provider maps into.
+//!
+//! A provider lives in its own module with two halves (hyperswitch's habit):
+//! `mod.rs`/`client.rs` is the HTTP glue (URLs, headers, signing, token cache), and
+//! `transformers.rs` holds only serde wire types and the pure mapping from provider
+//! answers to [`Outcome`]. Only [`Outcome`] decides whether the worker retries,
+//! inquires or stops.
+//!
+//! "The provider said no" is data ([`Outcome::FinalFailure`], [`Outcome::Cancelled`]);
+//! "we could not tell" is [`Outcome::Unknown`]; "nothing was sent" is a
+//! [`ProviderError`].
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::config::Secret;
+use crate::domain::{AccountNumber, BankCode, ExternalId, FieldError, Money, PartnerReference, Provider};
+
+/// What a provider call means for the payout. Every provider answer maps into
+/// exactly one of these, with no wildcard arms in the mappings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Money moved (transfer SUCCESS, debit executed).
+    Success { reference: Option<String> },
+    /// Accepted, not final (INIT, 202, pending). Reconcile later.
+    InProgress { reference: Option<String> },
+    /// Accepted earlier, then cancelled by the provider (iFortepay CANCELLED, NICEPAY
+    /// cancelled/rejected, Singapay cancelled/refunded): final, no money moved.
+    Cancelled { reference: Option<String>, reason: String },
+    /// A definite "no" before any money moved (validation, limits, funds, invalid account).
+    FinalFailure { code: String, message: String },
+    /// The provider did not act; safe to send the same message again after a delay.
+    Retryable { delay_hint: Option<Duration>, reason: String },
+    /// We cannot tell whether the provider acted. Inquire; never resend.
+    Unknown { reason: String },
+    /// Inquiry only: the provider has no record of this transaction.
+    NotFound,
+}
+
+impl Outcome {
+    /// Stable label for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Success { .. } => "success",
+            Outcome::InProgress { .. } => "in_progress",
+            Outcome::Cancelled { .. } => "cancelled",
+            Outcome::FinalFailure { .. } => "final_failure",
+            Outcome::Retryable { .. } => "retryable",
+            Outcome::Unknown { .. } => "unknown",
+            Outcome::NotFound => "not_found",
+        }
+    }
+}
+
+/// One request/response exchange with a provider, as the worker records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exchange {
+    pub outcome: Outcome,
+    /// Provider response code as sent (`2021800`, `SP004`, …), if any.
+    pub response_code: Option<String>,
+    pub response_message: Option<String>,
+    /// Transport status, if a response arrived.
+    pub http_status: Option<u16>,
+    /// Wall time of the call(s).
+    pub latency: Duration,
+    /// The response body with secrets and tokens redacted, for the audit trail.
+    pub audit: Option<serde_json::Value>,
+    /// Direct debit with OTP: the token the OTP step needs. A secret.
+    #[serde(skip)]
+    pub charge_token: Option<Secret>,
+}
+
+impl Exchange {
+    /// An exchange with only an outcome (e.g. a transport failure).
+    pub fn bare(outcome: Outcome, latency: Duration) -> Self {
+        Exchange {
+            outcome,
+            response_code: None,
+            response_message: None,
+            http_status: None,
+            latency,
+            audit: None,
+            charge_token: None,
+        }
+    }
+}
+
+/// Nothing was sent: the request could not be built.
+#[derive(Debug, Error)]
+pub enum ProviderError {
+    /// Bad input; names the field and the rule. Nothing reached the network.
+    #[error("invalid request: {0}")]
+    Validation(#[from] FieldError),
+    /// The provider has no such operation.
+    #[error("{provider} does not support {operation}")]
+    Unsupported {
+        provider: Provider,
+        operation: &'static str,
+    },
+    /// Misconfiguration (missing key, bad URL); names the key.
+    #[error("provider configuration: {0}")]
+    Config(String),
+    /// A non-transactional call (balance, profile, history, account inquiry) that
+    /// did not give a usable answer. `outcome` says whether retrying can help.
+    #[error("{operation} failed: {outcome:?}")]
+    Call {
+        operation: &'static str,
+        outcome: Outcome,
+        response_code: Option<String>,
+    },
+}
+
+/// The beneficiary of a transfer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Beneficiary {
+    pub account_no: AccountNumber,
+    pub bank_code: BankCode,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+/// A transfer (disbursement) as the worker asks for it. Merchant-level fields come
+/// from each provider's settings, not from here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferRequest {
+    pub partner_reference: PartnerReference,
+    pub amount: Money,
+    pub beneficiary: Beneficiary,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remark: Option<String>,
+    /// The message id for this submission, allocated and persisted by the ledger
+    /// before the call. Fixed width, so a provider needing several messages
+    /// (NICEPAY registration + approve) may append one step digit and stay unique.
+    pub external_id: ExternalId,
+    /// When the payout was accepted (`transactionDate`), RFC 3339.
+    pub transaction_date: String,
+}
+
+/// What the worker knows when it asks "what happened to this transfer?".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusQuery {
+    pub partner_reference: PartnerReference,
+    /// The provider's own reference, when a response carried one.
+    pub provider_reference: Option<String>,
+    pub amount: Money,
+    pub beneficiary_account_no: AccountNumber,
+    pub transaction_date: String,
+    /// A fresh message id for the inquiry itself.
+    pub external_id: ExternalId,
+}
+
+/// Direct debit payment (iFortepay service 54).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRequest {
+    pub partner_reference: PartnerReference,
+    pub amount: Money,
+    /// The registered card's token. A secret: redacted in Debug, logs and audit.
+    pub bank_card_token: Secret,
+    pub with_otp: bool,
+    /// Card issuer, e.g. `BRI`.
+    pub pay_option: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remarks: Option<String>,
+    pub external_id: ExternalId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountInquiryRequest {
+    pub bank_code: BankCode,
+    pub account_no: AccountNumber,
+    pub external_id: ExternalId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountInfo {
+    pub account_no: String,
+    pub account_name: String,
+    pub bank_code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    pub available: Money,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryQuery {
+    /// RFC 3339; the provider limits the period (iFortepay: 3 months).
+    pub from: String,
+    pub to: String,
+    pub page: u32,
+    pub page_size: u32,
+    pub external_id: ExternalId,
+}
+
+/// One transaction in a history list, already mapped to an outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub partner_reference: String,
+    pub provider_reference: Option<String>,
+    pub amount: Money,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    pub entries: Vec<HistoryEntry>,
+    pub has_more: bool,
+}
+
+/// What the worker needs from a payment provider. Implementations are cheap to
+/// share (`Arc<dyn PayoutProvider>`): one pooled HTTP client and one token cache each.
+#[async_trait]
+pub trait PayoutProvider: Send + Sync + 'static {
+    fn provider(&self) -> Provider;
+
+    /// Submit a transfer. `Err` only when nothing was sent.
+    async fn transfer(&self, req: &TransferRequest) -> Result<Exchange, ProviderError>;
+
+    /// Transfer status inquiry. [`Outcome::NotFound`] means the provider never received it.
+    async fn transfer_status(&self, query: &StatusQuery) -> Result<Exchange, ProviderError>;
+
+    /// Beneficiary account inquiry (name check).
+    async fn account_inquiry(&self, req: &AccountInquiryRequest) -> Result<AccountInfo, ProviderError>;
+
+    async fn balance(&self, external_id: &ExternalId) -> Result<Balance, ProviderError>;
+
+    /// History list, where the provider has one (iFortepay).
+    async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, ProviderError> {
+        let _ = query;
+        Err(ProviderError::Unsupported {
+            provider: self.provider(),
+            operation: "history list",
+        })
+    }
+
+    /// Direct debit payment, where supported (iFortepay).
+    async fn payment(&self, req: &PaymentRequest) -> Result<Exchange, ProviderError> {
+        let _ = req;
+        Err(ProviderError::Unsupported {
+            provider: self.provider(),
+            operation: "direct debit payment",
+        })
+    }
+
+    /// Direct debit status, where supported.
+    async fn payment_status(&self, query: &StatusQuery) -> Result<Exchange, ProviderError> {
+        let _ = query;
+        Err(ProviderError::Unsupported {
+            provider: self.provider(),
+            operation: "direct debit status",
+        })
+    }
+}
