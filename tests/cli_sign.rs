@@ -1,0 +1,373 @@
+//! Known-answer tests for `kirim sign` and `kirim keygen`, run through the real
+//! binary. Vectors come from outside the crate: the public SNAP demo vectors
+//! (tests/fixtures/vectors/, copied from ../shared/vectors/) and our own made with
+//! openssl and Python (tests/fixtures/make-own-vectors.sh).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn load(name: &str) -> Value {
+    let text = std::fs::read_to_string(fixtures().join(name)).expect("fixture readable");
+    serde_json::from_str(&text).expect("fixture is JSON")
+}
+
+fn kirim(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kirim"));
+    cmd.args(args).env_remove("KIRIM_CLIENT_SECRET");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("kirim runs")
+}
+
+fn stdout_line(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "kirim failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = String::from_utf8(out.stdout.clone()).unwrap();
+    assert_eq!(
+        s.lines().count(),
+        1,
+        "stdout must be only the signature: {s:?}"
+    );
+    s.trim_end().to_owned()
+}
+
+fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+    v[k].as_str().unwrap_or_else(|| panic!("fixture field {k}"))
+}
+
+#[test]
+fn public_snap_vectors() {
+    let v = load("vectors/snap-midtrans-demo.json");
+    let key = fixtures()
+        .join("vectors")
+        .join(s(&v, "private_key_pem_file"));
+    let key = key.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    let t = &v["access_token_asymmetric"];
+    let out = kirim(
+        &[
+            "sign",
+            "token",
+            "--client-id",
+            s(t, "client_key"),
+            "--timestamp",
+            s(t, "timestamp"),
+            "--private-key",
+            key,
+        ],
+        &[],
+    );
+    assert_eq!(stdout_line(&out), s(t, "expected"));
+
+    let h = &v["symmetric"];
+    let body = dir.path().join("sym.json");
+    std::fs::write(&body, s(h, "body_pretty")).unwrap();
+    let out = kirim(
+        &[
+            "sign",
+            "service",
+            "--method",
+            s(h, "method"),
+            "--path",
+            s(h, "endpoint_url"),
+            "--access-token",
+            s(h, "access_token"),
+            "--timestamp",
+            s(h, "timestamp"),
+            "--body-file",
+            body.to_str().unwrap(),
+            "--explain",
+        ],
+        &[("KIRIM_CLIENT_SECRET", s(h, "client_secret"))],
+    );
+    assert_eq!(stdout_line(&out), s(h, "expected"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(s(h, "body_sha256_hex")), "{stderr}");
+    assert!(stderr.contains("string-to-sign: POST:/v1.0/qr/qr-mpm-generate:myaccesstoken:"));
+
+    let r = &v["transaction_asymmetric"];
+    let body = dir.path().join("asym.json");
+    std::fs::write(&body, s(r, "body_pretty")).unwrap();
+    let out = kirim(
+        &[
+            "sign",
+            "service-rsa",
+            "--method",
+            s(r, "method"),
+            "--path",
+            s(r, "endpoint_url"),
+            "--timestamp",
+            s(r, "timestamp"),
+            "--private-key",
+            key,
+            "--body-file",
+            body.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(stdout_line(&out), s(r, "expected"));
+}
+
+#[test]
+fn own_vectors_unicode_get_query_tabs() {
+    let v = load("own-vectors.json");
+    let key = fixtures().join(s(&v, "private_key_pem_file"));
+    let key = key.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ts = s(&v, "timestamp");
+    for case in v["service"].as_array().unwrap() {
+        let body_text = s(&v["bodies"], s(case, "body"));
+        let mut args = vec![
+            "sign",
+            "service",
+            "--method",
+            s(case, "method"),
+            "--path",
+            s(case, "path"),
+            "--access-token",
+            s(&v, "access_token"),
+            "--client-secret",
+            s(&v, "client_secret"),
+            "--timestamp",
+            ts,
+        ];
+        let body = dir.path().join(format!("{}.json", s(case, "name")));
+        let body_str = body.to_str().unwrap().to_owned();
+        if !body_text.is_empty() {
+            std::fs::write(&body, body_text).unwrap();
+            args.extend(["--body-file", body_str.as_str()]);
+        }
+        let out = kirim(&args, &[]);
+        assert_eq!(
+            stdout_line(&out),
+            s(case, "expected"),
+            "{}",
+            s(case, "name")
+        );
+        // The library agrees on the minified bytes too.
+        assert_eq!(kirim::snap::minify(body_text).unwrap(), s(case, "minified"));
+    }
+    for case in v["service_rsa"].as_array().unwrap() {
+        let body_text = s(&v["bodies"], s(case, "body"));
+        let body = dir.path().join(format!("rsa-{}.json", s(case, "name")));
+        std::fs::write(&body, body_text).unwrap();
+        let out = kirim(
+            &[
+                "sign",
+                "service-rsa",
+                "--method",
+                s(case, "method"),
+                "--path",
+                s(case, "path"),
+                "--timestamp",
+                ts,
+                "--private-key",
+                key,
+                "--body-file",
+                body.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_eq!(
+            stdout_line(&out),
+            s(case, "expected"),
+            "rsa {}",
+            s(case, "name")
+        );
+    }
+    for case in v["token"].as_array().unwrap() {
+        let out = kirim(
+            &[
+                "sign",
+                "token",
+                "--client-id",
+                s(case, "client_id"),
+                "--timestamp",
+                s(case, "timestamp"),
+                "--private-key",
+                key,
+            ],
+            &[],
+        );
+        assert_eq!(stdout_line(&out), s(case, "expected"));
+    }
+}
+
+#[test]
+fn library_verifies_what_it_signs_against_public_vectors() {
+    let v = load("vectors/snap-midtrans-demo.json");
+    let key =
+        kirim::snap::keys::load_private_key(&fixtures().join("vectors/midtrans-demo-key.pem"))
+            .unwrap();
+    let public = key.to_public_key();
+    let t = &v["access_token_asymmetric"];
+    kirim::snap::verify_access_token(
+        &public,
+        s(t, "client_key"),
+        "|",
+        s(t, "timestamp"),
+        s(t, "expected"),
+    )
+    .unwrap();
+    assert!(kirim::snap::verify_access_token(
+        &public,
+        "other",
+        "|",
+        s(t, "timestamp"),
+        s(t, "expected")
+    )
+    .is_err());
+    let h = &v["symmetric"];
+    kirim::snap::verify_service(
+        s(h, "client_secret"),
+        "POST",
+        s(h, "endpoint_url"),
+        s(h, "access_token"),
+        s(h, "body_pretty"),
+        s(h, "timestamp"),
+        s(h, "expected"),
+    )
+    .unwrap();
+    let r = &v["transaction_asymmetric"];
+    kirim::snap::verify_service_rsa(
+        &public,
+        "POST",
+        s(r, "endpoint_url"),
+        s(r, "body_pretty"),
+        s(r, "timestamp"),
+        s(r, "expected"),
+    )
+    .unwrap();
+    let tampered = s(r, "body_pretty").replace("accept", "reject");
+    assert!(kirim::snap::verify_service_rsa(
+        &public,
+        "POST",
+        s(r, "endpoint_url"),
+        &tampered,
+        s(r, "timestamp"),
+        s(r, "expected")
+    )
+    .is_err());
+}
+
+#[test]
+fn errors_go_to_stderr_with_nonzero_exit() {
+    let out = kirim(
+        &[
+            "sign",
+            "token",
+            "--client-id",
+            "x",
+            "--timestamp",
+            "t",
+            "--private-key",
+            "/nonexistent.pem",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.pem"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"a\": }").unwrap();
+    let out = kirim(
+        &[
+            "sign",
+            "service",
+            "--method",
+            "POST",
+            "--path",
+            "/x",
+            "--access-token",
+            "t",
+            "--timestamp",
+            "t",
+            "--body-file",
+            bad.to_str().unwrap(),
+        ],
+        &[("KIRIM_CLIENT_SECRET", "topsecret")],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not valid JSON"), "{err}");
+    assert!(!err.contains("topsecret"));
+
+    // No secret at all: clap names the missing argument.
+    let out = kirim(
+        &[
+            "sign",
+            "service",
+            "--method",
+            "GET",
+            "--path",
+            "/x",
+            "--access-token",
+            "t",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--client-secret"));
+}
+
+#[test]
+fn keygen_writes_usable_pair_with_private_mode_0600() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("keys");
+    let out = kirim(&["keygen", "--out", out_dir.to_str().unwrap()], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let private = out_dir.join("private.pem");
+    let text = std::fs::read_to_string(&private).unwrap();
+    assert!(text.starts_with("-----BEGIN PRIVATE KEY-----"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&private).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    // A signature made with the new key verifies with the public half, and openssl
+    // (outside the crate) agrees the private key is a 2048-bit RSA key.
+    let sig = stdout_line(&kirim(
+        &[
+            "sign",
+            "token",
+            "--client-id",
+            "C",
+            "--timestamp",
+            "T",
+            "--private-key",
+            private.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    let public = kirim::snap::keys::load_public_key(&out_dir.join("public.pem")).unwrap();
+    kirim::snap::verify_access_token(&public, "C", "|", "T", &sig).unwrap();
+    if let Ok(o) = Command::new("openssl")
+        .args(["pkey", "-in", private.to_str().unwrap(), "-noout", "-text"])
+        .output()
+    {
+        if o.status.success() {
+            assert!(String::from_utf8_lossy(&o.stdout).contains("2048 bit"));
+        }
+    }
+    // Refuses to overwrite without --force.
+    let again = kirim(&["keygen", "--out", out_dir.to_str().unwrap()], &[]);
+    assert!(!again.status.success());
+}
