@@ -142,6 +142,10 @@ pub struct ReconcileSettings {
     pub not_found_grace_secs: u64,
     /// Most payouts one sweep enqueues.
     pub batch: usize,
+    /// Safety net: an ACCEPTED payout whose job has not run by then is re-driven.
+    pub stuck_after_secs: u64,
+    /// Run the sweep inside `kirim worker` too (safe on every replica: once per tick).
+    pub in_worker: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

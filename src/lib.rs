@@ -11,14 +11,30 @@
 //! - [`telemetry`]: tracing setup (human or JSON).
 //! - [`redis_server`]: a real Redis for tests and the demo.
 //! - [`providers`]: the one provider interface and the shared outcome taxonomy.
+//! - [`ledger`]: the payout record, its forward-only state machine (Lua CAS) and audit trail.
+//! - [`keys`]: the one place that spells Redis key names.
+//! - [`jobs`]: the apalis queue, job kinds, the handler engine and dead letters.
+//! - [`retry`]: full-jitter backoff and the reconciliation schedule.
+//! - [`sweep`]: reconciliation over the due-time index, once per tick across replicas.
+//! - [`worker`]: the worker process (apalis monitor, promoter, retention, sweep).
+//! - [`client`]: `kirim::Client`, the producer API.
 //! - [`cli`]: the `kirim` command line.
 //!
 //! See ARCHITECTURE.md for how a payout flows through them.
 
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod domain;
+pub mod jobs;
+pub mod keys;
+pub mod ledger;
 pub mod providers;
 pub mod redis_server;
+pub mod retry;
 pub mod snap;
+pub mod sweep;
 pub mod telemetry;
+pub mod worker;
+
+pub use client::Client;

@@ -1,0 +1,314 @@
+//! `kirim::Client`: the producer API (enqueue and query), used by applications
+//! written in Rust, by the CLI and by the HTTP API.
+//!
+//! Enqueue is idempotent on (provider, partnerReferenceNo): the ledger record is
+//! written first (atomically, refusing a different payout under the same
+//! reference), and only a newly created record gets a job. A crash between the two
+//! leaves an ACCEPTED payout in the due index, which the sweep re-drives after
+//! `reconcile.stuck_after_secs` — ledger first means nothing is lost.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::config::{Secret, Settings};
+use crate::domain::{FieldError, Money, PartnerReference, Provider};
+use crate::jobs::{handler::job_for, Job, Queue, QueueError};
+use crate::ledger::{
+    now_ms, CreateOutcome, HistoryEntry, Ledger, LedgerError, NewPayout, PaymentDetails, Payout,
+    PayoutDetails, PayoutId, PayoutKind, State,
+};
+use crate::providers::Beneficiary;
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    /// Bad input; names the field and the rule.
+    #[error("{0}")]
+    Invalid(#[from] FieldError),
+    /// Same reference, different details (SNAP 404xx18 "inconsistent request").
+    #[error("payout {id} already exists with different details (state {state}); use a new partnerReferenceNo")]
+    Conflict { id: PayoutId, state: State },
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// A transfer as a producer asks for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferOrder {
+    pub provider: Provider,
+    pub partner_reference: PartnerReference,
+    pub amount: Money,
+    pub beneficiary: Beneficiary,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remark: Option<String>,
+    #[serde(default)]
+    pub verify_beneficiary_name: bool,
+}
+
+/// A direct-debit payment as a producer asks for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentOrder {
+    pub provider: Provider,
+    pub partner_reference: PartnerReference,
+    pub amount: Money,
+    pub bank_card_token: Secret,
+    #[serde(default)]
+    pub with_otp: bool,
+    pub pay_option: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remarks: Option<String>,
+}
+
+/// What enqueue returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Enqueued {
+    pub id: PayoutId,
+    pub state: State,
+    /// False when the same payout already existed (nothing new was enqueued).
+    pub created: bool,
+}
+
+/// A payout with its audit trail, as `kirim status` and the API show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PayoutView {
+    #[serde(flatten)]
+    pub payout: Payout,
+    pub history: Vec<HistoryEntry>,
+}
+
+/// Producer handle. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    ledger: Ledger,
+    queue: Queue,
+    stuck_after: Duration,
+}
+
+fn check_text(value: &Option<String>, field: &str, max: usize) -> Result<(), FieldError> {
+    if let Some(v) = value {
+        if v.chars().count() > max {
+            return Err(FieldError::new(
+                field,
+                format!("must be at most {max} characters"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Client {
+    /// Connect using the settings' Redis URL and namespace.
+    pub async fn connect(settings: &Settings) -> Result<Self, ClientError> {
+        let ledger = Ledger::connect(&settings.redis.url, &settings.redis.namespace).await?;
+        let queue = Queue::new(
+            ledger.connection(),
+            ledger.keys(),
+            &crate::worker::queue_options(settings),
+        );
+        Ok(Client::new(
+            ledger,
+            queue,
+            Duration::from_secs(settings.reconcile.stuck_after_secs),
+        ))
+    }
+
+    pub fn new(ledger: Ledger, queue: Queue, stuck_after: Duration) -> Self {
+        Client {
+            ledger,
+            queue,
+            stuck_after,
+        }
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    fn transfer_payout(order: &TransferOrder) -> Result<NewPayout, ClientError> {
+        if order.amount == Money::zero() {
+            return Err(FieldError::new("amount", "must be greater than zero").into());
+        }
+        if order.beneficiary.name.trim().is_empty() {
+            return Err(
+                FieldError::new("beneficiary.name", "is mandatory and must not be empty").into(),
+            );
+        }
+        check_text(
+            &Some(order.beneficiary.name.clone()),
+            "beneficiary.name",
+            100,
+        )?;
+        check_text(&order.remark, "remark", 100)?;
+        check_text(&order.beneficiary.email, "beneficiary.email", 50)?;
+        check_text(&order.beneficiary.address, "beneficiary.address", 100)?;
+        Ok(NewPayout {
+            details: PayoutDetails {
+                kind: PayoutKind::Transfer,
+                provider: order.provider,
+                partner_reference: order.partner_reference.clone(),
+                amount: order.amount,
+                beneficiary: Some(order.beneficiary.clone()),
+                remark: order.remark.clone(),
+                payment: None,
+                verify_beneficiary_name: order.verify_beneficiary_name,
+            },
+            card_token: None,
+        })
+    }
+
+    async fn enqueue(&self, new: NewPayout) -> Result<Enqueued, ClientError> {
+        let id = new.details.id();
+        let now = now_ms();
+        match self
+            .ledger
+            .create(&new, now, now + self.stuck_after.as_millis() as i64)
+            .await?
+        {
+            CreateOutcome::Created => {
+                if let Some(job) = job_for(&id, State::Accepted, new.details.kind) {
+                    self.queue.push(job, None).await?;
+                }
+                Ok(Enqueued {
+                    id,
+                    state: State::Accepted,
+                    created: true,
+                })
+            }
+            CreateOutcome::Existing(state) => Ok(Enqueued {
+                id,
+                state,
+                created: false,
+            }),
+            CreateOutcome::Conflict(state) => Err(ClientError::Conflict { id, state }),
+        }
+    }
+
+    /// Record a transfer and enqueue its job (idempotent on the reference).
+    pub async fn enqueue_transfer(&self, order: &TransferOrder) -> Result<Enqueued, ClientError> {
+        self.enqueue(Self::transfer_payout(order)?).await
+    }
+
+    /// Record many transfers and push their jobs in bounded chunks (bulk intake).
+    /// Per-order results keep the input order; a conflict does not stop the batch.
+    pub async fn enqueue_transfers(
+        &self,
+        orders: &[TransferOrder],
+    ) -> Result<Vec<Result<Enqueued, ClientError>>, ClientError> {
+        let mut results = Vec::with_capacity(orders.len());
+        let mut jobs: Vec<Job> = Vec::new();
+        for order in orders {
+            let new = match Self::transfer_payout(order) {
+                Ok(n) => n,
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
+            };
+            let id = new.details.id();
+            let now = now_ms();
+            let r = match self
+                .ledger
+                .create(&new, now, now + self.stuck_after.as_millis() as i64)
+                .await?
+            {
+                CreateOutcome::Created => {
+                    jobs.push(Job::Transfer { payout: id.clone() });
+                    Ok(Enqueued {
+                        id,
+                        state: State::Accepted,
+                        created: true,
+                    })
+                }
+                CreateOutcome::Existing(state) => Ok(Enqueued {
+                    id,
+                    state,
+                    created: false,
+                }),
+                CreateOutcome::Conflict(state) => Err(ClientError::Conflict { id, state }),
+            };
+            results.push(r);
+            if jobs.len() >= crate::jobs::PUSH_CHUNK {
+                self.queue.push_many(std::mem::take(&mut jobs)).await?;
+            }
+        }
+        self.queue.push_many(jobs).await?;
+        Ok(results)
+    }
+
+    /// Record a direct-debit payment and enqueue its job.
+    pub async fn enqueue_payment(&self, order: &PaymentOrder) -> Result<Enqueued, ClientError> {
+        if order.amount == Money::zero() {
+            return Err(FieldError::new("amount", "must be greater than zero").into());
+        }
+        let token = order.bank_card_token.expose();
+        if token.is_empty() {
+            return Err(
+                FieldError::new("bankCardToken", "is mandatory and must not be empty").into(),
+            );
+        }
+        if token.chars().count() > 560 {
+            return Err(FieldError::new("bankCardToken", "must be at most 560 characters").into());
+        }
+        if order.pay_option.is_empty() || order.pay_option.len() > 64 {
+            return Err(FieldError::new("payOption", "is mandatory, at most 64 characters").into());
+        }
+        check_text(&order.remarks, "remarks", 64)?;
+        let new = NewPayout {
+            details: PayoutDetails {
+                kind: PayoutKind::Payment,
+                provider: order.provider,
+                partner_reference: order.partner_reference.clone(),
+                amount: order.amount,
+                beneficiary: None,
+                remark: None,
+                payment: Some(PaymentDetails {
+                    with_otp: order.with_otp,
+                    pay_option: order.pay_option.clone(),
+                    remarks: order.remarks.clone(),
+                    card_token_sha256: hex::encode(Sha256::digest(token.as_bytes())),
+                }),
+                verify_beneficiary_name: false,
+            },
+            card_token: Some(order.bank_card_token.clone()),
+        };
+        self.enqueue(new).await
+    }
+
+    /// A payout and its audit trail.
+    pub async fn status(&self, id: &PayoutId) -> Result<Option<PayoutView>, ClientError> {
+        let Some(payout) = self.ledger.get(id).await? else {
+            return Ok(None);
+        };
+        let history = self.ledger.history(id).await?;
+        Ok(Some(PayoutView { payout, history }))
+    }
+
+    /// Up to `limit` payouts in `state` (unordered; SSCAN under the hood).
+    pub async fn list(&self, state: State, limit: usize) -> Result<Vec<Payout>, ClientError> {
+        let mut out = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let (next, ids) = self.ledger.list(state, cursor, 500).await?;
+            for id in ids {
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+                if let Some(p) = self.ledger.get(&id).await? {
+                    out.push(p);
+                }
+            }
+            cursor = next;
+            if cursor == 0 {
+                return Ok(out);
+            }
+        }
+    }
+}

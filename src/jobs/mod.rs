@@ -1,0 +1,262 @@
+//! Jobs and the apalis queue they travel on.
+//!
+//! A job only *names* a payout; the ledger record decides what happens (a job for
+//! a payout that is already final does nothing). That makes every job idempotent,
+//! which the queue needs: apalis is at-least-once, re-runs orphaned jobs from
+//! attempt 1, and can run a stalled job twice (APALIS.md pitfall 2).
+//!
+//! [`Queue`] wraps `apalis_redis::RedisStorage` and works around the measured
+//! pitfalls: every push is followed by a bounded promotion of due jobs (pitfall 4:
+//! ≥ 8,000 due jobs wedge the fetch script), bulk pushes go in chunks, and
+//! finished job data is deleted after a retention period (pitfall 7).
+
+pub mod dead;
+pub mod handler;
+
+use std::time::Duration;
+
+use apalis::prelude::{TaskBuilder, TaskSink};
+use apalis_redis::{Config as RedisQueueConfig, RedisStorage};
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
+use serde::{Deserialize, Serialize};
+
+use crate::keys::Keys;
+use crate::ledger::PayoutId;
+
+/// The work kirim's workers do. One queue carries all kinds; `kirim worker` runs them all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Job {
+    /// Submit a transfer (disbursement).
+    Transfer { payout: PayoutId },
+    /// Transaction status inquiry for a PENDING/UNKNOWN payout.
+    Inquiry { payout: PayoutId },
+    /// Submit a direct-debit payment.
+    Payment { payout: PayoutId },
+}
+
+impl Job {
+    pub fn payout(&self) -> &PayoutId {
+        match self {
+            Job::Transfer { payout } | Job::Inquiry { payout } | Job::Payment { payout } => payout,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Job::Transfer { .. } => "transfer",
+            Job::Inquiry { .. } => "inquiry",
+            Job::Payment { .. } => "payment",
+        }
+    }
+}
+
+/// Jobs promoted per call of promote.lua; far below the ~8,000 that break `unpack`.
+pub const PROMOTE_CHUNK: usize = 1000;
+/// Jobs per push script call.
+pub const PUSH_CHUNK: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("push: {0}")]
+    Push(String),
+}
+
+/// The apalis queue plus kirim's own maintenance of it.
+#[derive(Clone)]
+pub struct Queue {
+    storage: RedisStorage<Job>,
+    conn: ConnectionManager,
+    config: RedisQueueConfig,
+    promote: Script,
+    retention: Script,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("queue", &self.config.queue)
+            .finish()
+    }
+}
+
+/// Settings of the apalis queue that kirim chooses.
+#[derive(Debug, Clone)]
+pub struct QueueOptions {
+    pub heartbeat: Duration,
+    pub missed_heartbeats: usize,
+    pub batch_size: usize,
+}
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        QueueOptions {
+            heartbeat: Duration::from_secs(5),
+            missed_heartbeats: 3,
+            batch_size: 50,
+        }
+    }
+}
+
+impl Queue {
+    pub fn new(conn: ConnectionManager, keys: &Keys, opts: &QueueOptions) -> Self {
+        let config = RedisQueueConfig::default()
+            .queue(keys.queue())
+            .heartbeat_interval(opts.heartbeat)
+            .missed_heartbeats(opts.missed_heartbeats)
+            .batch_size(opts.batch_size)
+            // Task locking only adds an O(queue) LREM per fetched job (APALIS.md:
+            // 10x slower); orphan recovery works from the per-worker in-flight sets
+            // either way, and the ledger makes a duplicate run harmless.
+            .lock_tasks(false)
+            .persist_results(false)
+            .emit_events(false);
+        let storage = RedisStorage::new(conn.clone()).with_config(config.clone());
+        Queue {
+            storage,
+            conn,
+            config,
+            promote: Script::new(include_str!("promote.lua")),
+            retention: Script::new(include_str!("retention.lua")),
+        }
+    }
+
+    /// The apalis storage, for building workers.
+    pub fn storage(&self) -> RedisStorage<Job> {
+        self.storage.clone()
+    }
+
+    pub fn apalis_config(&self) -> &RedisQueueConfig {
+        &self.config
+    }
+
+    /// Push one job to run now (or after `delay`).
+    pub async fn push(&self, job: Job, delay: Option<Duration>) -> Result<(), QueueError> {
+        let mut storage = self.storage.clone();
+        let mut builder = TaskBuilder::new(job);
+        if let Some(d) = delay {
+            builder = builder.run_after(d);
+        }
+        storage
+            .push_task(builder.build())
+            .await
+            .map_err(|e| QueueError::Push(e.to_string()))?;
+        if delay.is_none() {
+            self.promote_due().await?;
+        }
+        Ok(())
+    }
+
+    /// Push many jobs to run now, in bounded chunks, promoting after each chunk.
+    pub async fn push_many(&self, jobs: Vec<Job>) -> Result<(), QueueError> {
+        let mut storage = self.storage.clone();
+        let mut jobs = jobs;
+        while !jobs.is_empty() {
+            let rest = jobs.split_off(jobs.len().min(PUSH_CHUNK));
+            storage
+                .push_bulk(jobs)
+                .await
+                .map_err(|e| QueueError::Push(e.to_string()))?;
+            self.promote_due().await?;
+            jobs = rest;
+        }
+        Ok(())
+    }
+
+    /// Promote due scheduled jobs in chunks until none are left. Returns how many moved.
+    pub async fn promote_due(&self) -> Result<usize, QueueError> {
+        let mut total = 0;
+        loop {
+            let mut conn = self.conn.clone();
+            let now = chrono::Utc::now().timestamp();
+            let n: usize = self
+                .promote
+                .key(self.config.scheduled_jobs_set())
+                .key(self.config.active_jobs_list())
+                .key(self.config.signal_list())
+                .arg(now)
+                .arg(PROMOTE_CHUNK)
+                .invoke_async(&mut conn)
+                .await?;
+            total += n;
+            if n < PROMOTE_CHUNK {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Queue depth: jobs waiting to run now, scheduled for later, and in flight.
+    pub async fn depth(&self) -> Result<QueueDepth, QueueError> {
+        let mut conn = self.conn.clone();
+        let now = chrono::Utc::now().timestamp();
+        let (active, scheduled_due, scheduled, dead): (u64, u64, u64, u64) = redis::pipe()
+            .llen(self.config.active_jobs_list())
+            .zcount(self.config.scheduled_jobs_set(), 0, now)
+            .zcard(self.config.scheduled_jobs_set())
+            .scard(self.config.dead_jobs_set())
+            .query_async(&mut conn)
+            .await?;
+        Ok(QueueDepth {
+            active,
+            scheduled_due,
+            scheduled,
+            dead,
+        })
+    }
+
+    /// Delete finished job data older than `ttl` (apalis keeps it forever).
+    /// Walks the done and dead sets with SSCAN, so the cost is spread over calls.
+    pub async fn apply_retention(&self, ttl: Duration) -> Result<u64, QueueError> {
+        let cutoff = chrono::Utc::now().timestamp() - ttl.as_secs() as i64;
+        let mut removed = 0u64;
+        for set in [self.config.done_jobs_set(), self.config.dead_jobs_set()] {
+            let mut cursor = 0u64;
+            loop {
+                let mut conn = self.conn.clone();
+                let (next, ids): (u64, Vec<String>) = redis::cmd("SSCAN")
+                    .arg(&set)
+                    .arg(cursor)
+                    .arg("COUNT")
+                    .arg(500)
+                    .query_async(&mut conn)
+                    .await?;
+                if !ids.is_empty() {
+                    let n: u64 = self
+                        .retention
+                        .key(self.config.done_jobs_set())
+                        .key(self.config.dead_jobs_set())
+                        .key(self.config.job_data_hash())
+                        .key(self.config.job_meta_hash())
+                        .arg(cutoff)
+                        .arg(&ids)
+                        .invoke_async(&mut conn)
+                        .await?;
+                    removed += n;
+                }
+                cursor = next;
+                if cursor == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Number of finished jobs whose data is still stored.
+    pub async fn finished_count(&self) -> Result<u64, QueueError> {
+        let mut conn = self.conn.clone();
+        Ok(conn.scard(self.config.done_jobs_set()).await?)
+    }
+}
+
+/// Sizes of the apalis queue's parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct QueueDepth {
+    pub active: u64,
+    pub scheduled_due: u64,
+    pub scheduled: u64,
+    pub dead: u64,
+}

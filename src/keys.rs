@@ -1,0 +1,92 @@
+//! The one place that spells Redis key names.
+//!
+//! Every key starts with the configured namespace (default `{kirim}`). The braces
+//! make it a Redis Cluster hash tag: all of kirim's keys — the ledger, the due index
+//! and the apalis queue — hash to one slot, so the Lua scripts that touch several of
+//! them at once stay legal on a cluster.
+
+use crate::domain::Provider;
+use crate::ledger::State;
+
+/// Key builder for one namespace.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    ns: String,
+}
+
+impl Keys {
+    pub fn new(namespace: &str) -> Self {
+        Keys {
+            ns: namespace.to_owned(),
+        }
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.ns
+    }
+
+    /// Prefix of payout hashes: `{ns}:payout:` + payout id.
+    pub fn payout_prefix(&self) -> String {
+        format!("{}:payout:", self.ns)
+    }
+
+    /// Prefix of history lists: `{ns}:history:` + payout id.
+    pub fn history_prefix(&self) -> String {
+        format!("{}:history:", self.ns)
+    }
+
+    /// The ledger record of one payout (a hash).
+    pub fn payout(&self, id: &str) -> String {
+        format!("{}:payout:{id}", self.ns)
+    }
+
+    /// The append-only audit trail of one payout (a list of JSON entries).
+    pub fn history(&self, id: &str) -> String {
+        format!("{}:history:{id}", self.ns)
+    }
+
+    /// Prefix of the per-state sets: `{ns}:state:` + state name.
+    pub fn state_prefix(&self) -> String {
+        format!("{}:state:", self.ns)
+    }
+
+    /// Set of payout ids currently in `state`.
+    pub fn state_set(&self, state: State) -> String {
+        format!("{}:state:{}", self.ns, state.as_str())
+    }
+
+    /// Due-time index: sorted set of non-final payout ids, score = due time (ms).
+    pub fn due(&self) -> String {
+        format!("{}:due", self.ns)
+    }
+
+    /// Daily X-EXTERNAL-ID counter for one provider (partner).
+    pub fn external_id_counter(&self, provider: Provider, yyyymmdd: &str) -> String {
+        format!("{}:extid:{}:{yyyymmdd}", self.ns, provider.as_str())
+    }
+
+    /// Dead letters: hash of dead-letter id → JSON.
+    pub fn dead(&self) -> String {
+        format!("{}:dead", self.ns)
+    }
+
+    /// Counter for dead-letter ids.
+    pub fn dead_seq(&self) -> String {
+        format!("{}:dead:seq", self.ns)
+    }
+
+    /// Once-per-tick marker for the reconciliation sweep.
+    pub fn sweep_tick(&self, tick: u64) -> String {
+        format!("{}:sweep:tick:{tick}", self.ns)
+    }
+
+    /// Lease for singleton housekeeping (retention).
+    pub fn lease(&self, name: &str) -> String {
+        format!("{}:lease:{name}", self.ns)
+    }
+
+    /// The apalis queue name (apalis appends `:active`, `:data`, …).
+    pub fn queue(&self) -> String {
+        format!("{}:jobs", self.ns)
+    }
+}

@@ -1,0 +1,650 @@
+//! The ledger: one Redis record per payout, keyed by (provider, partnerReferenceNo),
+//! the single source of truth for what kirim has done.
+//!
+//! # Invariants
+//! - **Ledger first.** [`Ledger::create`] runs before any job is pushed. A job only
+//!   names a payout; the record says what to do with it.
+//! - **Compare-and-set, forward only.** [`Ledger::transition`] is one Lua script that
+//!   checks the record's version (so two workers acting on the same payout cannot
+//!   both win) and the allowed-edge table from [`State::can_move_to`] (so no code
+//!   path can move a payout backwards or out of a final state).
+//! - **X-EXTERNAL-ID persisted before sending.** The same script can allocate the
+//!   next id from the per-partner daily counter and append it to the record, in the
+//!   same atomic step that moves the payout to SUBMITTING.
+//! - **Every non-final payout is in the due index.** Whatever crashes, the sweep will
+//!   find the payout again when its due time passes.
+//! - **Append-only history.** Every transition appends an entry; nothing rewrites it.
+//!   Entries never hold secrets (card tokens live in a separate field that no read
+//!   path returns).
+
+mod state;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+pub use state::State;
+
+use crate::config::Secret;
+use crate::domain::{FieldError, Money, PartnerReference, Provider};
+use crate::keys::Keys;
+use crate::providers::Beneficiary;
+
+/// Milliseconds since the Unix epoch (the ledger's clock unit).
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[derive(Debug, Error)]
+pub enum LedgerError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("ledger record {id} is corrupt: {detail}")]
+    Corrupt { id: String, detail: String },
+    #[error("encode: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// (provider, partnerReferenceNo): the identity of a payout.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PayoutId {
+    pub provider: Provider,
+    pub reference: PartnerReference,
+}
+
+impl PayoutId {
+    pub fn new(provider: Provider, reference: PartnerReference) -> Self {
+        PayoutId {
+            provider,
+            reference,
+        }
+    }
+}
+
+impl fmt::Display for PayoutId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.provider, self.reference)
+    }
+}
+
+impl FromStr for PayoutId {
+    type Err = FieldError;
+    /// `provider:reference`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (p, r) = s
+            .split_once(':')
+            .ok_or_else(|| FieldError::new("payout", "must be provider:partnerReferenceNo"))?;
+        Ok(PayoutId::new(p.parse()?, PartnerReference::parse(r)?))
+    }
+}
+
+impl Serialize for PayoutId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PayoutId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What kind of money movement a payout is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PayoutKind {
+    /// Disbursement to a beneficiary account.
+    Transfer,
+    /// Direct debit from a registered card.
+    Payment,
+}
+
+impl PayoutKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayoutKind::Transfer => "transfer",
+            PayoutKind::Payment => "payment",
+        }
+    }
+}
+
+/// Direct-debit specifics (the card token is stored apart, see [`NewPayout::card_token`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentDetails {
+    pub with_otp: bool,
+    pub pay_option: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remarks: Option<String>,
+    /// SHA-256 of the card token, so idempotent enqueue can compare without storing it twice.
+    pub card_token_sha256: String,
+}
+
+/// The immutable part of a payout: what the producer asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutDetails {
+    pub kind: PayoutKind,
+    pub provider: Provider,
+    pub partner_reference: PartnerReference,
+    pub amount: Money,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beneficiary: Option<Beneficiary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remark: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentDetails>,
+    /// Run a beneficiary account inquiry first and refuse on a name mismatch.
+    #[serde(default)]
+    pub verify_beneficiary_name: bool,
+}
+
+impl PayoutDetails {
+    pub fn id(&self) -> PayoutId {
+        PayoutId::new(self.provider, self.partner_reference.clone())
+    }
+
+    /// Fingerprint for idempotent enqueue: same reference + same fingerprint = same payout.
+    pub fn fingerprint(&self) -> String {
+        // serde_json writes struct fields in declaration order, so this is stable.
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        hex::encode(Sha256::digest(bytes))
+    }
+}
+
+/// The mutable bookkeeping of a payout.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutMeta {
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Requests sent to the provider that could have moved money.
+    #[serde(default)]
+    pub submissions: u32,
+    /// Consecutive retryable failures of the current step.
+    #[serde(default)]
+    pub retries: u32,
+    /// Status inquiries made.
+    #[serde(default)]
+    pub checks: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<i64>,
+    /// First time the payout became PENDING or UNKNOWN (the review horizon counts from here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unresolved_since: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_since: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_check_at: Option<i64>,
+    /// Parked in the dead-letter list; the sweep leaves it alone until re-driven.
+    #[serde(default)]
+    pub dead: bool,
+}
+
+/// One line of the audit trail.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: i64,
+    /// `created`, `transition`, `request`, `inquiry`, `callback`, `review`, `dead_letter`, …
+    pub event: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<State>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<State>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// Redacted provider response, or callback body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
+    /// Who did it: a worker name, `callback:ifortepay`, `operator:alice`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl HistoryEntry {
+    pub fn new(event: &str, at: i64) -> Self {
+        HistoryEntry {
+            at,
+            event: event.to_owned(),
+            ..Default::default()
+        }
+    }
+}
+
+/// A payout as read from the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payout {
+    pub id: PayoutId,
+    pub state: State,
+    pub version: u64,
+    pub details: PayoutDetails,
+    pub meta: PayoutMeta,
+    /// Every X-EXTERNAL-ID allocated for a submission, oldest first.
+    pub external_ids: Vec<String>,
+}
+
+/// What a producer hands to [`Ledger::create`].
+#[derive(Debug, Clone)]
+pub struct NewPayout {
+    pub details: PayoutDetails,
+    /// Direct debit only. Stored in its own field, never returned by reads.
+    pub card_token: Option<Secret>,
+}
+
+/// Result of [`Ledger::create`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// A new payout; its job must now be pushed.
+    Created,
+    /// The same reference with the same details already exists: nothing to do.
+    Existing(State),
+    /// The same reference exists with different details (SNAP's 404xx18).
+    Conflict(State),
+}
+
+/// Result of [`Ledger::transition`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransitionOutcome {
+    /// Applied; `external_id` is set when one was allocated.
+    Applied {
+        version: u64,
+        external_id: Option<String>,
+    },
+    /// Someone else changed the record first; re-read and decide again.
+    Conflict { state: State, version: u64 },
+    /// The edge is not in the state machine; nothing changed.
+    Forbidden { state: State },
+    /// No such payout.
+    Missing,
+}
+
+/// A transition request: the target state and the bookkeeping to store with it.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub to: State,
+    pub meta: PayoutMeta,
+    pub entry: HistoryEntry,
+    /// New due time (ms) in the index, or `None` to remove the payout from it.
+    pub due_at: Option<i64>,
+    /// Allocate the next X-EXTERNAL-ID and persist it with this transition.
+    pub allocate_external_id: bool,
+}
+
+/// Handle to the ledger. Cheap to clone (one multiplexed connection).
+#[derive(Clone)]
+pub struct Ledger {
+    conn: ConnectionManager,
+    keys: Keys,
+    create: Script,
+    transition: Script,
+    claim: Script,
+}
+
+impl fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ledger")
+            .field("namespace", &self.keys.namespace())
+            .finish()
+    }
+}
+
+fn transition_script() -> Script {
+    let pairs: Vec<String> = State::allowed_pairs()
+        .into_iter()
+        .map(|(a, b)| format!("['{}>{}']=true", a.as_str(), b.as_str()))
+        .collect();
+    let src =
+        include_str!("transition.lua").replace("__ALLOWED__", &format!("{{{}}}", pairs.join(",")));
+    Script::new(&src)
+}
+
+/// The `YYYYMMDD` of today in Jakarta: the X-EXTERNAL-ID prefix and counter key.
+pub fn jakarta_date(now_ms: i64) -> String {
+    let at = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+    at.with_timezone(&crate::snap::timestamp::jakarta())
+        .format("%Y%m%d")
+        .to_string()
+}
+
+impl Ledger {
+    pub fn new(conn: ConnectionManager, keys: Keys) -> Self {
+        Ledger {
+            conn,
+            keys,
+            create: Script::new(include_str!("create.lua")),
+            transition: transition_script(),
+            claim: Script::new(include_str!("claim_due.lua")),
+        }
+    }
+
+    /// Connect to `url` and use `namespace`.
+    pub async fn connect(url: &str, namespace: &str) -> Result<Self, LedgerError> {
+        let client = redis::Client::open(url)?;
+        let conn = client.get_connection_manager().await?;
+        Ok(Ledger::new(conn, Keys::new(namespace)))
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// A connection for other modules (queue, sweep) that share the ledger's.
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// Record a new payout (ACCEPTED, due at `due_at` as a safety net), or report the
+    /// existing one with the same reference.
+    pub async fn create(
+        &self,
+        new: &NewPayout,
+        now: i64,
+        due_at: i64,
+    ) -> Result<CreateOutcome, LedgerError> {
+        let id = new.details.id().to_string();
+        let meta = PayoutMeta {
+            created_at: now,
+            updated_at: now,
+            next_check_at: Some(due_at),
+            ..Default::default()
+        };
+        let mut entry = HistoryEntry::new("created", now);
+        entry.to = Some(State::Accepted);
+        let mut conn = self.conn.clone();
+        let reply: Vec<String> = self
+            .create
+            .key(self.keys.payout(&id))
+            .key(self.keys.history(&id))
+            .key(self.keys.due())
+            .key(self.keys.state_set(State::Accepted))
+            .arg(new.details.fingerprint())
+            .arg(serde_json::to_string(&new.details)?)
+            .arg(serde_json::to_string(&meta)?)
+            .arg(serde_json::to_string(&entry)?)
+            .arg(due_at)
+            .arg(&id)
+            .arg(new.details.kind.as_str())
+            .arg(new.card_token.as_ref().map(|s| s.expose()).unwrap_or(""))
+            .invoke_async(&mut conn)
+            .await?;
+        let state = |s: Option<&String>| -> Result<State, LedgerError> {
+            s.and_then(|s| s.parse().ok())
+                .ok_or_else(|| LedgerError::Corrupt {
+                    id: id.clone(),
+                    detail: "bad state".into(),
+                })
+        };
+        match reply.first().map(String::as_str) {
+            Some("created") => Ok(CreateOutcome::Created),
+            Some("exists") => Ok(CreateOutcome::Existing(state(reply.get(1))?)),
+            Some("conflict") => Ok(CreateOutcome::Conflict(state(reply.get(1))?)),
+            _ => Err(LedgerError::Corrupt {
+                id,
+                detail: format!("unexpected create reply {reply:?}"),
+            }),
+        }
+    }
+
+    /// Read one payout.
+    pub async fn get(&self, id: &PayoutId) -> Result<Option<Payout>, LedgerError> {
+        let mut conn = self.conn.clone();
+        let key = self.keys.payout(&id.to_string());
+        let fields: BTreeMap<String, String> = conn.hgetall(&key).await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        parse_payout(id, &fields).map(Some)
+    }
+
+    /// The card token of a direct-debit payout (for the worker only).
+    pub async fn card_token(&self, id: &PayoutId) -> Result<Option<Secret>, LedgerError> {
+        let mut conn = self.conn.clone();
+        let v: Option<String> = conn
+            .hget(self.keys.payout(&id.to_string()), "secret")
+            .await?;
+        Ok(v.map(Secret::new))
+    }
+
+    /// Apply a transition if the record is still at `payout.version`.
+    pub async fn transition(
+        &self,
+        payout: &Payout,
+        t: Transition,
+    ) -> Result<TransitionOutcome, LedgerError> {
+        let id = payout.id.to_string();
+        let now = t.entry.at;
+        let date = jakarta_date(now);
+        let counter = if t.allocate_external_id {
+            self.keys.external_id_counter(payout.id.provider, &date)
+        } else {
+            String::new()
+        };
+        let mut entry = t.entry;
+        entry.from = Some(payout.state);
+        entry.to = Some(t.to);
+        if t.allocate_external_id {
+            entry.external_id = Some("__EXTID__".into());
+        }
+        let mut conn = self.conn.clone();
+        let reply: Vec<String> = self
+            .transition
+            .key(self.keys.payout(&id))
+            .key(self.keys.history(&id))
+            .key(self.keys.due())
+            .key(counter)
+            .arg(payout.version.to_string())
+            .arg(t.to.as_str())
+            .arg(serde_json::to_string(&t.meta)?)
+            .arg(serde_json::to_string(&entry)?)
+            .arg(t.due_at.map(|d| d.to_string()).unwrap_or_default())
+            .arg(&id)
+            .arg(self.keys.state_prefix())
+            .arg(&date)
+            .invoke_async(&mut conn)
+            .await?;
+        let state_at = |i: usize| -> State {
+            reply
+                .get(i)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(payout.state)
+        };
+        let version_at =
+            |i: usize| -> u64 { reply.get(i).and_then(|s| s.parse().ok()).unwrap_or(0) };
+        Ok(match reply.first().map(String::as_str) {
+            Some("ok") => TransitionOutcome::Applied {
+                version: version_at(2),
+                external_id: reply.get(3).filter(|s| !s.is_empty()).cloned(),
+            },
+            Some("conflict") => TransitionOutcome::Conflict {
+                state: state_at(1),
+                version: version_at(2),
+            },
+            Some("forbidden") => TransitionOutcome::Forbidden { state: state_at(1) },
+            _ => TransitionOutcome::Missing,
+        })
+    }
+
+    /// Append an audit entry without changing state (requests, refused callbacks, notes).
+    pub async fn append_history(
+        &self,
+        id: &PayoutId,
+        entry: &HistoryEntry,
+    ) -> Result<(), LedgerError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = conn
+            .rpush(
+                self.keys.history(&id.to_string()),
+                serde_json::to_string(entry)?,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The whole audit trail, oldest first.
+    pub async fn history(&self, id: &PayoutId) -> Result<Vec<HistoryEntry>, LedgerError> {
+        let mut conn = self.conn.clone();
+        let raw: Vec<String> = conn
+            .lrange(self.keys.history(&id.to_string()), 0, -1)
+            .await?;
+        raw.iter()
+            .map(|r| serde_json::from_str(r).map_err(LedgerError::from))
+            .collect()
+    }
+
+    /// Payout ids in `state`, `count` at a time from `cursor` (0 to start; 0 back = done).
+    pub async fn list(
+        &self,
+        state: State,
+        cursor: u64,
+        count: usize,
+    ) -> Result<(u64, Vec<PayoutId>), LedgerError> {
+        let mut conn = self.conn.clone();
+        let (next, ids): (u64, Vec<String>) = redis::cmd("SSCAN")
+            .arg(self.keys.state_set(state))
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut conn)
+            .await?;
+        Ok((next, ids.iter().filter_map(|s| s.parse().ok()).collect()))
+    }
+
+    /// How many payouts are in each state.
+    pub async fn count_by_state(&self) -> Result<BTreeMap<State, u64>, LedgerError> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        for s in State::ALL {
+            pipe.scard(self.keys.state_set(s));
+        }
+        let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
+        Ok(State::ALL.into_iter().zip(counts).collect())
+    }
+
+    /// Claim up to `limit` payouts whose due time has passed (see claim_due.lua).
+    pub async fn claim_due(
+        &self,
+        now: i64,
+        limit: usize,
+        lease_ms: i64,
+    ) -> Result<Vec<(PayoutId, State, PayoutKind)>, LedgerError> {
+        let mut conn = self.conn.clone();
+        let flat: Vec<String> = self
+            .claim
+            .key(self.keys.due())
+            .arg(now)
+            .arg(limit)
+            .arg(lease_ms)
+            .arg(self.keys.payout_prefix())
+            .invoke_async(&mut conn)
+            .await?;
+        let mut out = Vec::with_capacity(flat.len() / 3);
+        for chunk in flat.chunks(3) {
+            let (Some(id), Some(state), Some(kind)) = (chunk.first(), chunk.get(1), chunk.get(2))
+            else {
+                continue;
+            };
+            let (Ok(id), Ok(state)) = (id.parse::<PayoutId>(), state.parse::<State>()) else {
+                continue; // removed record: the entry is dropped by the next transition or ignored
+            };
+            let kind = if kind == "payment" {
+                PayoutKind::Payment
+            } else {
+                PayoutKind::Transfer
+            };
+            out.push((id, state, kind));
+        }
+        Ok(out)
+    }
+
+    /// Number of entries in the due index whose time has passed (reconciliation lag).
+    pub async fn due_count(&self, now: i64) -> Result<u64, LedgerError> {
+        let mut conn = self.conn.clone();
+        Ok(conn.zcount(self.keys.due(), "-inf", now).await?)
+    }
+
+    /// Oldest due time in the index, if any.
+    pub async fn oldest_due(&self) -> Result<Option<i64>, LedgerError> {
+        let mut conn = self.conn.clone();
+        let v: Vec<(String, f64)> = conn.zrange_withscores(self.keys.due(), 0, 0).await?;
+        Ok(v.first().map(|(_, s)| *s as i64))
+    }
+
+    /// A fresh X-EXTERNAL-ID for a message that does not move money (inquiries).
+    /// Same counter as submissions, so ids stay unique per partner per day.
+    pub async fn next_external_id(
+        &self,
+        provider: Provider,
+        now: i64,
+    ) -> Result<String, LedgerError> {
+        let date = jakarta_date(now);
+        let key = self.keys.external_id_counter(provider, &date);
+        let mut conn = self.conn.clone();
+        let (n,): (u64,) = redis::pipe()
+            .atomic()
+            .incr(&key, 1)
+            .expire(&key, 259_200)
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok(format!("{date}{n:010}"))
+    }
+}
+
+fn parse_payout(id: &PayoutId, f: &BTreeMap<String, String>) -> Result<Payout, LedgerError> {
+    let corrupt = |detail: &str| LedgerError::Corrupt {
+        id: id.to_string(),
+        detail: detail.to_owned(),
+    };
+    let state = f
+        .get("state")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| corrupt("state"))?;
+    let version = f
+        .get("version")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| corrupt("version"))?;
+    let details: PayoutDetails = serde_json::from_str(f.get("doc").ok_or_else(|| corrupt("doc"))?)
+        .map_err(|e| corrupt(&e.to_string()))?;
+    let meta: PayoutMeta = serde_json::from_str(f.get("meta").ok_or_else(|| corrupt("meta"))?)
+        .map_err(|e| corrupt(&e.to_string()))?;
+    let external_ids = f
+        .get("ext")
+        .map(|s| {
+            s.split(',')
+                .filter(|x| !x.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Payout {
+        id: id.clone(),
+        state,
+        version,
+        details,
+        meta,
+        external_ids,
+    })
+}

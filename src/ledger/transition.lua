@@ -1,0 +1,49 @@
+-- Atomic compare-and-set of a payout's state (forward only).
+-- KEYS[1] payout hash, KEYS[2] history list, KEYS[3] due index,
+-- KEYS[4] external-id counter ("" when no id is to be allocated)
+-- ARGV[1] expected version, ARGV[2] target state, ARGV[3] meta JSON,
+-- ARGV[4] history entry JSON (may contain __EXTID__), ARGV[5] due score ("" removes from the index),
+-- ARGV[6] payout id, ARGV[7] state-set key prefix, ARGV[8] external-id date prefix
+-- Returns {'ok', state, version, ext_id} or {'conflict', state, version} or {'forbidden', state, version}
+local ALLOWED = __ALLOWED__
+local cur = redis.call('HMGET', KEYS[1], 'state', 'version')
+local state, version = cur[1], cur[2]
+if not state then
+  return {'missing', '', '0'}
+end
+if version ~= ARGV[1] then
+  return {'conflict', state, version}
+end
+local to = ARGV[2]
+if not ALLOWED[state .. '>' .. to] then
+  return {'forbidden', state, version}
+end
+local ext = ''
+local entry = ARGV[4]
+if KEYS[4] ~= '' then
+  local n = redis.call('INCR', KEYS[4])
+  if n == 1 then
+    redis.call('EXPIRE', KEYS[4], 259200)
+  end
+  ext = ARGV[8] .. string.format('%010d', n)
+  local prev = redis.call('HGET', KEYS[1], 'ext')
+  if prev and prev ~= '' then
+    redis.call('HSET', KEYS[1], 'ext', prev .. ',' .. ext)
+  else
+    redis.call('HSET', KEYS[1], 'ext', ext)
+  end
+  entry = string.gsub(entry, '__EXTID__', ext)
+end
+local newv = tostring(tonumber(version) + 1)
+redis.call('HSET', KEYS[1], 'state', to, 'version', newv, 'meta', ARGV[3])
+if to ~= state then
+  redis.call('SREM', ARGV[7] .. state, ARGV[6])
+  redis.call('SADD', ARGV[7] .. to, ARGV[6])
+end
+redis.call('RPUSH', KEYS[2], entry)
+if ARGV[5] == '' then
+  redis.call('ZREM', KEYS[3], ARGV[6])
+else
+  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6])
+end
+return {'ok', to, newv, ext}

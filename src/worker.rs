@@ -1,0 +1,338 @@
+//! The worker process: apalis workers running [`Engine::execute`], plus the
+//! maintenance loops the queue needs, all stopped by one shutdown signal.
+//!
+//! - **Unique names** (host, pid, random suffix, restart count): apalis refuses a
+//!   same-name restart within 30 s and does not deregister on shutdown (pitfall 6).
+//! - **Supervised restart**: any Redis error ends an apalis worker; the monitor
+//!   restarts it with a fresh name (`should_restart` → true unless shutting down).
+//! - **Polling**: `poll_with_interval` so idle workers pick work up in milliseconds
+//!   rather than on the 30 s heartbeat (pitfall 5).
+//! - **Orphans**: heartbeat × missed heartbeats (settings) bounds how long a job of
+//!   a SIGKILLed worker waits before another worker re-runs it (pitfall 1).
+//! - **Promoter**: promotes due scheduled jobs in chunks before apalis' fetch sees
+//!   too many at once (pitfall 4).
+//! - **Retention**: deletes finished job data after `finished_job_ttl_secs` (pitfall 7).
+//! - **Sweep**: an apalis-cron schedule fires every tick on every replica; the
+//!   per-tick key makes only one replica sweep.
+//! - **Graceful shutdown**: stop fetching, let in-flight jobs finish (up to
+//!   `shutdown_timeout_secs`), and put fetched-but-unstarted jobs back on the queue.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use apalis::prelude::*;
+use apalis_cron::{CronScheduler, Tick};
+use rand::Rng;
+use redis::AsyncCommands;
+
+use crate::config::Settings;
+use crate::jobs::handler::{Engine, EngineError, Policy, ProviderSet, Step};
+use crate::jobs::{Job, Queue, QueueOptions};
+use crate::ledger::Ledger;
+use crate::sweep::{hostname, Sweeper};
+
+/// How a worker process is started.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub concurrency: usize,
+    /// Run the reconciliation sweep scheduler in this process too.
+    pub with_sweep: bool,
+}
+
+/// A built worker process, ready to run.
+pub struct WorkerRuntime {
+    settings: Settings,
+    engine: Arc<Engine>,
+    queue: Queue,
+    sweeper: Sweeper,
+    options: WorkerOptions,
+    names: Arc<Mutex<Vec<String>>>,
+}
+
+impl std::fmt::Debug for WorkerRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerRuntime")
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+/// The queue options a deployment uses, from settings.
+pub fn queue_options(settings: &Settings) -> QueueOptions {
+    QueueOptions {
+        heartbeat: Duration::from_secs(settings.worker.heartbeat_secs),
+        missed_heartbeats: settings.worker.missed_heartbeats as usize,
+        batch_size: settings.worker.concurrency.clamp(10, 200),
+    }
+}
+
+/// A worker name nobody else uses: host, pid, random suffix.
+pub fn unique_name(role: &str) -> String {
+    let suffix: u32 = rand::thread_rng().gen();
+    format!(
+        "kirim-{role}-{}-{}-{suffix:08x}",
+        hostname(),
+        std::process::id()
+    )
+}
+
+async fn handle_job(
+    job: Job,
+    engine: Data<Arc<Engine>>,
+    attempt: Attempt,
+) -> Result<(), BoxDynError> {
+    let span = tracing::info_span!("job", kind = job.kind(), payout = %job.payout(), attempt = attempt.current());
+    let _enter = span.enter();
+    match engine.execute(&job).await {
+        Ok(step) => {
+            if let Step::DeadLettered = step {
+                tracing::warn!(payout = %job.payout(), "dead-lettered");
+            }
+            Ok(())
+        }
+        Err(err) => {
+            // Infrastructure trouble (Redis, contention). The ledger is unchanged or
+            // consistent; retry through apalis, but cap attempts ourselves (apalis
+            // ignores max_attempts) and park the payout for an operator at the cap.
+            tracing::warn!(error = %err, "job failed");
+            if attempt.current() >= engine.policy.max_attempts as usize {
+                let reason = format!("job failed {} times: {err}", attempt.current());
+                if let Err(e) =
+                    crate::jobs::dead::record(&engine.ledger, job.payout(), job.kind(), &reason)
+                        .await
+                {
+                    tracing::error!(error = %e, "could not record dead letter");
+                }
+                return Err(Box::new(AbortError::new(err)));
+            }
+            Err(Box::new(err))
+        }
+    }
+}
+
+/// apalis-cron schedule: every `secs` seconds, aligned to the epoch so that all
+/// replicas fire on the same tick values (the per-tick key relies on that).
+#[derive(Debug, Clone, Copy)]
+struct EverySeconds(u64);
+
+impl apalis_cron::Schedule<chrono::Utc> for EverySeconds {
+    fn next_tick(&mut self, _tz: &chrono::Utc) -> Option<Tick<chrono::Utc>> {
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        let n = self.0.max(1);
+        Some(Tick::new((now / n + 1) * n))
+    }
+}
+
+async fn handle_tick(
+    tick: Tick<chrono::Utc>,
+    sweeper: Data<Arc<Sweeper>>,
+) -> Result<(), BoxDynError> {
+    match sweeper.sweep_tick(tick.get_timestamp()).await {
+        Ok(Some(r)) if r.claimed > 0 => {
+            tracing::info!(
+                claimed = r.claimed,
+                enqueued = r.enqueued,
+                "reconciliation sweep"
+            );
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::warn!(error = %e, "sweep failed");
+            Ok(()) // the next tick tries again; the due index keeps everything
+        }
+    }
+}
+
+impl WorkerRuntime {
+    /// Connect to Redis and assemble the engine.
+    pub async fn build(
+        settings: Settings,
+        providers: ProviderSet,
+        options: WorkerOptions,
+    ) -> Result<Self, EngineError> {
+        let ledger = Ledger::connect(&settings.redis.url, &settings.redis.namespace).await?;
+        let queue = Queue::new(
+            ledger.connection(),
+            ledger.keys(),
+            &queue_options(&settings),
+        );
+        let engine = Arc::new(Engine {
+            ledger: ledger.clone(),
+            queue: queue.clone(),
+            providers,
+            policy: Policy::from_settings(&settings),
+            actor: unique_name("worker"),
+        });
+        let sweeper = Sweeper {
+            ledger,
+            queue: queue.clone(),
+            batch: settings.reconcile.batch,
+            lease: Duration::from_secs((settings.reconcile.tick_secs * 4).max(60)),
+        };
+        Ok(WorkerRuntime {
+            settings,
+            engine,
+            queue,
+            sweeper,
+            options,
+            names: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    pub fn engine(&self) -> Arc<Engine> {
+        self.engine.clone()
+    }
+
+    /// Run until `shutdown` resolves, then stop gracefully.
+    pub async fn run_until_stopped<F>(self, shutdown: F) -> anyhow::Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+
+        // Drain any backlog of due scheduled jobs before apalis' fetch sees it.
+        let promoted = self.queue.promote_due().await?;
+        if promoted > 0 {
+            tracing::info!(promoted, "promoted due jobs before start");
+        }
+        let promoter = tokio::spawn(promoter_loop(
+            self.queue.clone(),
+            Duration::from_millis(self.settings.worker.poll_interval_ms.max(20)),
+            stop_rx.clone(),
+        ));
+        let retention = tokio::spawn(retention_loop(
+            self.queue.clone(),
+            self.engine.ledger.clone(),
+            Duration::from_secs(self.settings.worker.finished_job_ttl_secs),
+            stop_rx.clone(),
+        ));
+
+        let poll = Duration::from_millis(self.settings.worker.poll_interval_ms);
+        let concurrency = self.options.concurrency.max(1);
+        let storage = self.queue.storage();
+        let engine = self.engine.clone();
+        let names = self.names.clone();
+        let mut monitor = Monitor::new()
+            .register(move |restarts| {
+                let name = format!("{}-r{restarts}", unique_name("w"));
+                if let Ok(mut n) = names.lock() {
+                    n.push(name.clone());
+                }
+                WorkerBuilder::new(name)
+                    .backend(storage.clone().poll_with_interval(poll))
+                    .concurrency(concurrency)
+                    .data(engine.clone())
+                    .catch_panic()
+                    .parallelize(tokio::spawn)
+                    .build(handle_job)
+            })
+            .should_restart(|ctx, err| {
+                tracing::warn!(worker = ctx.name(), error = %err, "worker stopped; restarting with a fresh name");
+                true
+            })
+            .shutdown_timeout(Duration::from_secs(self.settings.worker.shutdown_timeout_secs));
+        if self.options.with_sweep {
+            let sweeper = Arc::new(self.sweeper.clone());
+            let tick = self.settings.reconcile.tick_secs;
+            monitor = monitor.register(move |restarts| {
+                WorkerBuilder::new(format!("{}-r{restarts}", unique_name("sweep")))
+                    .backend(CronScheduler::new(EverySeconds(tick)))
+                    .data(sweeper.clone())
+                    .build(handle_tick)
+            });
+        }
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutdown requested: finishing in-flight jobs");
+            Ok(())
+        };
+        let result = monitor.run_with_signal(signal).await;
+        let _ = stop_tx.send(true);
+        let _ = promoter.await;
+        let _ = retention.await;
+        // Belt and braces: anything still in one of our in-flight sets was fetched
+        // but not finished; put it back so another worker runs it now.
+        let released = self.release_inflight().await.unwrap_or(0);
+        if released > 0 {
+            tracing::info!(released, "returned unstarted jobs to the queue");
+        }
+        result.map_err(|e| anyhow::anyhow!("worker monitor: {e}"))
+    }
+
+    async fn release_inflight(&self) -> Result<usize, redis::RedisError> {
+        let names: Vec<String> = self.names.lock().map(|n| n.clone()).unwrap_or_default();
+        let cfg = self.queue.apalis_config();
+        let mut conn = self.engine.ledger.connection();
+        let mut total = 0;
+        for name in names {
+            let set = format!("{}:{name}", cfg.inflight_jobs_set());
+            let ids: Vec<String> = conn.smembers(&set).await?;
+            for chunk in ids.chunks(500) {
+                let _: () = redis::pipe()
+                    .atomic()
+                    .rpush(cfg.active_jobs_list(), chunk)
+                    .ignore()
+                    .srem(&set, chunk)
+                    .ignore()
+                    .query_async(&mut conn)
+                    .await?;
+                total += chunk.len();
+            }
+        }
+        Ok(total)
+    }
+}
+
+async fn promoter_loop(
+    queue: Queue,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = queue.promote_due().await {
+                    tracing::warn!(error = %e, "promoting due jobs failed");
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn retention_loop(
+    queue: Queue,
+    ledger: Ledger,
+    ttl: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                // One replica per minute does the work.
+                let mut conn = ledger.connection();
+                let won: Option<String> = redis::cmd("SET")
+                    .arg(ledger.keys().lease("retention"))
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(55)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap_or(None);
+                if won.is_some() {
+                    match queue.apply_retention(ttl).await {
+                        Ok(n) if n > 0 => tracing::info!(removed = n, "retention: deleted finished job data"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "retention failed"),
+                    }
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
