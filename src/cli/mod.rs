@@ -2,15 +2,18 @@
 //! lives in its own file and returns `anyhow::Result` so errors print once, on
 //! stderr, with a non-zero exit code.
 
+mod enqueue;
 mod keygen;
+mod ops;
 mod sign;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::LogFormat;
+use crate::config::{LogFormat, Settings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,13 +39,23 @@ pub enum Command {
     /// Compute SNAP signatures offline (access token, HMAC service, RSA service).
     #[command(subcommand)]
     Sign(sign::SignCommand),
+    /// Record a payout in the ledger and queue its job.
+    #[command(subcommand)]
+    Enqueue(enqueue::EnqueueCommand),
+    /// Show one payout with its audit trail.
+    Status(status::StatusArgs),
+    /// List payouts in a state.
+    List(status::ListArgs),
+    /// Run the reconciliation sweep (once, or every tick).
+    Reconcile(ops::ReconcileArgs),
+    /// Inspect and re-drive dead letters.
+    #[command(subcommand)]
+    Dead(ops::DeadCommand),
 }
 
 /// Parse arguments, run the command, map errors to exit code 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let format = cli.log_format.unwrap_or_default();
-    crate::telemetry::init(format, "warn");
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -52,9 +65,65 @@ pub fn main() -> ExitCode {
     }
 }
 
+fn load_settings(cli: &Cli) -> anyhow::Result<Settings> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    crate::telemetry::init(
+        cli.log_format.unwrap_or(settings.log.format),
+        &settings.log.filter,
+    );
+    Ok(settings)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Keygen(args) => keygen::run(args),
-        Command::Sign(cmd) => sign::run(cmd),
+        Command::Keygen(args) => {
+            crate::telemetry::init(cli.log_format.unwrap_or_default(), "warn");
+            keygen::run(args)
+        }
+        Command::Sign(cmd) => {
+            crate::telemetry::init(cli.log_format.unwrap_or_default(), "warn");
+            sign::run(cmd)
+        }
+        _ => {
+            let settings = load_settings(&cli)?;
+            runtime()?.block_on(async move {
+                match cli.command {
+                    Command::Enqueue(c) => enqueue::run(&settings, c).await,
+                    Command::Status(a) => status::status(&settings, a).await,
+                    Command::List(a) => status::list(&settings, a).await,
+                    Command::Reconcile(a) => ops::reconcile(&settings, a).await,
+                    Command::Dead(c) => ops::dead_cmd(&settings, c).await,
+                    Command::Keygen(_) | Command::Sign(_) => unreachable!("handled above"),
+                }
+            })
+        }
     }
 }

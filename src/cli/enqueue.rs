@@ -1,0 +1,119 @@
+//! `kirim enqueue transfer|payment`: producers from the shell.
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use crate::client::{Client, PaymentOrder, TransferOrder};
+use crate::config::{Secret, Settings};
+use crate::domain::{AccountNumber, BankCode, Money, PartnerReference, Provider};
+use crate::providers::Beneficiary;
+
+#[derive(Debug, Subcommand)]
+pub enum EnqueueCommand {
+    /// Record a transfer (disbursement) and queue it. Idempotent on --reference.
+    Transfer(TransferArgs),
+    /// Record a direct-debit payment and queue it. Idempotent on --reference.
+    Payment(PaymentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    #[arg(long)]
+    pub provider: String,
+    /// partnerReferenceNo: your unique id for this payout (the idempotency key).
+    #[arg(long)]
+    pub reference: String,
+    /// Amount in IDR, e.g. 150000 or 150000.00.
+    #[arg(long)]
+    pub amount: String,
+    #[arg(long)]
+    pub bank_code: String,
+    #[arg(long)]
+    pub account_no: String,
+    /// Beneficiary account name.
+    #[arg(long)]
+    pub name: String,
+    #[arg(long)]
+    pub email: Option<String>,
+    #[arg(long)]
+    pub phone: Option<String>,
+    #[arg(long)]
+    pub address: Option<String>,
+    #[arg(long)]
+    pub remark: Option<String>,
+    /// Check the beneficiary name with an account inquiry before sending.
+    #[arg(long)]
+    pub verify_name: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PaymentArgs {
+    #[arg(long, default_value = "ifortepay")]
+    pub provider: String,
+    #[arg(long)]
+    pub reference: String,
+    #[arg(long)]
+    pub amount: String,
+    /// The registered card's token; prefer the KIRIM_BANK_CARD_TOKEN environment variable.
+    #[arg(long, env = "KIRIM_BANK_CARD_TOKEN", hide_env_values = true)]
+    pub card_token: String,
+    /// Card issuer (payOption), e.g. BRI.
+    #[arg(long, default_value = "BRI")]
+    pub pay_option: String,
+    #[arg(long)]
+    pub with_otp: bool,
+    #[arg(long)]
+    pub remarks: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(settings: &Settings, cmd: EnqueueCommand) -> anyhow::Result<ExitCode> {
+    let client = Client::connect(settings).await?;
+    let (enqueued, json) = match cmd {
+        EnqueueCommand::Transfer(a) => {
+            let order = TransferOrder {
+                provider: a.provider.parse::<Provider>()?,
+                partner_reference: PartnerReference::parse(&a.reference)?,
+                amount: Money::parse(&a.amount, "amount")?,
+                beneficiary: Beneficiary {
+                    account_no: AccountNumber::parse_field(&a.account_no, "account-no")?,
+                    bank_code: BankCode::parse_field(&a.bank_code, "bank-code")?,
+                    name: a.name,
+                    email: a.email,
+                    phone: a.phone,
+                    address: a.address,
+                },
+                remark: a.remark,
+                verify_beneficiary_name: a.verify_name,
+            };
+            (client.enqueue_transfer(&order).await?, a.json)
+        }
+        EnqueueCommand::Payment(a) => {
+            let order = PaymentOrder {
+                provider: a.provider.parse::<Provider>()?,
+                partner_reference: PartnerReference::parse(&a.reference)?,
+                amount: Money::parse(&a.amount, "amount")?,
+                bank_card_token: Secret::new(a.card_token),
+                with_otp: a.with_otp,
+                pay_option: a.pay_option,
+                remarks: a.remarks,
+            };
+            (client.enqueue_payment(&order).await?, a.json)
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string(&enqueued)?);
+    } else {
+        let what = if enqueued.created {
+            "queued"
+        } else {
+            "already exists"
+        };
+        println!("{} {} ({what})", enqueued.id, enqueued.state);
+    }
+    Ok(ExitCode::SUCCESS)
+}

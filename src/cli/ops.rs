@@ -1,0 +1,119 @@
+//! Operator commands: `kirim reconcile [--once]`, `kirim dead list|retry`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use crate::config::Settings;
+use crate::jobs::dead::{self, Redrive};
+use crate::jobs::Queue;
+use crate::ledger::Ledger;
+use crate::sweep::Sweeper;
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Run one sweep now and exit (otherwise: one sweep per tick until stopped).
+    #[arg(long)]
+    pub once: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeadCommand {
+    /// List dead letters.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-drive a dead letter through the state machine (audited).
+    Retry {
+        id: u64,
+        /// Who is re-driving it (recorded in the audit trail).
+        #[arg(long, env = "USER", default_value = "operator")]
+        actor: String,
+    },
+}
+
+async fn connect(settings: &Settings) -> anyhow::Result<(Ledger, Queue)> {
+    let ledger = Ledger::connect(&settings.redis.url, &settings.redis.namespace).await?;
+    let queue = Queue::new(
+        ledger.connection(),
+        ledger.keys(),
+        &crate::worker::queue_options(settings),
+    );
+    Ok((ledger, queue))
+}
+
+pub async fn reconcile(settings: &Settings, a: ReconcileArgs) -> anyhow::Result<ExitCode> {
+    let (ledger, queue) = connect(settings).await?;
+    let sweeper = Sweeper {
+        ledger,
+        queue,
+        batch: settings.reconcile.batch,
+        lease: Duration::from_secs((settings.reconcile.tick_secs * 4).max(60)),
+    };
+    if a.once {
+        let report = sweeper.sweep_once().await?;
+        if a.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            println!(
+                "claimed {} due payout(s), enqueued {} job(s), dropped {} stale entr(ies)",
+                report.claimed, report.enqueued, report.dropped
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let tick = settings.reconcile.tick_secs.max(1);
+    let shutdown = super::shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        let next = (now / tick + 1) * tick;
+        let wait = Duration::from_secs(next - now);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {
+                match sweeper.sweep_tick(next).await {
+                    Ok(Some(r)) => tracing::info!(claimed = r.claimed, enqueued = r.enqueued, "sweep"),
+                    Ok(None) => tracing::debug!(tick = next, "another replica swept this tick"),
+                    Err(e) => tracing::warn!(error = %e, "sweep failed"),
+                }
+            }
+            _ = &mut shutdown => return Ok(ExitCode::SUCCESS),
+        }
+    }
+}
+
+pub async fn dead_cmd(settings: &Settings, cmd: DeadCommand) -> anyhow::Result<ExitCode> {
+    let (ledger, queue) = connect(settings).await?;
+    match cmd {
+        DeadCommand::List { json } => {
+            let letters = dead::list(&ledger).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&letters)?);
+            } else {
+                for d in &letters {
+                    println!("{:>6}  {}  {:<9} {}", d.id, d.payout, d.job, d.reason);
+                }
+                eprintln!("{} dead letter(s)", letters.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DeadCommand::Retry { id, actor } => match dead::retry(&ledger, &queue, id, &actor).await? {
+            Redrive::Requeued(job) => {
+                println!("re-driven: {} job for {}", job.kind(), job.payout());
+                Ok(ExitCode::SUCCESS)
+            }
+            Redrive::AlreadyFinal(state) => {
+                println!("payout is already {state}; dead letter removed");
+                Ok(ExitCode::SUCCESS)
+            }
+            Redrive::NoSuchLetter => {
+                eprintln!("error: no dead letter {id}");
+                Ok(ExitCode::from(2))
+            }
+        },
+    }
+}

@@ -1,0 +1,220 @@
+//! The ledger against a real Redis: idempotent create, compare-and-set, forward-only
+//! transitions, X-EXTERNAL-ID allocation, the due index and its claims.
+
+mod common;
+
+use std::collections::HashSet;
+
+use kirim::client::{Client, ClientError, TransferOrder};
+use kirim::domain::{AccountNumber, BankCode, Money, PartnerReference, Provider};
+use kirim::ledger::{now_ms, HistoryEntry, Ledger, PayoutId, State, Transition, TransitionOutcome};
+use kirim::providers::Beneficiary;
+
+fn order(reference: &str, amount: &str) -> TransferOrder {
+    TransferOrder {
+        provider: Provider::Ifortepay,
+        partner_reference: PartnerReference::parse(reference).unwrap(),
+        amount: Money::parse(amount, "amount").unwrap(),
+        beneficiary: Beneficiary {
+            account_no: AccountNumber::parse("8753293240").unwrap(),
+            bank_code: BankCode::parse("014").unwrap(),
+            name: "Budi Santoso".into(),
+            email: None,
+            phone: None,
+            address: None,
+        },
+        remark: Some("gaji".into()),
+        verify_beneficiary_name: false,
+    }
+}
+
+async fn setup() -> (kirim::redis_server::TestRedis, Client) {
+    let redis = common::redis();
+    let settings = common::settings_for(&redis);
+    let client = Client::connect(&settings).await.unwrap();
+    (redis, client)
+}
+
+#[tokio::test]
+async fn harness_gives_a_real_redis() {
+    let redis = common::redis();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let pong: String = redis::cmd("PING").query_async(&mut conn).await.unwrap();
+    assert_eq!(pong, "PONG");
+    if let Some(pid) = redis.pid() {
+        drop(redis);
+        // The drop guard killed and reaped the server.
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    }
+}
+
+#[tokio::test]
+async fn enqueue_is_idempotent_and_refuses_different_details() {
+    let (_r, client) = setup().await;
+    let first = client
+        .enqueue_transfer(&order("INV-1", "150000"))
+        .await
+        .unwrap();
+    assert!(first.created);
+    assert_eq!(first.state, State::Accepted);
+    let again = client
+        .enqueue_transfer(&order("INV-1", "150000.00"))
+        .await
+        .unwrap();
+    assert!(
+        !again.created,
+        "same details: the existing payout, nothing new"
+    );
+    let depth = client.queue().depth().await.unwrap();
+    assert_eq!(depth.active, 1, "only one job was pushed");
+    let err = client
+        .enqueue_transfer(&order("INV-1", "150001"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Conflict { .. }), "{err}");
+    assert!(err.to_string().contains("different details"));
+    let h = client.ledger().history(&first.id).await.unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0].event, "created");
+}
+
+#[tokio::test]
+async fn transitions_are_cas_and_forward_only() {
+    let (_r, client) = setup().await;
+    let e = client
+        .enqueue_transfer(&order("INV-2", "20000"))
+        .await
+        .unwrap();
+    let ledger: &Ledger = client.ledger();
+    let p = ledger.get(&e.id).await.unwrap().unwrap();
+    let now = now_ms();
+    let t = |to| Transition {
+        to,
+        meta: p.meta.clone(),
+        entry: HistoryEntry::new("test", now),
+        due_at: Some(now + 1000),
+        allocate_external_id: to == State::Submitting,
+    };
+    // Two racers from the same version: exactly one wins.
+    let (a, b) = tokio::join!(
+        ledger.transition(&p, t(State::Submitting)),
+        ledger.transition(&p, t(State::Submitting))
+    );
+    let wins = [a.unwrap(), b.unwrap()]
+        .into_iter()
+        .filter(|o| matches!(o, TransitionOutcome::Applied { .. }))
+        .count();
+    assert_eq!(wins, 1);
+    let p2 = ledger.get(&e.id).await.unwrap().unwrap();
+    assert_eq!(p2.state, State::Submitting);
+    assert_eq!(
+        p2.external_ids.len(),
+        1,
+        "the X-EXTERNAL-ID was persisted with the move"
+    );
+    let ext = &p2.external_ids[0];
+    assert!(
+        ext.chars().all(|c| c.is_ascii_digit()) && ext.len() == 18,
+        "{ext}"
+    );
+    // Forward only: SUBMITTING → SUCCEEDED → anything is refused.
+    let t2 = |p: &kirim::ledger::Payout, to| Transition {
+        to,
+        meta: p.meta.clone(),
+        entry: HistoryEntry::new("test", now),
+        due_at: None,
+        allocate_external_id: false,
+    };
+    assert!(matches!(
+        ledger
+            .transition(&p2, t2(&p2, State::Succeeded))
+            .await
+            .unwrap(),
+        TransitionOutcome::Applied { .. }
+    ));
+    let p3 = ledger.get(&e.id).await.unwrap().unwrap();
+    for to in State::ALL {
+        let r = ledger.transition(&p3, t2(&p3, to)).await.unwrap();
+        assert!(
+            matches!(r, TransitionOutcome::Forbidden { .. }),
+            "{to}: {r:?}"
+        );
+    }
+    // A stale version is a conflict, not an overwrite.
+    assert!(matches!(
+        ledger
+            .transition(&p2, t2(&p2, State::Failed))
+            .await
+            .unwrap(),
+        TransitionOutcome::Conflict { .. }
+    ));
+    let counts = ledger.count_by_state().await.unwrap();
+    assert_eq!(counts[&State::Succeeded], 1);
+    assert_eq!(counts[&State::Accepted], 0);
+    let due = ledger.due_count(now_ms() + 10_000_000).await.unwrap();
+    assert_eq!(due, 0, "final payouts leave the due index");
+}
+
+#[tokio::test]
+async fn external_ids_are_unique_across_concurrent_allocators() {
+    let (_r, client) = setup().await;
+    let ledger = client.ledger().clone();
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        let l = ledger.clone();
+        handles.push(tokio::spawn(async move {
+            let mut v = Vec::new();
+            for _ in 0..100 {
+                v.push(
+                    l.next_external_id(Provider::Nicepay, now_ms())
+                        .await
+                        .unwrap(),
+                );
+            }
+            v
+        }));
+    }
+    let mut all = HashSet::new();
+    for h in handles {
+        for id in h.await.unwrap() {
+            assert!(all.insert(id), "duplicate X-EXTERNAL-ID");
+        }
+    }
+    assert_eq!(all.len(), 800);
+}
+
+#[tokio::test]
+async fn claims_hand_out_each_due_payout_once() {
+    let (_r, client) = setup().await;
+    let ledger = client.ledger().clone();
+    for i in 0..50 {
+        client
+            .enqueue_transfer(&order(&format!("D-{i}"), "20000"))
+            .await
+            .unwrap();
+    }
+    // Everything was created due at now + stuck_after; claim as if that time had come.
+    let later = now_ms() + 10 * 60 * 1000;
+    let (a, b) = tokio::join!(
+        ledger.claim_due(later, 30, 60_000),
+        ledger.claim_due(later, 30, 60_000)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let ids: Vec<PayoutId> = a
+        .iter()
+        .chain(b.iter())
+        .map(|(id, _, _)| id.clone())
+        .collect();
+    let set: HashSet<_> = ids.iter().cloned().collect();
+    assert_eq!(ids.len(), 50, "all due payouts claimed");
+    assert_eq!(set.len(), 50, "none claimed twice");
+    assert!(
+        ledger
+            .claim_due(later, 100, 60_000)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased until later"
+    );
+}
