@@ -85,8 +85,8 @@ impl Keys {
         format!("{}:lease:{name}", self.ns)
     }
 
-    /// The apalis queue name (apalis appends `:active`, `:data`, …).
-    pub fn queue(&self) -> String {
-        format!("{}:jobs", self.ns)
+    /// An apalis queue name (apalis appends `:active`, `:data`, …), one per lane.
+    pub fn queue(&self, lane: &str) -> String {
+        format!("{}:jobs:{lane}", self.ns)
     }
 }

@@ -17,6 +17,7 @@
 //! - [`retry`]: full-jitter backoff and the reconciliation schedule.
 //! - [`sweep`]: reconciliation over the due-time index, once per tick across replicas.
 //! - [`worker`]: the worker process (apalis monitor, promoter, retention, sweep).
+//! - [`metrics`]: provider call counters (flushed to Redis) and the Prometheus rendering.
 //! - [`client`]: `kirim::Client`, the producer API.
 //! - [`cli`]: the `kirim` command line.
 //!
@@ -29,6 +30,7 @@ pub mod domain;
 pub mod jobs;
 pub mod keys;
 pub mod ledger;
+pub mod metrics;
 pub mod providers;
 pub mod redis_server;
 pub mod retry;

@@ -28,7 +28,7 @@ use redis::AsyncCommands;
 
 use crate::config::Settings;
 use crate::jobs::handler::{Engine, EngineError, Policy, ProviderSet, Step};
-use crate::jobs::{Job, Queue, QueueOptions};
+use crate::jobs::{Job, Lane, Queue, QueueOptions};
 use crate::ledger::Ledger;
 use crate::sweep::{hostname, Sweeper};
 
@@ -47,7 +47,7 @@ pub struct WorkerRuntime {
     queue: Queue,
     sweeper: Sweeper,
     options: WorkerOptions,
-    names: Arc<Mutex<Vec<String>>>,
+    names: Arc<Mutex<Vec<(Lane, String)>>>,
 }
 
 impl std::fmt::Debug for WorkerRuntime {
@@ -164,6 +164,7 @@ impl WorkerRuntime {
             providers,
             policy: Policy::from_settings(&settings),
             actor: unique_name("worker"),
+            metrics: Arc::new(crate::metrics::Recorder::default()),
         });
         let sweeper = Sweeper {
             ledger,
@@ -202,6 +203,7 @@ impl WorkerRuntime {
             Duration::from_millis(self.settings.worker.poll_interval_ms.max(20)),
             stop_rx.clone(),
         ));
+        let flusher = tokio::spawn(flush_loop(self.engine.clone(), stop_rx.clone()));
         let retention = tokio::spawn(retention_loop(
             self.queue.clone(),
             self.engine.ledger.clone(),
@@ -211,14 +213,15 @@ impl WorkerRuntime {
 
         let poll = Duration::from_millis(self.settings.worker.poll_interval_ms);
         let concurrency = self.options.concurrency.max(1);
-        let storage = self.queue.storage();
-        let engine = self.engine.clone();
-        let names = self.names.clone();
-        let mut monitor = Monitor::new()
-            .register(move |restarts| {
-                let name = format!("{}-r{restarts}", unique_name("w"));
+        let mut monitor = Monitor::new();
+        for lane in Lane::ALL {
+            let storage = self.queue.storage(lane);
+            let engine = self.engine.clone();
+            let names = self.names.clone();
+            monitor = monitor.register(move |restarts| {
+                let name = format!("{}-r{restarts}", unique_name(lane.as_str()));
                 if let Ok(mut n) = names.lock() {
-                    n.push(name.clone());
+                    n.push((lane, name.clone()));
                 }
                 WorkerBuilder::new(name)
                     .backend(storage.clone().poll_with_interval(poll))
@@ -227,7 +230,9 @@ impl WorkerRuntime {
                     .catch_panic()
                     .parallelize(tokio::spawn)
                     .build(handle_job)
-            })
+            });
+        }
+        monitor = monitor
             .should_restart(|ctx, err| {
                 tracing::warn!(worker = ctx.name(), error = %err, "worker stopped; restarting with a fresh name");
                 true
@@ -251,6 +256,7 @@ impl WorkerRuntime {
         let result = monitor.run_with_signal(signal).await;
         let _ = stop_tx.send(true);
         let _ = promoter.await;
+        let _ = flusher.await;
         let _ = retention.await;
         // Belt and braces: anything still in one of our in-flight sets was fetched
         // but not finished; put it back so another worker runs it now.
@@ -262,11 +268,11 @@ impl WorkerRuntime {
     }
 
     async fn release_inflight(&self) -> Result<usize, redis::RedisError> {
-        let names: Vec<String> = self.names.lock().map(|n| n.clone()).unwrap_or_default();
-        let cfg = self.queue.apalis_config();
+        let names: Vec<(Lane, String)> = self.names.lock().map(|n| n.clone()).unwrap_or_default();
         let mut conn = self.engine.ledger.connection();
         let mut total = 0;
-        for name in names {
+        for (lane, name) in names {
+            let cfg = self.queue.apalis_config(lane);
             let set = format!("{}:{name}", cfg.inflight_jobs_set());
             let ids: Vec<String> = conn.smembers(&set).await?;
             for chunk in ids.chunks(500) {
@@ -299,6 +305,22 @@ async fn promoter_loop(
                 }
             }
             _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn flush_loop(engine: Arc<Engine>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let stopping = tokio::select! {
+            _ = tick.tick() => false,
+            _ = stop.changed() => true,
+        };
+        if let Err(e) = engine.metrics.flush(&engine.ledger).await {
+            tracing::debug!(error = %e, "metrics flush failed");
+        }
+        if stopping {
+            return;
         }
     }
 }

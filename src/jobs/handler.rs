@@ -129,6 +129,8 @@ pub struct Engine {
     pub policy: Policy,
     /// Recorded as the actor in the audit trail.
     pub actor: String,
+    /// Provider call counts and latencies (flushed to Redis by the worker).
+    pub metrics: Arc<crate::metrics::Recorder>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -301,7 +303,11 @@ impl Engine {
             }
         };
         match result {
-            Ok(ex) => self.record_submission(p, ex).await,
+            Ok(ex) => {
+                self.metrics
+                    .record(p.id.provider, p.details.kind.as_str(), ex.outcome.label(), ex.latency);
+                self.record_submission(p, ex).await
+            }
             Err(e) => self.finish_not_sent(p, e).await,
         }
     }
@@ -550,6 +556,7 @@ impl Engine {
                 Duration::ZERO,
             ),
         };
+        self.metrics.record(p.id.provider, "inquiry", ex.outcome.label(), ex.latency);
         let mut entry = exchange_entry("inquiry", now, &ex, &self.actor);
         entry.external_id = Some(ext);
         let mut meta = p.meta.clone();

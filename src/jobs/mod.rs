@@ -65,21 +65,54 @@ pub enum QueueError {
     Push(String),
 }
 
-/// The apalis queue plus kirim's own maintenance of it.
+/// Which apalis queue a job travels on. Separate queues keep reconciliation
+/// (inquiries) from waiting behind a bulk transfer backlog, and give a depth per kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lane {
+    Transfer,
+    Inquiry,
+    Payment,
+}
+
+impl Lane {
+    pub const ALL: [Lane; 3] = [Lane::Transfer, Lane::Inquiry, Lane::Payment];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Transfer => "transfer",
+            Lane::Inquiry => "inquiry",
+            Lane::Payment => "payment",
+        }
+    }
+
+    pub fn of(job: &Job) -> Lane {
+        match job {
+            Job::Transfer { .. } => Lane::Transfer,
+            Job::Inquiry { .. } => Lane::Inquiry,
+            Job::Payment { .. } => Lane::Payment,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct LaneQueue {
+    storage: RedisStorage<Job>,
+    config: RedisQueueConfig,
+}
+
+/// The apalis queues (one per [`Lane`]) plus kirim's own maintenance of them.
 #[derive(Clone)]
 pub struct Queue {
-    storage: RedisStorage<Job>,
+    lanes: [LaneQueue; 3],
     conn: ConnectionManager,
-    config: RedisQueueConfig,
     promote: Script,
     retention: Script,
 }
 
 impl std::fmt::Debug for Queue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue")
-            .field("queue", &self.config.queue)
-            .finish()
+        f.debug_struct("Queue").field("transfer", &self.lanes[0].config.queue).finish()
     }
 }
 
@@ -103,39 +136,52 @@ impl Default for QueueOptions {
 
 impl Queue {
     pub fn new(conn: ConnectionManager, keys: &Keys, opts: &QueueOptions) -> Self {
-        let config = RedisQueueConfig::default()
-            .queue(keys.queue())
-            .heartbeat_interval(opts.heartbeat)
-            .missed_heartbeats(opts.missed_heartbeats)
-            .batch_size(opts.batch_size)
-            // Task locking only adds an O(queue) LREM per fetched job (APALIS.md:
-            // 10x slower); orphan recovery works from the per-worker in-flight sets
-            // either way, and the ledger makes a duplicate run harmless.
-            .lock_tasks(false)
-            .persist_results(false)
-            .emit_events(false);
-        let storage = RedisStorage::new(conn.clone()).with_config(config.clone());
+        let lane = |lane: Lane| {
+            let config = RedisQueueConfig::default()
+                .queue(keys.queue(lane.as_str()))
+                .heartbeat_interval(opts.heartbeat)
+                .missed_heartbeats(opts.missed_heartbeats)
+                .batch_size(opts.batch_size)
+                // Task locking only adds an O(queue) LREM per fetched job (APALIS.md:
+                // 10x slower); orphan recovery works from the per-worker in-flight sets
+                // either way, and the ledger makes a duplicate run harmless.
+                .lock_tasks(false)
+                .persist_results(false)
+                .emit_events(false);
+            LaneQueue {
+                storage: RedisStorage::new(conn.clone()).with_config(config.clone()),
+                config,
+            }
+        };
         Queue {
-            storage,
+            lanes: [lane(Lane::Transfer), lane(Lane::Inquiry), lane(Lane::Payment)],
             conn,
-            config,
             promote: Script::new(include_str!("promote.lua")),
             retention: Script::new(include_str!("retention.lua")),
         }
     }
 
-    /// The apalis storage, for building workers.
-    pub fn storage(&self) -> RedisStorage<Job> {
-        self.storage.clone()
+    fn lane(&self, lane: Lane) -> &LaneQueue {
+        match lane {
+            Lane::Transfer => &self.lanes[0],
+            Lane::Inquiry => &self.lanes[1],
+            Lane::Payment => &self.lanes[2],
+        }
     }
 
-    pub fn apalis_config(&self) -> &RedisQueueConfig {
-        &self.config
+    /// The apalis storage of one lane, for building workers.
+    pub fn storage(&self, lane: Lane) -> RedisStorage<Job> {
+        self.lane(lane).storage.clone()
+    }
+
+    pub fn apalis_config(&self, lane: Lane) -> &RedisQueueConfig {
+        &self.lane(lane).config
     }
 
     /// Push one job to run now (or after `delay`).
     pub async fn push(&self, job: Job, delay: Option<Duration>) -> Result<(), QueueError> {
-        let mut storage = self.storage.clone();
+        let lane = Lane::of(&job);
+        let mut storage = self.storage(lane);
         let mut builder = TaskBuilder::new(job);
         if let Some(d) = delay {
             builder = builder.run_after(d);
@@ -145,38 +191,49 @@ impl Queue {
             .await
             .map_err(|e| QueueError::Push(e.to_string()))?;
         if delay.is_none() {
-            self.promote_due().await?;
+            self.promote_lane(lane).await?;
         }
         Ok(())
     }
 
-    /// Push many jobs to run now, in bounded chunks, promoting after each chunk.
+    /// Push many jobs to run now, in bounded chunks per lane, promoting after each chunk.
     pub async fn push_many(&self, jobs: Vec<Job>) -> Result<(), QueueError> {
-        let mut storage = self.storage.clone();
-        let mut jobs = jobs;
-        while !jobs.is_empty() {
-            let rest = jobs.split_off(jobs.len().min(PUSH_CHUNK));
-            storage
-                .push_bulk(jobs)
-                .await
-                .map_err(|e| QueueError::Push(e.to_string()))?;
-            self.promote_due().await?;
-            jobs = rest;
+        for lane in Lane::ALL {
+            let mut mine: Vec<Job> = jobs.iter().filter(|j| Lane::of(j) == lane).cloned().collect();
+            let mut storage = self.storage(lane);
+            while !mine.is_empty() {
+                let rest = mine.split_off(mine.len().min(PUSH_CHUNK));
+                storage
+                    .push_bulk(mine)
+                    .await
+                    .map_err(|e| QueueError::Push(e.to_string()))?;
+                self.promote_lane(lane).await?;
+                mine = rest;
+            }
         }
         Ok(())
     }
 
-    /// Promote due scheduled jobs in chunks until none are left. Returns how many moved.
+    /// Promote due scheduled jobs of every lane, in chunks. Returns how many moved.
     pub async fn promote_due(&self) -> Result<usize, QueueError> {
+        let mut total = 0;
+        for lane in Lane::ALL {
+            total += self.promote_lane(lane).await?;
+        }
+        Ok(total)
+    }
+
+    async fn promote_lane(&self, lane: Lane) -> Result<usize, QueueError> {
+        let cfg = &self.lane(lane).config;
         let mut total = 0;
         loop {
             let mut conn = self.conn.clone();
             let now = chrono::Utc::now().timestamp();
             let n: usize = self
                 .promote
-                .key(self.config.scheduled_jobs_set())
-                .key(self.config.active_jobs_list())
-                .key(self.config.signal_list())
+                .key(cfg.scheduled_jobs_set())
+                .key(cfg.active_jobs_list())
+                .key(cfg.signal_list())
                 .arg(now)
                 .arg(PROMOTE_CHUNK)
                 .invoke_async(&mut conn)
@@ -188,15 +245,16 @@ impl Queue {
         }
     }
 
-    /// Queue depth: jobs waiting to run now, scheduled for later, and in flight.
-    pub async fn depth(&self) -> Result<QueueDepth, QueueError> {
+    /// Queue depth of one lane: jobs waiting to run now, scheduled for later, dead.
+    pub async fn depth(&self, lane: Lane) -> Result<QueueDepth, QueueError> {
+        let cfg = &self.lane(lane).config;
         let mut conn = self.conn.clone();
         let now = chrono::Utc::now().timestamp();
         let (active, scheduled_due, scheduled, dead): (u64, u64, u64, u64) = redis::pipe()
-            .llen(self.config.active_jobs_list())
-            .zcount(self.config.scheduled_jobs_set(), 0, now)
-            .zcard(self.config.scheduled_jobs_set())
-            .scard(self.config.dead_jobs_set())
+            .llen(cfg.active_jobs_list())
+            .zcount(cfg.scheduled_jobs_set(), 0, now)
+            .zcard(cfg.scheduled_jobs_set())
+            .scard(cfg.dead_jobs_set())
             .query_async(&mut conn)
             .await?;
         Ok(QueueDepth {
@@ -208,47 +266,56 @@ impl Queue {
     }
 
     /// Delete finished job data older than `ttl` (apalis keeps it forever).
-    /// Walks the done and dead sets with SSCAN, so the cost is spread over calls.
+    /// Walks the done and dead sets with SSCAN, so each call costs O(finished jobs)
+    /// spread over small batches.
     pub async fn apply_retention(&self, ttl: Duration) -> Result<u64, QueueError> {
         let cutoff = chrono::Utc::now().timestamp() - ttl.as_secs() as i64;
         let mut removed = 0u64;
-        for set in [self.config.done_jobs_set(), self.config.dead_jobs_set()] {
-            let mut cursor = 0u64;
-            loop {
-                let mut conn = self.conn.clone();
-                let (next, ids): (u64, Vec<String>) = redis::cmd("SSCAN")
-                    .arg(&set)
-                    .arg(cursor)
-                    .arg("COUNT")
-                    .arg(500)
-                    .query_async(&mut conn)
-                    .await?;
-                if !ids.is_empty() {
-                    let n: u64 = self
-                        .retention
-                        .key(self.config.done_jobs_set())
-                        .key(self.config.dead_jobs_set())
-                        .key(self.config.job_data_hash())
-                        .key(self.config.job_meta_hash())
-                        .arg(cutoff)
-                        .arg(&ids)
-                        .invoke_async(&mut conn)
+        for lane in Lane::ALL {
+            let cfg = &self.lane(lane).config;
+            for set in [cfg.done_jobs_set(), cfg.dead_jobs_set()] {
+                let mut cursor = 0u64;
+                loop {
+                    let mut conn = self.conn.clone();
+                    let (next, ids): (u64, Vec<String>) = redis::cmd("SSCAN")
+                        .arg(&set)
+                        .arg(cursor)
+                        .arg("COUNT")
+                        .arg(500)
+                        .query_async(&mut conn)
                         .await?;
-                    removed += n;
-                }
-                cursor = next;
-                if cursor == 0 {
-                    break;
+                    if !ids.is_empty() {
+                        let n: u64 = self
+                            .retention
+                            .key(cfg.done_jobs_set())
+                            .key(cfg.dead_jobs_set())
+                            .key(cfg.job_data_hash())
+                            .key(cfg.job_meta_hash())
+                            .arg(cutoff)
+                            .arg(&ids)
+                            .invoke_async(&mut conn)
+                            .await?;
+                        removed += n;
+                    }
+                    cursor = next;
+                    if cursor == 0 {
+                        break;
+                    }
                 }
             }
         }
         Ok(removed)
     }
 
-    /// Number of finished jobs whose data is still stored.
+    /// Number of finished jobs whose data is still stored, all lanes.
     pub async fn finished_count(&self) -> Result<u64, QueueError> {
         let mut conn = self.conn.clone();
-        Ok(conn.scard(self.config.done_jobs_set()).await?)
+        let mut n = 0;
+        for lane in Lane::ALL {
+            let c: u64 = conn.scard(self.lane(lane).config.done_jobs_set()).await?;
+            n += c;
+        }
+        Ok(n)
     }
 }
 

@@ -1,0 +1,168 @@
+//! Metrics in the Prometheus text format.
+//!
+//! Workers count provider calls and their latency in memory ([`Recorder`]) and
+//! flush the counts to Redis once a second (one pipelined round trip, not one per
+//! payout). Any `kirim serve` renders `/metrics` from Redis, so one scrape shows the
+//! whole deployment: counters from every worker plus gauges read at scrape time
+//! (queue depth per job kind, payouts by state, UNKNOWN and NEEDS_REVIEW, dead
+//! letters, reconciliation lag).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use redis::AsyncCommands;
+
+use crate::domain::Provider;
+use crate::jobs::{Lane, Queue};
+use crate::keys::Keys;
+use crate::ledger::{now_ms, Ledger, State};
+
+/// Latency histogram bucket bounds, seconds.
+pub const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+#[derive(Default)]
+struct Hist {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum_us: u64,
+}
+
+/// In-process counters, flushed to Redis by [`Recorder::flush`].
+#[derive(Default)]
+pub struct Recorder {
+    outcomes: Mutex<HashMap<(Provider, &'static str, &'static str), u64>>,
+    latency: Mutex<HashMap<(Provider, &'static str), Hist>>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Recorder")
+    }
+}
+
+fn metrics_jobs(keys: &Keys) -> String {
+    format!("{}:metrics:jobs", keys.namespace())
+}
+
+fn metrics_latency(keys: &Keys) -> String {
+    format!("{}:metrics:latency", keys.namespace())
+}
+
+impl Recorder {
+    /// Count one provider call: `op` is `transfer`, `inquiry` or `payment`.
+    pub fn record(&self, provider: Provider, op: &'static str, outcome: &'static str, latency: Duration) {
+        if let Ok(mut m) = self.outcomes.lock() {
+            *m.entry((provider, op, outcome)).or_default() += 1;
+        }
+        if let Ok(mut m) = self.latency.lock() {
+            let h = m.entry((provider, op)).or_default();
+            let secs = latency.as_secs_f64();
+            for (i, le) in BUCKETS.iter().enumerate() {
+                if secs <= *le {
+                    h.buckets[i] += 1;
+                }
+            }
+            h.count += 1;
+            h.sum_us += latency.as_micros() as u64;
+        }
+    }
+
+    /// Move the in-memory counts to Redis (HINCRBY), emptying them.
+    pub async fn flush(&self, ledger: &Ledger) -> Result<(), redis::RedisError> {
+        let outcomes = self.outcomes.lock().map(|mut m| std::mem::take(&mut *m)).unwrap_or_default();
+        let latency = self.latency.lock().map(|mut m| std::mem::take(&mut *m)).unwrap_or_default();
+        if outcomes.is_empty() && latency.is_empty() {
+            return Ok(());
+        }
+        let keys = ledger.keys();
+        let mut pipe = redis::pipe();
+        for ((p, op, outcome), n) in outcomes {
+            pipe.hincr(metrics_jobs(keys), format!("{p}|{op}|{outcome}"), n).ignore();
+        }
+        for ((p, op), h) in latency {
+            for (i, le) in BUCKETS.iter().enumerate() {
+                if h.buckets[i] > 0 {
+                    pipe.hincr(metrics_latency(keys), format!("{p}|{op}|{le}"), h.buckets[i]).ignore();
+                }
+            }
+            pipe.hincr(metrics_latency(keys), format!("{p}|{op}|count"), h.count).ignore();
+            pipe.hincr(metrics_latency(keys), format!("{p}|{op}|sum_us"), h.sum_us).ignore();
+        }
+        let mut conn = ledger.connection();
+        pipe.query_async::<()>(&mut conn).await
+    }
+}
+
+/// Render every metric for a scrape.
+pub async fn render(ledger: &Ledger, queue: &Queue) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    let mut out = String::new();
+    let keys = ledger.keys();
+    let mut conn = ledger.connection();
+
+    out.push_str("# HELP kirim_queue_depth Jobs waiting in the queue, by job kind and part.\n");
+    out.push_str("# TYPE kirim_queue_depth gauge\n");
+    for lane in Lane::ALL {
+        let d = queue.depth(lane).await?;
+        let k = lane.as_str();
+        let _ = writeln!(out, "kirim_queue_depth{{kind=\"{k}\",part=\"ready\"}} {}", d.active);
+        let _ = writeln!(out, "kirim_queue_depth{{kind=\"{k}\",part=\"scheduled\"}} {}", d.scheduled);
+    }
+
+    let counts = ledger.count_by_state().await?;
+    out.push_str("# HELP kirim_payouts Payouts in the ledger, by state.\n# TYPE kirim_payouts gauge\n");
+    for (state, n) in &counts {
+        let _ = writeln!(out, "kirim_payouts{{state=\"{}\"}} {n}", state.as_str());
+    }
+    let get = |s: State| counts.get(&s).copied().unwrap_or(0);
+    out.push_str("# HELP kirim_payouts_unknown Payouts whose outcome is unknown (being inquired).\n# TYPE kirim_payouts_unknown gauge\n");
+    let _ = writeln!(out, "kirim_payouts_unknown {}", get(State::Unknown));
+    out.push_str("# HELP kirim_payouts_needs_review Payouts waiting for an operator.\n# TYPE kirim_payouts_needs_review gauge\n");
+    let _ = writeln!(out, "kirim_payouts_needs_review {}", get(State::NeedsReview));
+
+    let dead: u64 = conn.hlen(keys.dead()).await?;
+    out.push_str("# HELP kirim_dead_letters Dead letters waiting for kirim dead retry.\n# TYPE kirim_dead_letters gauge\n");
+    let _ = writeln!(out, "kirim_dead_letters {dead}");
+
+    let now = now_ms();
+    let due = ledger.due_count(now).await?;
+    let lag = match ledger.oldest_due().await? {
+        Some(t) if t < now => (now - t) as f64 / 1000.0,
+        _ => 0.0,
+    };
+    out.push_str("# HELP kirim_reconcile_due Payouts whose next check is overdue.\n# TYPE kirim_reconcile_due gauge\n");
+    let _ = writeln!(out, "kirim_reconcile_due {due}");
+    out.push_str("# HELP kirim_reconcile_lag_seconds How far behind its due time the oldest check is.\n# TYPE kirim_reconcile_lag_seconds gauge\n");
+    let _ = writeln!(out, "kirim_reconcile_lag_seconds {lag:.3}");
+
+    let jobs: BTreeMap<String, u64> = conn.hgetall(metrics_jobs(keys)).await?;
+    out.push_str("# HELP kirim_provider_calls_total Provider calls by provider, operation and outcome.\n# TYPE kirim_provider_calls_total counter\n");
+    for (field, n) in &jobs {
+        let mut parts = field.splitn(3, '|');
+        if let (Some(p), Some(op), Some(o)) = (parts.next(), parts.next(), parts.next()) {
+            let _ = writeln!(out, "kirim_provider_calls_total{{provider=\"{p}\",op=\"{op}\",outcome=\"{o}\"}} {n}");
+        }
+    }
+    let lat: BTreeMap<String, u64> = conn.hgetall(metrics_latency(keys)).await?;
+    out.push_str("# HELP kirim_provider_latency_seconds Provider call latency.\n# TYPE kirim_provider_latency_seconds histogram\n");
+    let mut series: BTreeMap<(String, String), BTreeMap<String, u64>> = BTreeMap::new();
+    for (field, n) in lat {
+        let mut parts = field.splitn(3, '|');
+        if let (Some(p), Some(op), Some(k)) = (parts.next(), parts.next(), parts.next()) {
+            series.entry((p.to_owned(), op.to_owned())).or_default().insert(k.to_owned(), n);
+        }
+    }
+    for ((p, op), m) in series {
+        for le in BUCKETS {
+            let n = m.get(&le.to_string()).copied().unwrap_or(0);
+            let _ = writeln!(out, "kirim_provider_latency_seconds_bucket{{provider=\"{p}\",op=\"{op}\",le=\"{le}\"}} {n}");
+        }
+        let count = m.get("count").copied().unwrap_or(0);
+        let _ = writeln!(out, "kirim_provider_latency_seconds_bucket{{provider=\"{p}\",op=\"{op}\",le=\"+Inf\"}} {count}");
+        let sum = m.get("sum_us").copied().unwrap_or(0) as f64 / 1e6;
+        let _ = writeln!(out, "kirim_provider_latency_seconds_sum{{provider=\"{p}\",op=\"{op}\"}} {sum:.6}");
+        let _ = writeln!(out, "kirim_provider_latency_seconds_count{{provider=\"{p}\",op=\"{op}\"}} {count}");
+    }
+    Ok(out)
+}
