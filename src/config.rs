@@ -152,6 +152,22 @@ pub struct ReconcileSettings {
 #[serde(deny_unknown_fields)]
 pub struct ApiSettings {
     pub bind: String,
+    /// API keys, stored as lowercase hex SHA-256 of the key (hashes are not secrets).
+    #[serde(default)]
+    pub keys: Vec<ApiKey>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Sustained requests per second per API key, and the burst above it.
+    pub rate_limit_per_sec: u32,
+    pub rate_limit_burst: u32,
+}
+
+/// One API client: a name for the audit trail and the SHA-256 of its key.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    pub name: String,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -282,6 +298,8 @@ pub struct SingapaySettings {
     pub api_key_file: Option<PathBuf>,
     pub account_id: String,
     pub api_version: SingapayApiVersion,
+    /// Our webhook URL as registered with Singapay; part of the webhook signature.
+    pub webhook_url: String,
 }
 
 /// Keys that hold secrets and therefore must not come from a file.
@@ -497,6 +515,14 @@ impl Settings {
                 return Err(ConfigError::invalid(
                     format!("providers.{name}.request_timeout_ms"),
                     "connect and request timeouts must be positive",
+                ));
+            }
+        }
+        for (i, k) in self.api.keys.iter().enumerate() {
+            if k.sha256.len() != 64 || !k.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ConfigError::invalid(
+                    format!("api.keys[{i}].sha256"),
+                    "must be 64 hex digits (sha256sum of the key)",
                 ));
             }
         }

@@ -19,10 +19,14 @@
 //! - [`worker`]: the worker process (apalis monitor, promoter, retention, sweep).
 //! - [`metrics`]: provider call counters (flushed to Redis) and the Prometheus rendering.
 //! - [`client`]: `kirim::Client`, the producer API.
+//! - [`api`]: `kirim serve`, the HTTP API (axum), health and metrics.
+//! - [`callbacks`]: verified provider callbacks, applied as forward moves only.
 //! - [`cli`]: the `kirim` command line.
 //!
 //! See ARCHITECTURE.md for how a payout flows through them.
 
+pub mod api;
+pub mod callbacks;
 pub mod cli;
 pub mod client;
 pub mod config;

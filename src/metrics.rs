@@ -52,7 +52,13 @@ fn metrics_latency(keys: &Keys) -> String {
 
 impl Recorder {
     /// Count one provider call: `op` is `transfer`, `inquiry` or `payment`.
-    pub fn record(&self, provider: Provider, op: &'static str, outcome: &'static str, latency: Duration) {
+    pub fn record(
+        &self,
+        provider: Provider,
+        op: &'static str,
+        outcome: &'static str,
+        latency: Duration,
+    ) {
         if let Ok(mut m) = self.outcomes.lock() {
             *m.entry((provider, op, outcome)).or_default() += 1;
         }
@@ -71,24 +77,40 @@ impl Recorder {
 
     /// Move the in-memory counts to Redis (HINCRBY), emptying them.
     pub async fn flush(&self, ledger: &Ledger) -> Result<(), redis::RedisError> {
-        let outcomes = self.outcomes.lock().map(|mut m| std::mem::take(&mut *m)).unwrap_or_default();
-        let latency = self.latency.lock().map(|mut m| std::mem::take(&mut *m)).unwrap_or_default();
+        let outcomes = self
+            .outcomes
+            .lock()
+            .map(|mut m| std::mem::take(&mut *m))
+            .unwrap_or_default();
+        let latency = self
+            .latency
+            .lock()
+            .map(|mut m| std::mem::take(&mut *m))
+            .unwrap_or_default();
         if outcomes.is_empty() && latency.is_empty() {
             return Ok(());
         }
         let keys = ledger.keys();
         let mut pipe = redis::pipe();
         for ((p, op, outcome), n) in outcomes {
-            pipe.hincr(metrics_jobs(keys), format!("{p}|{op}|{outcome}"), n).ignore();
+            pipe.hincr(metrics_jobs(keys), format!("{p}|{op}|{outcome}"), n)
+                .ignore();
         }
         for ((p, op), h) in latency {
             for (i, le) in BUCKETS.iter().enumerate() {
                 if h.buckets[i] > 0 {
-                    pipe.hincr(metrics_latency(keys), format!("{p}|{op}|{le}"), h.buckets[i]).ignore();
+                    pipe.hincr(
+                        metrics_latency(keys),
+                        format!("{p}|{op}|{le}"),
+                        h.buckets[i],
+                    )
+                    .ignore();
                 }
             }
-            pipe.hincr(metrics_latency(keys), format!("{p}|{op}|count"), h.count).ignore();
-            pipe.hincr(metrics_latency(keys), format!("{p}|{op}|sum_us"), h.sum_us).ignore();
+            pipe.hincr(metrics_latency(keys), format!("{p}|{op}|count"), h.count)
+                .ignore();
+            pipe.hincr(metrics_latency(keys), format!("{p}|{op}|sum_us"), h.sum_us)
+                .ignore();
         }
         let mut conn = ledger.connection();
         pipe.query_async::<()>(&mut conn).await
@@ -96,7 +118,10 @@ impl Recorder {
 }
 
 /// Render every metric for a scrape.
-pub async fn render(ledger: &Ledger, queue: &Queue) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+pub async fn render(
+    ledger: &Ledger,
+    queue: &Queue,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
     let mut out = String::new();
     let keys = ledger.keys();
     let mut conn = ledger.connection();
@@ -106,12 +131,22 @@ pub async fn render(ledger: &Ledger, queue: &Queue) -> Result<String, Box<dyn st
     for lane in Lane::ALL {
         let d = queue.depth(lane).await?;
         let k = lane.as_str();
-        let _ = writeln!(out, "kirim_queue_depth{{kind=\"{k}\",part=\"ready\"}} {}", d.active);
-        let _ = writeln!(out, "kirim_queue_depth{{kind=\"{k}\",part=\"scheduled\"}} {}", d.scheduled);
+        let _ = writeln!(
+            out,
+            "kirim_queue_depth{{kind=\"{k}\",part=\"ready\"}} {}",
+            d.active
+        );
+        let _ = writeln!(
+            out,
+            "kirim_queue_depth{{kind=\"{k}\",part=\"scheduled\"}} {}",
+            d.scheduled
+        );
     }
 
     let counts = ledger.count_by_state().await?;
-    out.push_str("# HELP kirim_payouts Payouts in the ledger, by state.\n# TYPE kirim_payouts gauge\n");
+    out.push_str(
+        "# HELP kirim_payouts Payouts in the ledger, by state.\n# TYPE kirim_payouts gauge\n",
+    );
     for (state, n) in &counts {
         let _ = writeln!(out, "kirim_payouts{{state=\"{}\"}} {n}", state.as_str());
     }
@@ -119,7 +154,11 @@ pub async fn render(ledger: &Ledger, queue: &Queue) -> Result<String, Box<dyn st
     out.push_str("# HELP kirim_payouts_unknown Payouts whose outcome is unknown (being inquired).\n# TYPE kirim_payouts_unknown gauge\n");
     let _ = writeln!(out, "kirim_payouts_unknown {}", get(State::Unknown));
     out.push_str("# HELP kirim_payouts_needs_review Payouts waiting for an operator.\n# TYPE kirim_payouts_needs_review gauge\n");
-    let _ = writeln!(out, "kirim_payouts_needs_review {}", get(State::NeedsReview));
+    let _ = writeln!(
+        out,
+        "kirim_payouts_needs_review {}",
+        get(State::NeedsReview)
+    );
 
     let dead: u64 = conn.hlen(keys.dead()).await?;
     out.push_str("# HELP kirim_dead_letters Dead letters waiting for kirim dead retry.\n# TYPE kirim_dead_letters gauge\n");
@@ -141,7 +180,10 @@ pub async fn render(ledger: &Ledger, queue: &Queue) -> Result<String, Box<dyn st
     for (field, n) in &jobs {
         let mut parts = field.splitn(3, '|');
         if let (Some(p), Some(op), Some(o)) = (parts.next(), parts.next(), parts.next()) {
-            let _ = writeln!(out, "kirim_provider_calls_total{{provider=\"{p}\",op=\"{op}\",outcome=\"{o}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "kirim_provider_calls_total{{provider=\"{p}\",op=\"{op}\",outcome=\"{o}\"}} {n}"
+            );
         }
     }
     let lat: BTreeMap<String, u64> = conn.hgetall(metrics_latency(keys)).await?;
@@ -150,7 +192,10 @@ pub async fn render(ledger: &Ledger, queue: &Queue) -> Result<String, Box<dyn st
     for (field, n) in lat {
         let mut parts = field.splitn(3, '|');
         if let (Some(p), Some(op), Some(k)) = (parts.next(), parts.next(), parts.next()) {
-            series.entry((p.to_owned(), op.to_owned())).or_default().insert(k.to_owned(), n);
+            series
+                .entry((p.to_owned(), op.to_owned()))
+                .or_default()
+                .insert(k.to_owned(), n);
         }
     }
     for ((p, op), m) in series {
@@ -161,8 +206,14 @@ pub async fn render(ledger: &Ledger, queue: &Queue) -> Result<String, Box<dyn st
         let count = m.get("count").copied().unwrap_or(0);
         let _ = writeln!(out, "kirim_provider_latency_seconds_bucket{{provider=\"{p}\",op=\"{op}\",le=\"+Inf\"}} {count}");
         let sum = m.get("sum_us").copied().unwrap_or(0) as f64 / 1e6;
-        let _ = writeln!(out, "kirim_provider_latency_seconds_sum{{provider=\"{p}\",op=\"{op}\"}} {sum:.6}");
-        let _ = writeln!(out, "kirim_provider_latency_seconds_count{{provider=\"{p}\",op=\"{op}\"}} {count}");
+        let _ = writeln!(
+            out,
+            "kirim_provider_latency_seconds_sum{{provider=\"{p}\",op=\"{op}\"}} {sum:.6}"
+        );
+        let _ = writeln!(
+            out,
+            "kirim_provider_latency_seconds_count{{provider=\"{p}\",op=\"{op}\"}} {count}"
+        );
     }
     Ok(out)
 }

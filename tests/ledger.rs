@@ -66,7 +66,11 @@ async fn enqueue_is_idempotent_and_refuses_different_details() {
         !again.created,
         "same details: the existing payout, nothing new"
     );
-    let depth = client.queue().depth(kirim::jobs::Lane::Transfer).await.unwrap();
+    let depth = client
+        .queue()
+        .depth(kirim::jobs::Lane::Transfer)
+        .await
+        .unwrap();
     assert_eq!(depth.active, 1, "only one job was pushed");
     let err = client
         .enqueue_transfer(&order("INV-1", "150001"))

@@ -304,8 +304,12 @@ impl Engine {
         };
         match result {
             Ok(ex) => {
-                self.metrics
-                    .record(p.id.provider, p.details.kind.as_str(), ex.outcome.label(), ex.latency);
+                self.metrics.record(
+                    p.id.provider,
+                    p.details.kind.as_str(),
+                    ex.outcome.label(),
+                    ex.latency,
+                );
                 self.record_submission(p, ex).await
             }
             Err(e) => self.finish_not_sent(p, e).await,
@@ -556,7 +560,8 @@ impl Engine {
                 Duration::ZERO,
             ),
         };
-        self.metrics.record(p.id.provider, "inquiry", ex.outcome.label(), ex.latency);
+        self.metrics
+            .record(p.id.provider, "inquiry", ex.outcome.label(), ex.latency);
         let mut entry = exchange_entry("inquiry", now, &ex, &self.actor);
         entry.external_id = Some(ext);
         let mut meta = p.meta.clone();

@@ -112,7 +112,9 @@ pub struct Queue {
 
 impl std::fmt::Debug for Queue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue").field("transfer", &self.lanes[0].config.queue).finish()
+        f.debug_struct("Queue")
+            .field("transfer", &self.lanes[0].config.queue)
+            .finish()
     }
 }
 
@@ -154,7 +156,11 @@ impl Queue {
             }
         };
         Queue {
-            lanes: [lane(Lane::Transfer), lane(Lane::Inquiry), lane(Lane::Payment)],
+            lanes: [
+                lane(Lane::Transfer),
+                lane(Lane::Inquiry),
+                lane(Lane::Payment),
+            ],
             conn,
             promote: Script::new(include_str!("promote.lua")),
             retention: Script::new(include_str!("retention.lua")),
@@ -199,7 +205,11 @@ impl Queue {
     /// Push many jobs to run now, in bounded chunks per lane, promoting after each chunk.
     pub async fn push_many(&self, jobs: Vec<Job>) -> Result<(), QueueError> {
         for lane in Lane::ALL {
-            let mut mine: Vec<Job> = jobs.iter().filter(|j| Lane::of(j) == lane).cloned().collect();
+            let mut mine: Vec<Job> = jobs
+                .iter()
+                .filter(|j| Lane::of(j) == lane)
+                .cloned()
+                .collect();
             let mut storage = self.storage(lane);
             while !mine.is_empty() {
                 let rest = mine.split_off(mine.len().min(PUSH_CHUNK));

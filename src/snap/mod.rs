@@ -8,6 +8,7 @@
 //! The string-to-sign builders are public on purpose: `kirim sign --explain` prints
 //! them, because comparing strings-to-sign is how signature mismatches get debugged.
 
+pub mod canonical;
 pub mod keys;
 pub mod minify;
 pub mod response_code;

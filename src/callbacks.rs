@@ -1,0 +1,498 @@
+//! Provider callback receivers (served by `kirim serve`).
+//!
+//! | route | provider | verification |
+//! |---|---|---|
+//! | `POST /callbacks/ifortepay` | iFortepay disbursement | HMAC-SHA512(clientSecret, `callbackUrl:X-VERSION:sha256(minify(body)):X-TIMESTAMP`) |
+//! | `POST /callbacks/nicepay` (also `/api/v1.0/transfer/notify`) | NICEPAY transfer notify | SHA256withRSA(NICEPAY key, `clientId|X-TIMESTAMP`) |
+//! | `POST /callbacks/singapay` | Singapay webhook | hex HMAC-SHA512(clientSecret, `webhookUrl:sha256(canonical(body)):X-Timestamp`) |
+//!
+//! A callback is a shortcut, never the only path: it applies only forward moves
+//! (PENDING/UNKNOWN/SUBMITTING/NEEDS_REVIEW → final), so duplicates and late,
+//! out-of-order deliveries are recorded in the audit trail and otherwise ignored.
+//! A callback whose signature fails is refused (401), recorded, and triggers an
+//! inquiry for that payout instead of being trusted. Every accepted callback is
+//! answered 200 as soon as the ledger write is done.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State as AxState;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use rsa::RsaPublicKey;
+use serde_json::{json, Value};
+
+use crate::client::Client;
+use crate::config::{Secret, Settings};
+use crate::domain::{PartnerReference, Provider};
+use crate::jobs::Job;
+use crate::ledger::{now_ms, HistoryEntry, PayoutId, State, Transition, TransitionOutcome};
+use crate::snap;
+
+/// How far an `X-TIMESTAMP` may be from now before a callback is treated as a replay.
+pub const MAX_SKEW: Duration = Duration::from_secs(600);
+
+/// What the receivers need: the ledger, and the keys that verify each provider.
+pub struct CallbackState {
+    pub client: Client,
+    pub ifortepay_secret: Option<Secret>,
+    pub ifortepay_callback_url: String,
+    pub nicepay_client_id: String,
+    pub nicepay_separator: String,
+    pub nicepay_public_key: Option<RsaPublicKey>,
+    pub singapay_secret: Option<Secret>,
+    pub singapay_webhook_url: String,
+}
+
+impl std::fmt::Debug for CallbackState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackState").finish()
+    }
+}
+
+impl CallbackState {
+    /// From settings; a provider whose key cannot be loaded refuses every callback.
+    pub fn from_settings(settings: &Settings, client: Client) -> Self {
+        let p = &settings.providers;
+        let nicepay_public_key = p
+            .nicepay
+            .public_key_path
+            .as_ref()
+            .and_then(|path| match snap::keys::load_public_key(path) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    tracing::warn!(error = %e, "NICEPAY public key not loaded; notifications will be refused");
+                    None
+                }
+            });
+        CallbackState {
+            client,
+            ifortepay_secret: p.ifortepay.client_secret().ok(),
+            ifortepay_callback_url: p.ifortepay.callback_url.clone(),
+            nicepay_client_id: p.nicepay.client_id.clone(),
+            nicepay_separator: p.nicepay.token_separator.clone(),
+            nicepay_public_key,
+            singapay_secret: p.singapay.client_secret().ok(),
+            singapay_webhook_url: p.singapay.webhook_url.clone(),
+        }
+    }
+}
+
+type Shared = Arc<CallbackState>;
+
+pub fn routes<S>(state: Shared) -> Router<S> {
+    Router::new()
+        .route("/callbacks/ifortepay", post(ifortepay))
+        .route("/callbacks/nicepay", post(nicepay))
+        .route("/api/v1.0/transfer/notify", post(nicepay))
+        .route("/callbacks/singapay", post(singapay))
+        .with_state(state)
+}
+
+/// What a verified callback says about a payout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reported {
+    Final(State),
+    InProgress,
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn fresh(ts: &str) -> bool {
+    match snap::timestamp::parse(ts) {
+        Ok(at) => {
+            (chrono::Utc::now() - at.with_timezone(&chrono::Utc))
+                .num_seconds()
+                .unsigned_abs()
+                <= MAX_SKEW.as_secs()
+        }
+        Err(_) => false,
+    }
+}
+
+fn fresh_unix(ts: &str) -> bool {
+    ts.parse::<i64>()
+        .map(|t| (chrono::Utc::now().timestamp() - t).unsigned_abs() <= MAX_SKEW.as_secs())
+        .unwrap_or(false)
+}
+
+fn reference_of(body: &Value, pointers: &[&str]) -> Option<PartnerReference> {
+    pointers
+        .iter()
+        .find_map(|p| body.pointer(p).and_then(Value::as_str))
+        .and_then(|s| PartnerReference::parse(s).ok())
+}
+
+/// iFortepay: `additionalInfo.status` INIT | SUCCESS | CANCELLED.
+pub fn ifortepay_status(body: &Value) -> Option<Reported> {
+    match body
+        .pointer("/additionalInfo/status")
+        .and_then(Value::as_str)?
+    {
+        "SUCCESS" => Some(Reported::Final(State::Succeeded)),
+        "CANCELLED" => Some(Reported::Final(State::Cancelled)),
+        "INIT" => Some(Reported::InProgress),
+        _ => None,
+    }
+}
+
+/// NICEPAY `latestTransactionStatus`: 00 success, 03/08 pending, 04 cancelled,
+/// 05 rejected, 09 failed.
+pub fn nicepay_status(body: &Value) -> Option<Reported> {
+    match body
+        .get("latestTransactionStatus")
+        .and_then(Value::as_str)?
+    {
+        "00" => Some(Reported::Final(State::Succeeded)),
+        "04" | "05" => Some(Reported::Final(State::Cancelled)),
+        "09" => Some(Reported::Final(State::Failed)),
+        "03" | "08" => Some(Reported::InProgress),
+        _ => None,
+    }
+}
+
+/// Singapay `transaction_status.code`: 00 success, 01/02/03 in progress,
+/// 04 refunded and 05 cancelled (no money moved), 06 failed.
+pub fn singapay_status(data: &Value) -> Option<Reported> {
+    let code = data
+        .pointer("/transaction_status/code")
+        .and_then(Value::as_str)
+        .or_else(|| data.get("status_code").and_then(Value::as_str))?;
+    match code {
+        "00" => Some(Reported::Final(State::Succeeded)),
+        "04" | "05" => Some(Reported::Final(State::Cancelled)),
+        "06" => Some(Reported::Final(State::Failed)),
+        "01" | "02" | "03" => Some(Reported::InProgress),
+        _ => None,
+    }
+}
+
+fn ok() -> Response {
+    (
+        StatusCode::OK,
+        Json(json!({"responseCode": "2000000", "responseMessage": "Successful"})),
+    )
+        .into_response()
+}
+
+/// A callback whose signature did not verify: refuse it, record it on the payout
+/// if the body names one, and inquire instead of trusting it.
+async fn refuse(
+    s: &CallbackState,
+    provider: Provider,
+    body: &Value,
+    pointers: &[&str],
+    why: &str,
+) -> Response {
+    tracing::warn!(provider = %provider, reason = why, "callback refused");
+    if let Some(reference) = reference_of(body, pointers) {
+        let id = PayoutId::new(provider, reference);
+        if let Ok(Some(p)) = s.client.ledger().get(&id).await {
+            let mut e = HistoryEntry::new("callback_refused", now_ms());
+            e.actor = Some(format!("callback:{provider}"));
+            e.note = Some(format!("{why}; not trusted, inquiring instead"));
+            let _ = s.client.ledger().append_history(&id, &e).await;
+            if !p.state.is_final() {
+                let _ = s
+                    .client
+                    .queue()
+                    .push(Job::Inquiry { payout: id }, None)
+                    .await;
+            }
+        }
+    }
+    (StatusCode::UNAUTHORIZED, Json(json!({"responseCode": "4010000", "responseMessage": "Unauthorized. Invalid signature"}))).into_response()
+}
+
+/// Apply a verified report to the ledger: forward moves only, everything audited.
+pub async fn apply(
+    s: &CallbackState,
+    id: &PayoutId,
+    reported: Reported,
+    detail: Value,
+) -> Response {
+    let actor = format!("callback:{}", id.provider);
+    for _ in 0..5 {
+        let p = match s.client.ledger().get(id).await {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                return (StatusCode::NOT_FOUND, Json(json!({"responseCode": "4040001", "responseMessage": "Transaction Not Found"}))).into_response();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "ledger read failed for a callback");
+                return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
+            }
+        };
+        let now = now_ms();
+        let mut entry = HistoryEntry::new("callback", now);
+        entry.actor = Some(actor.clone());
+        entry.detail = Some(detail.clone());
+        let target = match reported {
+            Reported::Final(t) if p.state.can_move_to(t) && t != p.state => t,
+            Reported::Final(t) => {
+                entry.event = "callback_ignored".into();
+                entry.note = Some(if p.state == t {
+                    format!("duplicate: already {t}")
+                } else {
+                    format!(
+                        "reports {t} but the payout is {}: not a forward move, ignored",
+                        p.state
+                    )
+                });
+                if p.state.is_final() && p.state != t {
+                    tracing::error!(payout = %id, state = %p.state, reported = %t, "callback contradicts a final state");
+                }
+                let _ = s.client.ledger().append_history(id, &entry).await;
+                return ok();
+            }
+            Reported::InProgress => {
+                entry.event = "callback_ignored".into();
+                entry.note = Some(format!("reports in progress; payout is {}", p.state));
+                let _ = s.client.ledger().append_history(id, &entry).await;
+                return ok();
+            }
+        };
+        let mut meta = p.meta.clone();
+        meta.updated_at = now;
+        let t = Transition {
+            to: target,
+            meta,
+            entry,
+            due_at: None,
+            allocate_external_id: false,
+        };
+        match s.client.ledger().transition(&p, t).await {
+            Ok(TransitionOutcome::Applied { .. }) => return ok(),
+            Ok(TransitionOutcome::Conflict { .. }) => continue,
+            Ok(TransitionOutcome::Forbidden { .. }) => continue,
+            Ok(TransitionOutcome::Missing) => break,
+            Err(e) => {
+                tracing::error!(error = %e, "ledger write failed for a callback");
+                return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
+            }
+        }
+    }
+    (StatusCode::SERVICE_UNAVAILABLE, "contended; retry").into_response()
+}
+
+fn parse(body: &[u8]) -> Result<Value, Response> {
+    serde_json::from_slice(body).map_err(|_| {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"responseCode": "4000001", "responseMessage": "Invalid body"})),
+        )
+            .into_response()
+    })
+}
+
+async fn ifortepay(AxState(s): AxState<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let v = match parse(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let refs = ["/partnerReferenceNo"];
+    let (Some(ts), Some(sig)) = (
+        header(&headers, "x-timestamp"),
+        header(&headers, "x-signature"),
+    ) else {
+        return refuse(
+            &s,
+            Provider::Ifortepay,
+            &v,
+            &refs,
+            "missing X-TIMESTAMP or X-SIGNATURE",
+        )
+        .await;
+    };
+    let version = header(&headers, "x-version").unwrap_or("1.0");
+    let Some(secret) = &s.ifortepay_secret else {
+        return refuse(
+            &s,
+            Provider::Ifortepay,
+            &v,
+            &refs,
+            "no iFortepay client secret configured",
+        )
+        .await;
+    };
+    let text = String::from_utf8_lossy(&body);
+    let minified = snap::minify::minify_unchecked(&text);
+    let message =
+        snap::callback_string_to_sign(&s.ifortepay_callback_url, version, minified.as_bytes(), ts);
+    if snap::hmac_verify(secret.expose(), &message, sig).is_err() {
+        return refuse(
+            &s,
+            Provider::Ifortepay,
+            &v,
+            &refs,
+            "signature does not verify",
+        )
+        .await;
+    }
+    if !fresh(ts) {
+        return refuse(
+            &s,
+            Provider::Ifortepay,
+            &v,
+            &refs,
+            "X-TIMESTAMP too far from now (replay?)",
+        )
+        .await;
+    }
+    let (Some(reference), Some(reported)) = (reference_of(&v, &refs), ifortepay_status(&v)) else {
+        return (StatusCode::BAD_REQUEST, Json(json!({"responseCode": "4000002", "responseMessage": "Missing partnerReferenceNo or status"}))).into_response();
+    };
+    apply(
+        &s,
+        &PayoutId::new(Provider::Ifortepay, reference),
+        reported,
+        v,
+    )
+    .await
+}
+
+async fn nicepay(AxState(s): AxState<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let v = match parse(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let refs = ["/originalPartnerReferenceNo", "/partnerReferenceNo"];
+    let (Some(ts), Some(sig)) = (
+        header(&headers, "x-timestamp"),
+        header(&headers, "x-signature"),
+    ) else {
+        return refuse(
+            &s,
+            Provider::Nicepay,
+            &v,
+            &refs,
+            "missing X-TIMESTAMP or X-SIGNATURE",
+        )
+        .await;
+    };
+    let Some(key) = &s.nicepay_public_key else {
+        return refuse(
+            &s,
+            Provider::Nicepay,
+            &v,
+            &refs,
+            "no NICEPAY public key configured",
+        )
+        .await;
+    };
+    let message = snap::token_string_to_sign(&s.nicepay_client_id, &s.nicepay_separator, ts);
+    if snap::rsa_verify(key, &message, sig).is_err() {
+        return refuse(
+            &s,
+            Provider::Nicepay,
+            &v,
+            &refs,
+            "signature does not verify",
+        )
+        .await;
+    }
+    if !fresh(ts) {
+        return refuse(
+            &s,
+            Provider::Nicepay,
+            &v,
+            &refs,
+            "X-TIMESTAMP too far from now (replay?)",
+        )
+        .await;
+    }
+    let (Some(reference), Some(reported)) = (reference_of(&v, &refs), nicepay_status(&v)) else {
+        return (StatusCode::BAD_REQUEST, Json(json!({"responseCode": "4000002", "responseMessage": "Missing reference or status"}))).into_response();
+    };
+    apply(
+        &s,
+        &PayoutId::new(Provider::Nicepay, reference),
+        reported,
+        v,
+    )
+    .await
+}
+
+async fn singapay(AxState(s): AxState<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let v = match parse(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let refs = ["/data/reference_number"];
+    let (Some(ts), Some(sig)) = (
+        header(&headers, "x-timestamp"),
+        header(&headers, "x-signature"),
+    ) else {
+        return refuse(
+            &s,
+            Provider::Singapay,
+            &v,
+            &refs,
+            "missing X-Timestamp or X-Signature",
+        )
+        .await;
+    };
+    let Some(secret) = &s.singapay_secret else {
+        return refuse(
+            &s,
+            Provider::Singapay,
+            &v,
+            &refs,
+            "no Singapay client secret configured",
+        )
+        .await;
+    };
+    let canonical = snap::canonical::canonical_json(&v);
+    let message = format!(
+        "{}:{}:{ts}",
+        s.singapay_webhook_url,
+        snap::sha256_hex(canonical.as_bytes())
+    );
+    let expected = hex::encode(snap::hmac_sha512(
+        secret.expose().as_bytes(),
+        message.as_bytes(),
+    ));
+    let given = sig.trim().to_ascii_lowercase();
+    let same = expected.len() == given.len()
+        && bool::from(subtle::ConstantTimeEq::ct_eq(
+            expected.as_bytes(),
+            given.as_bytes(),
+        ));
+    if !same {
+        return refuse(
+            &s,
+            Provider::Singapay,
+            &v,
+            &refs,
+            "signature does not verify",
+        )
+        .await;
+    }
+    if !fresh_unix(ts) {
+        return refuse(
+            &s,
+            Provider::Singapay,
+            &v,
+            &refs,
+            "X-Timestamp too far from now (replay?)",
+        )
+        .await;
+    }
+    let data = v.get("data").cloned().unwrap_or(Value::Null);
+    let (Some(reference), Some(reported)) = (reference_of(&v, &refs), singapay_status(&data))
+    else {
+        return (StatusCode::BAD_REQUEST, Json(json!({"success": false, "error": {"code": 400, "message": "missing reference_number or status"}}))).into_response();
+    };
+    apply(
+        &s,
+        &PayoutId::new(Provider::Singapay, reference),
+        reported,
+        v,
+    )
+    .await
+}
