@@ -291,9 +291,8 @@ fn parse(body: &[u8]) -> Result<Value, Response> {
 }
 
 async fn ifortepay(AxState(s): AxState<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let v = match parse(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
+    let Some(v) = parse(&body) else {
+        return bad_body();
     };
     let refs = ["/partnerReferenceNo"];
     let (Some(ts), Some(sig)) = (
@@ -357,9 +356,8 @@ async fn ifortepay(AxState(s): AxState<Shared>, headers: HeaderMap, body: Bytes)
 }
 
 async fn nicepay(AxState(s): AxState<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let v = match parse(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
+    let Some(v) = parse(&body) else {
+        return bad_body();
     };
     let refs = ["/originalPartnerReferenceNo", "/partnerReferenceNo"];
     let (Some(ts), Some(sig)) = (
@@ -419,9 +417,8 @@ async fn nicepay(AxState(s): AxState<Shared>, headers: HeaderMap, body: Bytes) -
 }
 
 async fn singapay(AxState(s): AxState<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let v = match parse(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
+    let Some(v) = parse(&body) else {
+        return bad_body();
     };
     let refs = ["/data/reference_number"];
     let (Some(ts), Some(sig)) = (
