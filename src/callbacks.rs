@@ -280,14 +280,16 @@ pub async fn apply(
     (StatusCode::SERVICE_UNAVAILABLE, "contended; retry").into_response()
 }
 
-fn parse(body: &[u8]) -> Result<Value, Response> {
-    serde_json::from_slice(body).map_err(|_| {
-        (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"responseCode": "4000001", "responseMessage": "Invalid body"})),
-        )
-            .into_response()
-    })
+fn parse(body: &[u8]) -> Option<Value> {
+    serde_json::from_slice(body).ok()
+}
+
+fn bad_body() -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"responseCode": "4000001", "responseMessage": "Invalid body"})),
+    )
+        .into_response()
 }
 
 async fn ifortepay(AxState(s): AxState<Shared>, headers: HeaderMap, body: Bytes) -> Response {
