@@ -88,7 +88,30 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub reconcile: ReconcileSettings,
     pub api: ApiSettings,
+    pub notify: NotifySettings,
     pub providers: ProvidersSettings,
+}
+
+/// Application notifications: a signed POST when a payout reaches a final state.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySettings {
+    /// Where to POST events; empty disables notifications.
+    pub url: String,
+    /// HMAC-SHA256 key for `X-Kirim-Signature` (environment only: KIRIM_NOTIFY__SECRET).
+    #[serde(default, skip_serializing)]
+    pub secret: Option<Secret>,
+    pub secret_file: Option<PathBuf>,
+    pub max_attempts: u32,
+    pub timeout_ms: u64,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+}
+
+impl NotifySettings {
+    pub fn secret(&self) -> Result<Secret, ConfigError> {
+        resolve_secret(&self.secret, &self.secret_file, "notify.secret")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -308,6 +331,7 @@ const SECRET_KEYS: &[&str] = &[
     "providers.nicepay.client_secret",
     "providers.singapay.client_secret",
     "providers.singapay.api_key",
+    "notify.secret",
 ];
 
 /// Resolve a secret from its value or its file.

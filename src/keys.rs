@@ -70,6 +70,16 @@ impl Keys {
         format!("{}:dead", self.ns)
     }
 
+    /// Notification outbox: hash of event id → event record JSON.
+    pub fn events(&self) -> String {
+        format!("{}:events", self.ns)
+    }
+
+    /// Notification delivery schedule: sorted set of event ids by next attempt (ms).
+    pub fn events_due(&self) -> String {
+        format!("{}:events:due", self.ns)
+    }
+
     /// Counter for dead-letter ids.
     pub fn dead_seq(&self) -> String {
         format!("{}:dead:seq", self.ns)

@@ -18,6 +18,7 @@
 //! - [`sweep`]: reconciliation over the due-time index, once per tick across replicas.
 //! - [`worker`]: the worker process (apalis monitor, promoter, retention, sweep).
 //! - [`metrics`]: provider call counters (flushed to Redis) and the Prometheus rendering.
+//! - [`notify`]: signed application notifications from a transactional outbox.
 //! - [`client`]: `kirim::Client`, the producer API.
 //! - [`api`]: `kirim serve`, the HTTP API (axum), health and metrics.
 //! - [`callbacks`]: verified provider callbacks, applied as forward moves only.
@@ -35,6 +36,7 @@ pub mod jobs;
 pub mod keys;
 pub mod ledger;
 pub mod metrics;
+pub mod notify;
 pub mod providers;
 pub mod redis_server;
 pub mod retry;

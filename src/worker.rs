@@ -204,6 +204,17 @@ impl WorkerRuntime {
             stop_rx.clone(),
         ));
         let flusher = tokio::spawn(flush_loop(self.engine.clone(), stop_rx.clone()));
+        let notifier = match crate::notify::Notifier::from_settings(
+            &self.settings.notify,
+            self.engine.ledger.clone(),
+        ) {
+            Ok(Some(n)) => Some(tokio::spawn(notify_loop(n, stop_rx.clone()))),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "notifications disabled");
+                None
+            }
+        };
         let retention = tokio::spawn(retention_loop(
             self.queue.clone(),
             self.engine.ledger.clone(),
@@ -257,6 +268,9 @@ impl WorkerRuntime {
         let _ = stop_tx.send(true);
         let _ = promoter.await;
         let _ = flusher.await;
+        if let Some(n) = notifier {
+            let _ = n.await;
+        }
         let _ = retention.await;
         // Belt and braces: anything still in one of our in-flight sets was fetched
         // but not finished; put it back so another worker runs it now.
@@ -302,6 +316,20 @@ async fn promoter_loop(
             _ = tick.tick() => {
                 if let Err(e) = queue.promote_due().await {
                     tracing::warn!(error = %e, "promoting due jobs failed");
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn notify_loop(n: crate::notify::Notifier, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = n.deliver_due().await {
+                    tracing::warn!(error = %e, "notification delivery failed");
                 }
             }
             _ = stop.changed() => return,

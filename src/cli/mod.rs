@@ -51,6 +51,9 @@ pub enum Command {
     /// Inspect and re-drive dead letters.
     #[command(subcommand)]
     Dead(ops::DeadCommand),
+    /// Application notifications: list, redeliver.
+    #[command(subcommand)]
+    Events(ops::EventsCommand),
 }
 
 /// Parse arguments, run the command, map errors to exit code 1.
@@ -121,6 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::List(a) => status::list(&settings, a).await,
                     Command::Reconcile(a) => ops::reconcile(&settings, a).await,
                     Command::Dead(c) => ops::dead_cmd(&settings, c).await,
+                    Command::Events(c) => ops::events_cmd(&settings, c).await,
                     Command::Keygen(_) | Command::Sign(_) => unreachable!("handled above"),
                 }
             })

@@ -117,3 +117,52 @@ pub async fn dead_cmd(settings: &Settings, cmd: DeadCommand) -> anyhow::Result<E
         },
     }
 }
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// List application notifications with their delivery state.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deliver an event again (e.g. after the receiver was fixed).
+    Redeliver { id: String },
+}
+
+pub async fn events_cmd(settings: &Settings, cmd: EventsCommand) -> anyhow::Result<ExitCode> {
+    let (ledger, _queue) = connect(settings).await?;
+    match cmd {
+        EventsCommand::List { json } => {
+            let events = crate::notify::list(&ledger).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&events)?);
+            } else {
+                for e in &events {
+                    let d = &e.delivery;
+                    let state = if d.delivered_at.is_some() {
+                        "delivered"
+                    } else if d.parked {
+                        "parked"
+                    } else {
+                        "pending"
+                    };
+                    println!(
+                        "{}  {state:<9} attempts={} last={:?}",
+                        e.id, d.attempts, d.last_status
+                    );
+                }
+                eprintln!("{} event(s)", events.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        EventsCommand::Redeliver { id } => {
+            if crate::notify::redeliver(&ledger, &id).await? {
+                println!("{id} scheduled for delivery");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("error: no event {id}");
+                Ok(ExitCode::from(2))
+            }
+        }
+    }
+}

@@ -281,6 +281,46 @@ pub enum TransitionOutcome {
     Missing,
 }
 
+/// The application notification for a payout that reached a final state. Its id
+/// is stable (`payout id + final state`) so receivers can de-duplicate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutEvent {
+    pub id: String,
+    /// `payout.succeeded`, `payout.cancelled` or `payout.failed`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub payout: PayoutId,
+    pub provider: Provider,
+    pub partner_reference: PartnerReference,
+    pub state: State,
+    pub amount: Money,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_message: Option<String>,
+    pub occurred_at: i64,
+}
+
+impl PayoutEvent {
+    fn new(p: &Payout, to: State, meta: &PayoutMeta, at: i64) -> Self {
+        PayoutEvent {
+            id: format!("evt_{}_{}", p.id, to.as_str().to_ascii_lowercase()).replace(':', "_"),
+            kind: format!("payout.{}", to.as_str().to_ascii_lowercase()),
+            payout: p.id.clone(),
+            provider: p.id.provider,
+            partner_reference: p.id.reference.clone(),
+            state: to,
+            amount: p.details.amount,
+            provider_reference: meta.provider_reference.clone(),
+            response_code: meta.response_code.clone(),
+            response_message: meta.response_message.clone(),
+            occurred_at: at,
+        }
+    }
+}
+
 /// A transition request: the target state and the bookkeeping to store with it.
 #[derive(Debug, Clone)]
 pub struct Transition {
@@ -448,6 +488,12 @@ impl Ledger {
         if t.allocate_external_id {
             entry.external_id = Some("__EXTID__".into());
         }
+        let (event_id, event_json) = if t.to.is_final() && !payout.state.is_final() {
+            let ev = PayoutEvent::new(payout, t.to, &t.meta, now);
+            (ev.id.clone(), serde_json::to_string(&ev)?)
+        } else {
+            (String::new(), String::new())
+        };
         let mut conn = self.conn.clone();
         let reply: Vec<String> = self
             .transition
@@ -455,6 +501,8 @@ impl Ledger {
             .key(self.keys.history(&id))
             .key(self.keys.due())
             .key(counter)
+            .key(self.keys.events())
+            .key(self.keys.events_due())
             .arg(payout.version.to_string())
             .arg(t.to.as_str())
             .arg(serde_json::to_string(&t.meta)?)
@@ -463,6 +511,9 @@ impl Ledger {
             .arg(&id)
             .arg(self.keys.state_prefix())
             .arg(&date)
+            .arg(&event_id)
+            .arg(&event_json)
+            .arg(now)
             .invoke_async(&mut conn)
             .await?;
         let state_at = |i: usize| -> State {

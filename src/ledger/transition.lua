@@ -4,6 +4,8 @@
 -- ARGV[1] expected version, ARGV[2] target state, ARGV[3] meta JSON,
 -- ARGV[4] history entry JSON (may contain __EXTID__), ARGV[5] due score ("" removes from the index),
 -- ARGV[6] payout id, ARGV[7] state-set key prefix, ARGV[8] external-id date prefix
+-- ARGV[9] event id ("" for none), ARGV[10] event JSON, ARGV[11] event due time (ms)
+-- KEYS[5] events hash, KEYS[6] events due index (the notification outbox)
 -- Returns {'ok', state, version, ext_id} or {'conflict', state, version} or {'forbidden', state, version}
 local ALLOWED = __ALLOWED__
 local cur = redis.call('HMGET', KEYS[1], 'state', 'version')
@@ -45,5 +47,12 @@ if ARGV[5] == '' then
   redis.call('ZREM', KEYS[3], ARGV[6])
 else
   redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6])
+end
+if ARGV[9] ~= '' then
+  -- Outbox: written in the same atomic step as the final state, so a notification
+  -- can be late but never lost; the id is stable, so it is written at most once.
+  if redis.call('HSETNX', KEYS[5], ARGV[9], ARGV[10]) == 1 then
+    redis.call('ZADD', KEYS[6], ARGV[11], ARGV[9])
+  end
 end
 return {'ok', to, newv, ext}
