@@ -291,6 +291,61 @@ impl Client {
         Ok(Some(PayoutView { payout, history }))
     }
 
+    /// Resolve a NEEDS_REVIEW payout by hand (after checking with the provider or
+    /// the bank): audited with who did it and why. Only final states are allowed.
+    pub async fn resolve_review(
+        &self,
+        id: &PayoutId,
+        to: State,
+        actor: &str,
+        note: &str,
+    ) -> Result<State, ClientError> {
+        if !to.is_final() {
+            return Err(FieldError::new("state", "must be SUCCEEDED, CANCELLED or FAILED").into());
+        }
+        if actor.trim().is_empty() {
+            return Err(FieldError::new("actor", "is mandatory: who resolves it").into());
+        }
+        if note.trim().is_empty() {
+            return Err(
+                FieldError::new("note", "is mandatory: why (ticket, bank statement, ...)").into(),
+            );
+        }
+        for _ in 0..5 {
+            let Some(p) = self.ledger.get(id).await? else {
+                return Err(FieldError::new("reference", "no such payout").into());
+            };
+            if p.state != State::NeedsReview {
+                return Err(FieldError::new(
+                    "reference",
+                    format!(
+                        "payout is {}, only NEEDS_REVIEW payouts are resolved by hand",
+                        p.state
+                    ),
+                )
+                .into());
+            }
+            let now = now_ms();
+            let mut meta = p.meta.clone();
+            meta.updated_at = now;
+            let mut entry = HistoryEntry::new("review", now);
+            entry.actor = Some(format!("operator:{actor}"));
+            entry.note = Some(note.to_owned());
+            let t = crate::ledger::Transition {
+                to,
+                meta,
+                entry,
+                due_at: None,
+                allocate_external_id: false,
+            };
+            match self.ledger.transition(&p, t).await? {
+                crate::ledger::TransitionOutcome::Applied { .. } => return Ok(to),
+                _ => continue,
+            }
+        }
+        Err(FieldError::new("reference", "payout kept changing; try again").into())
+    }
+
     /// Up to `limit` payouts in `state` (unordered; SSCAN under the hood).
     pub async fn list(&self, state: State, limit: usize) -> Result<Vec<Payout>, ClientError> {
         let mut out = Vec::new();

@@ -51,6 +51,9 @@ pub enum Command {
     /// Inspect and re-drive dead letters.
     #[command(subcommand)]
     Dead(ops::DeadCommand),
+    /// Payouts that need an operator: list, resolve.
+    #[command(subcommand)]
+    Review(ops::ReviewCommand),
     /// Application notifications: list, redeliver.
     #[command(subcommand)]
     Events(ops::EventsCommand),
@@ -125,6 +128,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Reconcile(a) => ops::reconcile(&settings, a).await,
                     Command::Dead(c) => ops::dead_cmd(&settings, c).await,
                     Command::Events(c) => ops::events_cmd(&settings, c).await,
+                    Command::Review(c) => ops::review_cmd(&settings, c).await,
                     Command::Keygen(_) | Command::Sign(_) => unreachable!("handled above"),
                 }
             })

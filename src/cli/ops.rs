@@ -166,3 +166,78 @@ pub async fn events_cmd(settings: &Settings, cmd: EventsCommand) -> anyhow::Resu
         }
     }
 }
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// Payouts unresolved past the horizon, waiting for an operator.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Settle a NEEDS_REVIEW payout by hand (audited).
+    Resolve {
+        /// `provider:reference` or just the reference.
+        reference: String,
+        #[arg(long)]
+        state: String,
+        /// Why: a ticket, a bank statement line, the provider's answer.
+        #[arg(long)]
+        note: String,
+        #[arg(long, env = "USER", default_value = "operator")]
+        actor: String,
+    },
+}
+
+pub async fn review_cmd(settings: &Settings, cmd: ReviewCommand) -> anyhow::Result<ExitCode> {
+    use crate::client::Client;
+    use crate::ledger::{PayoutId, State};
+    let client = Client::connect(settings).await?;
+    match cmd {
+        ReviewCommand::List { json } => {
+            let items = client.list(State::NeedsReview, 10_000).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&items)?);
+            } else {
+                for p in &items {
+                    println!(
+                        "{}  {} IDR  checks={}  last={} {}",
+                        p.id,
+                        p.details.amount,
+                        p.meta.checks,
+                        p.meta.response_code.as_deref().unwrap_or("-"),
+                        p.meta.response_message.as_deref().unwrap_or("")
+                    );
+                }
+                eprintln!("{} payout(s) need review", items.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ReviewCommand::Resolve {
+            reference,
+            state,
+            note,
+            actor,
+        } => {
+            let to: State = state.parse()?;
+            let ids: Vec<PayoutId> = match reference.parse::<PayoutId>() {
+                Ok(id) => vec![id],
+                Err(_) => {
+                    let r = crate::domain::PartnerReference::parse(&reference)?;
+                    crate::domain::Provider::ALL
+                        .iter()
+                        .map(|p| PayoutId::new(*p, r.clone()))
+                        .collect()
+                }
+            };
+            for id in ids {
+                if client.ledger().get(&id).await?.is_some() {
+                    let s = client.resolve_review(&id, to, &actor, &note).await?;
+                    println!("{id} resolved as {s} by {actor}");
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            eprintln!("error: no payout {reference}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
