@@ -228,6 +228,20 @@ pub struct IfortepayMerchant {
     pub beneficiary_city: String,
     /// "1" business, "2" education, "3" other.
     pub transaction_purpose: String,
+    /// `additionalInfo.isVirtualAccount`: "Y" or "N" (default "N").
+    #[serde(default = "default_is_virtual_account")]
+    pub is_virtual_account: String,
+    /// `feeType`: "OUR" (fee charged to sender) is the only value iFortepay supports.
+    #[serde(default = "default_fee_type")]
+    pub fee_type: String,
+}
+
+fn default_is_virtual_account() -> String {
+    "N".to_owned()
+}
+
+fn default_fee_type() -> String {
+    "OUR".to_owned()
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -11,6 +11,14 @@
 //! "we could not tell" is [`Outcome::Unknown`]; "nothing was sent" is a
 //! [`ProviderError`].
 
+pub mod audit;
+pub mod http;
+pub mod ifortepay;
+pub mod snap_answer;
+pub mod snap_client;
+pub mod token;
+pub mod validate;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -73,6 +81,11 @@ pub struct Exchange {
     /// Direct debit with OTP: the token the OTP step needs. A secret.
     #[serde(skip)]
     pub charge_token: Option<Secret>,
+    /// The provider's own reference when the answer carried one, whatever the
+    /// outcome. Persist it: NICEPAY's inquiry and approve need it, and an unknown
+    /// outcome after a NICEPAY registration is resolved through it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_reference: Option<String>,
 }
 
 impl Exchange {
@@ -86,7 +99,22 @@ impl Exchange {
             latency,
             audit: None,
             charge_token: None,
+            provider_reference: None,
         }
+    }
+
+    /// The provider reference: the one in the outcome, else the one recorded.
+    pub fn reference(&self) -> Option<&str> {
+        match &self.outcome {
+            Outcome::Success { reference }
+            | Outcome::InProgress { reference }
+            | Outcome::Cancelled { reference, .. } => reference.as_deref(),
+            Outcome::FinalFailure { .. }
+            | Outcome::Retryable { .. }
+            | Outcome::Unknown { .. }
+            | Outcome::NotFound => None,
+        }
+        .or(self.provider_reference.as_deref())
     }
 }
 
@@ -251,6 +279,32 @@ pub trait PayoutProvider: Send + Sync + 'static {
         Err(ProviderError::Unsupported {
             provider: self.provider(),
             operation: "direct debit payment",
+        })
+    }
+
+    /// Continue a transfer the provider already registered, where the provider has
+    /// a two-step flow (NICEPAY: approve the registration `provider_reference`).
+    /// The worker calls this instead of [`PayoutProvider::transfer`] when an
+    /// earlier [`Exchange::provider_reference`] shows the first step was done, so
+    /// a registration is never repeated blindly.
+    async fn resume_transfer(
+        &self,
+        req: &TransferRequest,
+        provider_reference: &str,
+    ) -> Result<Exchange, ProviderError> {
+        let _ = (req, provider_reference);
+        Err(ProviderError::Unsupported {
+            provider: self.provider(),
+            operation: "resume transfer",
+        })
+    }
+
+    /// Cancel a registered, not yet approved transfer, where supported (NICEPAY).
+    async fn cancel_transfer(&self, query: &StatusQuery) -> Result<Exchange, ProviderError> {
+        let _ = query;
+        Err(ProviderError::Unsupported {
+            provider: self.provider(),
+            operation: "cancel transfer",
         })
     }
 
