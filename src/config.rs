@@ -263,6 +263,17 @@ pub struct NicepaySettings {
     pub unsigned_path_prefix: String,
     pub merchant_id: String,
     pub ms_id: String,
+    /// `beneficiaryCustomerResidence` sent with every registration: "1" Indonesia,
+    /// "2" abroad (default "1").
+    #[serde(default = "default_one")]
+    pub beneficiary_customer_residence: String,
+    /// `beneficiaryCustomerType`: "1" personal, "2" company, "3" government (default "1").
+    #[serde(default = "default_one")]
+    pub beneficiary_customer_type: String,
+}
+
+fn default_one() -> String {
+    "1".to_owned()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]

@@ -14,10 +14,15 @@
 pub mod audit;
 pub mod http;
 pub mod ifortepay;
+pub mod nicepay;
+pub mod registry;
+pub mod singapay;
 pub mod snap_answer;
 pub mod snap_client;
 pub mod token;
 pub mod validate;
+
+pub use registry::{build_all, Providers};
 
 use std::time::Duration;
 
@@ -315,5 +320,30 @@ pub trait PayoutProvider: Send + Sync + 'static {
             provider: self.provider(),
             operation: "direct debit status",
         })
+    }
+}
+
+/// For a call that can move money: a failure to get a token (or the profile check)
+/// for a transient reason means nothing was sent and the call may be retried, so
+/// it is an [`Outcome::Retryable`] exchange, not an error (which the worker treats
+/// as a configuration problem). Definite refusals stay errors.
+pub(crate) fn retryable_as_exchange(err: ProviderError) -> Result<Exchange, ProviderError> {
+    match err {
+        ProviderError::Call {
+            operation,
+            outcome: Outcome::Retryable { delay_hint, reason },
+            response_code,
+        } => {
+            let mut ex = Exchange::bare(
+                Outcome::Retryable {
+                    delay_hint,
+                    reason: format!("{operation}: {reason}"),
+                },
+                Duration::ZERO,
+            );
+            ex.response_code = response_code;
+            Ok(ex)
+        }
+        other => Err(other),
     }
 }

@@ -14,7 +14,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::http::RawResponse;
-use super::Outcome;
+use super::{Balance, Outcome};
+use crate::domain::{FieldError, Money};
 use crate::snap::{CodeClass, ResponseCode};
 
 /// The parts of a SNAP answer every mapping needs.
@@ -177,6 +178,58 @@ fn by_http_status(answer: &SnapAnswer, kind: CallKind) -> Verdict {
         _ => unknown_or_retry(kind, reason),
     };
     Verdict::Decided(outcome)
+}
+
+/// Find a `{value, currency}` amount at a path of a JSON value.
+pub fn amount_at(v: &Value, key: &str) -> Option<Result<Money, FieldError>> {
+    let a = v.get(key)?;
+    let value = a
+        .get("value")
+        .and_then(Value::as_str)
+        .or_else(|| a.as_str())?;
+    Some(Money::parse(value, key))
+}
+
+/// Balance answer → available balance. Reads `accountInfos[0].availableBalance`
+/// (SNAP), else its `amount`, else a top-level `availableBalance`/`amount`.
+pub fn balance_result(answer: &SnapAnswer) -> Result<Balance, Outcome> {
+    match verdict(answer, CallKind::Read) {
+        Verdict::Accepted { .. } => {}
+        Verdict::NotFound => {
+            return Err(Outcome::FinalFailure {
+                code: answer.code_raw.clone().unwrap_or_default(),
+                message: answer.message.clone().unwrap_or_default(),
+            })
+        }
+        Verdict::TokenRejected => {
+            return Err(Outcome::Retryable {
+                delay_hint: None,
+                reason: "access token rejected after a refresh".into(),
+            })
+        }
+        Verdict::Decided(o) => return Err(o),
+    }
+    let json = answer.json.as_ref();
+    let info = json
+        .and_then(|j| j.get("accountInfos"))
+        .and_then(|a| a.get(0))
+        .or(json);
+    let found =
+        info.and_then(|i| amount_at(i, "availableBalance").or_else(|| amount_at(i, "amount")));
+    match found {
+        Some(Ok(available)) => Ok(Balance {
+            available,
+            currency: "IDR".to_owned(),
+        }),
+        Some(Err(e)) => Err(Outcome::Retryable {
+            delay_hint: None,
+            reason: format!("balance answer has a malformed amount: {e}"),
+        }),
+        None => Err(Outcome::Retryable {
+            delay_hint: None,
+            reason: "balance answer without an amount".into(),
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -207,8 +207,10 @@ impl PayoutProvider for IfortepayClient {
     async fn transfer(&self, req: &TransferRequest) -> Result<Exchange, ProviderError> {
         // Validate first: nothing invalid reaches the network, not even the profile check.
         let body = tf::transfer_request(req, &self.settings.merchant)?;
-        self.ensure_source_account().await?;
-        let sent = self
+        if let Err(e) = self.ensure_source_account().await {
+            return super::retryable_as_exchange(e);
+        }
+        let sent = match self
             .send(
                 Method::POST,
                 paths::TRANSFER,
@@ -216,7 +218,11 @@ impl PayoutProvider for IfortepayClient {
                 &req.external_id,
                 &self.settings.channel_id,
             )
-            .await?;
+            .await
+        {
+            Ok(sent) => sent,
+            Err(e) => return super::retryable_as_exchange(e),
+        };
         Ok(match sent.answer() {
             Some((answer, _)) => {
                 let outcome = tf::transfer_outcome(&answer);
@@ -228,7 +234,7 @@ impl PayoutProvider for IfortepayClient {
 
     async fn transfer_status(&self, query: &StatusQuery) -> Result<Exchange, ProviderError> {
         let body = tf::history_detail_request(query);
-        let sent = self
+        let sent = match self
             .send(
                 Method::POST,
                 paths::HISTORY_DETAIL,
@@ -236,7 +242,11 @@ impl PayoutProvider for IfortepayClient {
                 &query.external_id,
                 &self.settings.channel_id,
             )
-            .await?;
+            .await
+        {
+            Ok(sent) => sent,
+            Err(e) => return super::retryable_as_exchange(e),
+        };
         Ok(match sent.answer() {
             Some((answer, _)) => {
                 let outcome = tf::history_detail_outcome(&answer);
@@ -311,7 +321,7 @@ impl PayoutProvider for IfortepayClient {
 
     async fn payment(&self, req: &PaymentRequest) -> Result<Exchange, ProviderError> {
         let body = tf::debit_request(req)?;
-        let sent = self
+        let sent = match self
             .send(
                 Method::POST,
                 paths::DEBIT_PAYMENT,
@@ -319,7 +329,11 @@ impl PayoutProvider for IfortepayClient {
                 &req.external_id,
                 &self.settings.debit_channel_id,
             )
-            .await?;
+            .await
+        {
+            Ok(sent) => sent,
+            Err(e) => return super::retryable_as_exchange(e),
+        };
         Ok(match sent.answer() {
             Some((answer, _)) => {
                 let (outcome, charge) = tf::debit_outcome(&answer, req.with_otp);
@@ -333,7 +347,7 @@ impl PayoutProvider for IfortepayClient {
 
     async fn payment_status(&self, query: &StatusQuery) -> Result<Exchange, ProviderError> {
         let body = tf::debit_status_request(query);
-        let sent = self
+        let sent = match self
             .send(
                 Method::POST,
                 paths::DEBIT_STATUS,
@@ -341,7 +355,11 @@ impl PayoutProvider for IfortepayClient {
                 &query.external_id,
                 &self.settings.debit_channel_id,
             )
-            .await?;
+            .await
+        {
+            Ok(sent) => sent,
+            Err(e) => return super::retryable_as_exchange(e),
+        };
         Ok(match sent.answer() {
             Some((answer, _)) => {
                 let outcome = tf::debit_status_outcome(&answer);

@@ -9,10 +9,10 @@ use serde_json::Value;
 
 use crate::config::IfortepayMerchant;
 use crate::domain::{Amount, FieldError, Money};
-use crate::providers::snap_answer::{verdict, CallKind, SnapAnswer, Verdict};
+use crate::providers::snap_answer::{amount_at, verdict, CallKind, SnapAnswer, Verdict};
 use crate::providers::validate;
 use crate::providers::{
-    AccountInfo, AccountInquiryRequest, Balance, HistoryEntry, HistoryPage, HistoryQuery, Outcome,
+    AccountInfo, AccountInquiryRequest, HistoryEntry, HistoryPage, HistoryQuery, Outcome,
     PaymentRequest, StatusQuery, TransferRequest,
 };
 use crate::snap::timestamp;
@@ -415,58 +415,13 @@ pub struct IfortepayBalanceRequest {
     pub additional_info: serde_json::Map<String, Value>,
 }
 
+pub use crate::providers::snap_answer::balance_result;
+
 pub fn balance_request(source_account_no: &str) -> IfortepayBalanceRequest {
     IfortepayBalanceRequest {
         account_no: source_account_no.to_owned(),
         balance_type: "cash".to_owned(),
         additional_info: serde_json::Map::new(),
-    }
-}
-
-/// Find a `{value, currency}` amount at a path of a JSON value.
-fn amount_at(v: &Value, key: &str) -> Option<Result<Money, FieldError>> {
-    let a = v.get(key)?;
-    let value = a
-        .get("value")
-        .and_then(Value::as_str)
-        .or_else(|| a.as_str())?;
-    Some(Money::parse(value, key))
-}
-
-/// Balance answer → available balance. Reads `accountInfos[0].availableBalance`
-/// (SNAP), else its `amount`, else a top-level `availableBalance`/`amount`.
-pub fn balance_result(answer: &SnapAnswer) -> Result<Balance, Outcome> {
-    match verdict(answer, CallKind::Read) {
-        Verdict::Accepted { .. } => {}
-        Verdict::NotFound => {
-            return Err(Outcome::FinalFailure {
-                code: answer.code_raw.clone().unwrap_or_default(),
-                message: answer.message.clone().unwrap_or_default(),
-            })
-        }
-        Verdict::TokenRejected => return Err(token_rejected()),
-        Verdict::Decided(o) => return Err(o),
-    }
-    let json = answer.json.as_ref();
-    let info = json
-        .and_then(|j| j.get("accountInfos"))
-        .and_then(|a| a.get(0))
-        .or(json);
-    let found =
-        info.and_then(|i| amount_at(i, "availableBalance").or_else(|| amount_at(i, "amount")));
-    match found {
-        Some(Ok(available)) => Ok(Balance {
-            available,
-            currency: "IDR".to_owned(),
-        }),
-        Some(Err(e)) => Err(Outcome::Retryable {
-            delay_hint: None,
-            reason: format!("balance answer has a malformed amount: {e}"),
-        }),
-        None => Err(Outcome::Retryable {
-            delay_hint: None,
-            reason: "balance answer without an amount".into(),
-        }),
     }
 }
 
