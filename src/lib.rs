@@ -11,6 +11,7 @@
 //! - [`telemetry`]: tracing setup (human or JSON).
 //! - [`redis_server`]: a real Redis for tests and the demo.
 //! - [`providers`]: the one provider interface and the shared outcome taxonomy.
+//! - [`sandbox`]: a local server speaking all three providers, with fault injection.
 //! - [`cli`]: the `kirim` command line.
 //!
 //! See ARCHITECTURE.md for how a payout flows through them.
@@ -20,5 +21,6 @@ pub mod config;
 pub mod domain;
 pub mod providers;
 pub mod redis_server;
+pub mod sandbox;
 pub mod snap;
 pub mod telemetry;

@@ -3,6 +3,7 @@
 //! stderr, with a non-zero exit code.
 
 mod keygen;
+mod sandbox;
 mod sign;
 
 use std::path::PathBuf;
@@ -13,7 +14,11 @@ use clap::{Parser, Subcommand};
 use crate::config::LogFormat;
 
 #[derive(Debug, Parser)]
-#[command(name = "kirim", version, about = "Durable payout worker for SNAP-BI providers")]
+#[command(
+    name = "kirim",
+    version,
+    about = "Durable payout worker for SNAP-BI providers"
+)]
 pub struct Cli {
     /// Extra configuration file layered over config/default.toml.
     #[arg(long, global = true, env = "KIRIM_CONFIG")]
@@ -32,6 +37,8 @@ pub enum Command {
     /// Compute SNAP signatures offline (access token, HMAC service, RSA service).
     #[command(subcommand)]
     Sign(sign::SignCommand),
+    /// Run the built-in provider sandbox (iFortepay, NICEPAY, Singapay) with fault injection.
+    Sandbox(sandbox::SandboxArgs),
 }
 
 /// Parse arguments, run the command, map errors to exit code 1.
@@ -52,5 +59,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Keygen(args) => keygen::run(args),
         Command::Sign(cmd) => sign::run(cmd),
+        Command::Sandbox(args) => sandbox::run(args, cli.config),
     }
 }
