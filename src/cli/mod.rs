@@ -3,6 +3,7 @@
 //! stderr, with a non-zero exit code.
 
 mod keygen;
+mod provider;
 mod sandbox;
 mod sign;
 
@@ -39,6 +40,8 @@ pub enum Command {
     Sign(sign::SignCommand),
     /// Run the built-in provider sandbox (iFortepay, NICEPAY, Singapay) with fault injection.
     Sandbox(sandbox::SandboxArgs),
+    /// Call one provider by hand: token, profile, balance, account-inquiry, history, transfer-status.
+    Provider(provider::ProviderArgs),
 }
 
 /// Parse arguments, run the command, map errors to exit code 1.
@@ -60,5 +63,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keygen(args) => keygen::run(args),
         Command::Sign(cmd) => sign::run(cmd),
         Command::Sandbox(args) => sandbox::run(args, cli.config),
+        Command::Provider(args) => provider::run(args, cli.config),
     }
 }
