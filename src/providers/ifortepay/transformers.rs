@@ -526,7 +526,16 @@ pub fn history_list_request(q: &HistoryQuery) -> Result<IfortepayHistoryListRequ
 /// and the status at `status` or `additionalInfo.status`.
 fn history_entry(item: &Value) -> Option<HistoryEntry> {
     let a = SnapAnswer::new(200, None, Some(item.clone()));
-    let partner_reference = a.str_at("partnerReferenceNo")?.to_owned();
+    // SNAP history items put the references at the top or under additionalInfo.
+    let partner_reference = a
+        .str_at("partnerReferenceNo")
+        .or_else(|| a.str_at("additionalInfo.partnerReferenceNo"))?
+        .to_owned();
+    let provider_reference = a
+        .str_at("referenceNo")
+        .or_else(|| a.str_at("additionalInfo.referenceNo"))
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned);
     let amount = amount_at(item, "amount")?.ok()?;
     let outcome = match a
         .str_at("additionalInfo.status")
@@ -538,7 +547,7 @@ fn history_entry(item: &Value) -> Option<HistoryEntry> {
                     .str_at("additionalInfo.cancelledReason")
                     .unwrap_or("CANCELLED")
                     .to_owned();
-                status_outcome(st, reference(&a), reason)
+                status_outcome(st, provider_reference.clone(), reason)
             }
             Err(reason) => Outcome::Unknown { reason },
         },
@@ -548,7 +557,7 @@ fn history_entry(item: &Value) -> Option<HistoryEntry> {
     };
     Some(HistoryEntry {
         partner_reference,
-        provider_reference: reference(&a),
+        provider_reference,
         amount,
         outcome,
     })
@@ -1178,12 +1187,14 @@ mod tests {
             json!({"responseCode": "2001200", "detailData": [
                 {"partnerReferenceNo": "A", "referenceNo": "R1", "amount": {"value": "10000.00", "currency": "IDR"}, "status": "SUCCESS"},
                 {"partnerReferenceNo": "B", "amount": {"value": "20000.00", "currency": "IDR"}, "additionalInfo": {"status": "CANCELLED"}},
+                {"amount": {"value": "30000.00", "currency": "IDR"}, "status": "INIT", "additionalInfo": {"partnerReferenceNo": "C", "referenceNo": "R3"}},
                 {"nonsense": true}
             ]}),
         );
         let (page, skipped) = history_list_result(&a, &q).unwrap();
         assert_eq!(skipped, 1);
-        assert_eq!(page.entries.len(), 2);
+        assert_eq!(page.entries.len(), 3);
+        assert_eq!(page.entries[2].provider_reference.as_deref(), Some("R3"));
         assert_eq!(page.entries[0].outcome.label(), "success");
         assert_eq!(page.entries[1].outcome.label(), "cancelled");
         assert!(
