@@ -337,6 +337,56 @@ mod tests {
         })
     }
 
+    fn client(mode: EndpointUrlMode, prefix: &str) -> SnapClient {
+        let key = crate::snap::keys::load_private_key(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/sandbox/nicepay_private.pem"
+        )))
+        .unwrap();
+        SnapClient::new(SnapConfig {
+            provider: Provider::Nicepay,
+            http: HttpSettings {
+                base_url: "https://dev.nicepay.co.id/nicepay".into(),
+                connect_timeout_ms: 1000,
+                request_timeout_ms: 1000,
+                token_refresh_margin_secs: 60,
+            },
+            client_id: "IONPAYTEST".into(),
+            client_secret: Secret::new("s"),
+            private_key: key,
+            token_path: "/v1.0/access-token/b2b",
+            token_separator: "|".into(),
+            endpoint_url_mode: mode,
+            unsigned_path_prefix: prefix.into(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn endpoint_url_modes_and_unsigned_prefix() {
+        let url =
+            reqwest::Url::parse("https://dev.nicepay.co.id/nicepay/api/v1.0/transfer/inquiry?x=1")
+                .unwrap();
+        let req = OutgoingRequest::new(Method::POST, url, Vec::new());
+        assert_eq!(
+            client(EndpointUrlMode::Relative, "/nicepay").endpoint_for_signing(&req),
+            "/api/v1.0/transfer/inquiry?x=1"
+        );
+        assert_eq!(
+            client(EndpointUrlMode::Relative, "").endpoint_for_signing(&req),
+            "/nicepay/api/v1.0/transfer/inquiry?x=1"
+        );
+        assert_eq!(
+            client(EndpointUrlMode::Absolute, "/nicepay").endpoint_for_signing(&req),
+            "https://dev.nicepay.co.id/nicepay/api/v1.0/transfer/inquiry?x=1"
+        );
+        // A prefix that only matches part of a segment is not stripped.
+        assert_eq!(
+            client(EndpointUrlMode::Relative, "/nice").endpoint_for_signing(&req),
+            "/nicepay/api/v1.0/transfer/inquiry?x=1"
+        );
+    }
+
     #[test]
     fn expires_in_number_or_string() {
         assert_eq!(
