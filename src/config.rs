@@ -271,6 +271,20 @@ pub struct IfortepayMerchant {
     pub beneficiary_city: String,
     /// "1" business, "2" education, "3" other.
     pub transaction_purpose: String,
+    /// `additionalInfo.isVirtualAccount`: "Y" or "N" (default "N").
+    #[serde(default = "default_is_virtual_account")]
+    pub is_virtual_account: String,
+    /// `feeType`: "OUR" (fee charged to sender) is the only value iFortepay supports.
+    #[serde(default = "default_fee_type")]
+    pub fee_type: String,
+}
+
+fn default_is_virtual_account() -> String {
+    "N".to_owned()
+}
+
+fn default_fee_type() -> String {
+    "OUR".to_owned()
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -292,6 +306,17 @@ pub struct NicepaySettings {
     pub unsigned_path_prefix: String,
     pub merchant_id: String,
     pub ms_id: String,
+    /// `beneficiaryCustomerResidence` sent with every registration: "1" Indonesia,
+    /// "2" abroad (default "1").
+    #[serde(default = "default_one")]
+    pub beneficiary_customer_residence: String,
+    /// `beneficiaryCustomerType`: "1" personal, "2" company, "3" government (default "1").
+    #[serde(default = "default_one")]
+    pub beneficiary_customer_type: String,
+}
+
+fn default_one() -> String {
+    "1".to_owned()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]

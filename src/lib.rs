@@ -22,6 +22,7 @@
 //! - [`client`]: `kirim::Client`, the producer API.
 //! - [`api`]: `kirim serve`, the HTTP API (axum), health and metrics.
 //! - [`callbacks`]: verified provider callbacks, applied as forward moves only.
+//! - [`sandbox`]: a local server speaking all three providers, with fault injection.
 //! - [`cli`]: the `kirim` command line.
 //!
 //! See ARCHITECTURE.md for how a payout flows through them.
@@ -40,6 +41,7 @@ pub mod notify;
 pub mod providers;
 pub mod redis_server;
 pub mod retry;
+pub mod sandbox;
 pub mod snap;
 pub mod sweep;
 pub mod telemetry;

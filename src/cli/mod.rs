@@ -5,6 +5,8 @@
 mod enqueue;
 mod keygen;
 mod ops;
+mod provider;
+mod sandbox;
 mod sign;
 mod status;
 
@@ -57,6 +59,10 @@ pub enum Command {
     /// Application notifications: list, redeliver.
     #[command(subcommand)]
     Events(ops::EventsCommand),
+    /// Run the built-in provider sandbox (iFortepay, NICEPAY, Singapay) with fault injection.
+    Sandbox(sandbox::SandboxArgs),
+    /// Call one provider by hand: token, profile, balance, account-inquiry, history, transfer-status.
+    Provider(provider::ProviderArgs),
 }
 
 /// Parse arguments, run the command, map errors to exit code 1.
@@ -118,6 +124,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::telemetry::init(cli.log_format.unwrap_or_default(), "warn");
             sign::run(cmd)
         }
+        Command::Sandbox(args) => {
+            crate::telemetry::init(cli.log_format.unwrap_or_default(), "info");
+            sandbox::run(args, cli.config)
+        }
+        Command::Provider(args) => {
+            crate::telemetry::init(cli.log_format.unwrap_or_default(), "warn");
+            provider::run(args, cli.config)
+        }
         _ => {
             let settings = load_settings(&cli)?;
             runtime()?.block_on(async move {
@@ -129,7 +143,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Dead(c) => ops::dead_cmd(&settings, c).await,
                     Command::Events(c) => ops::events_cmd(&settings, c).await,
                     Command::Review(c) => ops::review_cmd(&settings, c).await,
-                    Command::Keygen(_) | Command::Sign(_) => unreachable!("handled above"),
+                    Command::Keygen(_) | Command::Sign(_) | Command::Sandbox(_) | Command::Provider(_) => {
+                        unreachable!("handled above")
+                    }
                 }
             })
         }

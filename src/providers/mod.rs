@@ -11,6 +11,19 @@
 //! "we could not tell" is [`Outcome::Unknown`]; "nothing was sent" is a
 //! [`ProviderError`].
 
+pub mod audit;
+pub mod http;
+pub mod ifortepay;
+pub mod nicepay;
+pub mod registry;
+pub mod singapay;
+pub mod snap_answer;
+pub mod snap_client;
+pub mod token;
+pub mod validate;
+
+pub use registry::{build_all, Providers};
+
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -81,6 +94,11 @@ pub struct Exchange {
     /// Direct debit with OTP: the token the OTP step needs. A secret.
     #[serde(skip)]
     pub charge_token: Option<Secret>,
+    /// The provider's own reference when the answer carried one, whatever the
+    /// outcome. Persist it: NICEPAY's inquiry and approve need it, and an unknown
+    /// outcome after a NICEPAY registration is resolved through it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_reference: Option<String>,
 }
 
 impl Exchange {
@@ -94,7 +112,22 @@ impl Exchange {
             latency,
             audit: None,
             charge_token: None,
+            provider_reference: None,
         }
+    }
+
+    /// The provider reference: the one in the outcome, else the one recorded.
+    pub fn reference(&self) -> Option<&str> {
+        match &self.outcome {
+            Outcome::Success { reference }
+            | Outcome::InProgress { reference }
+            | Outcome::Cancelled { reference, .. } => reference.as_deref(),
+            Outcome::FinalFailure { .. }
+            | Outcome::Retryable { .. }
+            | Outcome::Unknown { .. }
+            | Outcome::NotFound => None,
+        }
+        .or(self.provider_reference.as_deref())
     }
 }
 
@@ -265,6 +298,32 @@ pub trait PayoutProvider: Send + Sync + 'static {
         })
     }
 
+    /// Continue a transfer the provider already registered, where the provider has
+    /// a two-step flow (NICEPAY: approve the registration `provider_reference`).
+    /// The worker calls this instead of [`PayoutProvider::transfer`] when an
+    /// earlier [`Exchange::provider_reference`] shows the first step was done, so
+    /// a registration is never repeated blindly.
+    async fn resume_transfer(
+        &self,
+        req: &TransferRequest,
+        provider_reference: &str,
+    ) -> Result<Exchange, ProviderError> {
+        let _ = (req, provider_reference);
+        Err(ProviderError::Unsupported {
+            provider: self.provider(),
+            operation: "resume transfer",
+        })
+    }
+
+    /// Cancel a registered, not yet approved transfer, where supported (NICEPAY).
+    async fn cancel_transfer(&self, query: &StatusQuery) -> Result<Exchange, ProviderError> {
+        let _ = query;
+        Err(ProviderError::Unsupported {
+            provider: self.provider(),
+            operation: "cancel transfer",
+        })
+    }
+
     /// Direct debit status, where supported.
     async fn payment_status(&self, query: &StatusQuery) -> Result<Exchange, ProviderError> {
         let _ = query;
@@ -272,5 +331,30 @@ pub trait PayoutProvider: Send + Sync + 'static {
             provider: self.provider(),
             operation: "direct debit status",
         })
+    }
+}
+
+/// For a call that can move money: a failure to get a token (or the profile check)
+/// for a transient reason means nothing was sent and the call may be retried, so
+/// it is an [`Outcome::Retryable`] exchange, not an error (which the worker treats
+/// as a configuration problem). Definite refusals stay errors.
+pub(crate) fn retryable_as_exchange(err: ProviderError) -> Result<Exchange, ProviderError> {
+    match err {
+        ProviderError::Call {
+            operation,
+            outcome: Outcome::Retryable { delay_hint, reason },
+            response_code,
+        } => {
+            let mut ex = Exchange::bare(
+                Outcome::Retryable {
+                    delay_hint,
+                    reason: format!("{operation}: {reason}"),
+                },
+                Duration::ZERO,
+            );
+            ex.response_code = response_code;
+            Ok(ex)
+        }
+        other => Err(other),
     }
 }

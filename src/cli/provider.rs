@@ -1,0 +1,179 @@
+//! `kirim provider NAME token|profile|balance|account-inquiry|history|transfer-status`:
+//! manual checks of one provider's client against the sandbox or a real staging
+//! environment, with the same configuration the workers use.
+//!
+//! Output is JSON on stdout. Tokens are printed masked with their expiry only;
+//! secrets never appear (the clients' `Debug` and errors redact them).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::config::Settings;
+use crate::domain::{AccountNumber, BankCode, Money, PartnerReference, Provider};
+use crate::providers::ifortepay::IfortepayClient;
+use crate::providers::nicepay::NicepayClient;
+use crate::providers::singapay::SingapayClient;
+use crate::providers::snap_client::fresh_external_id;
+use crate::providers::token::AccessToken;
+use crate::providers::{AccountInquiryRequest, HistoryQuery, PayoutProvider, StatusQuery};
+
+#[derive(Debug, Args)]
+pub struct ProviderArgs {
+    /// ifortepay, nicepay or singapay.
+    pub name: Provider,
+    #[command(subcommand)]
+    pub command: ProviderCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProviderCommand {
+    /// Fetch a fresh access token; prints its expiry and a masked token.
+    Token,
+    /// Merchant profile (iFortepay): businessAccountNumber is the sourceAccountNo.
+    Profile,
+    /// Balance inquiry.
+    Balance,
+    /// Beneficiary account inquiry (name check).
+    AccountInquiry {
+        #[arg(long)]
+        bank_code: String,
+        #[arg(long)]
+        account_no: String,
+    },
+    /// Transaction history list (iFortepay; at most 3 months).
+    History {
+        /// RFC 3339, e.g. 2026-01-01T00:00:00+07:00.
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long, default_value_t = 1)]
+        page: u32,
+        #[arg(long, default_value_t = 10)]
+        page_size: u32,
+    },
+    /// Status of one transfer by partnerReferenceNo.
+    TransferStatus {
+        #[arg(long)]
+        reference: String,
+        /// The provider's reference (NICEPAY needs the registration's referenceNo).
+        #[arg(long)]
+        provider_reference: Option<String>,
+        /// Beneficiary account (NICEPAY's inquiry names it).
+        #[arg(long, default_value = "0")]
+        account_no: String,
+        #[arg(long, default_value = "0")]
+        amount: String,
+    },
+}
+
+/// One concrete client: the CLI reaches provider-specific calls (token, profile).
+enum Client {
+    Ifortepay(Box<IfortepayClient>),
+    Nicepay(Box<NicepayClient>),
+    Singapay(Box<SingapayClient>),
+}
+
+impl Client {
+    fn build(settings: &Settings, name: Provider) -> anyhow::Result<Client> {
+        let p = &settings.providers;
+        Ok(match name {
+            Provider::Ifortepay => Client::Ifortepay(Box::new(IfortepayClient::new(&p.ifortepay)?)),
+            Provider::Nicepay => Client::Nicepay(Box::new(NicepayClient::new(&p.nicepay)?)),
+            Provider::Singapay => Client::Singapay(Box::new(SingapayClient::new(&p.singapay)?)),
+        })
+    }
+
+    fn api(&self) -> &dyn PayoutProvider {
+        match self {
+            Client::Ifortepay(c) => c.as_ref(),
+            Client::Nicepay(c) => c.as_ref(),
+            Client::Singapay(c) => c.as_ref(),
+        }
+    }
+
+    async fn fresh_token(&self) -> anyhow::Result<AccessToken> {
+        Ok(match self {
+            Client::Ifortepay(c) => c.snap().fetch_token().await?,
+            Client::Nicepay(c) => c.snap().fetch_token().await?,
+            Client::Singapay(c) => c.fetch_token().await?,
+        })
+    }
+}
+
+pub fn run(args: ProviderArgs, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(config.as_deref())?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
+    let out = runtime.block_on(execute(&settings, args))?;
+    let text = serde_json::to_string_pretty(&out).context("cannot print the answer")?;
+    println!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn execute(settings: &Settings, args: ProviderArgs) -> anyhow::Result<serde_json::Value> {
+    let client = Client::build(settings, args.name)?;
+    let api = client.api();
+    Ok(match args.command {
+        ProviderCommand::Token => {
+            let t = client.fresh_token().await?;
+            json!({
+                "provider": args.name,
+                "token": t.masked(),
+                "expires_in_secs": t.lifetime.as_secs(),
+            })
+        }
+        ProviderCommand::Profile => match &client {
+            Client::Ifortepay(c) => serde_json::to_value(c.profile().await?)?,
+            Client::Nicepay(_) | Client::Singapay(_) => {
+                bail!("{} has no merchant profile API", args.name)
+            }
+        },
+        ProviderCommand::Balance => serde_json::to_value(api.balance(&fresh_external_id()).await?)?,
+        ProviderCommand::AccountInquiry {
+            bank_code,
+            account_no,
+        } => {
+            let req = AccountInquiryRequest {
+                bank_code: BankCode::parse(&bank_code)?,
+                account_no: AccountNumber::parse(&account_no)?,
+                external_id: fresh_external_id(),
+            };
+            serde_json::to_value(api.account_inquiry(&req).await?)?
+        }
+        ProviderCommand::History {
+            from,
+            to,
+            page,
+            page_size,
+        } => {
+            let q = HistoryQuery {
+                from,
+                to,
+                page,
+                page_size,
+                external_id: fresh_external_id(),
+            };
+            serde_json::to_value(api.history(&q).await?)?
+        }
+        ProviderCommand::TransferStatus {
+            reference,
+            provider_reference,
+            account_no,
+            amount,
+        } => {
+            let q = StatusQuery {
+                partner_reference: PartnerReference::parse(&reference)?,
+                provider_reference,
+                amount: Money::parse(&amount, "amount")?,
+                beneficiary_account_no: AccountNumber::parse(&account_no)?,
+                transaction_date: crate::snap::timestamp::now(),
+                external_id: fresh_external_id(),
+            };
+            serde_json::to_value(api.transfer_status(&q).await?)?
+        }
+    })
+}

@@ -1,0 +1,371 @@
+//! iFortepay (disbursement served from the Senmo hosts, and direct debit): the HTTP
+//! glue. Endpoints, channel ids and the source-account check live here; request
+//! bodies and the mapping of answers to [`Outcome`] live in [`transformers`].
+//!
+//! | API (overview table)            | here                                   |
+//! |---------------------------------|----------------------------------------|
+//! | key pair / signature generation | offline: `kirim keygen`, `kirim sign`  |
+//! | access token B2B (73)           | [`IfortepayClient::token`]             |
+//! | account inquiry (16)            | `account_inquiry`                      |
+//! | balance inquiry (11)            | `balance`                              |
+//! | transfer interbank v1.2 (18)    | `transfer`                             |
+//! | history list (12)               | `history`                              |
+//! | history detail (13)             | `transfer_status`                      |
+//! | merchant profile                | [`IfortepayClient::profile`]           |
+//! | direct debit payment (54)       | `payment`; status (55) `payment_status`|
+//!
+//! `sourceAccountNo` must be the profile's `businessAccountNumber`; the first
+//! transfer checks the configured one against the profile once and caches the
+//! result, so a wrong config fails loudly (a configuration error) instead of
+//! failing every payout with `4001801`.
+
+pub mod transformers;
+
+use async_trait::async_trait;
+use reqwest::Method;
+use tokio::sync::OnceCell;
+
+use self::transformers as tf;
+use super::snap_answer::SnapAnswer;
+use super::snap_client::{fresh_external_id, SnapCall, SnapClient, SnapConfig};
+use super::token::AccessToken;
+use super::{
+    AccountInfo, AccountInquiryRequest, Balance, Exchange, HistoryPage, HistoryQuery, Outcome,
+    PaymentRequest, PayoutProvider, ProviderError, StatusQuery, TransferRequest,
+};
+use crate::config::IfortepaySettings;
+use crate::domain::{ExternalId, Provider};
+use crate::snap::keys;
+
+pub use transformers::MerchantProfile;
+
+/// API paths, relative to `base_url`.
+pub mod paths {
+    pub const TOKEN: &str = "/api/v1.0/access-token/b2b";
+    pub const ACCOUNT_INQUIRY: &str = "/api/v1.0/account-inquiry-external";
+    pub const BALANCE: &str = "/api/v1.0/balance-inquiry";
+    pub const TRANSFER: &str = "/api/v1.2/transfer-interbank";
+    pub const HISTORY_LIST: &str = "/api/v1.0/transaction-history-list";
+    pub const HISTORY_DETAIL: &str = "/api/v1.0/transaction-history-detail";
+    pub const PROFILE: &str = "/api/v1.0/profile";
+    pub const DEBIT_PAYMENT: &str = "/v1.0/debit/payment-host-to-host";
+    pub const DEBIT_STATUS: &str = "/v1.0/debit/status";
+}
+
+/// The iFortepay client: one pooled HTTP client and one token cache.
+#[derive(Debug)]
+pub struct IfortepayClient {
+    snap: SnapClient,
+    settings: IfortepaySettings,
+    /// Set once the configured source account matched the profile.
+    source_checked: OnceCell<()>,
+}
+
+fn serialize<T: serde::Serialize>(body: &T) -> Result<Vec<u8>, ProviderError> {
+    serde_json::to_vec(body)
+        .map_err(|e| ProviderError::Config(format!("cannot serialise request: {e}")))
+}
+
+fn call_error(
+    operation: &'static str,
+    outcome: Outcome,
+    answer: Option<&SnapAnswer>,
+) -> ProviderError {
+    ProviderError::Call {
+        operation,
+        outcome,
+        response_code: answer.and_then(|a| a.code_raw.clone()),
+    }
+}
+
+impl IfortepayClient {
+    /// Build from settings: resolves the client secret, loads the private key and
+    /// checks the merchant defaults. Errors name the configuration key.
+    pub fn new(settings: &IfortepaySettings) -> Result<Self, ProviderError> {
+        let client_secret = settings
+            .client_secret()
+            .map_err(|e| ProviderError::Config(e.to_string()))?;
+        let private_key = keys::load_private_key(&settings.private_key_path).map_err(|e| {
+            ProviderError::Config(format!("providers.ifortepay.private_key_path: {e}"))
+        })?;
+        tf::validate_merchant(&settings.merchant)
+            .map_err(|e| ProviderError::Config(format!("providers.ifortepay.merchant: {e}")))?;
+        let snap = SnapClient::new(SnapConfig {
+            provider: Provider::Ifortepay,
+            http: settings.http.clone(),
+            client_id: settings.client_id.clone(),
+            client_secret,
+            private_key,
+            token_path: paths::TOKEN,
+            token_separator: settings.token_separator.clone(),
+            endpoint_url_mode: settings.endpoint_url_mode,
+            unsigned_path_prefix: String::new(),
+        })?;
+        Ok(IfortepayClient {
+            snap,
+            settings: settings.clone(),
+            source_checked: OnceCell::new(),
+        })
+    }
+
+    /// The SNAP glue (token cache statistics for tests and the CLI).
+    pub fn snap(&self) -> &SnapClient {
+        &self.snap
+    }
+
+    /// The cached access token, fetching one if needed.
+    pub async fn token(&self) -> Result<AccessToken, ProviderError> {
+        self.snap.token().await
+    }
+
+    /// `GET /api/v1.0/profile`.
+    pub async fn profile(&self) -> Result<MerchantProfile, ProviderError> {
+        let id = fresh_external_id();
+        let sent = self
+            .snap
+            .call(&SnapCall {
+                method: Method::GET,
+                path: paths::PROFILE,
+                body: Vec::new(),
+                external_id: id.as_str(),
+                channel_id: &self.settings.channel_id,
+            })
+            .await?;
+        let Some((answer, _)) = sent.answer() else {
+            return Err(call_error("merchant profile", read_failure(&sent), None));
+        };
+        tf::profile_result(&answer).map_err(|o| call_error("merchant profile", o, Some(&answer)))
+    }
+
+    /// Check `merchant.source_account_no` against the profile, once.
+    async fn ensure_source_account(&self) -> Result<(), ProviderError> {
+        self.source_checked
+            .get_or_try_init(|| async {
+                let profile = self.profile().await?;
+                if profile.business_account_number != self.settings.merchant.source_account_no {
+                    return Err(ProviderError::Config(format!(
+                        "providers.ifortepay.merchant.source_account_no ({}) is not the profile's businessAccountNumber ({})",
+                        self.settings.merchant.source_account_no, profile.business_account_number
+                    )));
+                }
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        external_id: &ExternalId,
+        channel_id: &str,
+    ) -> Result<super::snap_client::Sent, ProviderError> {
+        self.snap
+            .call(&SnapCall {
+                method,
+                path,
+                body,
+                external_id: external_id.as_str(),
+                channel_id,
+            })
+            .await
+    }
+}
+
+/// A read whose response never arrived: try again (reads move no money).
+fn read_failure(sent: &super::snap_client::Sent) -> Outcome {
+    match sent.transport.failure_outcome() {
+        Some(Outcome::Unknown { reason }) => Outcome::Retryable {
+            delay_hint: None,
+            reason,
+        },
+        Some(other) => other,
+        None => Outcome::Retryable {
+            delay_hint: None,
+            reason: "no response".into(),
+        },
+    }
+}
+
+/// Outcome of a transactional or status call whose response never arrived.
+fn transport_outcome(sent: &super::snap_client::Sent) -> Outcome {
+    sent.transport
+        .failure_outcome()
+        .unwrap_or(Outcome::Unknown {
+            reason: "no response".into(),
+        })
+}
+
+#[async_trait]
+impl PayoutProvider for IfortepayClient {
+    fn provider(&self) -> Provider {
+        Provider::Ifortepay
+    }
+
+    async fn transfer(&self, req: &TransferRequest) -> Result<Exchange, ProviderError> {
+        // Validate first: nothing invalid reaches the network, not even the profile check.
+        let body = tf::transfer_request(req, &self.settings.merchant)?;
+        if let Err(e) = self.ensure_source_account().await {
+            return super::retryable_as_exchange(e);
+        }
+        let sent = match self
+            .send(
+                Method::POST,
+                paths::TRANSFER,
+                serialize(&body)?,
+                &req.external_id,
+                &self.settings.channel_id,
+            )
+            .await
+        {
+            Ok(sent) => sent,
+            Err(e) => return super::retryable_as_exchange(e),
+        };
+        Ok(match sent.answer() {
+            Some((answer, _)) => {
+                let outcome = tf::transfer_outcome(&answer);
+                sent.exchange(outcome, tf::reference(&answer))
+            }
+            None => sent.exchange(transport_outcome(&sent), None),
+        })
+    }
+
+    async fn transfer_status(&self, query: &StatusQuery) -> Result<Exchange, ProviderError> {
+        let body = tf::history_detail_request(query);
+        let sent = match self
+            .send(
+                Method::POST,
+                paths::HISTORY_DETAIL,
+                serialize(&body)?,
+                &query.external_id,
+                &self.settings.channel_id,
+            )
+            .await
+        {
+            Ok(sent) => sent,
+            Err(e) => return super::retryable_as_exchange(e),
+        };
+        Ok(match sent.answer() {
+            Some((answer, _)) => {
+                let outcome = tf::history_detail_outcome(&answer);
+                sent.exchange(outcome, tf::reference(&answer))
+            }
+            None => sent.exchange(transport_outcome(&sent), None),
+        })
+    }
+
+    async fn account_inquiry(
+        &self,
+        req: &AccountInquiryRequest,
+    ) -> Result<AccountInfo, ProviderError> {
+        let body = tf::account_inquiry_request(req)?;
+        let sent = self
+            .send(
+                Method::POST,
+                paths::ACCOUNT_INQUIRY,
+                serialize(&body)?,
+                &req.external_id,
+                &self.settings.channel_id,
+            )
+            .await?;
+        let Some((answer, _)) = sent.answer() else {
+            return Err(call_error("account inquiry", read_failure(&sent), None));
+        };
+        tf::account_inquiry_result(&answer, req)
+            .map_err(|o| call_error("account inquiry", o, Some(&answer)))
+    }
+
+    async fn balance(&self, external_id: &ExternalId) -> Result<Balance, ProviderError> {
+        let body = tf::balance_request(&self.settings.merchant.source_account_no);
+        let sent = self
+            .send(
+                Method::POST,
+                paths::BALANCE,
+                serialize(&body)?,
+                external_id,
+                &self.settings.channel_id,
+            )
+            .await?;
+        let Some((answer, _)) = sent.answer() else {
+            return Err(call_error("balance inquiry", read_failure(&sent), None));
+        };
+        tf::balance_result(&answer).map_err(|o| call_error("balance inquiry", o, Some(&answer)))
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, ProviderError> {
+        let body = tf::history_list_request(query)?;
+        let sent = self
+            .send(
+                Method::POST,
+                paths::HISTORY_LIST,
+                serialize(&body)?,
+                &query.external_id,
+                &self.settings.channel_id,
+            )
+            .await?;
+        let Some((answer, _)) = sent.answer() else {
+            return Err(call_error("history list", read_failure(&sent), None));
+        };
+        let (page, skipped) = tf::history_list_result(&answer, query)
+            .map_err(|o| call_error("history list", o, Some(&answer)))?;
+        if skipped > 0 {
+            tracing::warn!(
+                skipped,
+                "iFortepay history list: entries without reference, amount or status skipped"
+            );
+        }
+        Ok(page)
+    }
+
+    async fn payment(&self, req: &PaymentRequest) -> Result<Exchange, ProviderError> {
+        let body = tf::debit_request(req)?;
+        let sent = match self
+            .send(
+                Method::POST,
+                paths::DEBIT_PAYMENT,
+                serialize(&body)?,
+                &req.external_id,
+                &self.settings.debit_channel_id,
+            )
+            .await
+        {
+            Ok(sent) => sent,
+            Err(e) => return super::retryable_as_exchange(e),
+        };
+        Ok(match sent.answer() {
+            Some((answer, _)) => {
+                let (outcome, charge) = tf::debit_outcome(&answer, req.with_otp);
+                let mut ex = sent.exchange(outcome, tf::reference(&answer));
+                ex.charge_token = charge.map(crate::config::Secret::new);
+                ex
+            }
+            None => sent.exchange(transport_outcome(&sent), None),
+        })
+    }
+
+    async fn payment_status(&self, query: &StatusQuery) -> Result<Exchange, ProviderError> {
+        let body = tf::debit_status_request(query);
+        let sent = match self
+            .send(
+                Method::POST,
+                paths::DEBIT_STATUS,
+                serialize(&body)?,
+                &query.external_id,
+                &self.settings.debit_channel_id,
+            )
+            .await
+        {
+            Ok(sent) => sent,
+            Err(e) => return super::retryable_as_exchange(e),
+        };
+        Ok(match sent.answer() {
+            Some((answer, _)) => {
+                let outcome = tf::debit_status_outcome(&answer);
+                sent.exchange(outcome, tf::reference(&answer))
+            }
+            None => sent.exchange(transport_outcome(&sent), None),
+        })
+    }
+}

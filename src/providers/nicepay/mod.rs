@@ -1,0 +1,277 @@
+//! NICEPAY SNAP payout (IONPAY): the HTTP glue. Token, registration → approve,
+//! inquiry, cancel and balance; bodies and mappings live in [`transformers`].
+//!
+//! # Never register twice blindly
+//! [`PayoutProvider::transfer`] registers and then approves. Every exchange carries
+//! the registration's reference ([`Exchange::provider_reference`]) as soon as
+//! NICEPAY gave one, so the worker can persist it:
+//! - approve answered → its outcome (08 in process → in progress, 00 success, …);
+//! - approve lost (timeout, reset, 5xx, 409) → unknown, with the reference: the
+//!   inquiry answers it, and no second registration is attempted;
+//! - inquiry says 03 (registered, never approved) → [`Outcome::NotFound`] for the
+//!   transfer; resubmit with [`PayoutProvider::resume_transfer`], which approves the
+//!   existing registration instead of registering again (a repeated approve is
+//!   refused by NICEPAY as a duplicate, so this cannot pay twice).
+//!
+//! `CHANNEL-ID` is the client id + `01`. The signed path leaves out
+//! `unsigned_path_prefix` (`/nicepay`), as NICEPAY's SDK does (unconfirmed; a setting).
+
+pub mod transformers;
+
+use async_trait::async_trait;
+use reqwest::Method;
+
+use self::transformers as tf;
+use super::snap_client::{Sent, SnapCall, SnapClient, SnapConfig};
+use super::token::AccessToken;
+use super::{
+    AccountInfo, AccountInquiryRequest, Balance, Exchange, Outcome, PayoutProvider, ProviderError,
+    StatusQuery, TransferRequest,
+};
+use crate::config::NicepaySettings;
+use crate::domain::{ExternalId, Provider};
+use crate::snap::keys;
+
+/// API paths, relative to `base_url` (which ends in `/nicepay` for the real hosts).
+pub mod paths {
+    pub const TOKEN: &str = "/v1.0/access-token/b2b";
+    pub const REGISTRATION: &str = "/api/v1.0/transfer/registration";
+    pub const APPROVE: &str = "/api/v1.0/transfer/approve";
+    pub const INQUIRY: &str = "/api/v1.0/transfer/inquiry";
+    pub const CANCEL: &str = "/api/v1.0/transfer/cancel";
+    pub const BALANCE: &str = "/api/v1.0/balance-inquiry";
+}
+
+/// The NICEPAY client.
+#[derive(Debug)]
+pub struct NicepayClient {
+    snap: SnapClient,
+    settings: NicepaySettings,
+    channel_id: String,
+}
+
+fn serialize<T: serde::Serialize>(body: &T) -> Result<Vec<u8>, ProviderError> {
+    serde_json::to_vec(body)
+        .map_err(|e| ProviderError::Config(format!("cannot serialise request: {e}")))
+}
+
+fn transport_outcome(sent: &Sent) -> Outcome {
+    sent.transport
+        .failure_outcome()
+        .unwrap_or(Outcome::Unknown {
+            reason: "no response".into(),
+        })
+}
+
+impl NicepayClient {
+    pub fn new(settings: &NicepaySettings) -> Result<Self, ProviderError> {
+        let client_secret = settings
+            .client_secret()
+            .map_err(|e| ProviderError::Config(e.to_string()))?;
+        let private_key = keys::load_private_key(&settings.private_key_path).map_err(|e| {
+            ProviderError::Config(format!("providers.nicepay.private_key_path: {e}"))
+        })?;
+        tf::validate_merchant(settings)
+            .map_err(|e| ProviderError::Config(format!("providers.nicepay: {e}")))?;
+        let snap = SnapClient::new(SnapConfig {
+            provider: Provider::Nicepay,
+            http: settings.http.clone(),
+            client_id: settings.client_id.clone(),
+            client_secret,
+            private_key,
+            token_path: paths::TOKEN,
+            token_separator: settings.token_separator.clone(),
+            endpoint_url_mode: settings.endpoint_url_mode,
+            unsigned_path_prefix: settings.unsigned_path_prefix.clone(),
+        })?;
+        Ok(NicepayClient {
+            snap,
+            channel_id: format!("{}01", settings.client_id),
+            settings: settings.clone(),
+        })
+    }
+
+    pub fn snap(&self) -> &SnapClient {
+        &self.snap
+    }
+
+    pub async fn token(&self) -> Result<AccessToken, ProviderError> {
+        self.snap.token().await
+    }
+
+    async fn send(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        external_id: &str,
+    ) -> Result<Sent, ProviderError> {
+        self.snap
+            .call(&SnapCall {
+                method: Method::POST,
+                path,
+                body,
+                external_id,
+                channel_id: &self.channel_id,
+            })
+            .await
+    }
+
+    /// Approve a registration. Every exchange carries `reference`.
+    async fn approve(
+        &self,
+        req: &TransferRequest,
+        reference: &str,
+    ) -> Result<Exchange, ProviderError> {
+        let body = tf::approve_request(&self.settings, req, reference);
+        let sent = match self
+            .send(
+                paths::APPROVE,
+                serialize(&body)?,
+                &tf::approve_external_id(&req.external_id),
+            )
+            .await
+        {
+            Ok(sent) => sent,
+            Err(e) => {
+                let mut ex = super::retryable_as_exchange(e)?;
+                ex.provider_reference = Some(reference.to_owned());
+                return Ok(ex);
+            }
+        };
+        let outcome = match sent.answer() {
+            Some((answer, _)) => tf::approve_outcome(&answer),
+            None => transport_outcome(&sent),
+        };
+        Ok(sent.exchange(outcome, Some(reference.to_owned())))
+    }
+}
+
+#[async_trait]
+impl PayoutProvider for NicepayClient {
+    fn provider(&self) -> Provider {
+        Provider::Nicepay
+    }
+
+    async fn transfer(&self, req: &TransferRequest) -> Result<Exchange, ProviderError> {
+        let body = tf::registration_request(req, &self.settings)?;
+        let sent = match self
+            .send(
+                paths::REGISTRATION,
+                serialize(&body)?,
+                &tf::registration_external_id(&req.external_id),
+            )
+            .await
+        {
+            Ok(sent) => sent,
+            Err(e) => return super::retryable_as_exchange(e),
+        };
+        let Some((answer, _)) = sent.answer() else {
+            return Ok(sent.exchange(transport_outcome(&sent), None));
+        };
+        match tf::registration_result(&answer) {
+            tf::Registration::Stop(outcome) => Ok(sent.exchange(outcome, tf::reference(&answer))),
+            tf::Registration::Registered { reference } => {
+                tracing::debug!(partner_reference = %req.partner_reference, %reference, "NICEPAY registered; approving");
+                let mut ex = self.approve(req, &reference).await?;
+                ex.latency += sent.latency;
+                Ok(ex)
+            }
+        }
+    }
+
+    async fn resume_transfer(
+        &self,
+        req: &TransferRequest,
+        provider_reference: &str,
+    ) -> Result<Exchange, ProviderError> {
+        crate::providers::validate::mandatory("originalReferenceNo", provider_reference, 40)?;
+        self.approve(req, provider_reference).await
+    }
+
+    async fn transfer_status(&self, query: &StatusQuery) -> Result<Exchange, ProviderError> {
+        let body = match tf::inquiry_request(&self.settings, query) {
+            Ok(b) => b,
+            // Without the registration's reference NICEPAY cannot be asked. No money can
+            // have moved (only an approve with that reference moves it): say so.
+            Err(_) => {
+                return Ok(Exchange::bare(
+                    Outcome::Unknown {
+                        reason: "NICEPAY inquiry needs the registration's referenceNo, which was never received; \
+                                 no approve was sent, so no money moved"
+                            .into(),
+                    },
+                    std::time::Duration::ZERO,
+                ))
+            }
+        };
+        let sent = match self
+            .send(
+                paths::INQUIRY,
+                serialize(&body)?,
+                query.external_id.as_str(),
+            )
+            .await
+        {
+            Ok(sent) => sent,
+            Err(e) => return super::retryable_as_exchange(e),
+        };
+        let outcome = match sent.answer() {
+            Some((answer, _)) => tf::inquiry_outcome(&answer),
+            None => transport_outcome(&sent),
+        };
+        Ok(sent.exchange(outcome, query.provider_reference.clone()))
+    }
+
+    async fn cancel_transfer(&self, query: &StatusQuery) -> Result<Exchange, ProviderError> {
+        let body = tf::cancel_request(&self.settings, query)?;
+        let sent = match self
+            .send(paths::CANCEL, serialize(&body)?, query.external_id.as_str())
+            .await
+        {
+            Ok(sent) => sent,
+            Err(e) => return super::retryable_as_exchange(e),
+        };
+        let outcome = match sent.answer() {
+            Some((answer, _)) => tf::cancel_outcome(&answer),
+            None => transport_outcome(&sent),
+        };
+        Ok(sent.exchange(outcome, query.provider_reference.clone()))
+    }
+
+    async fn account_inquiry(
+        &self,
+        req: &AccountInquiryRequest,
+    ) -> Result<AccountInfo, ProviderError> {
+        let _ = req;
+        Err(ProviderError::Unsupported {
+            provider: Provider::Nicepay,
+            operation: "account inquiry",
+        })
+    }
+
+    async fn balance(&self, external_id: &ExternalId) -> Result<Balance, ProviderError> {
+        let body = tf::balance_request(&self.settings);
+        let sent = self
+            .send(paths::BALANCE, serialize(&body)?, external_id.as_str())
+            .await?;
+        let Some((answer, _)) = sent.answer() else {
+            let outcome = match transport_outcome(&sent) {
+                Outcome::Unknown { reason } => Outcome::Retryable {
+                    delay_hint: None,
+                    reason,
+                },
+                other => other,
+            };
+            return Err(ProviderError::Call {
+                operation: "balance inquiry",
+                outcome,
+                response_code: None,
+            });
+        };
+        tf::balance_result(&answer).map_err(|outcome| ProviderError::Call {
+            operation: "balance inquiry",
+            outcome,
+            response_code: answer.code_raw.clone(),
+        })
+    }
+}

@@ -1,0 +1,369 @@
+//! Singapay (its own API, not SNAP): the HTTP glue. Token, the v1.0 transfer of the
+//! seed document, and the v2.0 transfer with `reference_number` plus inquiry-status.
+//!
+//! # Why v2.0 is the default
+//! A v1.0 transfer carries no client reference: if its answer is lost (timeout,
+//! reset, 5xx) nothing can ask Singapay "did you book *this* one?" — only a person
+//! reading the transaction list can — and sending it again may pay twice. v2.0
+//! carries the payout's `partnerReferenceNo` as `reference_number`, which Singapay
+//! keeps unique per merchant: a repeat is refused (`SP004`) instead of booked, and
+//! `inquiry-status` answers for a lost response. So v2.0 can be made idempotent and
+//! reconciled; v1.0 is kept, as the seed describes it, behind
+//! `providers.singapay.api_version = "v1"`, and its status inquiry is unsupported.
+//!
+//! Singapay has no balance or account-inquiry API in the documents; those
+//! operations answer [`ProviderError::Unsupported`].
+
+pub mod signature;
+pub mod transformers;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::Method;
+
+use self::transformers::{self as tf, SingapayAnswer};
+use super::http::{self, OutgoingRequest, Transport};
+use super::token::{AccessToken, TokenCache};
+use super::{
+    audit, AccountInfo, AccountInquiryRequest, Balance, Exchange, Outcome, PayoutProvider,
+    ProviderError, StatusQuery, TransferRequest,
+};
+use crate::config::{Secret, SingapayApiVersion, SingapaySettings};
+use crate::domain::{ExternalId, Provider};
+use crate::snap::timestamp;
+
+/// API paths, relative to `base_url`.
+pub mod paths {
+    pub const TOKEN: &str = "/api/v1.1/access-token/b2b";
+    /// Followed by `/{account_id}`.
+    pub const TRANSFER_V1: &str = "/api/v1.0/disbursements/transfer";
+    pub const TRANSFER_V2: &str = "/api/v2.0/disbursement/transfer";
+    /// `/api/v2.0/disbursement/{account_id}/inquiry-status`.
+    pub fn inquiry_v2(account_id: &str) -> String {
+        format!("/api/v2.0/disbursement/{account_id}/inquiry-status")
+    }
+}
+
+/// Header names (lower case; HTTP header names are case-insensitive).
+mod headers {
+    pub const CONTENT_TYPE: &str = "content-type";
+    pub const ACCEPT: &str = "accept";
+    pub const AUTHORIZATION: &str = "authorization";
+    pub const X_PARTNER_ID: &str = "x-partner-id";
+    pub const X_CLIENT_ID: &str = "x-client-id";
+    pub const X_SIGNATURE: &str = "x-signature";
+    pub const X_TIMESTAMP: &str = "x-timestamp";
+}
+
+/// The Singapay client.
+pub struct SingapayClient {
+    settings: SingapaySettings,
+    client: reqwest::Client,
+    client_secret: Secret,
+    api_key: Secret,
+    tokens: TokenCache,
+}
+
+impl std::fmt::Debug for SingapayClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SingapayClient")
+            .field("base_url", &self.settings.http.base_url)
+            .field("client_id", &self.settings.client_id)
+            .field("api_version", &self.settings.api_version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a call produced.
+struct Sent {
+    transport: Transport,
+    latency: Duration,
+}
+
+impl Sent {
+    fn answer(&self) -> Option<SingapayAnswer> {
+        match &self.transport {
+            Transport::Response(raw) => Some(SingapayAnswer::from_raw(raw)),
+            Transport::NotSent { .. } | Transport::MaybeSent { .. } => None,
+        }
+    }
+
+    fn exchange(&self, outcome: Outcome, provider_reference: Option<String>) -> Exchange {
+        let mut ex = Exchange::bare(outcome, self.latency);
+        if let Transport::Response(raw) = &self.transport {
+            let a = SingapayAnswer::from_raw(raw);
+            ex.response_code = a.code;
+            ex.response_message = a.message;
+            ex.http_status = Some(raw.status);
+            ex.audit = audit::audit_body(&raw.body);
+        }
+        ex.provider_reference = provider_reference;
+        ex
+    }
+
+    fn failure_outcome(&self) -> Outcome {
+        self.transport
+            .failure_outcome()
+            .unwrap_or(Outcome::Unknown {
+                reason: "no response".into(),
+            })
+    }
+}
+
+impl SingapayClient {
+    pub fn new(settings: &SingapaySettings) -> Result<Self, ProviderError> {
+        let client_secret = settings
+            .client_secret()
+            .map_err(|e| ProviderError::Config(e.to_string()))?;
+        let api_key = settings
+            .api_key()
+            .map_err(|e| ProviderError::Config(e.to_string()))?;
+        if settings.account_id.trim().is_empty() {
+            return Err(ProviderError::Config(
+                "providers.singapay.account_id: must not be empty".into(),
+            ));
+        }
+        let client = http::build_client(Provider::Singapay, &settings.http)?;
+        http::join_url(Provider::Singapay, &settings.http.base_url, paths::TOKEN)?;
+        Ok(SingapayClient {
+            tokens: TokenCache::new(
+                format!("singapay:{}", settings.client_id),
+                Duration::from_secs(settings.http.token_refresh_margin_secs),
+            ),
+            settings: settings.clone(),
+            client,
+            client_secret,
+            api_key,
+        })
+    }
+
+    pub fn tokens(&self) -> &TokenCache {
+        &self.tokens
+    }
+
+    pub fn api_version(&self) -> SingapayApiVersion {
+        self.settings.api_version
+    }
+
+    /// The cached access token, fetching one if needed.
+    pub async fn token(&self) -> Result<AccessToken, ProviderError> {
+        self.tokens.get(|| self.fetch_token()).await
+    }
+
+    /// `POST /api/v1.1/access-token/b2b`.
+    pub async fn fetch_token(&self) -> Result<AccessToken, ProviderError> {
+        let url = http::join_url(
+            Provider::Singapay,
+            &self.settings.http.base_url,
+            paths::TOKEN,
+        )?;
+        let date = chrono::Utc::now()
+            .with_timezone(&timestamp::jakarta())
+            .format("%Y%m%d")
+            .to_string();
+        let sig = signature::token_signature(
+            &self.settings.client_id,
+            self.client_secret.expose(),
+            &date,
+        );
+        let mut req = OutgoingRequest::new(
+            Method::POST,
+            url,
+            br#"{"grant_type":"client_credentials"}"#.to_vec(),
+        );
+        req.header(headers::CONTENT_TYPE, "application/json")?;
+        req.header(headers::ACCEPT, "application/json")?;
+        req.secret_header(headers::X_PARTNER_ID, self.api_key.expose())?;
+        req.header(headers::X_CLIENT_ID, &self.settings.client_id)?;
+        req.header(headers::X_SIGNATURE, &sig)?;
+        let (transport, _) = http::send(&self.client, req).await;
+        let fail = |outcome: Outcome, code: Option<String>| ProviderError::Call {
+            operation: "access token",
+            outcome,
+            response_code: code,
+        };
+        let raw = match &transport {
+            Transport::Response(raw) => raw,
+            Transport::NotSent { reason } | Transport::MaybeSent { reason } => {
+                return Err(fail(
+                    Outcome::Retryable {
+                        delay_hint: None,
+                        reason: reason.clone(),
+                    },
+                    None,
+                ))
+            }
+        };
+        let answer = SingapayAnswer::from_raw(raw);
+        let (token, lifetime) =
+            tf::token_result(&answer).map_err(|o| fail(o, answer.code.clone()))?;
+        Ok(AccessToken::new(
+            Secret::new(token),
+            lifetime.unwrap_or(Duration::from_secs(900)),
+        ))
+    }
+
+    /// Send a request built for a token; on SP013 (or a bare 401) refresh once and resend.
+    async fn call<F>(&self, build: F) -> Result<Sent, ProviderError>
+    where
+        F: Fn(&AccessToken) -> Result<OutgoingRequest, ProviderError>,
+    {
+        let started = std::time::Instant::now();
+        let token = self.token().await?;
+        let (transport, _) = http::send(&self.client, build(&token)?).await;
+        let rejected = matches!(&transport, Transport::Response(raw) if SingapayAnswer::from_raw(raw).wants_new_token());
+        if !rejected {
+            return Ok(Sent {
+                transport,
+                latency: started.elapsed(),
+            });
+        }
+        tracing::info!("singapay token rejected; refreshing once");
+        let fresh = self
+            .tokens
+            .refresh_if_current(&token.value, || self.fetch_token())
+            .await?;
+        let (transport, _) = http::send(&self.client, build(&fresh)?).await;
+        Ok(Sent {
+            transport,
+            latency: started.elapsed(),
+        })
+    }
+
+    /// A v2.0 request: canonical body, `X-Timestamp` in Unix seconds, hex signature.
+    fn v2_request(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        token: &AccessToken,
+    ) -> Result<OutgoingRequest, ProviderError> {
+        let url = http::join_url(Provider::Singapay, &self.settings.http.base_url, path)?;
+        let canonical = signature::canonical_json(body).into_bytes();
+        let mut req = OutgoingRequest::new(Method::POST, url, canonical);
+        let ts = chrono::Utc::now().timestamp().to_string();
+        let endpoint = req.path_and_query();
+        let sig = signature::v2_signature(
+            self.client_secret.expose(),
+            "POST",
+            &endpoint,
+            token.value.expose(),
+            req.body(),
+            &ts,
+        );
+        req.header(headers::CONTENT_TYPE, "application/json")?;
+        req.header(headers::ACCEPT, "application/json")?;
+        req.secret_header(
+            headers::AUTHORIZATION,
+            &format!("Bearer {}", token.value.expose()),
+        )?;
+        req.secret_header(headers::X_PARTNER_ID, self.api_key.expose())?;
+        req.header(headers::X_TIMESTAMP, &ts)?;
+        req.header(headers::X_SIGNATURE, &sig)?;
+        Ok(req)
+    }
+
+    /// The v1.0 request of the seed: API key, bearer token, `Accept`; no signature.
+    fn v1_request(
+        &self,
+        body: &[u8],
+        token: &AccessToken,
+    ) -> Result<OutgoingRequest, ProviderError> {
+        let path = format!("{}/{}", paths::TRANSFER_V1, self.settings.account_id);
+        let url = http::join_url(Provider::Singapay, &self.settings.http.base_url, &path)?;
+        let mut req = OutgoingRequest::new(Method::POST, url, body.to_vec());
+        req.header(headers::CONTENT_TYPE, "application/json")?;
+        req.header(headers::ACCEPT, "application/json")?;
+        req.secret_header(
+            headers::AUTHORIZATION,
+            &format!("Bearer {}", token.value.expose()),
+        )?;
+        req.secret_header(headers::X_PARTNER_ID, self.api_key.expose())?;
+        Ok(req)
+    }
+
+    /// Transfer with the v1.0 API regardless of the configured version.
+    pub async fn transfer_v1(&self, req: &TransferRequest) -> Result<Exchange, ProviderError> {
+        let body = serde_json::to_vec(&tf::v1_transfer_request(req)?)
+            .map_err(|e| ProviderError::Config(format!("cannot serialise request: {e}")))?;
+        let sent = match self.call(|t| self.v1_request(&body, t)).await {
+            Ok(s) => s,
+            Err(e) => return super::retryable_as_exchange(e),
+        };
+        Ok(match sent.answer() {
+            Some(a) => sent.exchange(tf::v1_transfer_outcome(&a), tf::reference(&a)),
+            None => sent.exchange(sent.failure_outcome(), None),
+        })
+    }
+
+    /// Transfer with the v2.0 API regardless of the configured version.
+    pub async fn transfer_v2(&self, req: &TransferRequest) -> Result<Exchange, ProviderError> {
+        let body = tf::v2_transfer_body(req, &self.settings.account_id)?;
+        let sent = match self
+            .call(|t| self.v2_request(paths::TRANSFER_V2, &body, t))
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => return super::retryable_as_exchange(e),
+        };
+        Ok(match sent.answer() {
+            Some(a) => sent.exchange(tf::v2_transfer_outcome(&a), tf::reference(&a)),
+            None => sent.exchange(sent.failure_outcome(), None),
+        })
+    }
+}
+
+#[async_trait]
+impl PayoutProvider for SingapayClient {
+    fn provider(&self) -> Provider {
+        Provider::Singapay
+    }
+
+    async fn transfer(&self, req: &TransferRequest) -> Result<Exchange, ProviderError> {
+        match self.settings.api_version {
+            SingapayApiVersion::V2 => self.transfer_v2(req).await,
+            SingapayApiVersion::V1 => self.transfer_v1(req).await,
+        }
+    }
+
+    async fn transfer_status(&self, query: &StatusQuery) -> Result<Exchange, ProviderError> {
+        match self.settings.api_version {
+            SingapayApiVersion::V2 => {}
+            SingapayApiVersion::V1 => {
+                return Err(ProviderError::Unsupported {
+                    provider: Provider::Singapay,
+                    operation: "transfer status (v1.0 has no client reference; use api_version v2)",
+                })
+            }
+        }
+        let body = tf::v2_inquiry_body(query);
+        let path = paths::inquiry_v2(&self.settings.account_id);
+        let sent = match self.call(|t| self.v2_request(&path, &body, t)).await {
+            Ok(s) => s,
+            Err(e) => return super::retryable_as_exchange(e),
+        };
+        Ok(match sent.answer() {
+            Some(a) => sent.exchange(tf::v2_inquiry_outcome(&a), tf::reference(&a)),
+            None => sent.exchange(sent.failure_outcome(), None),
+        })
+    }
+
+    async fn account_inquiry(
+        &self,
+        req: &AccountInquiryRequest,
+    ) -> Result<AccountInfo, ProviderError> {
+        let _ = req;
+        Err(ProviderError::Unsupported {
+            provider: Provider::Singapay,
+            operation: "account inquiry",
+        })
+    }
+
+    async fn balance(&self, external_id: &ExternalId) -> Result<Balance, ProviderError> {
+        let _ = external_id;
+        Err(ProviderError::Unsupported {
+            provider: Provider::Singapay,
+            operation: "balance inquiry",
+        })
+    }
+}

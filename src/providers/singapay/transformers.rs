@@ -1,0 +1,655 @@
+//! Singapay wire types and the pure mapping of its answers into [`Outcome`].
+//!
+//! Singapay is not SNAP: answers are an envelope `{status, success, response_code,
+//! response_message, data | error}`. `response_code` decides when it is one we know
+//! (SP001/SP005 "outcome unknown", SP004 duplicate reference, SP013 refresh the token
+//! are from NOTES.md; the others follow the sandbox's numbering and are marked so);
+//! otherwise the `success` flag and the HTTP status decide, conservatively.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::domain::{FieldError, Money};
+use crate::providers::http::RawResponse;
+use crate::providers::snap_answer::CallKind;
+use crate::providers::validate;
+use crate::providers::{Outcome, StatusQuery, TransferRequest};
+
+/// The parts of a Singapay answer every mapping needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SingapayAnswer {
+    pub http_status: u16,
+    pub retry_after: Option<Duration>,
+    pub json: Option<Value>,
+    /// `response_code` as sent (`SP004`).
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+impl SingapayAnswer {
+    pub fn from_raw(raw: &RawResponse) -> Self {
+        Self::new(raw.status, raw.retry_after, raw.json())
+    }
+
+    pub fn new(http_status: u16, retry_after: Option<Duration>, json: Option<Value>) -> Self {
+        let get = |k: &str| {
+            json.as_ref()
+                .and_then(|j| j.get(k))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let code = get("response_code");
+        let message = get("response_message").or_else(|| {
+            json.as_ref()
+                .and_then(|j| j.pointer("/error/message"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        SingapayAnswer {
+            http_status,
+            retry_after,
+            json,
+            code,
+            message,
+        }
+    }
+
+    /// A string (or number, as text) at a JSON pointer (`/data/transaction_id`).
+    pub fn text_at(&self, pointer: &str) -> Option<String> {
+        match self.json.as_ref()?.pointer(pointer)? {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    fn success_flag(&self) -> Option<bool> {
+        self.json.as_ref()?.get("success")?.as_bool()
+    }
+
+    /// SP013, or an HTTP 401 without a code we know: ask for a new token once.
+    pub fn wants_new_token(&self) -> bool {
+        match self.code.as_deref().map(str::parse::<SpCode>) {
+            Some(Ok(SpCode::TokenInvalid)) => true,
+            Some(Ok(_)) => false,
+            Some(Err(_)) | None => self.http_status == 401,
+        }
+    }
+
+    fn code_or_http(&self) -> String {
+        self.code
+            .clone()
+            .unwrap_or_else(|| format!("HTTP{}", self.http_status))
+    }
+
+    fn message_or_default(&self) -> String {
+        self.message
+            .clone()
+            .unwrap_or_else(|| "(no response_message)".into())
+    }
+}
+
+/// Singapay response codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpCode {
+    /// SP000 success (sandbox numbering).
+    Success,
+    /// SP001 general error: outcome unknown (NOTES.md).
+    GeneralError,
+    /// SP002 invalid or missing field (sandbox numbering).
+    InvalidField,
+    /// SP003 unauthorized: API key, client id or signature (sandbox numbering).
+    Unauthorized,
+    /// SP004 duplicate `reference_number` (NOTES.md).
+    Duplicate,
+    /// SP005 timeout: outcome unknown (NOTES.md).
+    Timeout,
+    /// SP006 insufficient balance (sandbox numbering).
+    InsufficientBalance,
+    /// SP007 invalid beneficiary account (sandbox numbering).
+    InvalidAccount,
+    /// SP008 transaction not found (sandbox numbering).
+    NotFound,
+    /// SP010 too many requests (sandbox numbering).
+    TooManyRequests,
+    /// SP011 unknown `account_id` (sandbox numbering).
+    UnknownAccount,
+    /// SP013 access token invalid or expired (NOTES.md).
+    TokenInvalid,
+}
+
+impl FromStr for SpCode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "SP000" => Ok(SpCode::Success),
+            "SP001" => Ok(SpCode::GeneralError),
+            "SP002" => Ok(SpCode::InvalidField),
+            "SP003" => Ok(SpCode::Unauthorized),
+            "SP004" => Ok(SpCode::Duplicate),
+            "SP005" => Ok(SpCode::Timeout),
+            "SP006" => Ok(SpCode::InsufficientBalance),
+            "SP007" => Ok(SpCode::InvalidAccount),
+            "SP008" => Ok(SpCode::NotFound),
+            "SP010" => Ok(SpCode::TooManyRequests),
+            "SP011" => Ok(SpCode::UnknownAccount),
+            "SP013" => Ok(SpCode::TokenInvalid),
+            other => Err(format!("unrecognised Singapay response_code {other:?}")),
+        }
+    }
+}
+
+/// What an answer means before the status fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Accepted,
+    NotFound,
+    TokenRejected,
+    Decided(Outcome),
+}
+
+fn unknown_or_retry(kind: CallKind, reason: String) -> Outcome {
+    match kind {
+        CallKind::Transactional => Outcome::Unknown { reason },
+        CallKind::Read => Outcome::Retryable {
+            delay_hint: None,
+            reason,
+        },
+    }
+}
+
+/// Classify an answer: the code when known (exhaustive), else `success` and HTTP status.
+pub fn verdict(a: &SingapayAnswer, kind: CallKind) -> Verdict {
+    let reason = || format!("{}: {}", a.code_or_http(), a.message_or_default());
+    let final_failure = || {
+        Verdict::Decided(Outcome::FinalFailure {
+            code: a.code_or_http(),
+            message: a.message_or_default(),
+        })
+    };
+    if let Some(Ok(code)) = a.code.as_deref().map(str::parse::<SpCode>) {
+        return match code {
+            SpCode::Success => Verdict::Accepted,
+            SpCode::GeneralError | SpCode::Timeout => {
+                Verdict::Decided(unknown_or_retry(kind, reason()))
+            }
+            // "The provider already has this reference": inquire.
+            SpCode::Duplicate => Verdict::Decided(Outcome::Unknown { reason: reason() }),
+            SpCode::InvalidField
+            | SpCode::Unauthorized
+            | SpCode::InsufficientBalance
+            | SpCode::InvalidAccount
+            | SpCode::UnknownAccount => final_failure(),
+            SpCode::NotFound => Verdict::NotFound,
+            SpCode::TooManyRequests => Verdict::Decided(Outcome::Retryable {
+                delay_hint: a.retry_after,
+                reason: reason(),
+            }),
+            SpCode::TokenInvalid => Verdict::TokenRejected,
+        };
+    }
+    let status = a.http_status;
+    match (status, a.success_flag()) {
+        (200..=299, Some(true)) => Verdict::Accepted,
+        (401, _) => Verdict::TokenRejected,
+        (429, _) => Verdict::Decided(Outcome::Retryable {
+            delay_hint: a.retry_after,
+            reason: reason(),
+        }),
+        (400 | 402..=407 | 410..=428 | 430..=499, _) => final_failure(),
+        // 2xx without success=true, 1xx/3xx, 408, 409, 5xx, unreadable bodies.
+        _ => Verdict::Decided(unknown_or_retry(
+            kind,
+            format!("{} (no usable response)", reason()),
+        )),
+    }
+}
+
+fn token_rejected() -> Outcome {
+    Outcome::Retryable {
+        delay_hint: None,
+        reason: "access token rejected after a refresh".into(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Token
+// ---------------------------------------------------------------------------
+
+/// `data.access_token` and `data.expires_in` (a string) of a token answer.
+pub fn token_result(a: &SingapayAnswer) -> Result<(String, Option<Duration>), Outcome> {
+    match verdict(a, CallKind::Read) {
+        Verdict::Accepted => {}
+        Verdict::Decided(o) => return Err(o),
+        Verdict::NotFound | Verdict::TokenRejected => {
+            return Err(Outcome::FinalFailure {
+                code: a.code_or_http(),
+                message: a.message_or_default(),
+            })
+        }
+    }
+    let token = a
+        .text_at("/data/access_token")
+        .ok_or_else(|| Outcome::Retryable {
+            delay_hint: None,
+            reason: "token answer without data.access_token".into(),
+        })?;
+    let expires = a
+        .json
+        .as_ref()
+        .and_then(|j| j.pointer("/data/expires_in"))
+        .and_then(|v| crate::providers::snap_client::parse_expires_in(Some(v)));
+    Ok((token, expires))
+}
+
+// ---------------------------------------------------------------------------
+// v1.0 transfer (the seed document)
+// ---------------------------------------------------------------------------
+
+/// `POST /api/v1.0/disbursements/transfer/{account_id}`. No client reference exists
+/// in v1.0; `notes` carries the partnerReferenceNo so an operator (and the
+/// sandbox) can match a transfer whose answer was lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SingapayV1TransferRequest {
+    pub amount: String,
+    pub currency: String,
+    pub bank_swift_code: String,
+    pub bank_account_number: String,
+    pub notes: String,
+}
+
+pub fn v1_transfer_request(req: &TransferRequest) -> Result<SingapayV1TransferRequest, FieldError> {
+    validate::positive("amount", req.amount)?;
+    validate::mandatory("bank_swift_code", req.beneficiary.bank_code.as_str(), 8)?;
+    validate::digits(
+        "bank_account_number",
+        req.beneficiary.account_no.as_str(),
+        34,
+    )?;
+    Ok(SingapayV1TransferRequest {
+        amount: req.amount.to_wire(),
+        currency: "IDR".into(),
+        bank_swift_code: req.beneficiary.bank_code.as_str().to_owned(),
+        bank_account_number: req.beneficiary.account_no.as_str().to_owned(),
+        notes: req.partner_reference.as_str().to_owned(),
+    })
+}
+
+/// v1.0 `data.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum V1Status {
+    Success,
+    Pending,
+    Failed,
+}
+
+impl FromStr for V1Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "success" => Ok(V1Status::Success),
+            "pending" => Ok(V1Status::Pending),
+            "failed" => Ok(V1Status::Failed),
+            other => Err(format!("unrecognised Singapay v1.0 status {other:?}")),
+        }
+    }
+}
+
+pub fn v1_status_outcome(s: V1Status, reference: Option<String>) -> Outcome {
+    match s {
+        V1Status::Success => Outcome::Success { reference },
+        V1Status::Pending => Outcome::InProgress { reference },
+        V1Status::Failed => Outcome::FinalFailure {
+            code: "failed".into(),
+            message: "Singapay v1.0 transfer status failed".into(),
+        },
+    }
+}
+
+/// The transaction id: `data.transaction_id` or `data.id`; the seed's example nests
+/// a second envelope (`data.data.id`), which is read too.
+pub fn reference(a: &SingapayAnswer) -> Option<String> {
+    [
+        "/data/transaction_id",
+        "/data/id",
+        "/data/data/transaction_id",
+        "/data/data/id",
+    ]
+    .iter()
+    .find_map(|p| a.text_at(p))
+}
+
+pub fn v1_transfer_outcome(a: &SingapayAnswer) -> Outcome {
+    match verdict(a, CallKind::Transactional) {
+        Verdict::Accepted => {
+            // The seed's example nests a second envelope whose `status` is the HTTP
+            // status (a number); the transaction status is the innermost string.
+            let str_at = |p: &str| {
+                a.json
+                    .as_ref()
+                    .and_then(|j| j.pointer(p))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
+            let status = str_at("/data/data/status").or_else(|| str_at("/data/status"));
+            match status.as_deref().map(str::parse::<V1Status>) {
+                Some(Ok(s)) => v1_status_outcome(s, reference(a)),
+                Some(Err(reason)) => Outcome::Unknown { reason },
+                None => Outcome::InProgress {
+                    reference: reference(a),
+                },
+            }
+        }
+        Verdict::NotFound => Outcome::FinalFailure {
+            code: a.code_or_http(),
+            message: a.message_or_default(),
+        },
+        Verdict::TokenRejected => token_rejected(),
+        Verdict::Decided(o) => o,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// v2.0 transfer and inquiry-status
+// ---------------------------------------------------------------------------
+
+/// The v2.0 transfer body. A JSON value, because it is sent in canonical form.
+/// `amount` is an integer number of rupiah, as in the public vectors.
+pub fn v2_transfer_body(req: &TransferRequest, account_id: &str) -> Result<Value, FieldError> {
+    validate::mandatory("reference_number", req.partner_reference.as_str(), 64)?;
+    validate::mandatory("account_id", account_id, 64)?;
+    validate::mandatory("bank_code", req.beneficiary.bank_code.as_str(), 8)?;
+    validate::digits(
+        "beneficiary_account_number",
+        req.beneficiary.account_no.as_str(),
+        34,
+    )?;
+    validate::positive("amount", req.amount)?;
+    let amount = whole_rupiah(req.amount)?;
+    let mut body = json!({
+        "reference_number": req.partner_reference.as_str(),
+        "account_id": account_id,
+        "bank_code": req.beneficiary.bank_code.as_str(),
+        "beneficiary_account_number": req.beneficiary.account_no.as_str(),
+        "amount": amount,
+    });
+    if !req.beneficiary.name.is_empty() {
+        validate::max_len("beneficiary_name", &req.beneficiary.name, 100)?;
+        body["beneficiary_name"] = json!(req.beneficiary.name);
+    }
+    if let Some(r) = req.remark.as_deref().filter(|r| !r.is_empty()) {
+        validate::max_len("remark", r, 100)?;
+        body["remark"] = json!(r);
+    }
+    Ok(body)
+}
+
+fn whole_rupiah(m: Money) -> Result<u64, FieldError> {
+    let d = m.as_decimal();
+    if !d.fract().is_zero() {
+        return Err(FieldError::new(
+            "amount",
+            "must be whole rupiah (Singapay v2.0 takes an integer)",
+        ));
+    }
+    use rust_decimal::prelude::ToPrimitive;
+    d.trunc()
+        .to_u64()
+        .ok_or_else(|| FieldError::new("amount", "is too large"))
+}
+
+pub fn v2_inquiry_body(q: &StatusQuery) -> Value {
+    json!({"reference_number": q.partner_reference.as_str()})
+}
+
+/// v2.0 `transaction_status.code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum V2Status {
+    Success,
+    Initiated,
+    Paying,
+    Pending,
+    Refunded,
+    Cancelled,
+    Failed,
+    NotFound,
+}
+
+impl FromStr for V2Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "00" => Ok(V2Status::Success),
+            "01" => Ok(V2Status::Initiated),
+            "02" => Ok(V2Status::Paying),
+            "03" => Ok(V2Status::Pending),
+            "04" => Ok(V2Status::Refunded),
+            "05" => Ok(V2Status::Cancelled),
+            "06" => Ok(V2Status::Failed),
+            "07" => Ok(V2Status::NotFound),
+            other => Err(format!(
+                "unrecognised Singapay transaction_status.code {other:?}"
+            )),
+        }
+    }
+}
+
+/// The v2.0 status table. No wildcard.
+pub fn v2_status_outcome(s: V2Status, reference: Option<String>, desc: String) -> Outcome {
+    match s {
+        V2Status::Success => Outcome::Success { reference },
+        V2Status::Initiated | V2Status::Paying | V2Status::Pending => {
+            Outcome::InProgress { reference }
+        }
+        V2Status::Refunded => Outcome::Cancelled {
+            reference,
+            reason: format!("refunded: {desc}"),
+        },
+        V2Status::Cancelled => Outcome::Cancelled {
+            reference,
+            reason: format!("cancelled: {desc}"),
+        },
+        V2Status::Failed => Outcome::FinalFailure {
+            code: "06".into(),
+            message: desc,
+        },
+        V2Status::NotFound => Outcome::NotFound,
+    }
+}
+
+fn v2_status(a: &SingapayAnswer) -> Option<Result<V2Status, String>> {
+    a.text_at("/data/transaction_status/code")
+        .map(|c| c.parse::<V2Status>())
+}
+
+fn v2_accepted(a: &SingapayAnswer) -> Outcome {
+    let desc = a
+        .text_at("/data/transaction_status/description")
+        .unwrap_or_default();
+    match v2_status(a) {
+        Some(Ok(s)) => v2_status_outcome(s, reference(a), desc),
+        Some(Err(reason)) => Outcome::Unknown { reason },
+        None => Outcome::InProgress {
+            reference: reference(a),
+        },
+    }
+}
+
+pub fn v2_transfer_outcome(a: &SingapayAnswer) -> Outcome {
+    match verdict(a, CallKind::Transactional) {
+        Verdict::Accepted => match v2_accepted(a) {
+            // A transfer answer cannot say "not found"; do not let it look like one.
+            Outcome::NotFound => Outcome::Unknown {
+                reason: "transfer answered with status 07 (not found)".into(),
+            },
+            other => other,
+        },
+        Verdict::NotFound => Outcome::FinalFailure {
+            code: a.code_or_http(),
+            message: a.message_or_default(),
+        },
+        Verdict::TokenRejected => token_rejected(),
+        Verdict::Decided(o) => o,
+    }
+}
+
+pub fn v2_inquiry_outcome(a: &SingapayAnswer) -> Outcome {
+    // An error envelope may still carry transaction_status 07.
+    if matches!(v2_status(a), Some(Ok(V2Status::NotFound))) {
+        return Outcome::NotFound;
+    }
+    match verdict(a, CallKind::Read) {
+        Verdict::Accepted => v2_accepted(a),
+        Verdict::NotFound => Outcome::NotFound,
+        Verdict::TokenRejected => token_rejected(),
+        Verdict::Decided(o) => o,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AccountNumber, BankCode, ExternalId, PartnerReference};
+    use crate::providers::Beneficiary;
+
+    fn transfer(amount: &str) -> TransferRequest {
+        TransferRequest {
+            partner_reference: PartnerReference::parse("TRX-2026-000001").unwrap(),
+            amount: Money::parse(amount, "amount").unwrap(),
+            beneficiary: Beneficiary {
+                account_no: AccountNumber::parse("1234567890").unwrap(),
+                bank_code: BankCode::parse("014").unwrap(),
+                name: String::new(),
+                email: None,
+                phone: None,
+                address: None,
+            },
+            remark: Some("Payout gaji/BONUS".into()),
+            external_id: ExternalId::parse("1").unwrap(),
+            transaction_date: "2026-01-01T00:00:00+07:00".into(),
+        }
+    }
+
+    fn ans(status: u16, body: Value) -> SingapayAnswer {
+        SingapayAnswer::new(status, None, Some(body))
+    }
+
+    #[test]
+    fn v2_body_matches_the_realistic_vector() {
+        let body = v2_transfer_body(&transfer("50000"), "01J5XW8LD0R6M9CJEXAMPLE01").unwrap();
+        assert_eq!(
+            super::super::signature::canonical_json(&body),
+            "{\"account_id\":\"01J5XW8LD0R6M9CJEXAMPLE01\",\"amount\":50000,\"bank_code\":\"014\",\"beneficiary_account_number\":\"1234567890\",\"reference_number\":\"TRX-2026-000001\",\"remark\":\"Payout gaji/BONUS\"}"
+        );
+        let e = v2_transfer_body(&transfer("50000.50"), "a").unwrap_err();
+        assert_eq!(e.field, "amount");
+        assert!(e.rule.contains("whole rupiah"));
+    }
+
+    #[test]
+    fn codes() {
+        let cases = [
+            (500, "SP001", "unknown"),
+            (409, "SP004", "unknown"),
+            (504, "SP005", "unknown"),
+            (400, "SP002", "final_failure"),
+            (403, "SP006", "final_failure"),
+            (404, "SP007", "final_failure"),
+            (429, "SP010", "retryable"),
+            (401, "SP013", "retryable"),
+        ];
+        for (http, code, label) in cases {
+            let a = ans(
+                http,
+                json!({"status": http, "success": false, "response_code": code}),
+            );
+            assert_eq!(v2_transfer_outcome(&a).label(), label, "{code}");
+        }
+        let a = ans(
+            404,
+            json!({"success": false, "response_code": "SP008", "data": {"transaction_status": {"code": "07"}}}),
+        );
+        assert_eq!(v2_inquiry_outcome(&a), Outcome::NotFound);
+        // Unparsable body on a transfer: unknown.
+        assert_eq!(
+            v2_transfer_outcome(&SingapayAnswer::new(200, None, None)).label(),
+            "unknown"
+        );
+        assert_eq!(
+            v2_transfer_outcome(&SingapayAnswer::new(502, None, None)).label(),
+            "unknown"
+        );
+    }
+
+    #[test]
+    fn v2_status_table() {
+        let cases = [
+            ("00", "success"),
+            ("01", "in_progress"),
+            ("02", "in_progress"),
+            ("03", "in_progress"),
+            ("04", "cancelled"),
+            ("05", "cancelled"),
+            ("06", "final_failure"),
+            ("07", "not_found"),
+        ];
+        for (code, label) in cases {
+            let a = ans(
+                200,
+                json!({"success": true, "response_code": "SP000", "data": {"transaction_id": "36000001", "transaction_status": {"code": code}}}),
+            );
+            assert_eq!(v2_inquiry_outcome(&a).label(), label, "{code}");
+        }
+        let ok = ans(
+            200,
+            json!({"success": true, "response_code": "SP000", "data": {"transaction_id": 36000001, "transaction_status": {"code": "01"}}}),
+        );
+        assert_eq!(
+            v2_transfer_outcome(&ok),
+            Outcome::InProgress {
+                reference: Some("36000001".into())
+            }
+        );
+    }
+
+    #[test]
+    fn v1_seed_example_nested_envelope() {
+        let a = ans(
+            200,
+            json!({"status": 200, "success": true, "data": {"status": 200, "success": true, "data": {"id": "4565456565", "status": "success"}}}),
+        );
+        assert_eq!(
+            v1_transfer_outcome(&a),
+            Outcome::Success {
+                reference: Some("4565456565".into())
+            }
+        );
+        let err = ans(
+            401,
+            json!({"status": 401, "success": false, "error": {"code": 401, "message": "Unauthorized partner, please sign in"}}),
+        );
+        assert!(err.wants_new_token());
+        let body = v1_transfer_request(&transfer("11000")).unwrap();
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"amount":"11000.00","currency":"IDR","bank_swift_code":"014","bank_account_number":"1234567890","notes":"TRX-2026-000001"}"#
+        );
+    }
+
+    #[test]
+    fn token_answer() {
+        let a = ans(
+            200,
+            json!({"status": 200, "success": true, "data": {"access_token": "t", "expires_in": "900"}}),
+        );
+        assert_eq!(
+            token_result(&a).unwrap(),
+            ("t".into(), Some(Duration::from_secs(900)))
+        );
+        let bad = ans(401, json!({"success": false, "response_code": "SP003"}));
+        assert_eq!(token_result(&bad).unwrap_err().label(), "final_failure");
+    }
+}

@@ -1,0 +1,224 @@
+//! Signed notifications on final status, retried with backoff until the receiver
+//! answers HTTP 200 (up to `callbacks.max_attempts`).
+//!
+//! | provider | URL setting | headers | signature |
+//! |---|---|---|---|
+//! | iFortepay | `ifortepay.callback_url` | `X-TIMESTAMP`, `X-SIGNATURE`, `X-VERSION: 1.0` | base64 HMAC-SHA512(clientSecret, `callbackUrl:1.0:sha256hex(minify(body)):X-TIMESTAMP`) |
+//! | NICEPAY | `nicepay.notify_url` | `X-TIMESTAMP`, `X-SIGNATURE`, `X-CLIENT-KEY` | base64 SHA256withRSA(nicepay_server_private.pem, `clientId|X-TIMESTAMP`) |
+//! | Singapay | `singapay.webhook_url` | `X-Timestamp` (unix s), `X-Signature` | lowerhex HMAC-SHA512(clientSecret, `webhookUrl:sha256hex(canonical_json(body)):X-Timestamp`) |
+//!
+//! Callback faults (endpoints `callbacks.ifortepay|nicepay|singapay`):
+//! `bad_signature` corrupts the signature of the first attempt only (the retry is
+//! signed correctly, so a receiver that rejects it still gets the notification),
+//! `duplicate` delivers the final notification twice, `out_of_order` follows the
+//! final notification with a stale earlier status (INIT / 08 / 01). Every attempt is
+//! logged for `GET /admin/callbacks`.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::canonical_json::canonical_json;
+use super::faults::Endpoint;
+use super::state::{AppState, Booking, CallbackRecord, Kind, Settled, Status};
+use super::{ifortepay, nicepay, singapay};
+use crate::domain::Provider;
+use crate::snap::{self, timestamp};
+
+/// Receive final statuses and deliver each in its own task.
+pub(crate) async fn dispatcher(state: AppState, mut rx: mpsc::UnboundedReceiver<Settled>) {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_millis(state.cfg.callbacks.timeout_ms))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the callback HTTP client; callbacks disabled");
+            return;
+        }
+    };
+    let mut shutdown = state.shutdown.clone();
+    let mut deliveries = JoinSet::new();
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(settled) => {
+                    deliveries.spawn(deliver(state.clone(), client.clone(), settled.booking));
+                }
+                None => break,
+            },
+            Some(_) = deliveries.join_next(), if !deliveries.is_empty() => {}
+            _ = crate::sandbox::stopped(&mut shutdown) => break,
+        }
+    }
+    deliveries.abort_all();
+}
+
+fn target(state: &AppState, b: &Booking) -> Option<(String, Endpoint)> {
+    let (url, ep) = match (b.provider, b.kind) {
+        (Provider::Ifortepay, Kind::Transfer) => (
+            &state.cfg.ifortepay.callback_url,
+            Endpoint::CallbackIfortepay,
+        ),
+        // Direct debit notify (service 56) is not simulated.
+        (Provider::Ifortepay, _) => return None,
+        (Provider::Nicepay, _) => (&state.cfg.nicepay.notify_url, Endpoint::CallbackNicepay),
+        (Provider::Singapay, _) => (&state.cfg.singapay.webhook_url, Endpoint::CallbackSingapay),
+    };
+    (!url.is_empty()).then(|| (url.clone(), ep))
+}
+
+/// The stale status an out-of-order delivery carries.
+fn stale(b: &Booking) -> Status {
+    match b.provider {
+        Provider::Ifortepay | Provider::Nicepay | Provider::Singapay => Status::Init,
+    }
+}
+
+async fn deliver(state: AppState, client: reqwest::Client, b: Booking) {
+    let Some((url, ep)) = target(&state, &b) else {
+        return;
+    };
+    let faults = state.faults.draw_all(ep);
+    let names: Vec<String> = faults.iter().map(|k| format!("{k:?}")).collect();
+    let mut messages = vec![b.status];
+    if faults.contains(&super::FaultKind::Duplicate) {
+        messages.push(b.status);
+    }
+    if faults.contains(&super::FaultKind::OutOfOrder) {
+        messages.push(stale(&b));
+    }
+    let mut bad_signature = faults.contains(&super::FaultKind::BadSignature);
+    let mut shutdown = state.shutdown.clone();
+    for status in messages {
+        for attempt in 1..=state.cfg.callbacks.max_attempts {
+            let (body, headers, wire_status) = build(&state, &b, status, &url, bad_signature);
+            bad_signature = false;
+            let mut req = client
+                .post(&url)
+                .header("Content-Type", "application/json")
+                .body(body);
+            for (k, v) in &headers {
+                req = req.header(*k, v);
+            }
+            let result = req.send().await;
+            let (http_status, error) = match &result {
+                Ok(r) => (Some(r.status().as_u16()), None),
+                Err(e) => (None, Some(e.to_string())),
+            };
+            state.log_callback(CallbackRecord {
+                provider: b.provider,
+                reference: b.reference.clone(),
+                url: url.clone(),
+                status: wire_status,
+                attempt,
+                faults: names.clone(),
+                http_status,
+                error,
+                at: timestamp::now(),
+            });
+            if http_status == Some(200) {
+                break;
+            }
+            if attempt == state.cfg.callbacks.max_attempts {
+                tracing::warn!(provider = %b.provider, reference = %b.reference, "callback not acknowledged; giving up");
+                break;
+            }
+            let backoff = state
+                .cfg
+                .callbacks
+                .retry_base_ms
+                .saturating_mul(1 << (attempt - 1).min(16));
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(backoff)) => {}
+                _ = crate::sandbox::stopped(&mut shutdown) => return,
+            }
+        }
+    }
+}
+
+/// Body bytes, extra headers and the wire status for one attempt.
+fn build(
+    state: &AppState,
+    b: &Booking,
+    status: Status,
+    url: &str,
+    corrupt: bool,
+) -> (String, Vec<(&'static str, String)>, String) {
+    match b.provider {
+        Provider::Ifortepay => {
+            let body = ifortepay::callback_body(b, status);
+            let text = body.to_string();
+            let ts = timestamp::now();
+            let secret = state.creds.ifortepay.client_secret.expose();
+            let message = snap::callback_string_to_sign(url, "1.0", text.as_bytes(), &ts);
+            let sig = if corrupt {
+                snap::hmac_sign(&format!("{secret}-wrong"), &message)
+            } else {
+                snap::hmac_sign(secret, &message)
+            };
+            let headers = vec![
+                ("X-TIMESTAMP", ts),
+                ("X-SIGNATURE", sig),
+                ("X-VERSION", "1.0".into()),
+            ];
+            (text, headers, ifortepay::status_str(status).to_owned())
+        }
+        Provider::Nicepay => {
+            let c = &state.cfg.nicepay;
+            let body = nicepay::notify_body(b, status, &c.merchant_id);
+            let ts = timestamp::now();
+            let mut message = format!("{}{}{ts}", c.client_id, c.token_separator);
+            if corrupt {
+                message.push_str("-wrong");
+            }
+            let sig = snap::rsa_sign(&state.creds.nicepay.server_private_key, &message);
+            let headers = vec![
+                ("X-TIMESTAMP", ts),
+                ("X-SIGNATURE", sig),
+                ("X-CLIENT-KEY", c.client_id.clone()),
+            ];
+            (
+                body.to_string(),
+                headers,
+                nicepay::status_code(status).0.to_owned(),
+            )
+        }
+        Provider::Singapay => {
+            let view = Booking {
+                status,
+                ..b.clone()
+            };
+            let mut data = singapay::v2_data(&view, &state.cfg.singapay.account_id);
+            if b.kind == Kind::TransferV1 {
+                data["api_version"] = json!("v1.0");
+                data["notes"] = b.extra.get("notes").cloned().unwrap_or(Value::Null);
+            }
+            let body = json!({"event": "disbursement.status", "data": data});
+            let ts = state.now().timestamp().to_string();
+            let secret = state.creds.singapay.client_secret.expose();
+            let message = webhook_string_to_sign(url, &body, &ts);
+            let sig = if corrupt {
+                singapay::hmac_hex(&format!("{secret}-wrong"), &message)
+            } else {
+                singapay::hmac_hex(secret, &message)
+            };
+            let wire = singapay::v2_status(&view).0.to_owned();
+            (
+                body.to_string(),
+                vec![("X-Timestamp", ts), ("X-Signature", sig)],
+                wire,
+            )
+        }
+    }
+}
+
+/// Singapay webhook string-to-sign: `webhookUrl:sha256hex(canonical(body)):X-Timestamp`.
+pub fn webhook_string_to_sign(url: &str, body: &Value, ts: &str) -> String {
+    format!(
+        "{url}:{}:{ts}",
+        snap::sha256_hex(canonical_json(body).as_bytes())
+    )
+}

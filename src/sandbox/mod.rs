@@ -1,0 +1,373 @@
+//! The built-in sandbox: one HTTP server that speaks iFortepay, NICEPAY and Singapay
+//! the way `../shared/providers/` describes, so the demo, the tests and the
+//! benchmarks need no real provider.
+//!
+//! It verifies signatures, issues expiring tokens, keeps balances, books transfers
+//! INIT and settles them to SUCCESS or CANCELLED after a configurable delay (a
+//! background settler), sends signed callbacks with retries, and injects faults per
+//! endpoint. `docs/sandbox.md` is the user guide; this page is the map.
+//!
+//! # Layout
+//! - [`config`]: `config/sandbox.toml` and the keys/secrets it points at.
+//! - [`state`]: the in-memory books (tokens, X-EXTERNAL-IDs, bookings, balances, the
+//!   settlement schedule) and the "never paid twice" oracle.
+//! - [`faults`]: fault rules per endpoint, from config and the admin endpoint.
+//! - [`magic`]: beneficiary accounts with deterministic outcomes.
+//! - [`snap_auth`], [`fields`]: the SNAP gate (token, headers, HMAC) and body checks.
+//! - [`ifortepay`], [`nicepay`], [`singapay`]: one router per provider.
+//! - [`callbacks`]: signed notifications on final status, retried until HTTP 200.
+//! - [`admin`]: the loopback admin API (bookings oracle, faults, settle, callbacks).
+//! - [`canonical_json`]: Singapay v2.0's canonical body for signatures.
+//!
+//! # Routing (one port, three providers; matches `config/default.toml`)
+//! `/ifortepay/…`, `/nicepay/…`, `/singapay/…` and `/admin/…`. The SNAP signed
+//! `EndpointUrl` is the path and query *as received* minus the provider's
+//! `unsigned_path_prefix` (`/nicepay` for NICEPAY, nothing for the others).
+//!
+//! # State
+//! Everything lives in memory and is lost on restart. No lock is held across an
+//! `.await`; see [`state`].
+//!
+//! # In a test
+//! ```no_run
+//! # async fn demo() -> Result<(), kirim::sandbox::SandboxError> {
+//! let mut cfg = kirim::sandbox::SandboxConfig::repo_default()?;
+//! cfg.port = 0;
+//! cfg.settlement_delay_ms = 0;
+//! let sandbox = kirim::sandbox::Sandbox::start(cfg).await?;
+//! let base = sandbox.url("/ifortepay"); // http://127.0.0.1:PORT/ifortepay
+//! # let _ = base;
+//! sandbox.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod admin;
+pub mod callbacks;
+pub mod canonical_json;
+pub mod config;
+pub mod faults;
+pub mod fields;
+pub mod ifortepay;
+pub mod magic;
+pub mod nicepay;
+pub mod singapay;
+pub mod snap_auth;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State as AxState};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use axum::{Json, Router};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use serde_json::json;
+use thiserror::Error;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::task::JoinSet;
+use tower::ServiceExt as _;
+
+pub use config::SandboxConfig;
+pub use faults::{Endpoint, FaultKind, FaultRule};
+pub use state::{AppState, Booking, CallbackRecord};
+
+use faults::FaultKind as K;
+use snap_auth::SnapError;
+use state::State;
+
+/// Why the sandbox could not start.
+#[derive(Debug, Error)]
+pub enum SandboxError {
+    /// A bad setting, key file or secret file; names the key, never a secret value.
+    #[error("sandbox configuration: {0}")]
+    Config(String),
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Entry point: [`Sandbox::start`].
+pub struct Sandbox;
+
+impl Sandbox {
+    /// Bind `cfg.bind:cfg.port` (port 0 = any free port), start the server, the
+    /// settler and the callback dispatcher, and return at once.
+    ///
+    /// # Errors
+    /// Configuration (keys, secrets, values) or bind failures.
+    pub async fn start(cfg: SandboxConfig) -> Result<SandboxHandle, SandboxError> {
+        for rule in &cfg.faults {
+            rule.validate()
+                .map_err(|e| SandboxError::Config(format!("faults: {e}")))?;
+        }
+        let creds = cfg.resolve()?;
+        let addr = SocketAddr::new(cfg.bind, cfg.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| SandboxError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| SandboxError::Bind { addr, source })?;
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (cb_tx, cb_rx) = mpsc::unbounded_channel();
+        let grace = Duration::from_millis(cfg.shutdown_grace_ms);
+        let state: AppState = Arc::new(State::new(cfg, creds, cb_tx, shutdown_rx.clone()));
+
+        let mut tasks = JoinSet::new();
+        tasks.spawn(settler(state.clone()));
+        tasks.spawn(callbacks::dispatcher(state.clone(), cb_rx));
+        tasks.spawn(serve(listener, router(state.clone()), shutdown_rx, grace));
+        tracing::info!(%local, "sandbox listening");
+        Ok(SandboxHandle {
+            addr: local,
+            state,
+            shutdown_tx,
+            tasks,
+        })
+    }
+
+    /// Start and run until `signal` completes, then shut down gracefully (the CLI
+    /// passes ctrl-c/SIGTERM; tests may pass their own future).
+    pub async fn run_until_stopped(
+        cfg: SandboxConfig,
+        signal: impl Future<Output = ()>,
+    ) -> Result<(), SandboxError> {
+        let handle = Sandbox::start(cfg).await?;
+        signal.await;
+        tracing::info!("sandbox shutting down");
+        handle.shutdown().await;
+        Ok(())
+    }
+}
+
+/// A running sandbox. Dropping it stops the server (without waiting);
+/// [`SandboxHandle::shutdown`] waits for in-flight requests.
+pub struct SandboxHandle {
+    addr: SocketAddr,
+    state: AppState,
+    shutdown_tx: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl SandboxHandle {
+    /// The address actually bound (the real port when 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR{path}`, e.g. `url("/ifortepay")` for a client base URL.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The books, for in-process assertions (tests may also use `/admin`).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stop accepting, let in-flight requests finish (up to `shutdown_grace_ms`),
+    /// stop the settler and the callback dispatcher.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown_tx.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+impl Drop for SandboxHandle {
+    fn drop(&mut self) {
+        let _ = self.shutdown_tx.send(true);
+    }
+}
+
+/// Every route of every provider plus the admin API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(ifortepay::routes(state.clone()))
+        .merge(nicepay::routes(state.clone()))
+        .merge(singapay::routes(state.clone()))
+        .merge(admin::routes(state))
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                Json(json!({"responseCode": "4040000", "responseMessage": "Not Found"})),
+            )
+        })
+}
+
+/// Wrap one endpoint's handler in the fault layer.
+pub(crate) fn guarded(
+    state: &AppState,
+    ep: Endpoint,
+    route: MethodRouter<AppState>,
+) -> MethodRouter<AppState> {
+    route.layer(middleware::from_fn_with_state(
+        (state.clone(), ep),
+        fault_layer,
+    ))
+}
+
+/// Set on every request: fires to drop the connection without a response.
+#[derive(Clone, Default)]
+pub(crate) struct ConnKill(Arc<Notify>);
+
+/// Apply the fault drawn for this request around the real handler.
+async fn fault_layer(
+    AxState((state, ep)): AxState<(AppState, Endpoint)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(fault) = state.faults.draw(ep) else {
+        return next.run(req).await;
+    };
+    tracing::debug!(endpoint = ep.name(), kind = ?fault.kind, "fault injected");
+    match fault.kind {
+        K::Latency => tokio::time::sleep(Duration::from_millis(fault.latency_ms)).await,
+        K::Hang => {
+            let mut shutdown = state.shutdown.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(state.cfg.hang_max_ms)) => {}
+                _ = crate::sandbox::stopped(&mut shutdown) => {}
+            }
+            return fault_response(ep, 504, 0, "Timeout");
+        }
+        K::TooManyRequests => return fault_response(ep, 429, 0, "Too Many Requests"),
+        K::Error500Before => return fault_response(ep, 500, 1, "Internal Server Error"),
+        K::Error500After | K::CloseAfter | K::MalformedJson => {}
+        K::BadSignature | K::Duplicate | K::OutOfOrder => {}
+    }
+    let kill = req.extensions().get::<ConnKill>().cloned();
+    let response = next.run(req).await;
+    match fault.kind {
+        K::Error500After => fault_response(ep, 500, 1, "Internal Server Error"),
+        K::CloseAfter => match kill {
+            Some(kill) => {
+                kill.0.notify_one();
+                // The connection task drops the socket; this future is dropped with it.
+                std::future::pending::<()>().await;
+                response
+            }
+            None => fault_response(ep, 500, 1, "Internal Server Error"),
+        },
+        K::MalformedJson => {
+            let status = response.status();
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap_or_default();
+            let cut = bytes.slice(..bytes.len() / 2);
+            (
+                status,
+                [(header::CONTENT_TYPE, "application/json")],
+                Body::from(cut),
+            )
+                .into_response()
+        }
+        _ => response,
+    }
+}
+
+/// An error answer in the endpoint's provider dialect.
+fn fault_response(ep: Endpoint, http: u16, case: u8, message: &str) -> Response {
+    match ep.provider() {
+        crate::domain::Provider::Singapay => singapay::fault_response(http, message),
+        _ => SnapError::new(ep, http, case, message).into_response(),
+    }
+}
+
+/// The accept loop. Our own (not `axum::serve`) so that a fault can drop a single
+/// connection mid-request.
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    conns.spawn(serve_connection(stream, router.clone(), shutdown.clone(), grace));
+                }
+                Err(e) => {
+                    // Usually EMFILE: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            _ = crate::sandbox::stopped(&mut shutdown) => break,
+        }
+    }
+    drop(listener);
+    let drain = async { while conns.join_next().await.is_some() {} };
+    if tokio::time::timeout(grace + Duration::from_secs(1), drain)
+        .await
+        .is_err()
+    {
+        conns.abort_all();
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let _ = stream.set_nodelay(true);
+    let kill = ConnKill::default();
+    let tag = kill.clone();
+    let service = router.map_request(move |mut req: axum::http::Request<Incoming>| {
+        req.extensions_mut().insert(tag.clone());
+        req
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        // Dropping `conn` closes the socket without a response: the client sees EOF.
+        _ = kill.0.notified() => {}
+        _ = crate::sandbox::stopped(&mut shutdown) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(grace, conn.as_mut()).await;
+        }
+    }
+}
+
+/// Settle bookings as they fall due; sleeps until the next due time.
+async fn settler(state: AppState) {
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        state.settle_due(false);
+        let next = state.next_due();
+        let wait = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = wait => {}
+            _ = state.settle_wakeup.notified() => {}
+            _ = crate::sandbox::stopped(&mut shutdown) => break,
+        }
+    }
+}
+
+/// Resolves once shutdown is signalled (or the handle is gone). The watch guard is
+/// dropped inside, so callers' futures stay `Send`.
+pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
