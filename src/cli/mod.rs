@@ -6,6 +6,7 @@ mod enqueue;
 mod keygen;
 mod ops;
 mod provider;
+mod run;
 mod sandbox;
 mod sign;
 mod status;
@@ -59,6 +60,10 @@ pub enum Command {
     /// Application notifications: list, redeliver.
     #[command(subcommand)]
     Events(ops::EventsCommand),
+    /// Run workers for every job kind (and, by default, the reconciliation sweep).
+    Worker(run::WorkerArgs),
+    /// Serve the HTTP API, provider callbacks, health and metrics.
+    Serve(run::ServeArgs),
     /// Run the built-in provider sandbox (iFortepay, NICEPAY, Singapay) with fault injection.
     Sandbox(sandbox::SandboxArgs),
     /// Call one provider by hand: token, profile, balance, account-inquiry, history, transfer-status.
@@ -143,6 +148,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Dead(c) => ops::dead_cmd(&settings, c).await,
                     Command::Events(c) => ops::events_cmd(&settings, c).await,
                     Command::Review(c) => ops::review_cmd(&settings, c).await,
+                    Command::Worker(a) => run::worker(settings, a).await,
+                    Command::Serve(a) => run::serve(settings, a).await,
                     Command::Keygen(_) | Command::Sign(_) | Command::Sandbox(_) | Command::Provider(_) => {
                         unreachable!("handled above")
                     }

@@ -33,3 +33,202 @@ pub fn settings_for(redis: &TestRedis) -> Settings {
 pub fn redis() -> TestRedis {
     TestRedis::start().unwrap_or_else(|e| panic!("{e}"))
 }
+
+use std::future::Future;
+use std::time::Duration;
+
+use kirim::client::{Client, TransferOrder};
+use kirim::domain::{AccountNumber, BankCode, Money, PartnerReference, Provider};
+use kirim::ledger::{PayoutId, State};
+use kirim::providers::Beneficiary;
+use kirim::sandbox::{Sandbox, SandboxConfig, SandboxHandle};
+use kirim::worker::{WorkerOptions, WorkerRuntime};
+use serde_json::{json, Value};
+
+/// Wait until `cond` holds, checking every 20 ms, failing after `timeout`.
+pub async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if cond().await {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A sandbox on port 0 with the given tuning; callbacks go nowhere unless set.
+pub async fn sandbox(tune: impl FnOnce(&mut SandboxConfig)) -> SandboxHandle {
+    let mut cfg = SandboxConfig::repo_default().expect("sandbox config");
+    cfg.port = 0;
+    cfg.settlement_delay_ms = 0;
+    cfg.cancel_ratio = 0.0;
+    cfg.shutdown_grace_ms = 100;
+    cfg.ifortepay.callback_url = String::new();
+    cfg.nicepay.notify_url = String::new();
+    cfg.singapay.webhook_url = String::new();
+    cfg.callbacks.max_attempts = 3;
+    tune(&mut cfg);
+    Sandbox::start(cfg).await.expect("sandbox starts")
+}
+
+/// Point provider base URLs at the sandbox and make timings test-sized.
+pub fn point_at(settings: &mut Settings, sandbox: &SandboxHandle) {
+    let p = &mut settings.providers;
+    p.ifortepay.http.base_url = sandbox.url("/ifortepay");
+    p.nicepay.http.base_url = sandbox.url("/nicepay");
+    p.singapay.http.base_url = sandbox.url("/singapay");
+    for http in [&mut p.ifortepay.http, &mut p.nicepay.http, &mut p.singapay.http] {
+        http.request_timeout_ms = 2_000;
+        http.connect_timeout_ms = 1_000;
+    }
+    settings.worker.poll_interval_ms = 20;
+    settings.worker.backoff_base_ms = 50;
+    settings.worker.backoff_max_ms = 500;
+    settings.reconcile.tick_secs = 1;
+    settings.reconcile.schedule_secs = vec![1];
+    settings.reconcile.not_found_grace_secs = 0;
+}
+
+/// Redis + sandbox + an in-process worker + a producer client.
+pub struct App {
+    pub redis: TestRedis,
+    pub sandbox: SandboxHandle,
+    pub settings: Settings,
+    pub client: Client,
+    pub admin: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    worker: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl App {
+    pub async fn spawn(tune_sandbox: impl FnOnce(&mut SandboxConfig), tune: impl FnOnce(&mut Settings)) -> App {
+        let redis = redis();
+        let sandbox = sandbox(tune_sandbox).await;
+        let mut settings = settings_for(&redis);
+        point_at(&mut settings, &sandbox);
+        tune(&mut settings);
+        let client = Client::connect(&settings).await.expect("client connects");
+        App {
+            redis,
+            sandbox,
+            settings,
+            client,
+            admin: reqwest::Client::new(),
+            stop: None,
+            worker: None,
+        }
+    }
+
+    /// Start an in-process worker (all job kinds, with the sweep).
+    pub async fn start_worker(&mut self) {
+        let providers = kirim::providers::build_all(&self.settings.providers).expect("providers");
+        let rt = WorkerRuntime::build(
+            self.settings.clone(),
+            providers,
+            WorkerOptions {
+                concurrency: 16,
+                with_sweep: true,
+            },
+        )
+        .await
+        .expect("worker builds");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        self.stop = Some(tx);
+        self.worker = Some(tokio::spawn(async move {
+            rt.run_until_stopped(async move {
+                let _ = rx.await;
+            })
+            .await
+            .expect("worker ran");
+        }));
+    }
+
+    /// Graceful stop (as on SIGTERM), waiting for it to finish.
+    pub async fn stop_worker(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.worker.take() {
+            h.await.expect("worker task");
+        }
+    }
+
+    pub async fn fault(&self, endpoint: &str, kind: &str, times: Option<u32>) {
+        let mut rule = json!({"endpoint": endpoint, "kind": kind});
+        if let Some(t) = times {
+            rule["times"] = json!(t);
+        }
+        let r = self
+            .admin
+            .post(self.sandbox.url("/admin/faults"))
+            .json(&rule)
+            .send()
+            .await
+            .expect("admin reachable");
+        assert!(r.status().is_success(), "fault refused: {}", r.text().await.unwrap_or_default());
+    }
+
+    pub async fn clear_faults(&self) {
+        let r = self
+            .admin
+            .put(self.sandbox.url("/admin/faults"))
+            .json(&json!([]))
+            .send()
+            .await
+            .expect("admin reachable");
+        assert!(r.status().is_success());
+    }
+
+    /// How many times the sandbox booked `reference` (the never-paid-twice oracle).
+    pub async fn booked(&self, provider: Provider, reference: &str) -> u64 {
+        let v: Value = self
+            .admin
+            .get(self.sandbox.url(&format!("/admin/bookings/{reference}?provider={provider}")))
+            .send()
+            .await
+            .expect("admin reachable")
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        v["booked_count"].as_u64().unwrap_or(0)
+    }
+
+    pub async fn settle_sandbox(&self) {
+        let r = self.admin.post(self.sandbox.url("/admin/settle")).send().await.expect("admin");
+        assert!(r.status().is_success());
+    }
+
+    pub async fn state(&self, id: &PayoutId) -> Option<State> {
+        self.client.ledger().get(id).await.expect("ledger").map(|p| p.state)
+    }
+
+    pub async fn wait_state(&self, id: &PayoutId, want: State, timeout: Duration) {
+        let what = format!("{id} to reach {want}");
+        wait_for(&what, timeout, || async { self.state(id).await == Some(want) }).await;
+    }
+}
+
+pub fn transfer(provider: Provider, reference: &str, account: &str) -> TransferOrder {
+    TransferOrder {
+        provider,
+        partner_reference: PartnerReference::parse(reference).expect("reference"),
+        amount: Money::parse("150000", "amount").expect("amount"),
+        beneficiary: Beneficiary {
+            account_no: AccountNumber::parse(account).expect("account"),
+            bank_code: BankCode::parse("014").expect("bank"),
+            name: "Budi Santoso".into(),
+            email: None,
+            phone: None,
+            address: None,
+        },
+        remark: Some("Gaji November".into()),
+        verify_beneficiary_name: false,
+    }
+}
