@@ -19,11 +19,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{LogFormat, Settings};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "kirim",
-    version,
-    about = "Durable payout worker for SNAP-BI providers"
-)]
+#[command(name = "kirim", version, about = "Durable payout worker for SNAP-BI providers")]
 pub struct Cli {
     /// Extra configuration file layered over config/default.toml.
     #[arg(long, global = true, env = "KIRIM_CONFIG")]

@@ -550,9 +550,9 @@ async fn history_list(
     let f = |p| SnapError::field(ep, p);
     let o = Obj::root(&body).map_err(f)?;
     let reference = o.opt("partnerReferenceNo", 64).map_err(f)?;
-    let from = o.req("fromDateTime", 25).map_err(f)?;
+    let from = o.req("fromDateTime", 35).map_err(f)?;
     let from = timestamp::parse(from).map_err(|_| SnapError::invalid(ep, "fromDateTime"))?;
-    let to = o.req("toDateTime", 25).map_err(f)?;
+    let to = o.req("toDateTime", 35).map_err(f)?;
     let to = timestamp::parse(to).map_err(|_| SnapError::invalid(ep, "toDateTime"))?;
     if to < from
         || from
