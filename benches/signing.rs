@@ -22,7 +22,8 @@ const BODY: &str = r#"{
 }"#;
 
 fn benches(c: &mut Criterion) {
-    let key_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sandbox/ifortepay_private.pem");
+    let key_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("config/sandbox/ifortepay_private.pem");
     let key = snap::keys::load_private_key(&key_path).expect("sandbox key");
     let ts = "2026-11-21T10:11:40.123+07:00";
     let minified = snap::minify(BODY).expect("valid body");

@@ -372,7 +372,10 @@ pub fn resolve_secret(
     }
     if let Some(path) = file {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::invalid(format!("{key}_file"), format!("cannot read {}: {e}", path.display()))
+            ConfigError::invalid(
+                format!("{key}_file"),
+                format!("cannot read {}: {e}", path.display()),
+            )
         })?;
         let trimmed = text.trim();
         if trimmed.is_empty() {
@@ -394,22 +397,38 @@ pub fn resolve_secret(
 
 impl IfortepaySettings {
     pub fn client_secret(&self) -> Result<Secret, ConfigError> {
-        resolve_secret(&self.client_secret, &self.client_secret_file, "providers.ifortepay.client_secret")
+        resolve_secret(
+            &self.client_secret,
+            &self.client_secret_file,
+            "providers.ifortepay.client_secret",
+        )
     }
 }
 
 impl NicepaySettings {
     pub fn client_secret(&self) -> Result<Secret, ConfigError> {
-        resolve_secret(&self.client_secret, &self.client_secret_file, "providers.nicepay.client_secret")
+        resolve_secret(
+            &self.client_secret,
+            &self.client_secret_file,
+            "providers.nicepay.client_secret",
+        )
     }
 }
 
 impl SingapaySettings {
     pub fn client_secret(&self) -> Result<Secret, ConfigError> {
-        resolve_secret(&self.client_secret, &self.client_secret_file, "providers.singapay.client_secret")
+        resolve_secret(
+            &self.client_secret,
+            &self.client_secret_file,
+            "providers.singapay.client_secret",
+        )
     }
     pub fn api_key(&self) -> Result<Secret, ConfigError> {
-        resolve_secret(&self.api_key, &self.api_key_file, "providers.singapay.api_key")
+        resolve_secret(
+            &self.api_key,
+            &self.api_key_file,
+            "providers.singapay.api_key",
+        )
     }
 }
 
@@ -427,7 +446,11 @@ impl Settings {
     }
 
     /// Load from explicit files; `use_env` adds the `KIRIM_` environment layer.
-    pub fn load_from(default: &Path, extra: Option<&Path>, use_env: bool) -> Result<Settings, ConfigError> {
+    pub fn load_from(
+        default: &Path,
+        extra: Option<&Path>,
+        use_env: bool,
+    ) -> Result<Settings, ConfigError> {
         if !default.exists() {
             return Err(ConfigError::invalid(
                 "(file)",
@@ -440,7 +463,10 @@ impl Settings {
         let mut figment = Figment::new().merge(Toml::file_exact(default));
         if let Some(extra) = extra {
             if !extra.exists() {
-                return Err(ConfigError::invalid("(file)", format!("{} not found", extra.display())));
+                return Err(ConfigError::invalid(
+                    "(file)",
+                    format!("{} not found", extra.display()),
+                ));
             }
             figment = figment.merge(Toml::file_exact(extra));
         }
@@ -461,7 +487,9 @@ impl Settings {
                 }
             }
         }
-        let settings: Settings = figment.extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
+        let settings: Settings = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -469,20 +497,32 @@ impl Settings {
     /// Rules serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !self.redis.url.starts_with("redis://") && !self.redis.url.starts_with("rediss://") {
-            return Err(ConfigError::invalid("redis.url", "must start with redis:// or rediss://"));
+            return Err(ConfigError::invalid(
+                "redis.url",
+                "must start with redis:// or rediss://",
+            ));
         }
         if self.redis.namespace.is_empty() {
             return Err(ConfigError::invalid("redis.namespace", "must not be empty"));
         }
         let w = &self.worker;
         if w.concurrency == 0 || w.concurrency > 10_000 {
-            return Err(ConfigError::invalid("worker.concurrency", "must be between 1 and 10000"));
+            return Err(ConfigError::invalid(
+                "worker.concurrency",
+                "must be between 1 and 10000",
+            ));
         }
         if w.max_attempts == 0 {
-            return Err(ConfigError::invalid("worker.max_attempts", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "worker.max_attempts",
+                "must be at least 1",
+            ));
         }
         if w.poll_interval_ms == 0 {
-            return Err(ConfigError::invalid("worker.poll_interval_ms", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "worker.poll_interval_ms",
+                "must be at least 1",
+            ));
         }
         if w.backoff_base_ms == 0 || w.backoff_max_ms < w.backoff_base_ms {
             return Err(ConfigError::invalid(
@@ -504,7 +544,10 @@ impl Settings {
             ));
         }
         if r.tick_secs == 0 || r.batch == 0 {
-            return Err(ConfigError::invalid("reconcile.tick_secs", "tick_secs and batch must be positive"));
+            return Err(ConfigError::invalid(
+                "reconcile.tick_secs",
+                "tick_secs and batch must be positive",
+            ));
         }
         for (name, http) in [
             ("ifortepay", &self.providers.ifortepay.http),
@@ -569,7 +612,10 @@ mod tests {
         let extra = dir.path().join("x.toml");
         std::fs::write(&extra, "[providers.nicepay]\nclient_secret = \"oops\"\n").unwrap();
         let err = Settings::load_from(&repo_default(), Some(&extra), false).unwrap_err();
-        assert!(err.to_string().contains("providers.nicepay.client_secret"), "{err}");
+        assert!(
+            err.to_string().contains("providers.nicepay.client_secret"),
+            "{err}"
+        );
         assert!(!err.to_string().contains("oops"));
     }
 
@@ -597,6 +643,10 @@ mod tests {
         assert_eq!(s.expose(), "abc");
         assert_eq!(format!("{s:?}"), "[redacted]");
         let err = resolve_secret(&None, &None, "providers.x.client_secret").unwrap_err();
-        assert!(err.to_string().contains("KIRIM_PROVIDERS__X__CLIENT_SECRET"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("KIRIM_PROVIDERS__X__CLIENT_SECRET"),
+            "{err}"
+        );
     }
 }

@@ -71,7 +71,14 @@ impl TestRedis {
             let port = free_port().map_err(|e| HarnessError::Start(e.to_string()))?;
             let dir = tempfile::tempdir().map_err(|e| HarnessError::Start(e.to_string()))?;
             let mut child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                ])
                 .args(["--appendonly", "no", "--protected-mode", "no"])
                 .args(extra_args)
                 .arg("--dir")
@@ -100,7 +107,9 @@ impl TestRedis {
             .output()
             .map_err(|e| HarnessError::Start(e.to_string()))?;
         if !out.status.success() {
-            return Err(HarnessError::Start(String::from_utf8_lossy(&out.stderr).into_owned()));
+            return Err(HarnessError::Start(
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ));
         }
         let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         let port_out = Command::new("docker")
@@ -113,7 +122,9 @@ impl TestRedis {
             .next()
             .and_then(|l| l.rsplit(':').next())
             .and_then(|p| p.trim().parse().ok())
-            .ok_or_else(|| HarnessError::Start(format!("cannot read mapped port from {mapping:?}")))?;
+            .ok_or_else(|| {
+                HarnessError::Start(format!("cannot read mapped port from {mapping:?}"))
+            })?;
         let redis = TestRedis {
             url: format!("redis://127.0.0.1:{port}"),
             backing: Backing::Container { id },

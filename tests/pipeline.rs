@@ -21,17 +21,32 @@ async fn every_provider_pays_once_and_succeeds() {
     app.start_worker().await;
     let mut ids = Vec::new();
     for p in Provider::ALL {
-        let e = app.client.enqueue_transfer(&transfer(p, &format!("OK-{p}"), OK_ACCOUNT)).await.unwrap();
+        let e = app
+            .client
+            .enqueue_transfer(&transfer(p, &format!("OK-{p}"), OK_ACCOUNT))
+            .await
+            .unwrap();
         ids.push(e.id);
     }
     for id in &ids {
         app.wait_state(id, State::Succeeded, T).await;
-        assert_eq!(app.booked(id.provider, id.reference.as_str()).await, 1, "{id}");
+        assert_eq!(
+            app.booked(id.provider, id.reference.as_str()).await,
+            1,
+            "{id}"
+        );
         let p = app.client.ledger().get(id).await.unwrap().unwrap();
         assert_eq!(p.external_ids.len(), 1, "one submission, one X-EXTERNAL-ID");
-        assert!(p.meta.provider_reference.is_some(), "{id}: provider reference kept");
+        assert!(
+            p.meta.provider_reference.is_some(),
+            "{id}: provider reference kept"
+        );
         let h = app.client.ledger().history(id).await.unwrap();
-        assert!(h.iter().any(|e| e.event == "request" && e.latency_ms.is_some()), "audited request");
+        assert!(
+            h.iter()
+                .any(|e| e.event == "request" && e.latency_ms.is_some()),
+            "audited request"
+        );
     }
     app.stop_worker().await;
 }
@@ -42,24 +57,40 @@ async fn outcome_classes_map_to_final_states() {
     app.start_worker().await;
     let cancel = app
         .client
-        .enqueue_transfer(&transfer(Provider::Ifortepay, "CXL-1", magic::ALWAYS_CANCEL))
+        .enqueue_transfer(&transfer(
+            Provider::Ifortepay,
+            "CXL-1",
+            magic::ALWAYS_CANCEL,
+        ))
         .await
         .unwrap();
     let invalid = app
         .client
-        .enqueue_transfer(&transfer(Provider::Ifortepay, "BAD-1", magic::INVALID_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            Provider::Ifortepay,
+            "BAD-1",
+            magic::INVALID_ACCOUNT,
+        ))
         .await
         .unwrap();
     let funds = app
         .client
-        .enqueue_transfer(&transfer(Provider::Ifortepay, "NSF-1", magic::INSUFFICIENT_FUNDS))
+        .enqueue_transfer(&transfer(
+            Provider::Ifortepay,
+            "NSF-1",
+            magic::INSUFFICIENT_FUNDS,
+        ))
         .await
         .unwrap();
     app.wait_state(&cancel.id, State::Cancelled, T).await;
     app.wait_state(&invalid.id, State::Failed, T).await;
     app.wait_state(&funds.id, State::Failed, T).await;
     let p = app.client.ledger().get(&invalid.id).await.unwrap().unwrap();
-    assert_eq!(p.meta.response_code.as_deref(), Some("4041811"), "the provider's code is kept");
+    assert_eq!(
+        p.meta.response_code.as_deref(),
+        Some("4041811"),
+        "the provider's code is kept"
+    );
     let p = app.client.ledger().get(&funds.id).await.unwrap().unwrap();
     assert_eq!(p.meta.response_code.as_deref(), Some("4031814"));
     app.stop_worker().await;
@@ -69,8 +100,16 @@ async fn outcome_classes_map_to_final_states() {
 async fn pending_payouts_are_settled_by_reconciliation() {
     let mut app = App::spawn(|c| c.settlement_delay_ms = 3_600_000, |_| {}).await;
     app.start_worker().await;
-    let e = app.client.enqueue_transfer(&transfer(Provider::Ifortepay, "PND-1", OK_ACCOUNT)).await.unwrap();
-    let n = app.client.enqueue_transfer(&transfer(Provider::Nicepay, "PND-2", OK_ACCOUNT)).await.unwrap();
+    let e = app
+        .client
+        .enqueue_transfer(&transfer(Provider::Ifortepay, "PND-1", OK_ACCOUNT))
+        .await
+        .unwrap();
+    let n = app
+        .client
+        .enqueue_transfer(&transfer(Provider::Nicepay, "PND-2", OK_ACCOUNT))
+        .await
+        .unwrap();
     app.wait_state(&e.id, State::Pending, T).await;
     app.wait_state(&n.id, State::Pending, T).await;
     // The provider settles; only polling can tell us (no callbacks configured).
@@ -78,7 +117,10 @@ async fn pending_payouts_are_settled_by_reconciliation() {
     app.wait_state(&e.id, State::Succeeded, T).await;
     app.wait_state(&n.id, State::Succeeded, T).await;
     let h = app.client.ledger().history(&e.id).await.unwrap();
-    assert!(h.iter().any(|x| x.event == "inquiry"), "settled by an inquiry");
+    assert!(
+        h.iter().any(|x| x.event == "inquiry"),
+        "settled by an inquiry"
+    );
     assert_eq!(app.booked(Provider::Ifortepay, "PND-1").await, 1);
     app.stop_worker().await;
 }
@@ -86,17 +128,29 @@ async fn pending_payouts_are_settled_by_reconciliation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn error_after_booking_is_unknown_then_inquired_never_resent() {
     let mut app = App::spawn(|_| {}, |_| {}).await;
-    app.fault("ifortepay.transfer", "error_500_after", Some(1)).await;
+    app.fault("ifortepay.transfer", "error_500_after", Some(1))
+        .await;
     app.fault("nicepay.approve", "close_after", Some(1)).await;
-    app.fault("singapay.transfer_v2", "error_500_after", Some(1)).await;
+    app.fault("singapay.transfer_v2", "error_500_after", Some(1))
+        .await;
     app.start_worker().await;
     let mut ids = Vec::new();
     for p in Provider::ALL {
-        ids.push(app.client.enqueue_transfer(&transfer(p, &format!("UNK-{p}"), OK_ACCOUNT)).await.unwrap().id);
+        ids.push(
+            app.client
+                .enqueue_transfer(&transfer(p, &format!("UNK-{p}"), OK_ACCOUNT))
+                .await
+                .unwrap()
+                .id,
+        );
     }
     for id in &ids {
         app.wait_state(id, State::Succeeded, T).await;
-        assert_eq!(app.booked(id.provider, id.reference.as_str()).await, 1, "{id} booked once");
+        assert_eq!(
+            app.booked(id.provider, id.reference.as_str()).await,
+            1,
+            "{id} booked once"
+        );
         let h = app.client.ledger().history(id).await.unwrap();
         assert!(
             h.iter().any(|x| x.to == Some(State::Unknown)),
@@ -111,13 +165,25 @@ async fn error_after_booking_is_unknown_then_inquired_never_resent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn not_received_is_submitted_once_more_with_the_same_reference() {
     let mut app = App::spawn(|_| {}, |_| {}).await;
-    app.fault("ifortepay.transfer", "error_500_before", Some(1)).await;
+    app.fault("ifortepay.transfer", "error_500_before", Some(1))
+        .await;
     app.start_worker().await;
-    let e = app.client.enqueue_transfer(&transfer(Provider::Ifortepay, "NF-1", OK_ACCOUNT)).await.unwrap();
+    let e = app
+        .client
+        .enqueue_transfer(&transfer(Provider::Ifortepay, "NF-1", OK_ACCOUNT))
+        .await
+        .unwrap();
     app.wait_state(&e.id, State::Succeeded, T).await;
     let p = app.client.ledger().get(&e.id).await.unwrap().unwrap();
-    assert_eq!(p.meta.submissions, 2, "resubmitted once after a definite not-found");
-    assert_eq!(p.external_ids.len(), 2, "each submission had its own X-EXTERNAL-ID");
+    assert_eq!(
+        p.meta.submissions, 2,
+        "resubmitted once after a definite not-found"
+    );
+    assert_eq!(
+        p.external_ids.len(),
+        2,
+        "each submission had its own X-EXTERNAL-ID"
+    );
     assert_ne!(p.external_ids[0], p.external_ids[1]);
     assert_eq!(app.booked(Provider::Ifortepay, "NF-1").await, 1);
     app.stop_worker().await;
@@ -126,19 +192,36 @@ async fn not_received_is_submitted_once_more_with_the_same_reference() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rate_limits_and_expired_tokens_are_retried() {
     let mut app = App::spawn(|_| {}, |_| {}).await;
-    app.fault("ifortepay.transfer", "too_many_requests", Some(2)).await;
+    app.fault("ifortepay.transfer", "too_many_requests", Some(2))
+        .await;
     app.start_worker().await;
-    let e = app.client.enqueue_transfer(&transfer(Provider::Ifortepay, "RL-1", OK_ACCOUNT)).await.unwrap();
+    let e = app
+        .client
+        .enqueue_transfer(&transfer(Provider::Ifortepay, "RL-1", OK_ACCOUNT))
+        .await
+        .unwrap();
     app.wait_state(&e.id, State::Succeeded, T).await;
     let h = app.client.ledger().history(&e.id).await.unwrap();
-    let retries = h.iter().filter(|x| x.outcome.as_deref() == Some("retryable")).count();
+    let retries = h
+        .iter()
+        .filter(|x| x.outcome.as_deref() == Some("retryable"))
+        .count();
     assert_eq!(retries, 2, "two 429s, two retries: {h:?}");
     assert_eq!(app.booked(Provider::Ifortepay, "RL-1").await, 1);
 
     // Expire every token at the provider: the next payout refreshes and goes through.
-    let r = app.admin.post(app.sandbox.url("/admin/tokens/expire")).send().await.unwrap();
+    let r = app
+        .admin
+        .post(app.sandbox.url("/admin/tokens/expire"))
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_success());
-    let e2 = app.client.enqueue_transfer(&transfer(Provider::Ifortepay, "TOK-1", OK_ACCOUNT)).await.unwrap();
+    let e2 = app
+        .client
+        .enqueue_transfer(&transfer(Provider::Ifortepay, "TOK-1", OK_ACCOUNT))
+        .await
+        .unwrap();
     app.wait_state(&e2.id, State::Succeeded, T).await;
     assert_eq!(app.booked(Provider::Ifortepay, "TOK-1").await, 1);
     app.stop_worker().await;
@@ -147,11 +230,19 @@ async fn rate_limits_and_expired_tokens_are_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn exhausted_retries_go_to_dead_letters_and_can_be_redriven() {
     let mut app = App::spawn(|_| {}, |s| s.worker.max_attempts = 2).await;
-    app.fault("nicepay.registration", "too_many_requests", None).await;
+    app.fault("nicepay.registration", "too_many_requests", None)
+        .await;
     app.start_worker().await;
-    let e = app.client.enqueue_transfer(&transfer(Provider::Nicepay, "DL-1", OK_ACCOUNT)).await.unwrap();
+    let e = app
+        .client
+        .enqueue_transfer(&transfer(Provider::Nicepay, "DL-1", OK_ACCOUNT))
+        .await
+        .unwrap();
     let ledger = app.client.ledger().clone();
-    common::wait_for("a dead letter", T, || async { !dead::list(&ledger).await.unwrap().is_empty() }).await;
+    common::wait_for("a dead letter", T, || async {
+        !dead::list(&ledger).await.unwrap().is_empty()
+    })
+    .await;
     let letters = dead::list(&ledger).await.unwrap();
     assert_eq!(letters[0].payout, e.id);
     let p = ledger.get(&e.id).await.unwrap().unwrap();
@@ -159,12 +250,17 @@ async fn exhausted_retries_go_to_dead_letters_and_can_be_redriven() {
     assert!(p.meta.dead);
     assert_eq!(app.booked(Provider::Nicepay, "DL-1").await, 0);
     app.clear_faults().await;
-    let r = dead::retry(&ledger, app.client.queue(), letters[0].id, "ops-test").await.unwrap();
+    let r = dead::retry(&ledger, app.client.queue(), letters[0].id, "ops-test")
+        .await
+        .unwrap();
     assert!(matches!(r, dead::Redrive::Requeued(_)), "{r:?}");
     app.wait_state(&e.id, State::Succeeded, T).await;
     assert_eq!(app.booked(Provider::Nicepay, "DL-1").await, 1);
     let h = ledger.history(&e.id).await.unwrap();
-    let redrive = h.iter().find(|x| x.event == "dead_letter_retry").expect("audited re-drive");
+    let redrive = h
+        .iter()
+        .find(|x| x.event == "dead_letter_retry")
+        .expect("audited re-drive");
     assert_eq!(redrive.actor.as_deref(), Some("ops-test"));
     assert!(dead::list(&ledger).await.unwrap().is_empty());
     app.stop_worker().await;
@@ -175,8 +271,13 @@ async fn a_payout_found_submitting_is_inquired_not_resent() {
     // Simulate a worker that died mid-send: the payout is SUBMITTING, its request
     // reached the provider (booked), and the answer was lost.
     let mut app = App::spawn(|_| {}, |_| {}).await;
-    app.fault("ifortepay.transfer", "close_after", Some(1)).await;
-    let e = app.client.enqueue_transfer(&transfer(Provider::Ifortepay, "CR-1", OK_ACCOUNT)).await.unwrap();
+    app.fault("ifortepay.transfer", "close_after", Some(1))
+        .await;
+    let e = app
+        .client
+        .enqueue_transfer(&transfer(Provider::Ifortepay, "CR-1", OK_ACCOUNT))
+        .await
+        .unwrap();
     let ledger = app.client.ledger().clone();
     // Send it "by hand" up to SUBMITTING, as the crashed worker did, then book it.
     let p = ledger.get(&e.id).await.unwrap().unwrap();
@@ -196,7 +297,10 @@ async fn a_payout_found_submitting_is_inquired_not_resent() {
         )
         .await
         .unwrap();
-    assert!(matches!(applied, kirim::ledger::TransitionOutcome::Applied { .. }));
+    assert!(matches!(
+        applied,
+        kirim::ledger::TransitionOutcome::Applied { .. }
+    ));
     let providers = kirim::providers::build_all(&app.settings.providers).unwrap();
     let p = ledger.get(&e.id).await.unwrap().unwrap();
     let req = kirim::providers::TransferRequest {
@@ -207,8 +311,14 @@ async fn a_payout_found_submitting_is_inquired_not_resent() {
         external_id: kirim::domain::ExternalId::parse(&p.external_ids[0]).unwrap(),
         transaction_date: kirim::snap::timestamp::now(),
     };
-    let ex = providers[&Provider::Ifortepay].transfer(&req).await.unwrap();
-    assert!(matches!(ex.outcome, kirim::providers::Outcome::Unknown { .. }));
+    let ex = providers[&Provider::Ifortepay]
+        .transfer(&req)
+        .await
+        .unwrap();
+    assert!(matches!(
+        ex.outcome,
+        kirim::providers::Outcome::Unknown { .. }
+    ));
     assert_eq!(app.booked(Provider::Ifortepay, "CR-1").await, 1);
     // Now the worker (re)starts and finds the payout SUBMITTING.
     app.start_worker().await;
@@ -233,7 +343,9 @@ async fn graceful_shutdown_loses_nothing() {
         .await
         .unwrap();
     assert!(r.status().is_success());
-    let orders: Vec<_> = (0..120).map(|i| transfer(Provider::Ifortepay, &format!("GS-{i}"), OK_ACCOUNT)).collect();
+    let orders: Vec<_> = (0..120)
+        .map(|i| transfer(Provider::Ifortepay, &format!("GS-{i}"), OK_ACCOUNT))
+        .collect();
     app.client.enqueue_transfers(&orders).await.unwrap();
     app.start_worker().await;
     let ledger = app.client.ledger().clone();
@@ -243,8 +355,15 @@ async fn graceful_shutdown_loses_nothing() {
     .await;
     app.stop_worker().await;
     let counts = ledger.count_by_state().await.unwrap();
-    assert_eq!(counts[&State::Submitting], 0, "in-flight jobs finished before exit: {counts:?}");
-    assert!(counts[&State::Accepted] > 0, "the shutdown came before the end: {counts:?}");
+    assert_eq!(
+        counts[&State::Submitting],
+        0,
+        "in-flight jobs finished before exit: {counts:?}"
+    );
+    assert!(
+        counts[&State::Accepted] > 0,
+        "the shutdown came before the end: {counts:?}"
+    );
     // A new worker finishes the rest from the queue (not from the sweep's safety net,
     // which would only fire after stuck_after_secs).
     app.start_worker().await;
@@ -263,10 +382,17 @@ async fn a_backlog_beyond_the_apalis_fetch_limit_drains() {
     // ≥ 8,000 due jobs at once break apalis' fetch script (APALIS.md pitfall 4).
     // kirim promotes in chunks; 10,000 queued payouts must all drain.
     let mut app = App::spawn(|_| {}, |s| s.worker.concurrency = 64).await;
-    let orders: Vec<_> = (0..10_000).map(|i| transfer(Provider::Ifortepay, &format!("BL-{i}"), OK_ACCOUNT)).collect();
+    let orders: Vec<_> = (0..10_000)
+        .map(|i| transfer(Provider::Ifortepay, &format!("BL-{i}"), OK_ACCOUNT))
+        .collect();
     let results = app.client.enqueue_transfers(&orders).await.unwrap();
     assert!(results.iter().all(|r| r.is_ok()));
-    let depth = app.client.queue().depth(kirim::jobs::Lane::Transfer).await.unwrap();
+    let depth = app
+        .client
+        .queue()
+        .depth(kirim::jobs::Lane::Transfer)
+        .await
+        .unwrap();
     assert_eq!(depth.active + depth.scheduled, 10_000);
     app.start_worker().await;
     let ledger = app.client.ledger().clone();

@@ -19,7 +19,11 @@ use clap::{Parser, Subcommand};
 use crate::config::{LogFormat, Settings};
 
 #[derive(Debug, Parser)]
-#[command(name = "kirim", version, about = "Durable payout worker for SNAP-BI providers")]
+#[command(
+    name = "kirim",
+    version,
+    about = "Durable payout worker for SNAP-BI providers"
+)]
 pub struct Cli {
     /// Extra configuration file layered over config/default.toml.
     #[arg(long, global = true, env = "KIRIM_CONFIG")]
@@ -146,7 +150,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Review(c) => ops::review_cmd(&settings, c).await,
                     Command::Worker(a) => run::worker(settings, a).await,
                     Command::Serve(a) => run::serve(settings, a).await,
-                    Command::Keygen(_) | Command::Sign(_) | Command::Sandbox(_) | Command::Provider(_) => {
+                    Command::Keygen(_)
+                    | Command::Sign(_)
+                    | Command::Sandbox(_)
+                    | Command::Provider(_) => {
                         unreachable!("handled above")
                     }
                 }

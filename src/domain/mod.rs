@@ -79,7 +79,10 @@ fn check_len(value: &str, field: &str, max: usize) -> Result<(), FieldError> {
         return Err(FieldError::new(field, "is mandatory and must not be empty"));
     }
     if value.chars().count() > max {
-        return Err(FieldError::new(field, format!("must be at most {max} characters")));
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     Ok(())
 }

@@ -32,7 +32,10 @@ impl Currency {
     pub fn parse(value: &str, field: &str) -> Result<Self, FieldError> {
         match value {
             "IDR" => Ok(Currency::Idr),
-            _ => Err(FieldError::new(field, "must be IDR (the only supported currency)")),
+            _ => Err(FieldError::new(
+                field,
+                "must be IDR (the only supported currency)",
+            )),
         }
     }
 }
@@ -74,7 +77,10 @@ impl Money {
             return Err(FieldError::new(field, "must not be negative"));
         }
         if value.contains(['e', 'E']) {
-            return Err(FieldError::new(field, "must be a plain decimal, not exponent notation"));
+            return Err(FieldError::new(
+                field,
+                "must be a plain decimal, not exponent notation",
+            ));
         }
         if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) {
             return Err(FieldError::new(
@@ -83,7 +89,10 @@ impl Money {
             ));
         }
         if int.len() > MAX_INTEGER_DIGITS {
-            return Err(FieldError::new(field, "must have at most 16 integer digits"));
+            return Err(FieldError::new(
+                field,
+                "must have at most 16 integer digits",
+            ));
         }
         if let Some(f) = frac {
             if f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()) {

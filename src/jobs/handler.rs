@@ -279,7 +279,9 @@ impl Engine {
                     match &p.meta.provider_reference {
                         Some(reference) if p.meta.submissions > 1 => {
                             match provider.resume_transfer(&req, reference).await {
-                                Err(ProviderError::Unsupported { .. }) => provider.transfer(&req).await,
+                                Err(ProviderError::Unsupported { .. }) => {
+                                    provider.transfer(&req).await
+                                }
                                 other => other,
                             }
                         }
@@ -367,7 +369,10 @@ impl Engine {
         meta.response_message = ex.response_message.clone().or(meta.response_message);
         // Keep any provider reference the answer carried, even on an unknown outcome:
         // NICEPAY's inquiry cannot be made without the registration's reference.
-        meta.provider_reference = ex.reference().map(str::to_owned).or(meta.provider_reference);
+        meta.provider_reference = ex
+            .reference()
+            .map(str::to_owned)
+            .or(meta.provider_reference);
         let entry = exchange_entry("request", now, &ex, &self.actor);
         let first_check = now + ms(schedule_delay(&self.policy.schedule, 0));
         let (to, due) = match &ex.outcome {
@@ -581,7 +586,10 @@ impl Engine {
         let mut meta = p.meta.clone();
         meta.updated_at = now;
         meta.checks += 1;
-        meta.provider_reference = ex.reference().map(str::to_owned).or(meta.provider_reference);
+        meta.provider_reference = ex
+            .reference()
+            .map(str::to_owned)
+            .or(meta.provider_reference);
         let (to, due) = match &ex.outcome {
             Outcome::Success { reference } => {
                 meta.provider_reference = reference.clone().or(meta.provider_reference);

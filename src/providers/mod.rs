@@ -31,7 +31,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::config::Secret;
-use crate::domain::{AccountNumber, BankCode, ExternalId, FieldError, Money, PartnerReference, Provider};
+use crate::domain::{
+    AccountNumber, BankCode, ExternalId, FieldError, Money, PartnerReference, Provider,
+};
 
 /// What a provider call means for the payout. Every provider answer maps into
 /// exactly one of these, with no wildcard arms in the mappings.
@@ -44,11 +46,17 @@ pub enum Outcome {
     InProgress { reference: Option<String> },
     /// Accepted earlier, then cancelled by the provider (iFortepay CANCELLED, NICEPAY
     /// cancelled/rejected, Singapay cancelled/refunded): final, no money moved.
-    Cancelled { reference: Option<String>, reason: String },
+    Cancelled {
+        reference: Option<String>,
+        reason: String,
+    },
     /// A definite "no" before any money moved (validation, limits, funds, invalid account).
     FinalFailure { code: String, message: String },
     /// The provider did not act; safe to send the same message again after a delay.
-    Retryable { delay_hint: Option<Duration>, reason: String },
+    Retryable {
+        delay_hint: Option<Duration>,
+        reason: String,
+    },
     /// We cannot tell whether the provider acted. Inquire; never resend.
     Unknown { reason: String },
     /// Inquiry only: the provider has no record of this transaction.
@@ -265,7 +273,10 @@ pub trait PayoutProvider: Send + Sync + 'static {
     async fn transfer_status(&self, query: &StatusQuery) -> Result<Exchange, ProviderError>;
 
     /// Beneficiary account inquiry (name check).
-    async fn account_inquiry(&self, req: &AccountInquiryRequest) -> Result<AccountInfo, ProviderError>;
+    async fn account_inquiry(
+        &self,
+        req: &AccountInquiryRequest,
+    ) -> Result<AccountInfo, ProviderError>;
 
     async fn balance(&self, external_id: &ExternalId) -> Result<Balance, ProviderError>;
 

@@ -9,7 +9,9 @@
 use std::path::{Path, PathBuf};
 
 use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+};
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use thiserror::Error;
@@ -76,7 +78,9 @@ pub fn private_key_from_pem(pem: &str, origin: &str) -> Result<RsaPrivateKey, Ke
         detail,
     };
     let key = match label.as_str() {
-        "PRIVATE KEY" => RsaPrivateKey::from_pkcs8_pem(pem).map_err(|e| malformed(e.to_string()))?,
+        "PRIVATE KEY" => {
+            RsaPrivateKey::from_pkcs8_pem(pem).map_err(|e| malformed(e.to_string()))?
+        }
         "RSA PRIVATE KEY" => {
             if pem.contains("Proc-Type: 4,ENCRYPTED") {
                 return Err(KeyError::Encrypted { origin });
@@ -195,10 +199,7 @@ mod tests {
     fn public_key_where_private_expected() {
         let pair = generate_key_pair().unwrap();
         let err = private_key_from_pem(&pair.public_pem, "pub.pem").unwrap_err();
-        assert!(
-            err.to_string().contains("'PUBLIC KEY', expected"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("'PUBLIC KEY', expected"), "{err}");
     }
 
     #[test]
@@ -212,7 +213,8 @@ mod tests {
 
     #[test]
     fn encrypted_and_truncated_keys() {
-        let enc = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        let enc =
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n";
         assert!(matches!(
             private_key_from_pem(enc, "e"),
             Err(KeyError::Encrypted { .. })

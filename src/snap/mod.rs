@@ -93,7 +93,11 @@ pub fn rsa_sign(key: &RsaPrivateKey, message: &str) -> String {
 }
 
 /// Verify a base64 SHA256withRSA signature.
-pub fn rsa_verify(key: &RsaPublicKey, message: &str, signature_b64: &str) -> Result<(), VerifyError> {
+pub fn rsa_verify(
+    key: &RsaPublicKey,
+    message: &str,
+    signature_b64: &str,
+) -> Result<(), VerifyError> {
     let raw = B64
         .decode(signature_b64.trim())
         .map_err(|_| VerifyError::NotBase64)?;
@@ -121,8 +125,7 @@ pub fn hmac_verify(secret: &str, message: &str, signature_b64: &str) -> Result<(
     let given = B64
         .decode(signature_b64.trim())
         .map_err(|_| VerifyError::NotBase64)?;
-    let mut mac =
-        HmacSha512::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac = HmacSha512::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(message.as_bytes());
     // `verify_slice` compares in constant time (subtle).
     mac.verify_slice(&given).map_err(|_| VerifyError::Mismatch)
@@ -141,7 +144,11 @@ pub fn verify_access_token(
     timestamp: &str,
     signature: &str,
 ) -> Result<(), VerifyError> {
-    rsa_verify(key, &token_string_to_sign(client_id, separator, timestamp), signature)
+    rsa_verify(
+        key,
+        &token_string_to_sign(client_id, separator, timestamp),
+        signature,
+    )
 }
 
 /// Symmetric service signature over an already-minified body.
@@ -173,7 +180,13 @@ pub fn verify_service(
     let body = minify::minify_unchecked(raw_body);
     hmac_verify(
         client_secret,
-        &service_string_to_sign(method, endpoint_url, access_token, body.as_bytes(), timestamp),
+        &service_string_to_sign(
+            method,
+            endpoint_url,
+            access_token,
+            body.as_bytes(),
+            timestamp,
+        ),
         signature,
     )
 }
@@ -234,7 +247,10 @@ mod tests {
         let sig = hmac_sign("secret", &s);
         assert_eq!(hmac_verify("secret", &s, &sig), Ok(()));
         assert_eq!(hmac_verify("other", &s, &sig), Err(VerifyError::Mismatch));
-        assert_eq!(hmac_verify("secret", &s, "%%%"), Err(VerifyError::NotBase64));
+        assert_eq!(
+            hmac_verify("secret", &s, "%%%"),
+            Err(VerifyError::NotBase64)
+        );
     }
 
     #[test]

@@ -98,7 +98,11 @@ impl FromStr for ResponseCode {
 
 impl fmt::Display for ResponseCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:03}{:02}{:02}", self.http_status, self.service, self.case)
+        write!(
+            f,
+            "{:03}{:02}{:02}",
+            self.http_status, self.service, self.case
+        )
     }
 }
 
@@ -195,7 +199,16 @@ mod tests {
 
     #[test]
     fn malformed_codes() {
-        for bad in ["", "200180", "20018000", "20018a0", " 200180", "0001800", "9991800", "２００１８００"] {
+        for bad in [
+            "",
+            "200180",
+            "20018000",
+            "20018a0",
+            " 200180",
+            "0001800",
+            "9991800",
+            "２００１８００",
+        ] {
             let err = bad.parse::<ResponseCode>().unwrap_err();
             assert_eq!(err.value, bad);
         }

@@ -27,7 +27,9 @@ pub fn format<Tz: TimeZone>(at: DateTime<Tz>) -> String {
 
 /// A timestamp that could not be parsed.
 #[derive(Debug, Error, PartialEq, Eq)]
-#[error("X-TIMESTAMP {value:?} is not ISO-8601 with an offset (e.g. 2026-01-31T10:11:40.000+07:00)")]
+#[error(
+    "X-TIMESTAMP {value:?} is not ISO-8601 with an offset (e.g. 2026-01-31T10:11:40.000+07:00)"
+)]
 pub struct TimestampError {
     /// The rejected input.
     pub value: String,

@@ -84,7 +84,11 @@ pub fn point_at(settings: &mut Settings, sandbox: &SandboxHandle) {
     p.ifortepay.http.base_url = sandbox.url("/ifortepay");
     p.nicepay.http.base_url = sandbox.url("/nicepay");
     p.singapay.http.base_url = sandbox.url("/singapay");
-    for http in [&mut p.ifortepay.http, &mut p.nicepay.http, &mut p.singapay.http] {
+    for http in [
+        &mut p.ifortepay.http,
+        &mut p.nicepay.http,
+        &mut p.singapay.http,
+    ] {
         http.request_timeout_ms = 2_000;
         http.connect_timeout_ms = 1_000;
     }
@@ -108,7 +112,10 @@ pub struct App {
 }
 
 impl App {
-    pub async fn spawn(tune_sandbox: impl FnOnce(&mut SandboxConfig), tune: impl FnOnce(&mut Settings)) -> App {
+    pub async fn spawn(
+        tune_sandbox: impl FnOnce(&mut SandboxConfig),
+        tune: impl FnOnce(&mut Settings),
+    ) -> App {
         let redis = redis();
         let sandbox = sandbox(tune_sandbox).await;
         let mut settings = settings_for(&redis);
@@ -172,7 +179,11 @@ impl App {
             .send()
             .await
             .expect("admin reachable");
-        assert!(r.status().is_success(), "fault refused: {}", r.text().await.unwrap_or_default());
+        assert!(
+            r.status().is_success(),
+            "fault refused: {}",
+            r.text().await.unwrap_or_default()
+        );
     }
 
     pub async fn clear_faults(&self) {
@@ -190,7 +201,10 @@ impl App {
     pub async fn booked(&self, provider: Provider, reference: &str) -> u64 {
         let v: Value = self
             .admin
-            .get(self.sandbox.url(&format!("/admin/bookings/{reference}?provider={provider}")))
+            .get(
+                self.sandbox
+                    .url(&format!("/admin/bookings/{reference}?provider={provider}")),
+            )
             .send()
             .await
             .expect("admin reachable")
@@ -201,17 +215,30 @@ impl App {
     }
 
     pub async fn settle_sandbox(&self) {
-        let r = self.admin.post(self.sandbox.url("/admin/settle")).send().await.expect("admin");
+        let r = self
+            .admin
+            .post(self.sandbox.url("/admin/settle"))
+            .send()
+            .await
+            .expect("admin");
         assert!(r.status().is_success());
     }
 
     pub async fn state(&self, id: &PayoutId) -> Option<State> {
-        self.client.ledger().get(id).await.expect("ledger").map(|p| p.state)
+        self.client
+            .ledger()
+            .get(id)
+            .await
+            .expect("ledger")
+            .map(|p| p.state)
     }
 
     pub async fn wait_state(&self, id: &PayoutId, want: State, timeout: Duration) {
         let what = format!("{id} to reach {want}");
-        wait_for(&what, timeout, || async { self.state(id).await == Some(want) }).await;
+        wait_for(&what, timeout, || async {
+            self.state(id).await == Some(want)
+        })
+        .await;
     }
 }
 
