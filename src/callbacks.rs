@@ -29,7 +29,7 @@ use crate::client::Client;
 use crate::config::{Secret, Settings};
 use crate::domain::{PartnerReference, Provider};
 use crate::jobs::Job;
-use crate::ledger::{now_ms, HistoryEntry, PayoutId, State, Transition, TransitionOutcome};
+use crate::ledger::{now_ms, HistoryEntry, PayoutId, Settled, State};
 use crate::snap;
 
 /// How far an `X-TIMESTAMP` may be from now before a callback is treated as a replay.
@@ -216,68 +216,44 @@ pub async fn apply(
     reported: Reported,
     detail: Value,
 ) -> Response {
-    let actor = format!("callback:{}", id.provider);
-    for _ in 0..5 {
-        let p = match s.client.ledger().get(id).await {
-            Ok(Some(p)) => p,
-            Ok(None) => {
-                return (StatusCode::NOT_FOUND, Json(json!({"responseCode": "4040001", "responseMessage": "Transaction Not Found"}))).into_response();
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "ledger read failed for a callback");
-                return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
-            }
-        };
-        let now = now_ms();
-        let mut entry = HistoryEntry::new("callback", now);
-        entry.actor = Some(actor.clone());
-        entry.detail = Some(detail.clone());
-        let target = match reported {
-            Reported::Final(t) if p.state.can_move_to(t) && t != p.state => t,
-            Reported::Final(t) => {
-                entry.event = "callback_ignored".into();
-                entry.note = Some(if p.state == t {
-                    format!("duplicate: already {t}")
-                } else {
-                    format!(
-                        "reports {t} but the payout is {}: not a forward move, ignored",
-                        p.state
-                    )
-                });
-                if p.state.is_final() && p.state != t {
-                    tracing::error!(payout = %id, state = %p.state, reported = %t, "callback contradicts a final state");
+    let mut entry = HistoryEntry::new("callback", now_ms());
+    entry.actor = Some(format!("callback:{}", id.provider));
+    entry.detail = Some(detail);
+    let to = match reported {
+        Reported::Final(t) => t,
+        Reported::InProgress => {
+            entry.event = "callback_ignored".into();
+            entry.note = Some("reports in progress; nothing to change".into());
+            return match s.client.ledger().append_history(id, &entry).await {
+                Ok(()) => ok(),
+                Err(e) => {
+                    tracing::error!(error = %e, "ledger write failed for a callback");
+                    (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response()
                 }
-                let _ = s.client.ledger().append_history(id, &entry).await;
-                return ok();
+            };
+        }
+    };
+    match s.client.ledger().settle(id, to, entry, None).await {
+        Ok(Settled::Applied(_)) | Ok(Settled::AlreadyThere) => ok(),
+        Ok(Settled::Refused(state)) => {
+            if state.is_final() {
+                tracing::error!(payout = %id, state = %state, reported = %to, "callback contradicts a final state");
             }
-            Reported::InProgress => {
-                entry.event = "callback_ignored".into();
-                entry.note = Some(format!("reports in progress; payout is {}", p.state));
-                let _ = s.client.ledger().append_history(id, &entry).await;
-                return ok();
-            }
-        };
-        let mut meta = p.meta.clone();
-        meta.updated_at = now;
-        let t = Transition {
-            to: target,
-            meta,
-            entry,
-            due_at: None,
-            allocate_external_id: false,
-        };
-        match s.client.ledger().transition(&p, t).await {
-            Ok(TransitionOutcome::Applied { .. }) => return ok(),
-            Ok(TransitionOutcome::Conflict { .. }) => continue,
-            Ok(TransitionOutcome::Forbidden { .. }) => continue,
-            Ok(TransitionOutcome::Missing) => break,
-            Err(e) => {
-                tracing::error!(error = %e, "ledger write failed for a callback");
-                return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
-            }
+            ok()
+        }
+        Ok(Settled::Missing) => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"responseCode": "4040001", "responseMessage": "Transaction Not Found"})),
+        )
+            .into_response(),
+        Ok(Settled::Contended) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "contended; retry").into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "ledger write failed for a callback");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response()
         }
     }
-    (StatusCode::SERVICE_UNAVAILABLE, "contended; retry").into_response()
 }
 
 fn parse(body: &[u8]) -> Option<Value> {

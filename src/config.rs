@@ -169,6 +169,25 @@ pub struct ReconcileSettings {
     pub stuck_after_secs: u64,
     /// Run the sweep inside `kirim worker` too (safe on every replica: once per tick).
     pub in_worker: bool,
+    /// A SUBMITTING payout younger than this may still be in flight; default:
+    /// three request timeouts plus 5 s.
+    #[serde(default)]
+    pub submit_grace_secs: Option<u64>,
+    /// Per-provider schedule and horizon, e.g. `[reconcile.providers.nicepay]`.
+    #[serde(default)]
+    pub providers: std::collections::BTreeMap<crate::domain::Provider, ProviderSchedule>,
+    /// Settle due iFortepay payouts with history-list pages when at least this many
+    /// are due in one sweep (0 = never; per-payout inquiry only).
+    #[serde(default)]
+    pub history_batch_min: usize,
+}
+
+/// A provider's own polling schedule and review horizon.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSchedule {
+    pub schedule_secs: Vec<u64>,
+    pub horizon_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -542,6 +561,14 @@ impl Settings {
                 "reconcile.schedule_secs",
                 "must list at least one positive delay",
             ));
+        }
+        for (p, ps) in &r.providers {
+            if ps.schedule_secs.is_empty() || ps.schedule_secs.contains(&0) {
+                return Err(ConfigError::invalid(
+                    format!("reconcile.providers.{p}.schedule_secs"),
+                    "must list at least one positive delay",
+                ));
+            }
         }
         if r.tick_secs == 0 || r.batch == 0 {
             return Err(ConfigError::invalid(

@@ -14,9 +14,15 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 
-use crate::jobs::handler::job_for;
+use std::collections::{HashMap, HashSet};
+
+use crate::domain::Provider;
+use crate::jobs::handler::{job_for, ProviderSet};
 use crate::jobs::{Queue, QueueError};
-use crate::ledger::{now_ms, Ledger, LedgerError};
+use crate::ledger::{
+    now_ms, HistoryEntry, Ledger, LedgerError, PayoutId, PayoutKind, Settled, State,
+};
+use crate::providers::{HistoryQuery, Outcome};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
@@ -37,17 +43,37 @@ pub struct SweepReport {
     pub enqueued: usize,
     /// Stale index entries (final payouts) removed.
     pub dropped: usize,
+    /// Payouts settled straight from history-list pages (no per-payout inquiry).
+    pub settled_by_history: usize,
+    /// History-list pages fetched.
+    pub history_pages: usize,
 }
 
 /// The sweep's knobs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Sweeper {
     pub ledger: Ledger,
     pub queue: Queue,
     pub batch: usize,
     /// How long a claimed payout is hidden from other sweeps.
     pub lease: Duration,
+    /// Provider clients, for batch settlement from history lists (may be empty).
+    pub providers: ProviderSet,
+    /// Use history lists when at least this many payouts of a provider are due (0 = never).
+    pub history_batch_min: usize,
 }
+
+impl std::fmt::Debug for Sweeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sweeper")
+            .field("batch", &self.batch)
+            .finish()
+    }
+}
+
+/// History-list page size, and iFortepay's 3-month window (a little under).
+const HISTORY_PAGE: u32 = 100;
+const HISTORY_WINDOW_MS: i64 = 89 * 24 * 3600 * 1000;
 
 impl Sweeper {
     /// Run one sweep now, whatever the tick (used by `kirim reconcile --once`).
@@ -62,6 +88,7 @@ impl Sweeper {
                 .await?;
             let n = claimed.len();
             report.claimed += n;
+            let claimed = self.settle_from_history(claimed, &mut report).await?;
             let mut jobs = Vec::with_capacity(n);
             let mut stale = Vec::new();
             for (id, state, kind) in claimed {
@@ -81,6 +108,117 @@ impl Sweeper {
                 return Ok(report);
             }
         }
+    }
+
+    /// Batch settlement: for each provider with a history list and enough due
+    /// PENDING/UNKNOWN transfers, read history pages covering their creation times
+    /// and settle every payout the history shows as final. Returns the claims still
+    /// needing a job. Pages are bounded by the number of due payouts (O(due)), and a
+    /// payout the pages do not show falls back to a per-payout inquiry.
+    async fn settle_from_history(
+        &self,
+        claimed: Vec<(PayoutId, State, PayoutKind)>,
+        report: &mut SweepReport,
+    ) -> Result<Vec<(PayoutId, State, PayoutKind)>, SweepError> {
+        if self.history_batch_min == 0 {
+            return Ok(claimed);
+        }
+        let mut rest = Vec::with_capacity(claimed.len());
+        let mut groups: HashMap<Provider, Vec<PayoutId>> = HashMap::new();
+        for (id, state, kind) in claimed {
+            let settleable = kind == PayoutKind::Transfer
+                && matches!(state, State::Pending | State::Unknown | State::NeedsReview)
+                && self.providers.contains_key(&id.provider);
+            if settleable {
+                groups.entry(id.provider).or_default().push(id.clone());
+            }
+            rest.push((id, state, kind));
+        }
+        let mut settled: HashSet<PayoutId> = HashSet::new();
+        for (provider, ids) in groups {
+            if ids.len() < self.history_batch_min {
+                continue;
+            }
+            let Some(client) = self.providers.get(&provider) else {
+                continue;
+            };
+            let now = now_ms();
+            let mut oldest = now;
+            let mut wanted: HashMap<String, PayoutId> = HashMap::new();
+            for id in &ids {
+                if let Some(p) = self.ledger.get(id).await? {
+                    if now - p.meta.created_at < HISTORY_WINDOW_MS {
+                        oldest = oldest.min(p.meta.created_at);
+                        wanted.insert(id.reference.to_string(), id.clone());
+                    }
+                }
+            }
+            if wanted.is_empty() {
+                continue;
+            }
+            let fmt = |ms: i64| {
+                crate::snap::timestamp::format(
+                    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default(),
+                )
+            };
+            let max_pages = wanted.len().div_ceil(HISTORY_PAGE as usize) * 4 + 1;
+            let mut page = 1u32;
+            while !wanted.is_empty() && (page as usize) <= max_pages {
+                let ext = self.ledger.next_external_id(provider, now).await?;
+                let Ok(external_id) = crate::domain::ExternalId::parse(&ext) else {
+                    break;
+                };
+                let query = HistoryQuery {
+                    from: fmt(oldest - 60_000),
+                    to: fmt(now + 60_000),
+                    page,
+                    page_size: HISTORY_PAGE,
+                    external_id,
+                };
+                let result = match client.history(&query).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::debug!(error = %e, %provider, "history list unavailable; falling back to inquiries");
+                        break;
+                    }
+                };
+                report.history_pages += 1;
+                for entry in &result.entries {
+                    let to = match &entry.outcome {
+                        Outcome::Success { .. } => State::Succeeded,
+                        Outcome::Cancelled { .. } => State::Cancelled,
+                        Outcome::FinalFailure { .. } => State::Failed,
+                        Outcome::InProgress { .. }
+                        | Outcome::Retryable { .. }
+                        | Outcome::Unknown { .. }
+                        | Outcome::NotFound => continue,
+                    };
+                    let Some(id) = wanted.remove(&entry.partner_reference) else {
+                        continue;
+                    };
+                    let mut h = HistoryEntry::new("history", now_ms());
+                    h.actor = Some("sweep".into());
+                    h.outcome = Some(entry.outcome.label().into());
+                    h.note = Some(format!("settled from transaction history page {page}"));
+                    if let Settled::Applied(_) | Settled::AlreadyThere | Settled::Refused(_) = self
+                        .ledger
+                        .settle(&id, to, h, entry.provider_reference.clone())
+                        .await?
+                    {
+                        settled.insert(id);
+                        report.settled_by_history += 1;
+                    }
+                }
+                if !result.has_more {
+                    break;
+                }
+                page += 1;
+            }
+        }
+        Ok(rest
+            .into_iter()
+            .filter(|(id, _, _)| !settled.contains(id))
+            .collect())
     }
 
     /// Run the sweep for `tick` (unix seconds) unless another replica already did.

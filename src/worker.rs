@@ -67,6 +67,12 @@ pub fn queue_options(settings: &Settings) -> QueueOptions {
     }
 }
 
+/// How long a payout claimed by a sweep is hidden from other sweeps: long enough
+/// for its job to run, short enough that a lost job is retried soon.
+pub fn sweep_lease(settings: &Settings) -> Duration {
+    Duration::from_secs((settings.reconcile.tick_secs * 4).max(30))
+}
+
 /// A worker name nobody else uses: host, pid, random suffix.
 pub fn unique_name(role: &str) -> String {
     let suffix: u32 = rand::thread_rng().gen();
@@ -170,7 +176,9 @@ impl WorkerRuntime {
             ledger,
             queue: queue.clone(),
             batch: settings.reconcile.batch,
-            lease: Duration::from_secs((settings.reconcile.tick_secs * 4).max(60)),
+            lease: sweep_lease(&settings),
+            providers: engine.providers.clone(),
+            history_batch_min: settings.reconcile.history_batch_min,
         };
         Ok(WorkerRuntime {
             settings,

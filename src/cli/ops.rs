@@ -52,7 +52,9 @@ pub async fn reconcile(settings: &Settings, a: ReconcileArgs) -> anyhow::Result<
         ledger,
         queue,
         batch: settings.reconcile.batch,
-        lease: Duration::from_secs((settings.reconcile.tick_secs * 4).max(60)),
+        lease: crate::worker::sweep_lease(settings),
+        providers: crate::providers::build_all(&settings.providers)?,
+        history_batch_min: settings.reconcile.history_batch_min,
     };
     if a.once {
         let report = sweeper.sweep_once().await?;
@@ -60,8 +62,8 @@ pub async fn reconcile(settings: &Settings, a: ReconcileArgs) -> anyhow::Result<
             println!("{}", serde_json::to_string(&report)?);
         } else {
             println!(
-                "claimed {} due payout(s), enqueued {} job(s), dropped {} stale entr(ies)",
-                report.claimed, report.enqueued, report.dropped
+                "claimed {} due payout(s), settled {} from {} history page(s), enqueued {} job(s), dropped {} stale entr(ies)",
+                report.claimed, report.settled_by_history, report.history_pages, report.enqueued, report.dropped
             );
         }
         return Ok(ExitCode::SUCCESS);

@@ -45,6 +45,8 @@ pub struct Policy {
     pub schedule: Vec<Duration>,
     /// Unresolved longer than this → NEEDS_REVIEW.
     pub horizon: Duration,
+    /// Per-provider schedule and horizon, overriding the two above.
+    pub per_provider: HashMap<Provider, (Vec<Duration>, Duration)>,
     /// UNKNOWN for at least this long before a "not found" allows resubmission.
     pub not_found_grace: Duration,
     /// A SUBMITTING payout younger than this may still be in flight.
@@ -71,18 +73,53 @@ impl Policy {
                 base: Duration::from_millis(s.worker.backoff_base_ms),
                 cap: Duration::from_millis(s.worker.backoff_max_ms),
             },
-            schedule: s
-                .reconcile
-                .schedule_secs
-                .iter()
-                .map(|x| Duration::from_secs(*x))
-                .collect(),
+            schedule: secs(&s.reconcile.schedule_secs),
             horizon: Duration::from_secs(s.reconcile.horizon_secs),
+            per_provider: s
+                .reconcile
+                .providers
+                .iter()
+                .map(|(p, ps)| {
+                    (
+                        *p,
+                        (
+                            secs(&ps.schedule_secs),
+                            Duration::from_secs(ps.horizon_secs),
+                        ),
+                    )
+                })
+                .collect(),
             not_found_grace: Duration::from_secs(s.reconcile.not_found_grace_secs),
-            // Twice the longest request (connect + 2 tries for a token refresh) plus slack.
-            submit_grace: request_timeout * 3 + Duration::from_secs(5),
+            // Three of the longest requests (token fetch, send, one refresh and resend) plus slack.
+            submit_grace: s
+                .reconcile
+                .submit_grace_secs
+                .map(Duration::from_secs)
+                .unwrap_or(request_timeout * 3 + Duration::from_secs(5)),
             stuck_after: Duration::from_secs(s.reconcile.stuck_after_secs),
         }
+    }
+}
+
+fn secs(v: &[u64]) -> Vec<Duration> {
+    v.iter().map(|x| Duration::from_secs(*x)).collect()
+}
+
+impl Policy {
+    /// Delay before check number `checks` for `provider`.
+    pub fn check_delay(&self, provider: Provider, checks: u32) -> Duration {
+        match self.per_provider.get(&provider) {
+            Some((schedule, _)) => schedule_delay(schedule, checks),
+            None => schedule_delay(&self.schedule, checks),
+        }
+    }
+
+    /// How long `provider`'s payouts may stay unresolved before review.
+    pub fn horizon_for(&self, provider: Provider) -> Duration {
+        self.per_provider
+            .get(&provider)
+            .map(|(_, h)| *h)
+            .unwrap_or(self.horizon)
     }
 }
 
@@ -374,7 +411,7 @@ impl Engine {
             .map(str::to_owned)
             .or(meta.provider_reference);
         let entry = exchange_entry("request", now, &ex, &self.actor);
-        let first_check = now + ms(schedule_delay(&self.policy.schedule, 0));
+        let first_check = now + ms(self.policy.check_delay(p.id.provider, 0));
         let (to, due) = match &ex.outcome {
             Outcome::Success { reference } => {
                 meta.provider_reference = reference.clone().or(meta.provider_reference);
@@ -522,7 +559,7 @@ impl Engine {
             to: State::Unknown,
             meta: meta.clone(),
             entry,
-            due_at: Some(now + ms(schedule_delay(&self.policy.schedule, 0))),
+            due_at: Some(now + ms(self.policy.check_delay(p.id.provider, 0))),
             allocate_external_id: false,
         };
         let Some((version, _)) = self.apply(&p, t).await? else {
@@ -646,11 +683,11 @@ impl Engine {
     ) -> Result<Option<Step>, EngineError> {
         let now = now_ms();
         let since = *meta.unresolved_since.get_or_insert(now);
-        if to != State::NeedsReview && now - since >= ms(self.policy.horizon) {
+        if to != State::NeedsReview && now - since >= ms(self.policy.horizon_for(p.id.provider)) {
             to = State::NeedsReview;
             entry.note = Some("unresolved past the review horizon: needs an operator".into());
         }
-        let next = now + ms(schedule_delay(&self.policy.schedule, meta.checks));
+        let next = now + ms(self.policy.check_delay(p.id.provider, meta.checks));
         meta.next_check_at = Some(next);
         let t = Transition {
             to,

@@ -98,6 +98,7 @@ pub fn point_at(settings: &mut Settings, sandbox: &SandboxHandle) {
     settings.reconcile.tick_secs = 1;
     settings.reconcile.schedule_secs = vec![1];
     settings.reconcile.not_found_grace_secs = 0;
+    settings.reconcile.providers.clear();
 }
 
 /// Redis + sandbox + an in-process worker + a producer client.

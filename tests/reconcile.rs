@@ -1,0 +1,561 @@
+//! Reconciliation at scale (issue 6): polling, callbacks (alone, together, duplicated,
+//! out of order, forged), UNKNOWN and NEEDS_REVIEW, batch settlement from history
+//! lists, once-per-tick sweeps, and application notifications. Real Redis, the real
+//! sandbox over HTTP, the real API server for callbacks.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use common::{transfer, App};
+use kirim::api::{ApiServer, ApiState};
+use kirim::callbacks::CallbackState;
+use kirim::domain::Provider;
+use kirim::ledger::State;
+
+use kirim::sandbox::magic;
+use kirim::sweep::Sweeper;
+
+const OK_ACCOUNT: &str = "8753293240";
+const T: Duration = Duration::from_secs(30);
+
+/// Redis, an API for callbacks, a sandbox that calls it back, and settings that
+/// verify those callbacks. `poll` false makes polling too slow to matter.
+async fn callback_app(poll: bool, tune: impl FnOnce(&mut kirim::sandbox::SandboxConfig)) -> App {
+    // Reserve the API port first: the sandbox needs the callback URLs at start,
+    // and kirim needs them to verify signatures.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let api_addr = listener.local_addr().unwrap();
+    drop(listener);
+    let base = format!("http://{api_addr}");
+    let (ifp, nic, sgp) = (
+        format!("{base}/callbacks/ifortepay"),
+        format!("{base}/callbacks/nicepay"),
+        format!("{base}/callbacks/singapay"),
+    );
+    let (i2, s2) = (ifp.clone(), sgp.clone());
+    let mut app = App::spawn(
+        move |c| {
+            c.settlement_delay_ms = 3_600_000;
+            c.ifortepay.callback_url = i2;
+            c.nicepay.notify_url = nic;
+            c.singapay.webhook_url = s2;
+            c.callbacks.retry_base_ms = 50;
+            tune(c);
+        },
+        move |s| {
+            s.providers.ifortepay.callback_url = ifp;
+            s.providers.singapay.webhook_url = sgp;
+            s.api.bind = api_addr.to_string();
+            if !poll {
+                s.reconcile.schedule_secs = vec![3600];
+            }
+        },
+    )
+    .await;
+    let providers = kirim::providers::build_all(&app.settings.providers).unwrap();
+    let mut state = ApiState::new(&app.settings, app.client.clone(), providers);
+    state.callbacks = Some(Arc::new(CallbackState::from_settings(
+        &app.settings,
+        app.client.clone(),
+    )));
+    let server = ApiServer::build(&app.settings.api.bind, state, 65536)
+        .await
+        .unwrap();
+    tokio::spawn(server.run_until_stopped(std::future::pending()));
+    app.start_worker().await;
+    app
+}
+
+fn events(h: &[kirim::ledger::HistoryEntry], event: &str) -> usize {
+    h.iter().filter(|e| e.event == event).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn settles_by_polling_alone() {
+    let mut app = App::spawn(|c| c.settlement_delay_ms = 3_600_000, |_| {}).await;
+    app.start_worker().await;
+    let ok = app
+        .client
+        .enqueue_transfer(&transfer(Provider::Singapay, "POLL-OK", OK_ACCOUNT))
+        .await
+        .unwrap();
+    let cx = app
+        .client
+        .enqueue_transfer(&transfer(
+            Provider::Ifortepay,
+            "POLL-CX",
+            magic::ALWAYS_CANCEL,
+        ))
+        .await
+        .unwrap();
+    app.wait_state(&ok.id, State::Pending, T).await;
+    app.wait_state(&cx.id, State::Pending, T).await;
+    app.settle_sandbox().await;
+    app.wait_state(&ok.id, State::Succeeded, T).await;
+    app.wait_state(&cx.id, State::Cancelled, T).await;
+    let h = app.client.ledger().history(&cx.id).await.unwrap();
+    assert!(events(&h, "inquiry") >= 1);
+    assert_eq!(events(&h, "callback"), 0);
+    app.stop_worker().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn settles_by_callback_alone() {
+    let mut app = callback_app(false, |_| {}).await;
+    let mut ids = Vec::new();
+    for p in Provider::ALL {
+        ids.push(
+            app.client
+                .enqueue_transfer(&transfer(p, &format!("CB-{p}"), OK_ACCOUNT))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let cx = app
+        .client
+        .enqueue_transfer(&transfer(
+            Provider::Ifortepay,
+            "CB-CX",
+            magic::ALWAYS_CANCEL,
+        ))
+        .await
+        .unwrap()
+        .id;
+    for id in ids.iter().chain([&cx]) {
+        app.wait_state(id, State::Pending, T).await;
+    }
+    app.settle_sandbox().await;
+    for id in &ids {
+        app.wait_state(id, State::Succeeded, T).await;
+        let h = app.client.ledger().history(id).await.unwrap();
+        assert_eq!(events(&h, "inquiry"), 0, "{id}: no polling happened");
+        assert_eq!(events(&h, "callback"), 1, "{id}: settled by its callback");
+    }
+    app.wait_state(&cx, State::Cancelled, T).await;
+    app.stop_worker().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duplicated_and_out_of_order_callbacks_with_polling() {
+    let mut app = callback_app(true, |c| {
+        c.faults = vec![
+            serde_json::from_value(
+                serde_json::json!({"endpoint": "callbacks.*", "kind": "duplicate"}),
+            )
+            .unwrap(),
+            serde_json::from_value(
+                serde_json::json!({"endpoint": "callbacks.*", "kind": "out_of_order"}),
+            )
+            .unwrap(),
+        ];
+    })
+    .await;
+    let ok = app
+        .client
+        .enqueue_transfer(&transfer(Provider::Ifortepay, "DUP-1", OK_ACCOUNT))
+        .await
+        .unwrap()
+        .id;
+    let cx = app
+        .client
+        .enqueue_transfer(&transfer(
+            Provider::Ifortepay,
+            "DUP-2",
+            magic::ALWAYS_CANCEL,
+        ))
+        .await
+        .unwrap()
+        .id;
+    // NICEPAY reports the sandbox's cancellations as 09 (failed).
+    let nf = app
+        .client
+        .enqueue_transfer(&transfer(Provider::Nicepay, "DUP-3", magic::ALWAYS_CANCEL))
+        .await
+        .unwrap()
+        .id;
+    for id in [&ok, &cx, &nf] {
+        app.wait_state(id, State::Pending, T).await;
+    }
+    app.settle_sandbox().await;
+    app.wait_state(&ok, State::Succeeded, T).await;
+    app.wait_state(&cx, State::Cancelled, T).await;
+    app.wait_state(&nf, State::Failed, T).await;
+    // The duplicate and the stale INIT arrive after the final one: both are recorded
+    // and ignored, and the state never moves again.
+    let ledger = app.client.ledger().clone();
+    for id in [&ok, &cx, &nf] {
+        common::wait_for("the late callbacks to be recorded", T, || async {
+            events(&ledger.history(id).await.unwrap(), "callback_ignored") >= 2
+        })
+        .await;
+    }
+    assert_eq!(app.state(&ok).await, Some(State::Succeeded));
+    assert_eq!(app.state(&cx).await, Some(State::Cancelled));
+    assert_eq!(app.state(&nf).await, Some(State::Failed));
+    assert_eq!(app.booked(Provider::Ifortepay, "DUP-1").await, 1);
+    app.stop_worker().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unknown_resolved_by_callback() {
+    let mut app = callback_app(false, |_| {}).await;
+    app.fault("ifortepay.transfer", "error_500_after", Some(1))
+        .await;
+    let id = app
+        .client
+        .enqueue_transfer(&transfer(Provider::Ifortepay, "UNK-CB", OK_ACCOUNT))
+        .await
+        .unwrap()
+        .id;
+    app.wait_state(&id, State::Unknown, T).await;
+    app.settle_sandbox().await;
+    app.wait_state(&id, State::Succeeded, T).await;
+    let h = app.client.ledger().history(&id).await.unwrap();
+    assert_eq!(events(&h, "callback"), 1);
+    assert_eq!(app.booked(Provider::Ifortepay, "UNK-CB").await, 1);
+    app.stop_worker().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn needs_review_is_reached_and_resolved_by_an_operator() {
+    let mut app = App::spawn(|_| {}, |s| s.reconcile.horizon_secs = 2).await;
+    app.start_worker().await;
+    let id = app
+        .client
+        .enqueue_transfer(&transfer(Provider::Ifortepay, "STUCK-1", magic::STUCK))
+        .await
+        .unwrap()
+        .id;
+    app.wait_state(&id, State::NeedsReview, T).await;
+    // Still polled at the last interval, never failed automatically.
+    let listed = app.client.list(State::NeedsReview, 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    let err = app
+        .client
+        .resolve_review(&id, State::Succeeded, "alice", " ")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("note"), "{err}");
+    app.client
+        .resolve_review(
+            &id,
+            State::Cancelled,
+            "alice",
+            "bank statement 2026-11-21 shows no debit",
+        )
+        .await
+        .unwrap();
+    assert_eq!(app.state(&id).await, Some(State::Cancelled));
+    let h = app.client.ledger().history(&id).await.unwrap();
+    let review = h.iter().find(|e| e.event == "review").unwrap();
+    assert_eq!(review.actor.as_deref(), Some("operator:alice"));
+    assert!(review.note.as_deref().unwrap().contains("bank statement"));
+    // A resolved payout cannot be resolved again.
+    assert!(app
+        .client
+        .resolve_review(&id, State::Succeeded, "bob", "oops")
+        .await
+        .is_err());
+    app.stop_worker().await;
+}
+
+fn sweeper(
+    app: &App,
+    providers: kirim::jobs::handler::ProviderSet,
+    history_batch_min: usize,
+) -> Sweeper {
+    Sweeper {
+        ledger: app.client.ledger().clone(),
+        queue: app.client.queue().clone(),
+        batch: 1000,
+        lease: Duration::from_secs(60),
+        providers,
+        history_batch_min,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_reconcilers_never_poll_the_same_payout_twice_in_a_tick() {
+    let app = App::spawn(|_| {}, |s| s.reconcile.stuck_after_secs = 0).await;
+    let orders: Vec<_> = (0..300)
+        .map(|i| transfer(Provider::Ifortepay, &format!("TR-{i}"), OK_ACCOUNT))
+        .collect();
+    app.client.enqueue_transfers(&orders).await.unwrap();
+    // Drop the jobs the enqueue pushed so only the sweeps' jobs are counted.
+    let mut conn = app.client.ledger().connection();
+    let cfg = app
+        .client
+        .queue()
+        .apalis_config(kirim::jobs::Lane::Transfer)
+        .clone();
+    let _: () = redis::cmd("DEL")
+        .arg(cfg.active_jobs_list())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let (a, b) = (
+        sweeper(&app, Default::default(), 0),
+        sweeper(&app, Default::default(), 0),
+    );
+    let tick = 1_800_000_000;
+    let (ra, rb) = tokio::join!(a.sweep_tick(tick), b.sweep_tick(tick));
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert!(
+        ra.is_some() ^ rb.is_some(),
+        "exactly one replica sweeps a tick"
+    );
+    let report = ra.or(rb).unwrap();
+    assert_eq!(report.claimed, 300);
+    // And two sweeps running at once (different ticks) split the work.
+    let orders: Vec<_> = (0..300)
+        .map(|i| transfer(Provider::Nicepay, &format!("TR2-{i}"), OK_ACCOUNT))
+        .collect();
+    app.client.enqueue_transfers(&orders).await.unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(cfg.active_jobs_list())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let (ra, rb) = tokio::join!(a.sweep_once(), b.sweep_once());
+    assert_eq!(
+        ra.unwrap().claimed + rb.unwrap().claimed,
+        300,
+        "each due payout claimed once"
+    );
+    let depth = app
+        .client
+        .queue()
+        .depth(kirim::jobs::Lane::Transfer)
+        .await
+        .unwrap();
+    assert_eq!(
+        depth.active, 300,
+        "one job per due payout from the two concurrent sweeps"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batch_settlement_from_history_pages() {
+    let mut app = App::spawn(
+        |c| c.settlement_delay_ms = 3_600_000,
+        |s| s.reconcile.schedule_secs = vec![3600],
+    )
+    .await;
+    app.start_worker().await;
+    let orders: Vec<_> = (0..40)
+        .map(|i| transfer(Provider::Ifortepay, &format!("HB-{i}"), OK_ACCOUNT))
+        .collect();
+    app.client.enqueue_transfers(&orders).await.unwrap();
+    let ledger = app.client.ledger().clone();
+    common::wait_for("all PENDING", T, || async {
+        ledger.count_by_state().await.unwrap()[&State::Pending] == 40
+    })
+    .await;
+    app.stop_worker().await;
+    app.settle_sandbox().await;
+    // Make them all due now, then sweep once with batch settlement on.
+    let mut conn = ledger.connection();
+    let ids: Vec<String> = (0..40).map(|i| format!("ifortepay:HB-{i}")).collect();
+    let mut pipe = redis::pipe();
+    for id in &ids {
+        pipe.zadd(ledger.keys().due(), id, kirim::ledger::now_ms() - 1000)
+            .ignore();
+    }
+    let _: () = pipe.query_async(&mut conn).await.unwrap();
+    let providers = kirim::providers::build_all(&app.settings.providers).unwrap();
+    let report = sweeper(&app, providers, 20).sweep_once().await.unwrap();
+    assert_eq!(report.claimed, 40);
+    assert_eq!(report.settled_by_history, 40, "{report:?}");
+    assert!(
+        report.history_pages >= 1 && report.history_pages <= 3,
+        "{report:?}"
+    );
+    assert_eq!(report.enqueued, 0, "no per-payout inquiry needed");
+    assert_eq!(
+        ledger.count_by_state().await.unwrap()[&State::Succeeded],
+        40
+    );
+    let h = ledger.history(&ids[0].parse().unwrap()).await.unwrap();
+    assert_eq!(events(&h, "history"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forged_and_replayed_callbacks_are_refused() {
+    let mut app = callback_app(false, |_| {}).await;
+    let id = app
+        .client
+        .enqueue_transfer(&transfer(Provider::Ifortepay, "FORGE-1", OK_ACCOUNT))
+        .await
+        .unwrap()
+        .id;
+    app.wait_state(&id, State::Pending, T).await;
+    let url = app.settings.providers.ifortepay.callback_url.clone();
+    let body = serde_json::json!({"partnerReferenceNo": "FORGE-1", "referenceNo": "X",
+        "additionalInfo": {"status": "SUCCESS"}})
+    .to_string();
+    let send = |sig: String, ts: String, body: String| {
+        let url = url.clone();
+        async move {
+            reqwest::Client::new()
+                .post(&url)
+                .header("Content-Type", "application/json")
+                .header("X-TIMESTAMP", ts)
+                .header("X-SIGNATURE", sig)
+                .header("X-VERSION", "1.0")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let ts = kirim::snap::timestamp::now();
+    let sign = |secret: &str, body: &str, ts: &str| {
+        let msg = kirim::snap::callback_string_to_sign(
+            &url,
+            "1.0",
+            kirim::snap::minify(body).unwrap().as_bytes(),
+            ts,
+        );
+        kirim::snap::hmac_sign(secret, &msg)
+    };
+    let real = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/sandbox/ifortepay_client_secret"
+    ))
+    .unwrap()
+    .trim()
+    .to_owned();
+    // Signed with the wrong secret.
+    assert_eq!(
+        send(sign("guess", &body, &ts), ts.clone(), body.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // Re-signed: a valid signature over another body, sent with a tampered body.
+    let other = body.replace("SUCCESS", "INIT");
+    assert_eq!(
+        send(sign(&real, &other, &ts), ts.clone(), body.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // Replayed: valid signature, but an hour-old timestamp.
+    let old = kirim::snap::timestamp::format(chrono::Utc::now() - chrono::Duration::hours(1));
+    assert_eq!(
+        send(sign(&real, &body, &old), old.clone(), body.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.state(&id).await,
+        Some(State::Pending),
+        "nothing trusted"
+    );
+    let h = app.client.ledger().history(&id).await.unwrap();
+    assert_eq!(events(&h, "callback_refused"), 3);
+    // Each refusal triggered an inquiry instead (the provider still says INIT).
+    let ledger = app.client.ledger().clone();
+    common::wait_for("inquiries after the refusals", T, || async {
+        events(&ledger.history(&id).await.unwrap(), "inquiry") >= 1
+    })
+    .await;
+    assert_eq!(app.state(&id).await, Some(State::Pending));
+    // The genuine callback still works.
+    assert_eq!(
+        send(sign(&real, &body, &ts), ts.clone(), body.clone()).await,
+        StatusCode::OK
+    );
+    assert_eq!(app.state(&id).await, Some(State::Succeeded));
+    app.stop_worker().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn final_states_are_notified_signed_retried_and_redeliverable() {
+    #[derive(Default)]
+    struct Seen {
+        hits: AtomicUsize,
+        ok: Mutex<Vec<(String, String, String)>>,
+    }
+    let seen = Arc::new(Seen::default());
+    let s2 = seen.clone();
+    let receiver = Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, body: String| {
+            let seen = s2.clone();
+            async move {
+                // Fail the first delivery: kirim must retry.
+                if seen.hits.fetch_add(1, Ordering::SeqCst) == 0 {
+                    return StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                let h = |n: &str| {
+                    headers
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned()
+                };
+                seen.ok
+                    .lock()
+                    .unwrap()
+                    .push((h("x-kirim-event-id"), h("x-kirim-signature"), body));
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+    let mut app = App::spawn(
+        |_| {},
+        move |s| {
+            s.notify.url = hook;
+            s.notify.secret = Some(kirim::config::Secret::new("notify-secret"));
+            s.notify.backoff_base_ms = 50;
+            s.notify.backoff_max_ms = 200;
+        },
+    )
+    .await;
+    app.start_worker().await;
+    let id = app
+        .client
+        .enqueue_transfer(&transfer(Provider::Ifortepay, "EVT-1", OK_ACCOUNT))
+        .await
+        .unwrap()
+        .id;
+    app.wait_state(&id, State::Succeeded, T).await;
+    common::wait_for("a delivered notification", T, || async {
+        !seen.ok.lock().unwrap().is_empty()
+    })
+    .await;
+    let (event_id, sig, body) = seen.ok.lock().unwrap()[0].clone();
+    assert_eq!(event_id, "evt_ifortepay_EVT-1_succeeded");
+    assert_eq!(
+        sig,
+        kirim::notify::sign("notify-secret", body.as_bytes()),
+        "HMAC-SHA256 over the body"
+    );
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["type"], "payout.succeeded");
+    assert_eq!(v["amount"], "150000.00");
+    assert!(
+        seen.hits.load(Ordering::SeqCst) >= 2,
+        "first attempt failed, then retried"
+    );
+    let listed = kirim::notify::list(app.client.ledger()).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].delivery.delivered_at.is_some());
+    // Redeliver on request: the same event id arrives again.
+    assert!(kirim::notify::redeliver(app.client.ledger(), &event_id)
+        .await
+        .unwrap());
+    common::wait_for("the redelivery", T, || async {
+        seen.ok.lock().unwrap().len() >= 2
+    })
+    .await;
+    assert_eq!(seen.ok.lock().unwrap()[1].0, event_id);
+    app.stop_worker().await;
+}
