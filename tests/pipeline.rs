@@ -402,3 +402,26 @@ async fn a_backlog_beyond_the_apalis_fetch_limit_drains() {
     .await;
     app.stop_worker().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nicepay_lost_registration_answer_recovers_without_paying_twice() {
+    // Regression (found by the crash test): a NICEPAY registration whose answer was
+    // lost left the payout UNKNOWN forever, because the inquiry needs the
+    // registration's reference. Now: no reference means no approve was ever sent,
+    // so it is "not received"; the resubmission is answered 409 with the existing
+    // reference and continues with approve.
+    let mut app = App::spawn(|_| {}, |_| {}).await;
+    app.fault("nicepay.registration", "error_500_after", Some(1))
+        .await;
+    app.start_worker().await;
+    let e = app
+        .client
+        .enqueue_transfer(&transfer(Provider::Nicepay, "NLR-1", OK_ACCOUNT))
+        .await
+        .unwrap();
+    app.wait_state(&e.id, State::Succeeded, T).await;
+    let p = app.client.ledger().get(&e.id).await.unwrap().unwrap();
+    assert_eq!(p.meta.submissions, 2);
+    assert_eq!(app.booked(Provider::Nicepay, "NLR-1").await, 1);
+    app.stop_worker().await;
+}

@@ -807,10 +807,33 @@ async fn nicepay_cancel_before_approve_and_token_refresh() {
     assert_eq!(label(&ex), "in_progress");
     assert_eq!(c.snap().tokens().fetch_count(), 2);
     assert_eq!(env.booked("nicepay", "NP-TOK-1").await, 1);
-    // A status query without the registration's reference cannot be sent.
+    // A status query without the registration's reference cannot be sent, and
+    // without it no approve can have been sent either: "not received".
     let mut q = status_query(&req, &ex);
     q.provider_reference = None;
-    assert_eq!(label(&c.transfer_status(&q).await.unwrap()), "unknown");
+    assert_eq!(label(&c.transfer_status(&q).await.unwrap()), "not_found");
+
+    // A registration whose answer was lost: registering again is answered 409 with
+    // the existing reference, and the client continues with approve. Booked once.
+    env.fault("nicepay.registration", "error_500_after").await;
+    let lost = transfer("NP-LOST-1", OK_ACCOUNT, 50_000);
+    let ex = c.transfer(&lost).await.unwrap();
+    assert_eq!(label(&ex), "unknown");
+    assert!(
+        ex.reference().is_none(),
+        "the answer carrying the reference was lost"
+    );
+    assert_eq!(
+        env.booked("nicepay", "NP-LOST-1").await,
+        0,
+        "registered, not approved"
+    );
+    let mut resubmission = lost.clone();
+    resubmission.external_id = ext(); // a new message, the same partnerReferenceNo
+    let again = c.transfer(&resubmission).await.unwrap();
+    assert_eq!(label(&again), "in_progress", "{again:?}");
+    assert!(again.reference().is_some());
+    assert_eq!(env.booked("nicepay", "NP-LOST-1").await, 1);
 }
 
 // ---------------------------------------------------------------------------

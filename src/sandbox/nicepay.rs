@@ -22,7 +22,7 @@
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Method};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use rust_decimal::Decimal;
@@ -220,10 +220,28 @@ async fn registration(
         }),
         settle_at: None,
     };
-    let b = state.register(booking).map_err(|e| match e {
-        BookError::Duplicate => SnapError::new(ep, 409, 1, "Duplicate partnerReferenceNo"),
-        BookError::InsufficientFunds => SnapError::new(ep, 403, 14, "Insufficient Funds"),
-    })?;
+    let b = match state.register(booking) {
+        Ok(b) => b,
+        Err(BookError::Duplicate) => {
+            // The duplicate answer names the existing registration (as SNAP
+            // providers commonly do), so a client that lost the first answer can
+            // continue with approve/inquiry instead of being stuck without a reference.
+            let existing = state.get(P, Kind::Transfer, reference);
+            let mut body = json!({
+                "responseCode": crate::snap::ResponseCode::new(409, ep.service(), 1).to_string(),
+                "responseMessage": "Duplicate partnerReferenceNo",
+                "partnerReferenceNo": reference,
+            });
+            if let Some(e) = existing {
+                body["referenceNo"] = json!(e.provider_reference);
+                body["latestTransactionStatus"] = json!(status_code(e.status).0);
+            }
+            return Ok((axum::http::StatusCode::CONFLICT, axum::Json(body)).into_response());
+        }
+        Err(BookError::InsufficientFunds) => {
+            return Err(SnapError::new(ep, 403, 14, "Insufficient Funds"))
+        }
+    };
     let (code, desc) = status_code(b.status);
     Ok(snap_ok(
         ep,

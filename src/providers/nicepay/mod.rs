@@ -191,17 +191,17 @@ impl PayoutProvider for NicepayClient {
     async fn transfer_status(&self, query: &StatusQuery) -> Result<Exchange, ProviderError> {
         let body = match tf::inquiry_request(&self.settings, query) {
             Ok(b) => b,
-            // Without the registration's reference NICEPAY cannot be asked. No money can
-            // have moved (only an approve with that reference moves it): say so.
+            // Without the registration's reference NICEPAY cannot be asked. But nothing
+            // can have moved money: only an approve moves it, and an approve needs that
+            // reference, which we never had. For the worker that is "not received":
+            // it may submit again with the same partnerReferenceNo; a registration that
+            // did arrive answers 409 with its reference and the flow continues to approve.
             Err(_) => {
-                return Ok(Exchange::bare(
-                    Outcome::Unknown {
-                        reason: "NICEPAY inquiry needs the registration's referenceNo, which was never received; \
-                                 no approve was sent, so no money moved"
-                            .into(),
-                    },
-                    std::time::Duration::ZERO,
-                ))
+                let mut ex = Exchange::bare(Outcome::NotFound, std::time::Duration::ZERO);
+                ex.response_message = Some(
+                    "no NICEPAY referenceNo was ever received, so no approve was sent: no money moved".into(),
+                );
+                return Ok(ex);
             }
         };
         let sent = match self

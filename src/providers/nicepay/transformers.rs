@@ -123,6 +123,19 @@ pub enum Registration {
 }
 
 pub fn registration_result(answer: &SnapAnswer) -> Registration {
+    // 409xx01 "duplicate partnerReferenceNo" that names the existing registration:
+    // it is ours (the ledger refuses a reused reference with other details), and a
+    // registration alone moves no money, so continue with approve. Approve is
+    // idempotent at NICEPAY (a second one is refused), so this cannot pay twice.
+    if answer
+        .code_raw
+        .as_deref()
+        .is_some_and(|c| c.starts_with("409") && c.ends_with("01"))
+    {
+        if let Some(reference) = reference(answer) {
+            return Registration::Registered { reference };
+        }
+    }
     match verdict(answer, CallKind::Transactional) {
         Verdict::Accepted { .. } => match reference(answer) {
             Some(reference) => Registration::Registered { reference },
