@@ -425,3 +425,79 @@ async fn nicepay_lost_registration_answer_recovers_without_paying_twice() {
     assert_eq!(app.booked(Provider::Nicepay, "NLR-1").await, 1);
     app.stop_worker().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn beneficiary_name_check_before_transfer() {
+    let mut app = App::spawn(|_| {}, |_| {}).await;
+    app.start_worker().await;
+    // The sandbox names every account "SANDBOX ACCOUNT <last 4 digits>".
+    let mut good = transfer(Provider::Ifortepay, "NAME-OK", OK_ACCOUNT);
+    good.beneficiary.name = "Sandbox  account 3240".into();
+    good.verify_beneficiary_name = true;
+    let mut bad = transfer(Provider::Ifortepay, "NAME-BAD", OK_ACCOUNT);
+    bad.verify_beneficiary_name = true;
+    let g = app.client.enqueue_transfer(&good).await.unwrap();
+    let b = app.client.enqueue_transfer(&bad).await.unwrap();
+    app.wait_state(&g.id, State::Succeeded, T).await;
+    app.wait_state(&b.id, State::Failed, T).await;
+    let p = app.client.ledger().get(&b.id).await.unwrap().unwrap();
+    assert_eq!(p.meta.response_code.as_deref(), Some("NAME_MISMATCH"));
+    assert!(p
+        .meta
+        .response_message
+        .as_deref()
+        .unwrap()
+        .contains("SANDBOX ACCOUNT 3240"));
+    assert_eq!(
+        app.booked(Provider::Ifortepay, "NAME-BAD").await,
+        0,
+        "nothing sent on a mismatch"
+    );
+    let h = app.client.ledger().history(&g.id).await.unwrap();
+    assert!(h.iter().any(|e| e.event == "account_inquiry"));
+    app.stop_worker().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retention_deletes_finished_job_data_but_keeps_the_ledger() {
+    let mut app = App::spawn(|_| {}, |_| {}).await;
+    app.start_worker().await;
+    let orders: Vec<_> = (0..20)
+        .map(|i| transfer(Provider::Ifortepay, &format!("RET-{i}"), OK_ACCOUNT))
+        .collect();
+    app.client.enqueue_transfers(&orders).await.unwrap();
+    let ledger = app.client.ledger().clone();
+    common::wait_for("all done", T, || async {
+        ledger.count_by_state().await.unwrap()[&State::Succeeded] == 20
+    })
+    .await;
+    app.stop_worker().await;
+    let queue = app.client.queue();
+    assert!(queue.finished_count().await.unwrap() >= 20);
+    // Nothing is old enough for a one-hour retention...
+    assert_eq!(
+        queue
+            .apply_retention(Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0
+    );
+    // ...everything finished is older than "now + 1 s".
+    tokio::time::sleep(Duration::from_millis(1100)).await; // apalis stamps done_at in whole seconds
+    let removed = queue.apply_retention(Duration::ZERO).await.unwrap();
+    assert!(removed >= 20, "removed {removed}");
+    assert_eq!(queue.finished_count().await.unwrap(), 0);
+    let mut conn = ledger.connection();
+    let cfg = queue.apalis_config(kirim::jobs::Lane::Transfer);
+    let data: u64 = redis::cmd("HLEN")
+        .arg(cfg.job_data_hash())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(data, 0, "job payloads deleted");
+    assert_eq!(
+        ledger.count_by_state().await.unwrap()[&State::Succeeded],
+        20,
+        "the ledger is kept"
+    );
+}

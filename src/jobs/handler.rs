@@ -29,7 +29,8 @@ use crate::ledger::{
     Transition, TransitionOutcome,
 };
 use crate::providers::{
-    Exchange, Outcome, PaymentRequest, PayoutProvider, ProviderError, StatusQuery, TransferRequest,
+    AccountInquiryRequest, Exchange, Outcome, PaymentRequest, PayoutProvider, ProviderError,
+    StatusQuery, TransferRequest,
 };
 use crate::retry::{schedule_delay, Backoff};
 
@@ -256,8 +257,93 @@ impl Engine {
         }
     }
 
+    /// Beneficiary account inquiry before a transfer whose producer asked for a
+    /// name check. `Some(step)` ends the job (refused, or retry later); `None` means
+    /// go ahead. Nothing here moves money, so every failure is safe to retry.
+    async fn verify_beneficiary(&self, p: &Payout) -> Result<Option<Option<Step>>, EngineError> {
+        let Some(b) = p
+            .details
+            .beneficiary
+            .as_ref()
+            .filter(|_| p.details.verify_beneficiary_name)
+        else {
+            return Ok(None);
+        };
+        if p.meta.submissions > 0 {
+            return Ok(None); // checked before the first submission
+        }
+        let provider = self.provider(p.id.provider)?;
+        let now = now_ms();
+        let ext = self.ledger.next_external_id(p.id.provider, now).await?;
+        let Ok(external_id) = ExternalId::parse(&ext) else {
+            return Ok(None);
+        };
+        let req = AccountInquiryRequest {
+            bank_code: b.bank_code.clone(),
+            account_no: b.account_no.clone(),
+            external_id,
+        };
+        let mut entry = HistoryEntry::new("account_inquiry", now_ms());
+        entry.actor = Some(self.actor.clone());
+        entry.external_id = Some(ext);
+        let mut meta = p.meta.clone();
+        meta.updated_at = now_ms();
+        let (to, code, message) = match provider.account_inquiry(&req).await {
+            Ok(info) if names_match(&b.name, &info.account_name) => {
+                entry.note = Some(format!("account holder '{}' matches", info.account_name));
+                self.ledger.append_history(&p.id, &entry).await?;
+                return Ok(None);
+            }
+            Ok(info) => (
+                State::Failed,
+                "NAME_MISMATCH".to_owned(),
+                format!(
+                    "beneficiary.name '{}' does not match the account holder '{}'",
+                    b.name, info.account_name
+                ),
+            ),
+            Err(ProviderError::Unsupported { .. }) => {
+                entry.note = Some("the provider has no account inquiry; name not verified".into());
+                self.ledger.append_history(&p.id, &entry).await?;
+                return Ok(None);
+            }
+            Err(ProviderError::Validation(f)) => {
+                (State::Failed, "INVALID_REQUEST".into(), f.to_string())
+            }
+            Err(ProviderError::Call {
+                outcome: Outcome::FinalFailure { code, message },
+                ..
+            }) => (State::Failed, code, message),
+            Err(e) => {
+                // Could not ask: try again later, like any retryable step.
+                entry.outcome = Some("retryable".into());
+                entry.message = Some(e.to_string());
+                return Ok(Some(
+                    self.retry_later(p.clone(), meta, entry, None)
+                        .await
+                        .map(Some)?,
+                ));
+            }
+        };
+        entry.response_code = Some(code.clone());
+        entry.message = Some(message.clone());
+        meta.response_code = Some(code);
+        meta.response_message = Some(message);
+        let t = Transition {
+            to,
+            meta,
+            entry,
+            due_at: None,
+            allocate_external_id: false,
+        };
+        Ok(Some(self.apply(p, t).await?.map(|_| Step::Moved(to))))
+    }
+
     /// ACCEPTED → SUBMITTING (+ X-EXTERNAL-ID) → send → record the outcome.
     async fn submit(&self, p: Payout) -> Result<Option<Step>, EngineError> {
+        if let Some(step) = self.verify_beneficiary(&p).await? {
+            return Ok(step);
+        }
         let now = now_ms();
         let mut meta = p.meta.clone();
         meta.submissions += 1;
@@ -742,6 +828,26 @@ impl Engine {
     }
 }
 
+/// Account-holder names as banks return them differ in case, spacing and
+/// punctuation, and are often truncated; compare letters and digits only, and
+/// accept one being a word-prefix of the other.
+pub fn names_match(given: &str, holder: &str) -> bool {
+    let words = |s: &str| -> Vec<String> {
+        s.split_whitespace()
+            .map(|w| {
+                w.chars()
+                    .filter(|c| c.is_alphanumeric())
+                    .collect::<String>()
+                    .to_uppercase()
+            })
+            .filter(|w| !w.is_empty())
+            .collect()
+    };
+    let (a, b) = (words(given), words(holder));
+    let n = a.len().min(b.len());
+    n > 0 && a[..n] == b[..n]
+}
+
 fn kind_job(kind: PayoutKind) -> &'static str {
     match kind {
         PayoutKind::Transfer => "transfer",
@@ -760,5 +866,23 @@ pub fn job_for(id: &PayoutId, state: State, kind: PayoutKind) -> Option<Job> {
             Some(Job::Inquiry { payout: id.clone() })
         }
         State::Succeeded | State::Cancelled | State::Failed => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_match;
+
+    #[test]
+    fn name_matching_ignores_case_spacing_punctuation_and_truncation() {
+        assert!(names_match("Budi  Santoso", "BUDI SANTOSO"));
+        assert!(names_match("Budi Santoso, S.Kom", "BUDI SANTOSO SKOM"));
+        assert!(names_match(
+            "Muhammad Abdurrahman Wahid",
+            "MUHAMMAD ABDURRAHMAN"
+        ));
+        assert!(!names_match("Budi Santoso", "SITI AMINAH"));
+        assert!(!names_match("", "SITI"));
+        assert!(!names_match("Bud", "BUDI SANTOSO"), "whole words only");
     }
 }

@@ -148,7 +148,11 @@ impl Queue {
                 // 10x slower); orphan recovery works from the per-worker in-flight sets
                 // either way, and the ledger makes a duplicate run harmless.
                 .lock_tasks(false)
-                .persist_results(false)
+                // Must stay on: in apalis 1.0 `persist_results(false)` also turns off
+                // the ack, so finished jobs would stay in the worker's in-flight set
+                // forever (and be re-run by orphan recovery). Found by kirim's
+                // retention test.
+                .persist_results(true)
                 .emit_events(false);
             LaneQueue {
                 storage: RedisStorage::new(conn.clone()).with_config(config.clone()),
