@@ -371,3 +371,43 @@ fn keygen_writes_usable_pair_with_private_mode_0600() {
     let again = kirim(&["keygen", "--out", out_dir.to_str().unwrap()], &[]);
     assert!(!again.status.success());
 }
+
+#[test]
+fn configuration_errors_name_the_key() {
+    // An environment override is validated like the file.
+    let out = kirim(
+        &["list", "--state", "PENDING"],
+        &[("KIRIM_WORKER__CONCURRENCY", "0")],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("worker.concurrency"), "{err}");
+
+    // A secret written in a config file is refused, naming the key, never echoing it.
+    let dir = tempfile::tempdir().unwrap();
+    let extra = dir.path().join("extra.toml");
+    std::fs::write(
+        &extra,
+        "[providers.ifortepay]\nclient_secret = \"s3cr3t-value\"\n",
+    )
+    .unwrap();
+    let out = kirim(
+        &[
+            "--config",
+            extra.to_str().unwrap(),
+            "list",
+            "--state",
+            "PENDING",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("providers.ifortepay.client_secret"), "{err}");
+    assert!(!err.contains("s3cr3t-value"));
+
+    // Bad user input names the field and the rule.
+    let out = kirim(&["list", "--state", "DONE"], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("state: must be one of"));
+}
