@@ -501,3 +501,37 @@ async fn retention_deletes_finished_job_data_but_keeps_the_ledger() {
         "the ledger is kept"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn direct_debit_payment_without_otp_and_no_card_token_leaks() {
+    let mut app = App::spawn(|_| {}, |_| {}).await;
+    app.start_worker().await;
+    let token = "card_.eyJpYXQiOjE3MjE4OTM3NDQsInNlY3JldCI6dHJ1ZX0.sig-kirim-test";
+    let order = kirim::client::PaymentOrder {
+        provider: Provider::Ifortepay,
+        partner_reference: kirim::domain::PartnerReference::parse("DD-1").unwrap(),
+        amount: kirim::domain::Money::parse("15000.00", "amount").unwrap(),
+        bank_card_token: kirim::config::Secret::new(token),
+        with_otp: false,
+        pay_option: "BRI".into(),
+        remarks: Some("Testing Remarks".into()),
+    };
+    let e = app.client.enqueue_payment(&order).await.unwrap();
+    assert!(
+        !app.client.enqueue_payment(&order).await.unwrap().created,
+        "idempotent"
+    );
+    app.wait_state(&e.id, State::Succeeded, T).await;
+    let view = app.client.status(&e.id).await.unwrap().unwrap();
+    let json = serde_json::to_string(&view).unwrap();
+    assert!(
+        !json.contains(token),
+        "the card token never appears in status or audit"
+    );
+    assert!(!json.contains("sig-kirim-test"));
+    assert!(
+        !format!("{order:?}").contains(token),
+        "Debug redacts it too"
+    );
+    app.stop_worker().await;
+}
