@@ -1,5 +1,8 @@
 //! Canonical JSON as Singapay v2.0 signs it: object keys sorted recursively by
-//! their bytes, no whitespace, strings escaped minimally (unicode and `/` as is).
+//! their bytes, no whitespace, strings escaped minimally (unicode and `/` as is,
+//! PHP's `JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES`), numbers as JavaScript
+//! prints them. One implementation for the client, the sandbox and the webhook
+//! receiver.
 //!
 //! Written out explicitly rather than relying on `serde_json::Map` ordering: with
 //! serde_json's `preserve_order` feature (which any dependency may switch on) the
@@ -41,8 +44,16 @@ fn write(value: &Value, out: &mut String) {
             out.push(']');
         }
         Value::String(s) => write_str(s, out),
-        // Numbers, booleans and null print the same in every JSON writer.
-        other => out.push_str(&other.to_string()),
+        // Numbers print as JavaScript's JSON.stringify would: an integral float
+        // (`50000.0`) prints as `50000`.
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if !n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() < 1e15 => {
+                // `as i64` is exact: |f| < 1e15 and integral.
+                out.push_str(&(f as i64).to_string());
+            }
+            _ => out.push_str(&n.to_string()),
+        },
+        Value::Bool(_) | Value::Null => out.push_str(&value.to_string()),
     }
 }
 

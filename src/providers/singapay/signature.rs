@@ -6,70 +6,11 @@
 //! the bytes sent — whatever the receiver's canonicaliser does, it gets back the
 //! same text.
 
-use serde_json::Value;
-
 use crate::snap::{hmac_sha512, sha256_hex};
 
-/// Canonical JSON: object keys sorted recursively by their UTF-8 bytes, no
-/// whitespace, unicode and `/` unescaped, strings with JSON's short escapes.
-///
-/// Written out explicitly instead of relying on `serde_json::Map` order, which
-/// changes if any dependency enables serde_json's `preserve_order`.
-pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
-    write(value, &mut out);
-    out
-}
-
-fn write(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push('{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_str(k, out);
-                out.push(':');
-                write(v, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write(v, out);
-            }
-            out.push(']');
-        }
-        Value::String(s) => write_str(s, out),
-        // kirim sends integers and strings only; numbers print as parsed.
-        Value::Number(_) | Value::Bool(_) | Value::Null => out.push_str(&value.to_string()),
-    }
-}
-
-fn write_str(s: &str, out: &mut String) {
-    out.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
+/// Canonical JSON (keys sorted by bytes, no whitespace): one implementation for
+/// the client, the sandbox and the webhook receiver.
+pub use crate::snap::canonical::canonical_json;
 
 /// lowercase hex HMAC-SHA512.
 pub fn hmac_hex(secret: &str, message: &str) -> String {
@@ -121,7 +62,8 @@ mod tests {
     fn reproduces_public_vectors() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/vectors/singapay-v2.json");
-        let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let secret = v["secret"].as_str().unwrap();
         let token = v["access_token"].as_str().unwrap();
         let method = v["method"].as_str().unwrap();
