@@ -600,43 +600,43 @@ impl Row {
 /// The live table: counts by state per provider.
 fn progress_table(rows: &[Row], elapsed: Duration) -> Vec<String> {
     const COLS: [(State, &str); 8] = [
-        (State::Accepted, "ACCEPTED"),
-        (State::Submitting, "SUBMITTING"),
+        (State::Accepted, "ACCEPT"),
+        (State::Submitting, "SUBMIT"),
         (State::Pending, "PENDING"),
         (State::Unknown, "UNKNOWN"),
         (State::NeedsReview, "REVIEW"),
-        (State::Succeeded, "SUCCEEDED"),
-        (State::Cancelled, "CANCELLED"),
+        (State::Succeeded, "SUCCESS"),
+        (State::Cancelled, "CANCEL"),
         (State::Failed, "FAILED"),
     ];
     let mut lines = Vec::new();
-    let mut head = format!("{:<10}", "provider");
+    let mut head = format!("{:<9}", "provider");
     for (_, name) in COLS {
-        let _ = write!(head, " {name:>10}");
+        let _ = write!(head, " {name:>7}");
     }
-    let _ = write!(head, " {:>7}", "final");
+    let _ = write!(head, " {:>5}", "final");
     lines.push(head);
     let mut totals = [0usize; 8];
     let (mut all_final, mut all) = (0, 0);
     for p in Provider::ALL {
         let mine: Vec<&Row> = rows.iter().filter(|r| r.case.provider == p).collect();
-        let mut line = format!("{:<10}", p.as_str());
+        let mut line = format!("{:<9}", p.as_str());
         for (i, (s, _)) in COLS.iter().enumerate() {
             let n = mine.iter().filter(|r| r.state() == Some(*s)).count();
             totals[i] += n;
-            let _ = write!(line, " {n:>10}");
+            let _ = write!(line, " {n:>7}");
         }
         let f = mine.iter().filter(|r| r.is_final()).count();
         all_final += f;
         all += mine.len();
-        let _ = write!(line, " {:>7}", format!("{f}/{}", mine.len()));
+        let _ = write!(line, " {:>5}", format!("{f}/{}", mine.len()));
         lines.push(line);
     }
-    let mut line = format!("{:<10}", "total");
+    let mut line = format!("{:<9}", "total");
     for n in totals {
-        let _ = write!(line, " {n:>10}");
+        let _ = write!(line, " {n:>7}");
     }
-    let _ = write!(line, " {:>7}", format!("{all_final}/{all}"));
+    let _ = write!(line, " {:>5}", format!("{all_final}/{all}"));
     lines.push(line);
     lines.push(format!("elapsed {:.1} s", elapsed.as_secs_f64()));
     lines
@@ -789,7 +789,15 @@ where
     );
     println!();
 
-    let result = drive(&stack, &cases, &opts, live, started).await;
+    tokio::pin!(shutdown);
+    let mut interrupted = false;
+    let result = tokio::select! {
+        r = drive(&stack, &cases, &opts, live, started) => r,
+        _ = &mut shutdown => {
+            interrupted = true;
+            Err(anyhow::anyhow!("interrupted"))
+        }
+    };
     let ok = match result {
         Ok(rows) => report(&stack, &rows),
         Err(e) => {
@@ -797,7 +805,7 @@ where
             false
         }
     };
-    if opts.keep_running {
+    if opts.keep_running && !interrupted {
         println!("The stack stays up; press Ctrl-C to stop.");
         let _ = out.flush();
         shutdown.await;
