@@ -23,6 +23,7 @@
 //! - [`api`]: `kirim serve`, the HTTP API (axum), health and metrics.
 //! - [`callbacks`]: verified provider callbacks, applied as forward moves only.
 //! - [`sandbox`]: a local server speaking all three providers, with fault injection.
+//! - [`demo`]: `kirim demo`, the whole stack in one process with a live table.
 //! - [`cli`]: the `kirim` command line.
 //!
 //! See ARCHITECTURE.md for how a payout flows through them.
@@ -32,6 +33,7 @@ pub mod callbacks;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod jobs;
 pub mod keys;

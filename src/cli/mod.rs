@@ -2,6 +2,7 @@
 //! lives in its own file and returns `anyhow::Result` so errors print once, on
 //! stderr, with a non-zero exit code.
 
+mod demo;
 mod enqueue;
 mod keygen;
 mod ops;
@@ -37,6 +38,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The whole system in one command: Redis, sandbox, workers, reconciler, API and a batch.
+    Demo(demo::DemoArgs),
     /// Generate an RSA-2048 key pair for SNAP (private.pem is PKCS#8, mode 0600).
     Keygen(keygen::KeygenArgs),
     /// Compute SNAP signatures offline (access token, HMAC service, RSA service).
@@ -137,6 +140,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::telemetry::init(cli.log_format.unwrap_or_default(), "warn");
             provider::run(args, cli.config)
         }
+        Command::Demo(args) => {
+            // The live table owns the terminal: only errors are logged (RUST_LOG wins).
+            let settings = Settings::load(cli.config.as_deref())?;
+            crate::telemetry::init(cli.log_format.unwrap_or(settings.log.format), "error");
+            runtime()?.block_on(demo::run(settings, args))
+        }
         _ => {
             let settings = load_settings(&cli)?;
             runtime()?.block_on(async move {
@@ -151,6 +160,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Worker(a) => run::worker(settings, a).await,
                     Command::Serve(a) => run::serve(settings, a).await,
                     Command::Keygen(_)
+                    | Command::Demo(_)
                     | Command::Sign(_)
                     | Command::Sandbox(_)
                     | Command::Provider(_) => {

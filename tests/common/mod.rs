@@ -260,3 +260,63 @@ pub fn transfer(provider: Provider, reference: &str, account: &str) -> TransferO
         verify_beneficiary_name: false,
     }
 }
+
+/// An in-process `kirim serve` on port 0 (with the callback receivers).
+pub struct Api {
+    pub url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Api {
+    /// Serve the API for `settings` (Redis and providers as configured).
+    pub async fn start(settings: &Settings) -> Api {
+        let client = Client::connect(settings).await.expect("client connects");
+        let providers = kirim::providers::build_all(&settings.providers).expect("providers");
+        let mut state = kirim::api::ApiState::new(settings, client.clone(), providers);
+        state.callbacks = Some(std::sync::Arc::new(
+            kirim::callbacks::CallbackState::from_settings(settings, client),
+        ));
+        let server =
+            kirim::api::ApiServer::build("127.0.0.1:0", state, settings.api.max_body_bytes)
+                .await
+                .expect("API binds");
+        let url = format!("http://{}", server.local_addr().expect("local addr"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            server
+                .run_until_stopped(async move {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("API served");
+        });
+        Api {
+            url,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// Graceful stop, waiting for in-flight requests.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.expect("API task");
+        }
+    }
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
