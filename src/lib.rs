@@ -23,11 +23,13 @@
 //! - [`api`]: `kirim serve`, the HTTP API (axum), health and metrics.
 //! - [`callbacks`]: verified provider callbacks, applied as forward moves only.
 //! - [`sandbox`]: a local server speaking all three providers, with fault injection.
+//! - [`bench`]: `kirim bench`, end-to-end throughput and cost per payout vs the bare queue.
 //! - [`cli`]: the `kirim` command line.
 //!
 //! See ARCHITECTURE.md for how a payout flows through them.
 
 pub mod api;
+pub mod bench;
 pub mod callbacks;
 pub mod cli;
 pub mod client;
