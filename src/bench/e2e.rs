@@ -203,8 +203,7 @@ fn rate(items: usize, ms: i64) -> f64 {
 
 /// The payout pipeline: ledger create + job, worker submits, sandbox answers SUCCESS.
 pub async fn run_pipeline(env: &BenchEnv, o: &E2eOptions) -> anyhow::Result<RunReport> {
-    env.reset().await?;
-    let s = env.run_settings(o.concurrency, o.poll_ms);
+    let (s, sandbox) = env.begin_run(o.concurrency, o.poll_ms).await?;
     let client = Client::connect(&s).await?;
     let ledger = client.ledger().clone();
     let mut conn = env.conn();
@@ -248,7 +247,7 @@ pub async fn run_pipeline(env: &BenchEnv, o: &E2eOptions) -> anyhow::Result<RunR
         .iter()
         .map(|st| ledger.keys().state_set(*st))
         .collect();
-    let (_, polls) = wait_done(&mut workers, o.transfers, Duration::from_millis(10), || {
+    let waited = wait_done(&mut workers, o.transfers, Duration::from_millis(10), || {
         let mut c = conn.clone();
         let keys = keys.clone();
         async move {
@@ -260,11 +259,19 @@ pub async fn run_pipeline(env: &BenchEnv, o: &E2eOptions) -> anyhow::Result<RunR
             Ok(v.iter().sum())
         }
     })
-    .await?;
+    .await;
+    let polls = match waited {
+        Ok((_, polls)) => polls,
+        Err(e) => {
+            let states = ledger.count_by_state().await.unwrap_or_default();
+            bail!("{e}; payouts by state: {states:?}");
+        }
+    };
     let usage = workers.usage();
     let after = snapshot(&mut conn).await?;
     let driver_cpu = procs::self_cpu_secs() - cpu0;
     workers.stop(Duration::from_secs(10));
+    sandbox.shutdown().await;
 
     let own = [("scard".to_owned(), polls * keys.len() as u64)]
         .into_iter()
@@ -348,8 +355,7 @@ async fn read_outcomes(ledger: &Ledger, ids: &[String]) -> anyhow::Result<Outcom
 
 /// The bare queue: the same number of jobs through no-op workers.
 pub async fn run_bare(env: &BenchEnv, o: &E2eOptions) -> anyhow::Result<RunReport> {
-    env.reset().await?;
-    let s = env.run_settings(o.concurrency, o.poll_ms);
+    let (s, sandbox) = env.begin_run(o.concurrency, o.poll_ms).await?;
     let ledger = Ledger::connect(&s.redis.url, &s.redis.namespace).await?;
     let queue = Queue::new(
         ledger.connection(),
@@ -402,6 +408,7 @@ pub async fn run_bare(env: &BenchEnv, o: &E2eOptions) -> anyhow::Result<RunRepor
     let after = snapshot(&mut conn).await?;
     let driver_cpu = procs::self_cpu_secs() - cpu0;
     workers.stop(Duration::from_secs(10));
+    sandbox.shutdown().await;
     let own = [("scard".to_owned(), polls + 1)].into_iter().collect();
     let redis = RedisDelta::between(&before, &after, &own);
     let items = o.transfers;
@@ -429,8 +436,12 @@ pub async fn run_bare(env: &BenchEnv, o: &E2eOptions) -> anyhow::Result<RunRepor
 
 /// Pipeline then bare queue, same options.
 pub async fn run_e2e(env: &BenchEnv, o: &E2eOptions) -> anyhow::Result<E2eReport> {
-    let pipeline = run_pipeline(env, o).await?;
-    let bare = run_bare(env, o).await?;
+    let pipeline = run_pipeline(env, o)
+        .await
+        .with_context(|| format!("payout pipeline, {} worker processes", o.workers))?;
+    let bare = run_bare(env, o)
+        .await
+        .with_context(|| format!("bare queue, {} worker processes", o.workers))?;
     let ratio = if bare.total_rate > 0.0 {
         pipeline.total_rate / bare.total_rate
     } else {

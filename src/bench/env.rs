@@ -11,11 +11,13 @@ use crate::config::Settings;
 use crate::redis_server::{unique_namespace, TestRedis};
 use crate::sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 
-/// Redis, sandbox and base settings shared by every run of one `kirim bench`.
+/// Redis and base settings shared by every run of one `kirim bench`. Each run gets
+/// a fresh sandbox ([`BenchEnv::begin_run`]): after the keyspace is flushed the
+/// X-EXTERNAL-ID counters start again at 1, and a sandbox that saw the previous
+/// run's ids would refuse them as repeated (409).
 pub struct BenchEnv {
     pub redis: TestRedis,
-    pub sandbox: SandboxHandle,
-    /// Settings pointed at `redis` and `sandbox`, key paths made absolute.
+    /// Settings pointed at `redis`, key paths made absolute.
     pub settings: Settings,
     /// The `kirim` binary (this executable).
     pub exe: PathBuf,
@@ -58,17 +60,13 @@ fn sandbox_config() -> anyhow::Result<SandboxConfig> {
 }
 
 impl BenchEnv {
-    /// Start Redis (private unless `REDIS_URL` is set) and the sandbox.
+    /// Start Redis (private unless `REDIS_URL` is set).
     pub async fn start(base: Settings, config: Option<PathBuf>) -> anyhow::Result<BenchEnv> {
         let redis = TestRedis::start()?;
-        let sandbox = Sandbox::start(sandbox_config()?).await?;
         let mut settings = base;
         settings.redis.url = redis.url().to_owned();
         settings.notify.url = String::new();
         let p = &mut settings.providers;
-        p.ifortepay.http.base_url = sandbox.url("/ifortepay");
-        p.nicepay.http.base_url = sandbox.url("/nicepay");
-        p.singapay.http.base_url = sandbox.url("/singapay");
         p.ifortepay.private_key_path = absolute(&p.ifortepay.private_key_path);
         p.ifortepay.client_secret_file = p.ifortepay.client_secret_file.as_deref().map(absolute);
         p.nicepay.private_key_path = absolute(&p.nicepay.private_key_path);
@@ -82,7 +80,6 @@ impl BenchEnv {
             .context("connect to the benchmark's Redis")?;
         Ok(BenchEnv {
             redis,
-            sandbox,
             settings,
             exe: std::env::current_exe().context("locate the kirim binary")?,
             config,
@@ -101,6 +98,23 @@ impl BenchEnv {
         s.worker.concurrency = concurrency.max(1);
         s.worker.poll_interval_ms = poll_ms;
         s
+    }
+
+    /// A clean start for one end-to-end run: empty keyspace, a fresh sandbox, and
+    /// settings (fresh namespace) pointed at both.
+    pub async fn begin_run(
+        &self,
+        concurrency: usize,
+        poll_ms: u64,
+    ) -> anyhow::Result<(Settings, SandboxHandle)> {
+        self.reset().await?;
+        let sandbox = Sandbox::start(sandbox_config()?).await?;
+        let mut s = self.run_settings(concurrency, poll_ms);
+        let p = &mut s.providers;
+        p.ifortepay.http.base_url = sandbox.url("/ifortepay");
+        p.nicepay.http.base_url = sandbox.url("/nicepay");
+        p.singapay.http.base_url = sandbox.url("/singapay");
+        Ok((s, sandbox))
     }
 
     /// Empty the server between runs, so memory and speed do not depend on what

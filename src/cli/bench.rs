@@ -81,14 +81,13 @@ pub async fn run(
     let env = BenchEnv::start(settings, config).await?;
     if !a.json {
         println!(
-            "kirim bench: Redis {} ({}), sandbox {} (SUCCESS at once)",
+            "kirim bench: Redis {} ({}), in-process sandbox per run (SUCCESS at once)",
             env.redis.url(),
             if env.redis.is_private() {
                 "private"
             } else {
                 "REDIS_URL, shared: figures include other clients"
-            },
-            env.sandbox.url("")
+            }
         );
     }
     let mut report = Report::default();

@@ -404,6 +404,55 @@ impl Ledger {
         now: i64,
         due_at: i64,
     ) -> Result<CreateOutcome, LedgerError> {
+        let (id, invocation) = self.create_invocation(new, now, due_at)?;
+        let mut conn = self.conn.clone();
+        let reply: Vec<String> = invocation.invoke_async(&mut conn).await?;
+        create_outcome(id, &reply)
+    }
+
+    /// [`Ledger::create`] for many payouts in one round trip (bulk intake). Each
+    /// create is still its own atomic script, run in order, so a reference that
+    /// appears twice is created once and reported as existing the second time.
+    /// Results keep the input order.
+    pub async fn create_many(
+        &self,
+        news: &[NewPayout],
+        now: i64,
+        due_at: i64,
+    ) -> Result<Vec<Result<CreateOutcome, LedgerError>>, LedgerError> {
+        if news.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        // EVALSHA in a pipeline does not load the script on NOSCRIPT; load it first.
+        self.create.prepare_invoke().load_async(&mut conn).await?;
+        let mut ids = Vec::with_capacity(news.len());
+        let mut pipe = redis::pipe();
+        for new in news {
+            let (id, invocation) = self.create_invocation(new, now, due_at)?;
+            pipe.invoke_script(&invocation);
+            ids.push(id);
+        }
+        let replies: Vec<Vec<String>> = pipe.query_async(&mut conn).await?;
+        if replies.len() != ids.len() {
+            return Err(LedgerError::Corrupt {
+                id: String::new(),
+                detail: format!("{} replies to {} creates", replies.len(), ids.len()),
+            });
+        }
+        Ok(ids
+            .into_iter()
+            .zip(replies)
+            .map(|(id, reply)| create_outcome(id, &reply))
+            .collect())
+    }
+
+    fn create_invocation(
+        &self,
+        new: &NewPayout,
+        now: i64,
+        due_at: i64,
+    ) -> Result<(String, redis::ScriptInvocation<'_>), LedgerError> {
         let id = new.details.id().to_string();
         let meta = PayoutMeta {
             created_at: now,
@@ -413,9 +462,8 @@ impl Ledger {
         };
         let mut entry = HistoryEntry::new("created", now);
         entry.to = Some(State::Accepted);
-        let mut conn = self.conn.clone();
-        let reply: Vec<String> = self
-            .create
+        let mut invocation = self.create.prepare_invoke();
+        invocation
             .key(self.keys.payout(&id))
             .key(self.keys.history(&id))
             .key(self.keys.due())
@@ -427,25 +475,8 @@ impl Ledger {
             .arg(due_at)
             .arg(&id)
             .arg(new.details.kind.as_str())
-            .arg(new.card_token.as_ref().map(|s| s.expose()).unwrap_or(""))
-            .invoke_async(&mut conn)
-            .await?;
-        let state = |s: Option<&String>| -> Result<State, LedgerError> {
-            s.and_then(|s| s.parse().ok())
-                .ok_or_else(|| LedgerError::Corrupt {
-                    id: id.clone(),
-                    detail: "bad state".into(),
-                })
-        };
-        match reply.first().map(String::as_str) {
-            Some("created") => Ok(CreateOutcome::Created),
-            Some("exists") => Ok(CreateOutcome::Existing(state(reply.get(1))?)),
-            Some("conflict") => Ok(CreateOutcome::Conflict(state(reply.get(1))?)),
-            _ => Err(LedgerError::Corrupt {
-                id,
-                detail: format!("unexpected create reply {reply:?}"),
-            }),
-        }
+            .arg(new.card_token.as_ref().map(|s| s.expose()).unwrap_or(""));
+        Ok((id, invocation))
     }
 
     /// Read one payout.
@@ -661,6 +692,26 @@ impl Ledger {
             .query_async(&mut conn)
             .await?;
         Ok(format!("{date}{n:010}"))
+    }
+}
+
+/// The reply of create.lua as a [`CreateOutcome`].
+fn create_outcome(id: String, reply: &[String]) -> Result<CreateOutcome, LedgerError> {
+    let state = |s: Option<&String>| -> Result<State, LedgerError> {
+        s.and_then(|s| s.parse().ok())
+            .ok_or_else(|| LedgerError::Corrupt {
+                id: id.clone(),
+                detail: "bad state".into(),
+            })
+    };
+    match reply.first().map(String::as_str) {
+        Some("created") => Ok(CreateOutcome::Created),
+        Some("exists") => Ok(CreateOutcome::Existing(state(reply.get(1))?)),
+        Some("conflict") => Ok(CreateOutcome::Conflict(state(reply.get(1))?)),
+        _ => Err(LedgerError::Corrupt {
+            detail: format!("unexpected create reply {reply:?}"),
+            id,
+        }),
     }
 }
 
