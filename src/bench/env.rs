@@ -74,8 +74,12 @@ impl BenchEnv {
         p.nicepay.client_secret_file = p.nicepay.client_secret_file.as_deref().map(absolute);
         p.singapay.client_secret_file = p.singapay.client_secret_file.as_deref().map(absolute);
         p.singapay.api_key_file = p.singapay.api_key_file.as_deref().map(absolute);
+        // The driver's own connection does bulk work (FLUSHALL, big ZADDs, INFO):
+        // give it more than the default 500 ms response timeout.
+        let cfg = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Some(std::time::Duration::from_secs(30)));
         let conn = redis::Client::open(redis.url())?
-            .get_connection_manager()
+            .get_connection_manager_with_config(cfg)
             .await
             .context("connect to the benchmark's Redis")?;
         Ok(BenchEnv {
@@ -124,7 +128,10 @@ impl BenchEnv {
             return Ok(());
         }
         let mut conn = self.conn();
-        let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await?;
+        let _: () = redis::cmd("FLUSHALL")
+            .arg("ASYNC")
+            .query_async(&mut conn)
+            .await?;
         Ok(())
     }
 

@@ -114,8 +114,11 @@ pub async fn run_memory(env: &BenchEnv, records: usize) -> anyhow::Result<Memory
 
 /// Fill the due index with `n` entries due in ten days (not real payouts: the
 /// sweep never reaches them, which is the point), 10,000 per ZADD.
-async fn fill_not_due(ledger: &Ledger, n: usize) -> anyhow::Result<()> {
-    let mut conn = ledger.connection();
+async fn fill_not_due(
+    ledger: &Ledger,
+    mut conn: redis::aio::ConnectionManager,
+    n: usize,
+) -> anyhow::Result<()> {
     let far = now_ms() + 10 * 86_400_000;
     let key = ledger.keys().due();
     let mut i = 0;
@@ -155,9 +158,9 @@ pub async fn run_sweep_case(
         lease: Duration::from_secs(60),
     };
     create_many(&ledger, "DUE", due, now_ms() - 60_000).await?;
-    fill_not_due(&ledger, not_due).await?;
+    fill_not_due(&ledger, env.conn(), not_due).await?;
     let ids: Vec<String> = (0..due).map(|i| format!("ifortepay:DUE-{i:09}")).collect();
-    let mut conn = ledger.connection();
+    let mut conn = env.conn();
     let index_size: u64 = redis::cmd("ZCARD")
         .arg(ledger.keys().due())
         .query_async(&mut conn)

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
 
@@ -30,7 +31,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "ifortepay")]
     pub providers: ProviderMix,
     /// Concurrent producer tasks (each enqueues chunks of 1,000 via bulk intake).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 2)]
     pub producers: usize,
     /// Also measure Redis memory per ledger record (writes --records via the create path).
     #[arg(long)]
@@ -111,7 +112,11 @@ pub async fn run(
         }
     }
     if a.memory {
-        report.memory = Some(run_memory(&env, a.records).await?);
+        report.memory = Some(
+            run_memory(&env, a.records)
+                .await
+                .context("ledger memory run")?,
+        );
     }
     if a.sweep {
         for not_due in [0, a.not_due] {

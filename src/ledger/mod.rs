@@ -36,6 +36,9 @@ use crate::domain::{FieldError, Money, PartnerReference, Provider};
 use crate::keys::Keys;
 use crate::providers::Beneficiary;
 
+/// Creates per pipelined round trip in [`Ledger::create_many`].
+const CREATE_PIPELINE: usize = 200;
+
 /// Milliseconds since the Unix epoch (the ledger's clock unit).
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -426,25 +429,31 @@ impl Ledger {
         let mut conn = self.conn.clone();
         // EVALSHA in a pipeline does not load the script on NOSCRIPT; load it first.
         self.create.prepare_invoke().load_async(&mut conn).await?;
-        let mut ids = Vec::with_capacity(news.len());
-        let mut pipe = redis::pipe();
-        for new in news {
-            let (id, invocation) = self.create_invocation(new, now, due_at)?;
-            pipe.invoke_script(&invocation);
-            ids.push(id);
+        let mut out = Vec::with_capacity(news.len());
+        // Bounded pipelines: the shared multiplexed connection has a response
+        // timeout (500 ms by default) that one huge pipeline could exceed on a busy server.
+        for chunk in news.chunks(CREATE_PIPELINE) {
+            let mut ids = Vec::with_capacity(chunk.len());
+            let mut pipe = redis::pipe();
+            for new in chunk {
+                let (id, invocation) = self.create_invocation(new, now, due_at)?;
+                pipe.invoke_script(&invocation);
+                ids.push(id);
+            }
+            let replies: Vec<Vec<String>> = pipe.query_async(&mut conn).await?;
+            if replies.len() != ids.len() {
+                return Err(LedgerError::Corrupt {
+                    id: String::new(),
+                    detail: format!("{} replies to {} creates", replies.len(), ids.len()),
+                });
+            }
+            out.extend(
+                ids.into_iter()
+                    .zip(replies)
+                    .map(|(id, reply)| create_outcome(id, &reply)),
+            );
         }
-        let replies: Vec<Vec<String>> = pipe.query_async(&mut conn).await?;
-        if replies.len() != ids.len() {
-            return Err(LedgerError::Corrupt {
-                id: String::new(),
-                detail: format!("{} replies to {} creates", replies.len(), ids.len()),
-            });
-        }
-        Ok(ids
-            .into_iter()
-            .zip(replies)
-            .map(|(id, reply)| create_outcome(id, &reply))
-            .collect())
+        Ok(out)
     }
 
     fn create_invocation(
