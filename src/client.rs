@@ -198,49 +198,63 @@ impl Client {
 
     /// Record many transfers and push their jobs in bounded chunks (bulk intake).
     /// Per-order results keep the input order; a conflict does not stop the batch.
+    ///
+    /// Each chunk of up to [`crate::jobs::PUSH_CHUNK`] orders is written to the
+    /// ledger in one pipelined round trip (one atomic create script per order), and
+    /// only then are that chunk's jobs pushed: ledger first, as for one order.
     pub async fn enqueue_transfers(
         &self,
         orders: &[TransferOrder],
     ) -> Result<Vec<Result<Enqueued, ClientError>>, ClientError> {
-        let mut results = Vec::with_capacity(orders.len());
-        let mut jobs: Vec<Job> = Vec::new();
-        for order in orders {
-            let new = match Self::transfer_payout(order) {
-                Ok(n) => n,
-                Err(e) => {
-                    results.push(Err(e));
-                    continue;
-                }
-            };
-            let id = new.details.id();
-            let now = now_ms();
-            let r = match self
-                .ledger
-                .create(&new, now, now + self.stuck_after.as_millis() as i64)
-                .await?
-            {
-                CreateOutcome::Created => {
-                    jobs.push(Job::Transfer { payout: id.clone() });
-                    Ok(Enqueued {
-                        id,
-                        state: State::Accepted,
-                        created: true,
-                    })
-                }
-                CreateOutcome::Existing(state) => Ok(Enqueued {
-                    id,
-                    state,
-                    created: false,
-                }),
-                CreateOutcome::Conflict(state) => Err(ClientError::Conflict { id, state }),
-            };
-            results.push(r);
-            if jobs.len() >= crate::jobs::PUSH_CHUNK {
-                self.queue.push_many(std::mem::take(&mut jobs)).await?;
+        let mut results: Vec<Option<Result<Enqueued, ClientError>>> =
+            orders.iter().map(|_| None).collect();
+        let mut valid: Vec<(usize, NewPayout)> = Vec::with_capacity(orders.len());
+        for (i, order) in orders.iter().enumerate() {
+            match Self::transfer_payout(order) {
+                Ok(n) => valid.push((i, n)),
+                Err(e) => results[i] = Some(Err(e)),
             }
         }
-        self.queue.push_many(jobs).await?;
-        Ok(results)
+        for chunk in valid.chunks(crate::jobs::PUSH_CHUNK) {
+            let news: Vec<NewPayout> = chunk.iter().map(|(_, n)| n.clone()).collect();
+            let now = now_ms();
+            let outcomes = self
+                .ledger
+                .create_many(&news, now, now + self.stuck_after.as_millis() as i64)
+                .await?;
+            let mut jobs: Vec<Job> = Vec::with_capacity(chunk.len());
+            for ((i, new), outcome) in chunk.iter().zip(outcomes) {
+                let id = new.details.id();
+                results[*i] = Some(match outcome? {
+                    CreateOutcome::Created => {
+                        jobs.push(Job::Transfer { payout: id.clone() });
+                        Ok(Enqueued {
+                            id,
+                            state: State::Accepted,
+                            created: true,
+                        })
+                    }
+                    CreateOutcome::Existing(state) => Ok(Enqueued {
+                        id,
+                        state,
+                        created: false,
+                    }),
+                    CreateOutcome::Conflict(state) => Err(ClientError::Conflict { id, state }),
+                });
+            }
+            self.queue.push_many(jobs).await?;
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(ClientError::Invalid(FieldError::new(
+                        "order",
+                        "was not processed",
+                    )))
+                })
+            })
+            .collect())
     }
 
     /// Record a direct-debit payment and enqueue its job.

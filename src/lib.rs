@@ -24,11 +24,13 @@
 //! - [`callbacks`]: verified provider callbacks, applied as forward moves only.
 //! - [`sandbox`]: a local server speaking all three providers, with fault injection.
 //! - [`demo`]: `kirim demo`, the whole stack in one process with a live table.
+//! - [`bench`]: `kirim bench`, end-to-end throughput and cost per payout vs the bare queue.
 //! - [`cli`]: the `kirim` command line.
 //!
 //! See ARCHITECTURE.md for how a payout flows through them.
 
 pub mod api;
+pub mod bench;
 pub mod callbacks;
 pub mod cli;
 pub mod client;

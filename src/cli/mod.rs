@@ -2,6 +2,7 @@
 //! lives in its own file and returns `anyhow::Result` so errors print once, on
 //! stderr, with a non-zero exit code.
 
+mod bench;
 mod demo;
 mod enqueue;
 mod keygen;
@@ -71,6 +72,8 @@ pub enum Command {
     Sandbox(sandbox::SandboxArgs),
     /// Call one provider by hand: token, profile, balance, account-inquiry, history, transfer-status.
     Provider(provider::ProviderArgs),
+    /// End-to-end benchmark: W worker processes against the sandbox vs the bare queue.
+    Bench(bench::BenchArgs),
 }
 
 /// Parse arguments, run the command, map errors to exit code 1.
@@ -159,6 +162,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Review(c) => ops::review_cmd(&settings, c).await,
                     Command::Worker(a) => run::worker(settings, a).await,
                     Command::Serve(a) => run::serve(settings, a).await,
+                    Command::Bench(a) => bench::run(settings, a, cli.config).await,
                     Command::Keygen(_)
                     | Command::Demo(_)
                     | Command::Sign(_)

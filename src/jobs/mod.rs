@@ -148,10 +148,12 @@ impl Queue {
                 // 10x slower); orphan recovery works from the per-worker in-flight sets
                 // either way, and the ledger makes a duplicate run harmless.
                 .lock_tasks(false)
-                // Must stay on: in apalis 1.0 `persist_results(false)` also turns off
-                // the ack, so finished jobs would stay in the worker's in-flight set
-                // forever (and be re-run by orphan recovery). Found by kirim's
-                // retention test.
+                // Must stay true: in apalis-core 1.0 this flag is what sends the ack
+                // (TaskPersistService::should_ack). Without it a finished job is never
+                // removed from the worker's in-flight set nor added to `:done`, so the
+                // set grows without bound, retention finds nothing to delete, and a
+                // restart (release_inflight) or orphan recovery re-queues every job the
+                // worker ever ran.
                 .persist_results(true)
                 .emit_events(false);
             LaneQueue {

@@ -36,6 +36,9 @@ use crate::domain::{FieldError, Money, PartnerReference, Provider};
 use crate::keys::Keys;
 use crate::providers::Beneficiary;
 
+/// Creates per pipelined round trip in [`Ledger::create_many`].
+const CREATE_PIPELINE: usize = 200;
+
 /// Milliseconds since the Unix epoch (the ledger's clock unit).
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -418,6 +421,61 @@ impl Ledger {
         now: i64,
         due_at: i64,
     ) -> Result<CreateOutcome, LedgerError> {
+        let (id, invocation) = self.create_invocation(new, now, due_at)?;
+        let mut conn = self.conn.clone();
+        let reply: Vec<String> = invocation.invoke_async(&mut conn).await?;
+        create_outcome(id, &reply)
+    }
+
+    /// [`Ledger::create`] for many payouts in one round trip (bulk intake). Each
+    /// create is still its own atomic script, run in order, so a reference that
+    /// appears twice is created once and reported as existing the second time.
+    /// Results keep the input order.
+    pub async fn create_many(
+        &self,
+        news: &[NewPayout],
+        now: i64,
+        due_at: i64,
+    ) -> Result<Vec<Result<CreateOutcome, LedgerError>>, LedgerError> {
+        if news.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        // EVALSHA in a pipeline does not load the script on NOSCRIPT; load it first.
+        self.create.prepare_invoke().load_async(&mut conn).await?;
+        let mut out = Vec::with_capacity(news.len());
+        // Bounded pipelines: the shared multiplexed connection has a response
+        // timeout (500 ms by default) that one huge pipeline could exceed on a busy server.
+        for chunk in news.chunks(CREATE_PIPELINE) {
+            let mut ids = Vec::with_capacity(chunk.len());
+            let mut pipe = redis::pipe();
+            for new in chunk {
+                let (id, invocation) = self.create_invocation(new, now, due_at)?;
+                pipe.invoke_script(&invocation);
+                ids.push(id);
+            }
+            let replies: Vec<Vec<String>> = pipe.query_async(&mut conn).await?;
+            if replies.len() != ids.len() {
+                return Err(LedgerError::Corrupt {
+                    id: String::new(),
+                    detail: format!("{} replies to {} creates", replies.len(), ids.len()),
+                });
+            }
+            out.extend(
+                ids.into_iter()
+                    .zip(replies)
+                    .map(|(id, reply)| create_outcome(id, &reply)),
+            );
+        }
+        Ok(out)
+    }
+
+    fn create_invocation(
+        &self,
+        new: &NewPayout,
+        now: i64,
+        due_at: i64,
+    ) -> Result<(String, redis::ScriptInvocation<'_>), LedgerError> {
         let id = new.details.id().to_string();
         let meta = PayoutMeta {
             created_at: now,
@@ -427,9 +485,8 @@ impl Ledger {
         };
         let mut entry = HistoryEntry::new("created", now);
         entry.to = Some(State::Accepted);
-        let mut conn = self.conn.clone();
-        let reply: Vec<String> = self
-            .create
+        let mut invocation = self.create.prepare_invoke();
+        invocation
             .key(self.keys.payout(&id))
             .key(self.keys.history(&id))
             .key(self.keys.due())
@@ -441,25 +498,8 @@ impl Ledger {
             .arg(due_at)
             .arg(&id)
             .arg(new.details.kind.as_str())
-            .arg(new.card_token.as_ref().map(|s| s.expose()).unwrap_or(""))
-            .invoke_async(&mut conn)
-            .await?;
-        let state = |s: Option<&String>| -> Result<State, LedgerError> {
-            s.and_then(|s| s.parse().ok())
-                .ok_or_else(|| LedgerError::Corrupt {
-                    id: id.clone(),
-                    detail: "bad state".into(),
-                })
-        };
-        match reply.first().map(String::as_str) {
-            Some("created") => Ok(CreateOutcome::Created),
-            Some("exists") => Ok(CreateOutcome::Existing(state(reply.get(1))?)),
-            Some("conflict") => Ok(CreateOutcome::Conflict(state(reply.get(1))?)),
-            _ => Err(LedgerError::Corrupt {
-                id,
-                detail: format!("unexpected create reply {reply:?}"),
-            }),
-        }
+            .arg(new.card_token.as_ref().map(|s| s.expose()).unwrap_or(""));
+        Ok((id, invocation))
     }
 
     /// Read one payout.
@@ -739,6 +779,26 @@ impl Ledger {
             .query_async(&mut conn)
             .await?;
         Ok(format!("{date}{n:010}"))
+    }
+}
+
+/// The reply of create.lua as a [`CreateOutcome`].
+fn create_outcome(id: String, reply: &[String]) -> Result<CreateOutcome, LedgerError> {
+    let state = |s: Option<&String>| -> Result<State, LedgerError> {
+        s.and_then(|s| s.parse().ok())
+            .ok_or_else(|| LedgerError::Corrupt {
+                id: id.clone(),
+                detail: "bad state".into(),
+            })
+    };
+    match reply.first().map(String::as_str) {
+        Some("created") => Ok(CreateOutcome::Created),
+        Some("exists") => Ok(CreateOutcome::Existing(state(reply.get(1))?)),
+        Some("conflict") => Ok(CreateOutcome::Conflict(state(reply.get(1))?)),
+        _ => Err(LedgerError::Corrupt {
+            detail: format!("unexpected create reply {reply:?}"),
+            id,
+        }),
     }
 }
 

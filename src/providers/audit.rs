@@ -40,29 +40,49 @@ fn normalise(key: &str) -> String {
 /// Fragments that make any key secret (`secretKey`, `merchantToken`, `apiPassword`).
 const REDACTED_FRAGMENTS: &[&str] = &["token", "secret", "password", "signature", "privatekey"];
 
+fn is_secret_normalised(k: &str) -> bool {
+    REDACTED_KEYS.contains(&k) || REDACTED_FRAGMENTS.iter().any(|f| k.contains(f))
+}
+
 fn is_secret_key(key: &str) -> bool {
-    let k = normalise(key);
-    REDACTED_KEYS.contains(&k.as_str()) || REDACTED_FRAGMENTS.iter().any(|f| k.contains(f))
+    // Every key of every audited body passes through here: normalise short ASCII
+    // keys (all real ones) on the stack instead of allocating a String each.
+    let mut buf = [0u8; 64];
+    if key.is_ascii() && key.len() <= buf.len() {
+        let mut n = 0;
+        for b in key.bytes().filter(|b| *b != b'_' && *b != b'-') {
+            buf[n] = b.to_ascii_lowercase();
+            n += 1;
+        }
+        if let Ok(k) = std::str::from_utf8(&buf[..n]) {
+            return is_secret_normalised(k);
+        }
+    }
+    is_secret_normalised(&normalise(key))
+}
+
+/// Replace secret values in place.
+fn redact_in_place(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if is_secret_key(k) && !v.is_null() {
+                    *v = Value::String(REDACTED.to_owned());
+                } else {
+                    redact_in_place(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_in_place),
+        _ => {}
+    }
 }
 
 /// A copy of `value` with secret values replaced.
 pub fn redact(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut out = serde_json::Map::new();
-            for (k, v) in map {
-                let v = if is_secret_key(k) && !v.is_null() {
-                    Value::String(REDACTED.to_owned())
-                } else {
-                    redact(v)
-                };
-                out.insert(k.clone(), v);
-            }
-            Value::Object(out)
-        }
-        Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
-        other => other.clone(),
-    }
+    let mut out = value.clone();
+    redact_in_place(&mut out);
+    out
 }
 
 /// The audit form of a raw body: redacted JSON, or for a body that is not JSON a
@@ -72,7 +92,10 @@ pub fn audit_body(body: &[u8]) -> Option<Value> {
         return None;
     }
     match serde_json::from_slice::<Value>(body) {
-        Ok(v) => Some(redact(&v)),
+        Ok(mut v) => {
+            redact_in_place(&mut v);
+            Some(v)
+        }
         Err(_) => Some(serde_json::json!({ "unparsable_body_bytes": body.len() })),
     }
 }
@@ -102,6 +125,28 @@ mod tests {
         assert_eq!(r["data"]["expires_in"], "900");
         assert_eq!(r["additionalInfo"]["remarks"], "ok");
         assert_eq!(r["additionalInfo"]["chargeToken"], REDACTED);
+    }
+
+    #[test]
+    fn secret_keys_match_whatever_the_spelling() {
+        for k in [
+            "accessToken",
+            "ACCESS_TOKEN",
+            "x-signature",
+            "Client-Secret",
+            "pin",
+            "merchantTokenId",
+            "privateKeyPem",
+        ] {
+            assert!(is_secret_key(k), "{k}");
+        }
+        for k in ["responseCode", "referenceNo", "pinCode2"] {
+            assert_eq!(is_secret_key(k), is_secret_normalised(&normalise(k)), "{k}");
+        }
+        assert!(!is_secret_key("responseCode"));
+        let long = format!("{}Token", "x".repeat(80));
+        assert!(is_secret_key(&long));
+        assert!(is_secret_key("tökenSecret"));
     }
 
     #[test]

@@ -1,0 +1,196 @@
+//! The benchmark's world: a Redis of its own (or `REDIS_URL`), the in-process
+//! sandbox answering SUCCESS at once, and the settings/environment that point
+//! `kirim worker` child processes at both.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use redis::aio::ConnectionManager;
+
+use crate::config::Settings;
+use crate::redis_server::{unique_namespace, TestRedis};
+use crate::sandbox::{Sandbox, SandboxConfig, SandboxHandle};
+
+/// Redis and base settings shared by every run of one `kirim bench`. Each run gets
+/// a fresh sandbox ([`BenchEnv::begin_run`]): after the keyspace is flushed the
+/// X-EXTERNAL-ID counters start again at 1, and a sandbox that saw the previous
+/// run's ids would refuse them as repeated (409).
+pub struct BenchEnv {
+    pub redis: TestRedis,
+    /// Settings pointed at `redis`, key paths made absolute.
+    pub settings: Settings,
+    /// The `kirim` binary (this executable).
+    pub exe: PathBuf,
+    /// `--config` given to the benchmark, passed on to the workers.
+    pub config: Option<PathBuf>,
+    conn: ConnectionManager,
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    std::env::current_dir()
+        .map(|d| d.join(p))
+        .unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn sandbox_config() -> anyhow::Result<SandboxConfig> {
+    let local = crate::config::config_dir().join("sandbox.toml");
+    let mut cfg = if local.exists() {
+        SandboxConfig::load(&local)?
+    } else {
+        SandboxConfig::repo_default()?
+    };
+    cfg.port = 0;
+    // Answer the final status at once: SUCCESS for every transfer.
+    cfg.settlement_delay_ms = 0;
+    cfg.cancel_ratio = 0.0;
+    cfg.shutdown_grace_ms = 200;
+    cfg.faults.clear();
+    cfg.ifortepay.callback_url = String::new();
+    cfg.nicepay.notify_url = String::new();
+    cfg.singapay.webhook_url = String::new();
+    // Enough money for millions of transfers.
+    let plenty = "999999999999999.00".to_owned();
+    cfg.ifortepay.initial_balance = plenty.clone();
+    cfg.nicepay.initial_balance = plenty.clone();
+    cfg.singapay.initial_balance = plenty;
+    Ok(cfg)
+}
+
+impl BenchEnv {
+    /// Start Redis (private unless `REDIS_URL` is set).
+    pub async fn start(base: Settings, config: Option<PathBuf>) -> anyhow::Result<BenchEnv> {
+        let redis = TestRedis::start()?;
+        let mut settings = base;
+        settings.redis.url = redis.url().to_owned();
+        settings.notify.url = String::new();
+        let p = &mut settings.providers;
+        p.ifortepay.private_key_path = absolute(&p.ifortepay.private_key_path);
+        p.ifortepay.client_secret_file = p.ifortepay.client_secret_file.as_deref().map(absolute);
+        p.nicepay.private_key_path = absolute(&p.nicepay.private_key_path);
+        p.nicepay.public_key_path = p.nicepay.public_key_path.as_deref().map(absolute);
+        p.nicepay.client_secret_file = p.nicepay.client_secret_file.as_deref().map(absolute);
+        p.singapay.client_secret_file = p.singapay.client_secret_file.as_deref().map(absolute);
+        p.singapay.api_key_file = p.singapay.api_key_file.as_deref().map(absolute);
+        // The driver's own connection does bulk work (FLUSHALL, big ZADDs, INFO):
+        // give it more than the default 500 ms response timeout.
+        let cfg = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Some(std::time::Duration::from_secs(30)));
+        let conn = redis::Client::open(redis.url())?
+            .get_connection_manager_with_config(cfg)
+            .await
+            .context("connect to the benchmark's Redis")?;
+        Ok(BenchEnv {
+            redis,
+            settings,
+            exe: std::env::current_exe().context("locate the kirim binary")?,
+            config,
+            conn,
+        })
+    }
+
+    pub fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// Settings for one run: a fresh namespace, the given concurrency and poll interval.
+    pub fn run_settings(&self, concurrency: usize, poll_ms: u64) -> Settings {
+        let mut s = self.settings.clone();
+        s.redis.namespace = unique_namespace("bench");
+        s.worker.concurrency = concurrency.max(1);
+        s.worker.poll_interval_ms = poll_ms;
+        s
+    }
+
+    /// A clean start for one end-to-end run: empty keyspace, a fresh sandbox, and
+    /// settings (fresh namespace) pointed at both.
+    pub async fn begin_run(
+        &self,
+        concurrency: usize,
+        poll_ms: u64,
+    ) -> anyhow::Result<(Settings, SandboxHandle)> {
+        self.reset().await?;
+        let sandbox = Sandbox::start(sandbox_config()?).await?;
+        let mut s = self.run_settings(concurrency, poll_ms);
+        let p = &mut s.providers;
+        p.ifortepay.http.base_url = sandbox.url("/ifortepay");
+        p.nicepay.http.base_url = sandbox.url("/nicepay");
+        p.singapay.http.base_url = sandbox.url("/singapay");
+        Ok((s, sandbox))
+    }
+
+    /// Empty the server between runs, so memory and speed do not depend on what
+    /// ran before. Only when the server is our own; a shared `REDIS_URL` is left alone.
+    pub async fn reset(&self) -> anyhow::Result<()> {
+        if !self.redis.is_private() {
+            return Ok(());
+        }
+        let mut conn = self.conn();
+        let _: () = redis::cmd("FLUSHALL")
+            .arg("ASYNC")
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The `KIRIM_…` variables that make a child `kirim` use `s` (no secrets: the
+    /// providers' secrets stay in the files the settings name).
+    pub fn child_env(&self, s: &Settings) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("KIRIM_REDIS__URL".into(), s.redis.url.clone()),
+            ("KIRIM_REDIS__NAMESPACE".into(), s.redis.namespace.clone()),
+            ("KIRIM_LOG__FILTER".into(), "warn".into()),
+            ("RUST_LOG".into(), "warn".into()),
+            (
+                "KIRIM_WORKER__CONCURRENCY".into(),
+                s.worker.concurrency.to_string(),
+            ),
+            (
+                "KIRIM_WORKER__POLL_INTERVAL_MS".into(),
+                s.worker.poll_interval_ms.to_string(),
+            ),
+            ("KIRIM_NOTIFY__URL".into(), String::new()),
+            ("KIRIM_RECONCILE__IN_WORKER".into(), "false".into()),
+        ];
+        let p = &s.providers;
+        let path = |v: &Path| v.display().to_string();
+        let mut put = |k: &str, v: String| env.push((format!("KIRIM_PROVIDERS__{k}"), v));
+        put("IFORTEPAY__BASE_URL", p.ifortepay.http.base_url.clone());
+        put("NICEPAY__BASE_URL", p.nicepay.http.base_url.clone());
+        put("SINGAPAY__BASE_URL", p.singapay.http.base_url.clone());
+        put(
+            "IFORTEPAY__PRIVATE_KEY_PATH",
+            path(&p.ifortepay.private_key_path),
+        );
+        put(
+            "NICEPAY__PRIVATE_KEY_PATH",
+            path(&p.nicepay.private_key_path),
+        );
+        if let Some(f) = &p.ifortepay.client_secret_file {
+            put("IFORTEPAY__CLIENT_SECRET_FILE", path(f));
+        }
+        if let Some(f) = &p.nicepay.client_secret_file {
+            put("NICEPAY__CLIENT_SECRET_FILE", path(f));
+        }
+        if let Some(f) = &p.nicepay.public_key_path {
+            put("NICEPAY__PUBLIC_KEY_PATH", path(f));
+        }
+        if let Some(f) = &p.singapay.client_secret_file {
+            put("SINGAPAY__CLIENT_SECRET_FILE", path(f));
+        }
+        if let Some(f) = &p.singapay.api_key_file {
+            put("SINGAPAY__API_KEY_FILE", path(f));
+        }
+        env
+    }
+
+    /// Arguments before the subcommand (`--config` when the benchmark got one).
+    pub fn global_args(&self) -> Vec<String> {
+        match &self.config {
+            Some(c) => vec!["--config".into(), absolute(c).display().to_string()],
+            None => Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! `kirim bench`: end-to-end benchmark (see [`crate::bench`]). Prints a table, or
+//! JSON with `--json`. Not a test: nothing here asserts a speed.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+use serde::Serialize;
+
+use crate::bench::e2e::{run_e2e, E2eOptions, E2eReport, ProviderMix, RunReport};
+use crate::bench::env::BenchEnv;
+use crate::bench::scale::{run_memory, run_sweep_case, MemoryReport, SweepCase};
+use crate::config::Settings;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Transfers per run (the bare queue gets as many no-op jobs).
+    #[arg(long, default_value_t = 20_000)]
+    pub transfers: usize,
+    /// Worker processes; a list (1,2,4) runs each count in turn.
+    #[arg(long, value_delimiter = ',', default_value = "2")]
+    pub workers: Vec<usize>,
+    /// Jobs in flight per lane per worker process (default: worker.concurrency).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Idle poll interval of the workers, ms (default: worker.poll_interval_ms).
+    #[arg(long)]
+    pub poll_interval_ms: Option<u64>,
+    /// Where the transfers go.
+    #[arg(long, value_enum, default_value = "ifortepay")]
+    pub providers: ProviderMix,
+    /// Concurrent producer tasks (each enqueues chunks of 1,000 via bulk intake).
+    #[arg(long, default_value_t = 2)]
+    pub producers: usize,
+    /// Also measure Redis memory per ledger record (writes --records via the create path).
+    #[arg(long)]
+    pub memory: bool,
+    /// Records written for --memory (the figure is extrapolated to 1,000,000).
+    #[arg(long, default_value_t = 100_000)]
+    pub records: usize,
+    /// Also time the reconciliation sweep: 1,000 due among 1,000, then among --not-due more.
+    #[arg(long)]
+    pub sweep: bool,
+    /// Entries due later in the index for --sweep.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub not_due: usize,
+    /// Skip the end-to-end runs (only --memory / --sweep).
+    #[arg(long)]
+    pub no_e2e: bool,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// Internal: run as a no-op worker process of the bare-queue run.
+    #[arg(long, hide = true)]
+    pub noop_worker: bool,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Report {
+    e2e: Vec<E2eReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory: Option<MemoryReport>,
+    sweep: Vec<SweepCase>,
+}
+
+pub async fn run(
+    settings: Settings,
+    a: BenchArgs,
+    config: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    if a.noop_worker {
+        let concurrency = a.concurrency.unwrap_or(settings.worker.concurrency);
+        crate::bench::noop::run_noop_worker(settings, concurrency, super::shutdown_signal())
+            .await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let concurrency = a.concurrency.unwrap_or(settings.worker.concurrency);
+    let poll_ms = a
+        .poll_interval_ms
+        .unwrap_or(settings.worker.poll_interval_ms);
+    let env = BenchEnv::start(settings, config).await?;
+    if !a.json {
+        println!(
+            "kirim bench: Redis {} ({}), in-process sandbox per run (SUCCESS at once)",
+            env.redis.url(),
+            if env.redis.is_private() {
+                "private"
+            } else {
+                "REDIS_URL, shared: figures include other clients"
+            }
+        );
+    }
+    let mut report = Report::default();
+    if !a.no_e2e {
+        for &w in &a.workers {
+            let o = E2eOptions {
+                transfers: a.transfers,
+                workers: w.max(1),
+                concurrency,
+                poll_ms,
+                mix: a.providers,
+                producers: a.producers,
+            };
+            if !a.json {
+                eprintln!(
+                    "running W={} C={} N={} ({:?}) …",
+                    o.workers, o.concurrency, o.transfers, o.mix
+                );
+            }
+            report.e2e.push(run_e2e(&env, &o).await?);
+        }
+    }
+    if a.memory {
+        report.memory = Some(
+            run_memory(&env, a.records)
+                .await
+                .context("ledger memory run")?,
+        );
+    }
+    if a.sweep {
+        for not_due in [0, a.not_due] {
+            report
+                .sweep
+                .push(run_sweep_case(&env, 1000, not_due, 7).await?);
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(r: &Report) {
+    if let Some(first) = r.e2e.first() {
+        let o = &first.options;
+        println!(
+            "\nEnd to end: {} transfers ({}), concurrency {} per lane per process, poll {} ms, {} producers",
+            o.transfers,
+            match o.mix {
+                ProviderMix::Ifortepay => "iFortepay only",
+                ProviderMix::All => "iFortepay/NICEPAY/Singapay round-robin",
+            },
+            o.concurrency,
+            o.poll_ms,
+            o.producers
+        );
+        println!(
+            "{:>2} | {:>22} | {:>16} | {:>5} | {:>16} | {:>9} | {:>8} | {:>12}",
+            "W",
+            "pipeline tx/s tot/aft/st",
+            "bare jobs/s tot/aft",
+            "ratio",
+            "latency p50/95/99",
+            "cmds/tx",
+            "bytes/tx",
+            "wrk CPU/RSS"
+        );
+        for e in &r.e2e {
+            let p = &e.pipeline;
+            let b = &e.bare;
+            let lat = p.latency_ms.unwrap_or_default();
+            println!(
+                "{:>2} | {:>6.0} /{:>6.0} /{:>6.0} | {:>7.0} /{:>7.0} | {:>5.2} | {:>5}/{:>5}/{:>5} | {:>9.1} | {:>8.0} | {:>5.1}s/{:>4.0}M",
+                e.options.workers,
+                p.total_rate,
+                p.after_enqueue_rate,
+                p.steady_rate.unwrap_or(0.0),
+                b.total_rate,
+                b.after_enqueue_rate,
+                e.ratio,
+                lat.p50,
+                lat.p95,
+                lat.p99,
+                p.redis_calls_per_item,
+                p.net_bytes_per_item,
+                p.workers.cpu_secs,
+                p.workers.peak_rss_mib,
+            );
+        }
+        for e in &r.e2e {
+            println!("\nW={}:", e.options.workers);
+            print_run(&e.pipeline);
+            print_run(&e.bare);
+        }
+    }
+    if let Some(m) = &r.memory {
+        println!(
+            "\nLedger memory: {} ACCEPTED records via Ledger::create: used_memory +{} bytes = {:.0} bytes/record, {:.1} keys/record → {:.0} MiB per 1,000,000 records (extrapolated); {:.0} creates/s",
+            m.records, m.used_memory_delta, m.bytes_per_record, m.keys_per_record, m.mib_per_million, m.creates_per_sec
+        );
+    }
+    if !r.sweep.is_empty() {
+        println!("\nReconciliation sweep (Sweeper::sweep_once, batch 1000):");
+        println!(
+            "{:>6} | {:>10} | {:>10} | {:>8} | {:>22}",
+            "due", "not due", "index", "claimed", "µs min/median/max"
+        );
+        for c in &r.sweep {
+            println!(
+                "{:>6} | {:>10} | {:>10} | {:>8} | {:>6}/{:>7}/{:>7} ({} reps)",
+                c.due,
+                c.not_due,
+                c.index_size,
+                c.claimed,
+                c.micros.min,
+                c.micros.median,
+                c.micros.max,
+                c.micros.reps
+            );
+        }
+    }
+}
+
+fn print_run(p: &RunReport) {
+    println!(
+        "  {:<8} {} items in {:.2} s (enqueue {:.2} s): {:.0}/s total, {:.0}/s after enqueue{}",
+        p.kind,
+        p.completed,
+        p.total_secs,
+        p.enqueue_secs,
+        p.total_rate,
+        p.after_enqueue_rate,
+        p.steady_rate
+            .map(|s| format!(", {s:.0}/s steady (p10→p90)"))
+            .unwrap_or_default()
+    );
+    if let Some(l) = p.latency_ms {
+        println!(
+            "           enqueue→final ms: p50 {} p95 {} p99 {} max {} mean {:.0}",
+            l.p50, l.p95, l.p99, l.max, l.mean
+        );
+    }
+    if p.states.keys().any(|k| k != "SUCCEEDED") {
+        println!("           states: {:?}", p.states);
+    }
+    println!(
+        "           Redis: {:.1} commands/item ({:.2} scripts), {:.0} bytes/item on the wire, +{:.0} bytes/item memory, {:.2} s Redis CPU",
+        p.redis_calls_per_item, p.scripts_per_item, p.net_bytes_per_item, p.memory_bytes_per_item, p.redis_cpu_secs
+    );
+    println!(
+        "           workers: {:.2} s CPU, peak RSS {:.0} MiB (max) / {:.0} MiB (sum); driver+sandbox {:.2} s CPU",
+        p.workers.cpu_secs, p.workers.peak_rss_mib, p.workers.total_peak_rss_mib, p.driver_cpu_secs
+    );
+    let top: Vec<String> = p
+        .redis
+        .commands
+        .iter()
+        .take(14)
+        .map(|(k, n)| format!("{k} {:.2}", *n as f64 / p.items.max(1) as f64))
+        .collect();
+    println!("           per item: {}", top.join(", "));
+}
