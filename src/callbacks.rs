@@ -268,206 +268,137 @@ fn bad_body() -> Response {
         .into_response()
 }
 
-async fn ifortepay(AxState(s): AxState<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(v) = parse(&body) else {
+/// What differs per provider: where the reference is, how the signature and the
+/// timestamp are checked, and how the status reads.
+struct Receiver<'a> {
+    provider: Provider,
+    refs: &'a [&'a str],
+    /// Verify `sig` over the request; `Err` says why not.
+    verify: &'a (dyn Fn(&str, &str) -> Result<(), &'static str> + Sync),
+    fresh: fn(&str) -> bool,
+    status: fn(&Value) -> Option<Reported>,
+}
+
+/// The common path of every callback: parse, check headers, verify, check the
+/// timestamp, then apply. Anything unverified is refused (and inquired).
+async fn receive(s: &CallbackState, r: Receiver<'_>, headers: &HeaderMap, body: &[u8]) -> Response {
+    let Some(v) = parse(body) else {
         return bad_body();
     };
-    let refs = ["/partnerReferenceNo"];
     let (Some(ts), Some(sig)) = (
-        header(&headers, "x-timestamp"),
-        header(&headers, "x-signature"),
+        header(headers, "x-timestamp"),
+        header(headers, "x-signature"),
     ) else {
         return refuse(
-            &s,
-            Provider::Ifortepay,
+            s,
+            r.provider,
             &v,
-            &refs,
+            r.refs,
             "missing X-TIMESTAMP or X-SIGNATURE",
         )
         .await;
     };
-    let version = header(&headers, "x-version").unwrap_or("1.0");
-    let Some(secret) = &s.ifortepay_secret else {
-        return refuse(
-            &s,
-            Provider::Ifortepay,
-            &v,
-            &refs,
-            "no iFortepay client secret configured",
-        )
-        .await;
-    };
-    let text = String::from_utf8_lossy(&body);
-    let minified = snap::minify::minify_unchecked(&text);
-    let message =
-        snap::callback_string_to_sign(&s.ifortepay_callback_url, version, minified.as_bytes(), ts);
-    if snap::hmac_verify(secret.expose(), &message, sig).is_err() {
-        return refuse(
-            &s,
-            Provider::Ifortepay,
-            &v,
-            &refs,
-            "signature does not verify",
-        )
-        .await;
+    if let Err(why) = (r.verify)(ts, sig) {
+        return refuse(s, r.provider, &v, r.refs, why).await;
     }
-    if !fresh(ts) {
+    if !(r.fresh)(ts) {
         return refuse(
-            &s,
-            Provider::Ifortepay,
+            s,
+            r.provider,
             &v,
-            &refs,
+            r.refs,
             "X-TIMESTAMP too far from now (replay?)",
         )
         .await;
     }
-    let (Some(reference), Some(reported)) = (reference_of(&v, &refs), ifortepay_status(&v)) else {
-        return (StatusCode::BAD_REQUEST, Json(json!({"responseCode": "4000002", "responseMessage": "Missing partnerReferenceNo or status"}))).into_response();
+    let (Some(reference), Some(reported)) = (reference_of(&v, r.refs), (r.status)(&v)) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"responseCode": "4000002", "responseMessage": "Missing reference or status"})),
+        )
+            .into_response();
     };
-    apply(
-        &s,
-        &PayoutId::new(Provider::Ifortepay, reference),
-        reported,
-        v,
-    )
-    .await
+    apply(s, &PayoutId::new(r.provider, reference), reported, v).await
+}
+
+async fn ifortepay(AxState(s): AxState<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let version = header(&headers, "x-version").unwrap_or("1.0").to_owned();
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let verify = |ts: &str, sig: &str| -> Result<(), &'static str> {
+        let secret = s
+            .ifortepay_secret
+            .as_ref()
+            .ok_or("no iFortepay client secret configured")?;
+        let minified = snap::minify::minify_unchecked(&text);
+        let message = snap::callback_string_to_sign(
+            &s.ifortepay_callback_url,
+            &version,
+            minified.as_bytes(),
+            ts,
+        );
+        snap::hmac_verify(secret.expose(), &message, sig).map_err(|_| "signature does not verify")
+    };
+    let r = Receiver {
+        provider: Provider::Ifortepay,
+        refs: &["/partnerReferenceNo"],
+        verify: &verify,
+        fresh,
+        status: ifortepay_status,
+    };
+    receive(&s, r, &headers, &body).await
 }
 
 async fn nicepay(AxState(s): AxState<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(v) = parse(&body) else {
-        return bad_body();
+    let verify = |ts: &str, sig: &str| -> Result<(), &'static str> {
+        let key = s
+            .nicepay_public_key
+            .as_ref()
+            .ok_or("no NICEPAY public key configured")?;
+        let message = snap::token_string_to_sign(&s.nicepay_client_id, &s.nicepay_separator, ts);
+        snap::rsa_verify(key, &message, sig).map_err(|_| "signature does not verify")
     };
-    let refs = ["/originalPartnerReferenceNo", "/partnerReferenceNo"];
-    let (Some(ts), Some(sig)) = (
-        header(&headers, "x-timestamp"),
-        header(&headers, "x-signature"),
-    ) else {
-        return refuse(
-            &s,
-            Provider::Nicepay,
-            &v,
-            &refs,
-            "missing X-TIMESTAMP or X-SIGNATURE",
-        )
-        .await;
+    let r = Receiver {
+        provider: Provider::Nicepay,
+        refs: &["/originalPartnerReferenceNo", "/partnerReferenceNo"],
+        verify: &verify,
+        fresh,
+        status: nicepay_status,
     };
-    let Some(key) = &s.nicepay_public_key else {
-        return refuse(
-            &s,
-            Provider::Nicepay,
-            &v,
-            &refs,
-            "no NICEPAY public key configured",
-        )
-        .await;
-    };
-    let message = snap::token_string_to_sign(&s.nicepay_client_id, &s.nicepay_separator, ts);
-    if snap::rsa_verify(key, &message, sig).is_err() {
-        return refuse(
-            &s,
-            Provider::Nicepay,
-            &v,
-            &refs,
-            "signature does not verify",
-        )
-        .await;
-    }
-    if !fresh(ts) {
-        return refuse(
-            &s,
-            Provider::Nicepay,
-            &v,
-            &refs,
-            "X-TIMESTAMP too far from now (replay?)",
-        )
-        .await;
-    }
-    let (Some(reference), Some(reported)) = (reference_of(&v, &refs), nicepay_status(&v)) else {
-        return (StatusCode::BAD_REQUEST, Json(json!({"responseCode": "4000002", "responseMessage": "Missing reference or status"}))).into_response();
-    };
-    apply(
-        &s,
-        &PayoutId::new(Provider::Nicepay, reference),
-        reported,
-        v,
-    )
-    .await
+    receive(&s, r, &headers, &body).await
 }
 
 async fn singapay(AxState(s): AxState<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(v) = parse(&body) else {
-        return bad_body();
-    };
-    let refs = ["/data/reference_number"];
-    let (Some(ts), Some(sig)) = (
-        header(&headers, "x-timestamp"),
-        header(&headers, "x-signature"),
-    ) else {
-        return refuse(
-            &s,
-            Provider::Singapay,
-            &v,
-            &refs,
-            "missing X-Timestamp or X-Signature",
-        )
-        .await;
-    };
-    let Some(secret) = &s.singapay_secret else {
-        return refuse(
-            &s,
-            Provider::Singapay,
-            &v,
-            &refs,
-            "no Singapay client secret configured",
-        )
-        .await;
-    };
-    let canonical = snap::canonical::canonical_json(&v);
-    let message = format!(
-        "{}:{}:{ts}",
-        s.singapay_webhook_url,
-        snap::sha256_hex(canonical.as_bytes())
-    );
-    let expected = hex::encode(snap::hmac_sha512(
-        secret.expose().as_bytes(),
-        message.as_bytes(),
-    ));
-    let given = sig.trim().to_ascii_lowercase();
-    let same = expected.len() == given.len()
-        && bool::from(subtle::ConstantTimeEq::ct_eq(
-            expected.as_bytes(),
-            given.as_bytes(),
+    let parsed: Option<Value> = parse(&body);
+    let verify = |ts: &str, sig: &str| -> Result<(), &'static str> {
+        let secret = s
+            .singapay_secret
+            .as_ref()
+            .ok_or("no Singapay client secret configured")?;
+        let v = parsed.as_ref().ok_or("body is not JSON")?;
+        let canonical = snap::canonical::canonical_json(v);
+        let message = format!(
+            "{}:{}:{ts}",
+            s.singapay_webhook_url,
+            snap::sha256_hex(canonical.as_bytes())
+        );
+        let expected = hex::encode(snap::hmac_sha512(
+            secret.expose().as_bytes(),
+            message.as_bytes(),
         ));
-    if !same {
-        return refuse(
-            &s,
-            Provider::Singapay,
-            &v,
-            &refs,
-            "signature does not verify",
-        )
-        .await;
-    }
-    if !fresh_unix(ts) {
-        return refuse(
-            &s,
-            Provider::Singapay,
-            &v,
-            &refs,
-            "X-Timestamp too far from now (replay?)",
-        )
-        .await;
-    }
-    let data = v.get("data").cloned().unwrap_or(Value::Null);
-    let (Some(reference), Some(reported)) = (reference_of(&v, &refs), singapay_status(&data))
-    else {
-        return (StatusCode::BAD_REQUEST, Json(json!({"success": false, "error": {"code": 400, "message": "missing reference_number or status"}}))).into_response();
+        let given = sig.trim().to_ascii_lowercase();
+        let same = expected.len() == given.len()
+            && bool::from(subtle::ConstantTimeEq::ct_eq(
+                expected.as_bytes(),
+                given.as_bytes(),
+            ));
+        same.then_some(()).ok_or("signature does not verify")
     };
-    apply(
-        &s,
-        &PayoutId::new(Provider::Singapay, reference),
-        reported,
-        v,
-    )
-    .await
+    let r = Receiver {
+        provider: Provider::Singapay,
+        refs: &["/data/reference_number"],
+        verify: &verify,
+        fresh: fresh_unix,
+        status: |v| singapay_status(v.get("data").unwrap_or(&Value::Null)),
+    };
+    receive(&s, r, &headers, &body).await
 }
