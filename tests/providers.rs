@@ -177,7 +177,7 @@ fn status_query(req: &TransferRequest, ex: &Exchange) -> StatusQuery {
         partner_reference: req.partner_reference.clone(),
         provider_reference: ex.reference().map(str::to_owned),
         amount: req.amount,
-        beneficiary_account_no: req.beneficiary.account_no.clone(),
+        beneficiary_account_no: Some(req.beneficiary.account_no.clone()),
         transaction_date: req.transaction_date.clone(),
         external_id: ext(),
     }
@@ -553,7 +553,7 @@ async fn ifortepay_direct_debit_with_and_without_otp() {
         partner_reference: PartnerReference::parse(reference).unwrap(),
         provider_reference: ex.reference().map(str::to_owned),
         amount: Money::from_rupiah(15_000),
-        beneficiary_account_no: AccountNumber::parse("0").unwrap(),
+        beneficiary_account_no: None,
         transaction_date: kirim::snap::timestamp::now(),
         external_id: ext(),
     };

@@ -169,7 +169,7 @@ async fn execute(settings: &Settings, args: ProviderArgs) -> anyhow::Result<serd
                 partner_reference: PartnerReference::parse(&reference)?,
                 provider_reference,
                 amount: Money::parse(&amount, "amount")?,
-                beneficiary_account_no: AccountNumber::parse(&account_no)?,
+                beneficiary_account_no: Some(AccountNumber::parse(&account_no)?),
                 transaction_date: crate::snap::timestamp::now(),
                 external_id: fresh_external_id(),
             };

@@ -665,15 +665,6 @@ impl Engine {
         let provider = self.provider(p.id.provider)?;
         let now = now_ms();
         let ext = self.ledger.next_external_id(p.id.provider, now).await?;
-        let Some(b_account) = p
-            .details
-            .beneficiary
-            .as_ref()
-            .map(|b| b.account_no.clone())
-            .or_else(|| crate::domain::AccountNumber::parse("0").ok())
-        else {
-            return Ok(Some(Step::Nothing));
-        };
         let external_id = match ExternalId::parse(&ext) {
             Ok(e) => e,
             Err(_) => return Ok(Some(Step::Nothing)),
@@ -682,7 +673,7 @@ impl Engine {
             partner_reference: p.details.partner_reference.clone(),
             provider_reference: p.meta.provider_reference.clone(),
             amount: p.details.amount,
-            beneficiary_account_no: b_account,
+            beneficiary_account_no: p.details.beneficiary.as_ref().map(|b| b.account_no.clone()),
             transaction_date: crate::snap::timestamp::format(
                 chrono::DateTime::from_timestamp_millis(p.meta.created_at).unwrap_or_default(),
             ),

@@ -194,7 +194,8 @@ pub struct StatusQuery {
     /// The provider's own reference, when a response carried one.
     pub provider_reference: Option<String>,
     pub amount: Money,
-    pub beneficiary_account_no: AccountNumber,
+    /// Transfers only (NICEPAY's inquiry requires it); `None` for direct debits.
+    pub beneficiary_account_no: Option<AccountNumber>,
     pub transaction_date: String,
     /// A fresh message id for the inquiry itself.
     pub external_id: ExternalId,

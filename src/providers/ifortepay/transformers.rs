@@ -1113,7 +1113,7 @@ mod tests {
             partner_reference: PartnerReference::parse("INV-1").unwrap(),
             provider_reference: None,
             amount: Money::from_rupiah(10_000),
-            beneficiary_account_no: AccountNumber::parse("1").unwrap(),
+            beneficiary_account_no: Some(AccountNumber::parse("1").unwrap()),
             transaction_date: "2022-11-09T14:00:00+07:00".into(),
             external_id: ExternalId::parse("1").unwrap(),
         };

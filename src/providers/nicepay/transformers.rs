@@ -216,7 +216,15 @@ pub fn inquiry_request(
         merchant_id: s.merchant_id.clone(),
         original_reference_no: reference.to_owned(),
         original_partner_reference_no: q.partner_reference.as_str().to_owned(),
-        beneficiary_account_no: Some(q.beneficiary_account_no.as_str().to_owned()),
+        beneficiary_account_no: Some(
+            q.beneficiary_account_no
+                .as_ref()
+                .ok_or_else(|| {
+                    FieldError::new("beneficiaryAccountNo", "is mandatory for a NICEPAY inquiry")
+                })?
+                .as_str()
+                .to_owned(),
+        ),
     })
 }
 
