@@ -192,7 +192,7 @@ pub enum ReviewCommand {
 
 pub async fn review_cmd(settings: &Settings, cmd: ReviewCommand) -> anyhow::Result<ExitCode> {
     use crate::client::Client;
-    use crate::ledger::{PayoutId, State};
+    use crate::ledger::State;
     let client = Client::connect(settings).await?;
     match cmd {
         ReviewCommand::List { json } => {
@@ -221,16 +221,7 @@ pub async fn review_cmd(settings: &Settings, cmd: ReviewCommand) -> anyhow::Resu
             actor,
         } => {
             let to: State = state.parse()?;
-            let ids: Vec<PayoutId> = match reference.parse::<PayoutId>() {
-                Ok(id) => vec![id],
-                Err(_) => {
-                    let r = crate::domain::PartnerReference::parse(&reference)?;
-                    crate::domain::Provider::ALL
-                        .iter()
-                        .map(|p| PayoutId::new(*p, r.clone()))
-                        .collect()
-                }
-            };
+            let ids = super::status::candidate_ids(&reference, None)?;
             for id in ids {
                 if client.ledger().get(&id).await?.is_some() {
                     let s = client.resolve_review(&id, to, &actor, &note).await?;

@@ -40,20 +40,25 @@ fn money_line(v: &PayoutView) -> String {
     format!("{} IDR to {who}", p.details.amount)
 }
 
+/// The payouts a user may mean by `reference`: `provider:reference` exactly, the
+/// reference at `provider`, or the reference at every provider (first found wins).
+pub fn candidate_ids(reference: &str, provider: Option<&str>) -> anyhow::Result<Vec<PayoutId>> {
+    if let Ok(id) = reference.parse::<PayoutId>() {
+        return Ok(vec![id]);
+    }
+    let reference = PartnerReference::parse(reference)?;
+    Ok(match provider {
+        Some(p) => vec![PayoutId::new(p.parse()?, reference)],
+        None => Provider::ALL
+            .iter()
+            .map(|p| PayoutId::new(*p, reference.clone()))
+            .collect(),
+    })
+}
+
 pub async fn status(settings: &Settings, a: StatusArgs) -> anyhow::Result<ExitCode> {
     let client = Client::connect(settings).await?;
-    let ids: Vec<PayoutId> = if let Ok(id) = a.reference.parse::<PayoutId>() {
-        vec![id]
-    } else {
-        let reference = PartnerReference::parse(&a.reference)?;
-        match &a.provider {
-            Some(p) => vec![PayoutId::new(p.parse()?, reference)],
-            None => Provider::ALL
-                .iter()
-                .map(|p| PayoutId::new(*p, reference.clone()))
-                .collect(),
-        }
-    };
+    let ids = candidate_ids(&a.reference, a.provider.as_deref())?;
     for id in ids {
         if let Some(view) = client.status(&id).await? {
             if a.json {

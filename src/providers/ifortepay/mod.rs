@@ -198,6 +198,31 @@ fn transport_outcome(sent: &super::snap_client::Sent) -> Outcome {
         })
 }
 
+impl IfortepayClient {
+    /// POST a transactional call and map its answer with `outcome`: a call that
+    /// could not be sent is retryable, a lost answer is classified by transport.
+    async fn exchange(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        external_id: &ExternalId,
+        channel_id: &str,
+        outcome: fn(&SnapAnswer) -> Outcome,
+    ) -> Result<Exchange, ProviderError> {
+        let sent = match self
+            .send(Method::POST, path, body, external_id, channel_id)
+            .await
+        {
+            Ok(sent) => sent,
+            Err(e) => return super::retryable_as_exchange(e),
+        };
+        Ok(match sent.answer() {
+            Some((answer, _)) => sent.exchange(outcome(&answer), tf::reference(&answer)),
+            None => sent.exchange(transport_outcome(&sent), None),
+        })
+    }
+}
+
 #[async_trait]
 impl PayoutProvider for IfortepayClient {
     fn provider(&self) -> Provider {
@@ -210,50 +235,26 @@ impl PayoutProvider for IfortepayClient {
         if let Err(e) = self.ensure_source_account().await {
             return super::retryable_as_exchange(e);
         }
-        let sent = match self
-            .send(
-                Method::POST,
-                paths::TRANSFER,
-                serialize(&body)?,
-                &req.external_id,
-                &self.settings.channel_id,
-            )
-            .await
-        {
-            Ok(sent) => sent,
-            Err(e) => return super::retryable_as_exchange(e),
-        };
-        Ok(match sent.answer() {
-            Some((answer, _)) => {
-                let outcome = tf::transfer_outcome(&answer);
-                sent.exchange(outcome, tf::reference(&answer))
-            }
-            None => sent.exchange(transport_outcome(&sent), None),
-        })
+        self.exchange(
+            paths::TRANSFER,
+            serialize(&body)?,
+            &req.external_id,
+            &self.settings.channel_id,
+            tf::transfer_outcome,
+        )
+        .await
     }
 
     async fn transfer_status(&self, query: &StatusQuery) -> Result<Exchange, ProviderError> {
         let body = tf::history_detail_request(query);
-        let sent = match self
-            .send(
-                Method::POST,
-                paths::HISTORY_DETAIL,
-                serialize(&body)?,
-                &query.external_id,
-                &self.settings.channel_id,
-            )
-            .await
-        {
-            Ok(sent) => sent,
-            Err(e) => return super::retryable_as_exchange(e),
-        };
-        Ok(match sent.answer() {
-            Some((answer, _)) => {
-                let outcome = tf::history_detail_outcome(&answer);
-                sent.exchange(outcome, tf::reference(&answer))
-            }
-            None => sent.exchange(transport_outcome(&sent), None),
-        })
+        self.exchange(
+            paths::HISTORY_DETAIL,
+            serialize(&body)?,
+            &query.external_id,
+            &self.settings.channel_id,
+            tf::history_detail_outcome,
+        )
+        .await
     }
 
     async fn account_inquiry(
@@ -347,25 +348,13 @@ impl PayoutProvider for IfortepayClient {
 
     async fn payment_status(&self, query: &StatusQuery) -> Result<Exchange, ProviderError> {
         let body = tf::debit_status_request(query);
-        let sent = match self
-            .send(
-                Method::POST,
-                paths::DEBIT_STATUS,
-                serialize(&body)?,
-                &query.external_id,
-                &self.settings.debit_channel_id,
-            )
-            .await
-        {
-            Ok(sent) => sent,
-            Err(e) => return super::retryable_as_exchange(e),
-        };
-        Ok(match sent.answer() {
-            Some((answer, _)) => {
-                let outcome = tf::debit_status_outcome(&answer);
-                sent.exchange(outcome, tf::reference(&answer))
-            }
-            None => sent.exchange(transport_outcome(&sent), None),
-        })
+        self.exchange(
+            paths::DEBIT_STATUS,
+            serialize(&body)?,
+            &query.external_id,
+            &self.settings.debit_channel_id,
+            tf::debit_status_outcome,
+        )
+        .await
     }
 }
