@@ -25,7 +25,7 @@ use crate::providers::Beneficiary;
 #[derive(Debug, Error)]
 pub enum ClientError {
     /// Bad input; names the field and the rule.
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] FieldError),
     /// Same reference, different details (SNAP 404xx18 "inconsistent request").
     #[error("payout {id} already exists with different details (state {state}); use a new partnerReferenceNo")]

@@ -411,3 +411,35 @@ fn configuration_errors_name_the_key() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("state: must be one of"));
 }
+
+#[test]
+fn bad_enqueue_input_is_named_once_before_any_connection() {
+    // No Redis is listening on this port: the input error must come first.
+    let out = kirim(
+        &[
+            "enqueue",
+            "transfer",
+            "--provider",
+            "ifortepay",
+            "--reference",
+            "R-1",
+            "--amount",
+            "1.001",
+            "--bank-code",
+            "014",
+            "--account-no",
+            "8753293240",
+            "--name",
+            "Budi",
+        ],
+        &[("KIRIM_REDIS__URL", "redis://127.0.0.1:1")],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.matches("amount: must have at most two decimals")
+            .count(),
+        1,
+        "{err}"
+    );
+}

@@ -72,8 +72,12 @@ pub struct PaymentArgs {
 }
 
 pub async fn run(settings: &Settings, cmd: EnqueueCommand) -> anyhow::Result<ExitCode> {
-    let client = Client::connect(settings).await?;
-    let (enqueued, json) = match cmd {
+    // Parse everything before connecting: bad input is reported even without Redis.
+    enum Order {
+        Transfer(TransferOrder),
+        Payment(PaymentOrder),
+    }
+    let (order, json) = match cmd {
         EnqueueCommand::Transfer(a) => {
             let order = TransferOrder {
                 provider: a.provider.parse::<Provider>()?,
@@ -90,7 +94,7 @@ pub async fn run(settings: &Settings, cmd: EnqueueCommand) -> anyhow::Result<Exi
                 remark: a.remark,
                 verify_beneficiary_name: a.verify_name,
             };
-            (client.enqueue_transfer(&order).await?, a.json)
+            (Order::Transfer(order), a.json)
         }
         EnqueueCommand::Payment(a) => {
             let order = PaymentOrder {
@@ -102,8 +106,13 @@ pub async fn run(settings: &Settings, cmd: EnqueueCommand) -> anyhow::Result<Exi
                 pay_option: a.pay_option,
                 remarks: a.remarks,
             };
-            (client.enqueue_payment(&order).await?, a.json)
+            (Order::Payment(order), a.json)
         }
+    };
+    let client = Client::connect(settings).await?;
+    let enqueued = match &order {
+        Order::Transfer(o) => client.enqueue_transfer(o).await?,
+        Order::Payment(o) => client.enqueue_payment(o).await?,
     };
     if json {
         println!("{}", serde_json::to_string(&enqueued)?);

@@ -135,8 +135,10 @@ impl Exchange {
 #[derive(Debug, Error)]
 pub enum ProviderError {
     /// Bad input; names the field and the rule. Nothing reached the network.
+    // Not `#[from]`: that would also make the FieldError the error's source, and
+    // `{:#}` would print the field and rule twice.
     #[error("invalid request: {0}")]
-    Validation(#[from] FieldError),
+    Validation(FieldError),
     /// The provider has no such operation.
     #[error("{provider} does not support {operation}")]
     Unsupported {
@@ -154,6 +156,12 @@ pub enum ProviderError {
         outcome: Outcome,
         response_code: Option<String>,
     },
+}
+
+impl From<FieldError> for ProviderError {
+    fn from(e: FieldError) -> Self {
+        ProviderError::Validation(e)
+    }
 }
 
 /// The beneficiary of a transfer.
