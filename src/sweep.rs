@@ -191,7 +191,8 @@ impl Sweeper {
                         Outcome::InProgress { .. }
                         | Outcome::Retryable { .. }
                         | Outcome::Unknown { .. }
-                        | Outcome::NotFound => continue,
+                        | Outcome::NotFound
+                        | Outcome::Refused { .. } => continue,
                     };
                     let Some(id) = wanted.remove(&entry.partner_reference) else {
                         continue;

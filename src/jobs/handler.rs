@@ -519,7 +519,7 @@ impl Engine {
                 (State::Failed, None)
             }
             // A submission answered "not found" is not a definite no: inquire.
-            Outcome::Unknown { .. } | Outcome::NotFound => {
+            Outcome::Unknown { .. } | Outcome::NotFound | Outcome::Refused { .. } => {
                 meta.unresolved_since.get_or_insert(now);
                 meta.unknown_since = Some(now);
                 meta.next_check_at = Some(first_check);
@@ -735,7 +735,10 @@ impl Engine {
                 };
                 return self.reschedule(p, meta, entry, to).await;
             }
-            Outcome::NotFound | Outcome::Unknown { .. } | Outcome::Retryable { .. } => {
+            Outcome::NotFound
+            | Outcome::Unknown { .. }
+            | Outcome::Retryable { .. }
+            | Outcome::Refused { .. } => {
                 let st = p.state;
                 return self.reschedule(p, meta, entry, st).await;
             }

@@ -59,6 +59,12 @@ pub enum Outcome {
     },
     /// We cannot tell whether the provider acted. Inquire; never resend.
     Unknown { reason: String },
+    /// The provider (or a gateway in front of it) refused *this request* — its
+    /// signature, token, headers, format or route — without saying anything about
+    /// the transaction. Never final for a payout: a refused submission stays unsent,
+    /// a refused inquiry leaves the payout where it was; both raise an alert and
+    /// count against the provider's circuit breaker (DESIGN rule 9).
+    Refused { code: String, message: String },
     /// Inquiry only: the provider has no record of this transaction.
     NotFound,
 }
@@ -74,6 +80,7 @@ impl Outcome {
             Outcome::Retryable { .. } => "retryable",
             Outcome::Unknown { .. } => "unknown",
             Outcome::NotFound => "not_found",
+            Outcome::Refused { .. } => "refused",
         }
     }
 }
@@ -125,7 +132,8 @@ impl Exchange {
             Outcome::FinalFailure { .. }
             | Outcome::Retryable { .. }
             | Outcome::Unknown { .. }
-            | Outcome::NotFound => None,
+            | Outcome::NotFound
+            | Outcome::Refused { .. } => None,
         }
         .or(self.provider_reference.as_deref())
     }
