@@ -169,6 +169,7 @@ fn transfer(reference: &str, account: &str, amount: u64) -> TransferRequest {
         remark: Some("Payout Nov 2026".into()),
         external_id: ext(),
         transaction_date: kirim::snap::timestamp::now(),
+        fence: Default::default(),
     }
 }
 
@@ -528,6 +529,7 @@ async fn ifortepay_direct_debit_with_and_without_otp() {
         pay_option: "BRI".into(),
         remarks: Some("Testing Remarks".into()),
         external_id: ext(),
+        fence: Default::default(),
     };
     let otp = c.payment(&pay("DD-OTP-1", true, "15000.00")).await.unwrap();
     assert_eq!(label(&otp), "in_progress", "{otp:?}");

@@ -395,6 +395,7 @@ impl Engine {
                             chrono::DateTime::from_timestamp_millis(p.meta.created_at)
                                 .unwrap_or_default(),
                         ),
+                        fence: Default::default(),
                     };
                     // A two-step provider whose first step is known to have been done
                     // (NICEPAY registration) continues from there; registering again
@@ -428,6 +429,7 @@ impl Engine {
                             pay_option: d.pay_option.clone(),
                             remarks: d.remarks.clone(),
                             external_id,
+                            fence: Default::default(),
                         };
                         provider.payment(&req).await
                     }
@@ -476,7 +478,9 @@ impl Engine {
                     None => Step::Nothing,
                 })
             }
-            ProviderError::Config(_) | ProviderError::Call { .. } => {
+            ProviderError::Config(_)
+            | ProviderError::Call { .. }
+            | ProviderError::Fenced { .. } => {
                 self.park(p, meta, entry, State::Accepted, "provider configuration")
                     .await
             }

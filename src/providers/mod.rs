@@ -139,6 +139,83 @@ impl Exchange {
     }
 }
 
+/// The engine's hold on a submission (DESIGN rule 11, "fence the send").
+///
+/// A provider client calls [`SendFence::before_send`] immediately before it writes
+/// a request that can move money (after the token fetch, the profile check and the
+/// signing), and again before a resend after a token refresh. A two-step provider
+/// calls [`SendFence::first_step_done`] with the first step's reference (NICEPAY's
+/// registration `referenceNo`) and sends the second step only when it returns `Ok`:
+/// the engine persists the reference in the ledger first.
+#[async_trait]
+pub trait SendFence: Send + Sync {
+    /// `Ok` → write the request now. `Err(reason)` → do not send (the deadline has
+    /// passed, or the ledger moved on).
+    async fn before_send(&self, step: &'static str) -> Result<(), String>;
+    /// The first step of a two-step submission answered with `provider_reference`.
+    /// `Err(reason)` → do not send the next step.
+    async fn first_step_done(&self, provider_reference: &str) -> Result<(), String>;
+}
+
+/// A fence that always allows (tools and tests that drive a provider directly).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoFence;
+
+#[async_trait]
+impl SendFence for NoFence {
+    async fn before_send(&self, _step: &'static str) -> Result<(), String> {
+        Ok(())
+    }
+    async fn first_step_done(&self, _provider_reference: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// The fence a request carries. Not data: skipped by serde, equal to any other
+/// handle, so request types stay comparable and serialisable.
+#[derive(Clone, Default)]
+pub struct FenceHandle(pub Option<std::sync::Arc<dyn SendFence>>);
+
+impl FenceHandle {
+    pub fn new(fence: std::sync::Arc<dyn SendFence>) -> Self {
+        FenceHandle(Some(fence))
+    }
+
+    /// See [`SendFence::before_send`]; always `Ok` without a fence.
+    pub async fn before_send(&self, step: &'static str) -> Result<(), String> {
+        match &self.0 {
+            Some(f) => f.before_send(step).await,
+            None => Ok(()),
+        }
+    }
+
+    /// See [`SendFence::first_step_done`]; always `Ok` without a fence.
+    pub async fn first_step_done(&self, provider_reference: &str) -> Result<(), String> {
+        match &self.0 {
+            Some(f) => f.first_step_done(provider_reference).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Debug for FenceHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "FenceHandle(set)"
+        } else {
+            "FenceHandle(none)"
+        })
+    }
+}
+
+impl PartialEq for FenceHandle {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for FenceHandle {}
+
 /// Nothing was sent: the request could not be built.
 #[derive(Debug, Error)]
 pub enum ProviderError {
@@ -147,6 +224,10 @@ pub enum ProviderError {
     // `{:#}` would print the field and rule twice.
     #[error("invalid request: {0}")]
     Validation(FieldError),
+    /// The [`SendFence`] refused: the request was not written. `sent_before` says
+    /// whether an earlier step of the same submission was (NICEPAY registration).
+    #[error("not sent: {reason}")]
+    Fenced { reason: String, sent_before: bool },
     /// The provider has no such operation.
     #[error("{provider} does not support {operation}")]
     Unsupported {
@@ -201,6 +282,9 @@ pub struct TransferRequest {
     pub external_id: ExternalId,
     /// When the payout was accepted (`transactionDate`), RFC 3339.
     pub transaction_date: String,
+    /// The engine's hold on this submission; see [`SendFence`].
+    #[serde(skip)]
+    pub fence: FenceHandle,
 }
 
 /// What the worker knows when it asks "what happened to this transfer?".
@@ -230,6 +314,9 @@ pub struct PaymentRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remarks: Option<String>,
     pub external_id: ExternalId,
+    /// The engine's hold on this submission; see [`SendFence`].
+    #[serde(skip)]
+    pub fence: FenceHandle,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -871,6 +871,7 @@ mod tests {
             remark: Some("Gaji Nov, 2026.".into()),
             external_id: ExternalId::parse("1672977134961").unwrap(),
             transaction_date: "2022-11-09T07:00:00.123Z".into(),
+            fence: Default::default(),
         }
     }
 
@@ -1213,6 +1214,7 @@ mod tests {
             pay_option: "BRI".into(),
             remarks: None,
             external_id: ExternalId::parse("1").unwrap(),
+            fence: Default::default(),
         };
         let body = debit_request(&req).unwrap();
         assert!(!format!("{body:?}").contains("card_.abc"));

@@ -530,6 +530,7 @@ mod tests {
             remark: Some("Payout gaji/BONUS".into()),
             external_id: ExternalId::parse("1").unwrap(),
             transaction_date: "2026-01-01T00:00:00+07:00".into(),
+            fence: Default::default(),
         }
     }
 
