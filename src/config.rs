@@ -143,6 +143,10 @@ pub struct WorkerSettings {
     /// Full-jitter exponential backoff base and cap.
     pub backoff_base_ms: u64,
     pub backoff_max_ms: u64,
+    /// A payout that could not be sent (connection refused, 429, refused for
+    /// configuration) is retried for this long before it is dead-lettered.
+    #[serde(default = "default_retry_window_secs")]
+    pub retry_window_secs: u64,
     /// Heartbeat interval; an orphaned job is re-run after `heartbeat × missed`.
     pub heartbeat_secs: u64,
     pub missed_heartbeats: u32,
@@ -150,6 +154,14 @@ pub struct WorkerSettings {
     pub shutdown_timeout_secs: u64,
     /// How long finished apalis job data is kept (retention).
     pub finished_job_ttl_secs: u64,
+}
+
+fn default_retry_window_secs() -> u64 {
+    1800
+}
+
+fn default_max_resubmits() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -163,6 +175,9 @@ pub struct ReconcileSettings {
     pub horizon_secs: u64,
     /// An UNKNOWN payout reported "not found" is resubmitted only after this long.
     pub not_found_grace_secs: u64,
+    /// How many times a payout proven "not found" may be resubmitted; then NEEDS_REVIEW.
+    #[serde(default = "default_max_resubmits")]
+    pub max_resubmits: u32,
     /// Most payouts one sweep enqueues.
     pub batch: usize,
     /// Safety net: an ACCEPTED payout whose job has not run by then is re-driven.

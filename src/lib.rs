@@ -13,6 +13,7 @@
 //! - [`providers`]: the one provider interface and the shared outcome taxonomy.
 //! - [`ledger`]: the payout record, its forward-only state machine (Lua CAS) and audit trail.
 //! - [`keys`]: the one place that spells Redis key names.
+//! - [`lifecycle`]: the pure decision core: what any news means for a payout (no I/O).
 //! - [`jobs`]: the apalis queue, job kinds, the handler engine and dead letters.
 //! - [`retry`]: full-jitter backoff and the reconciliation schedule.
 //! - [`sweep`]: reconciliation over the due-time index, once per tick across replicas.
@@ -40,6 +41,7 @@ pub mod domain;
 pub mod jobs;
 pub mod keys;
 pub mod ledger;
+pub mod lifecycle;
 pub mod metrics;
 pub mod notify;
 pub mod providers;

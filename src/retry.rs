@@ -41,6 +41,19 @@ impl Backoff {
     }
 }
 
+impl Backoff {
+    /// [`Backoff::delay`] with the random draw given as `unit` in `[0, 1)`, so a
+    /// pure caller (the lifecycle's `decide`) can take its randomness as input.
+    pub fn delay_unit(&self, attempt: u32, floor: Option<Duration>, unit: f64) -> Duration {
+        let ceiling = self.ceiling(attempt).as_millis() as f64;
+        let drawn = Duration::from_millis((ceiling * unit.clamp(0.0, 1.0)) as u64);
+        match floor {
+            Some(f) if f > drawn => f.min(self.cap.max(f)),
+            _ => drawn,
+        }
+    }
+}
+
 /// Reconciliation polling: the delay before check number `checks` (0-based), from
 /// the configured schedule; the last entry repeats.
 pub fn schedule_delay(schedule: &[Duration], checks: u32) -> Duration {

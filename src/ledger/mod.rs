@@ -193,6 +193,15 @@ pub struct PayoutMeta {
     /// Parked in the dead-letter list; the sweep leaves it alone until re-driven.
     #[serde(default)]
     pub dead: bool,
+    /// Resubmissions after a proven "not found" (capped by `reconcile.max_resubmits`).
+    #[serde(default)]
+    pub resubmits: u32,
+    /// First "not sent" failure of the current streak (the retry window counts from here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_sent_since: Option<i64>,
+    /// ACCEPTED: do not submit before this (backoff or a paused provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<i64>,
 }
 
 /// One line of the audit trail.

@@ -1,6 +1,7 @@
 //! The payout state machine (DESIGN.md, "the one rule").
 //!
 //! ```text
+//! ACCEPTED → UNKNOWN      (a verified callback names it: stop the send, inquire)
 //! ACCEPTED → SUBMITTING → PENDING            (provider said INIT / 202 / in progress)
 //!                       → SUCCEEDED | CANCELLED | FAILED
 //!                       → UNKNOWN            (timeout, 5xx, 409, crash while SUBMITTING)
@@ -73,6 +74,9 @@ impl State {
         match (self, to) {
             (Accepted, Submitting) => true,
             (Accepted, Failed) => true, // rejected before sending (validation)
+            // A verified callback shows the provider knows a payout we believe unsent:
+            // stop the send and inquire (DESIGN rule 10).
+            (Accepted, Unknown) => true,
             (Submitting, Pending | Succeeded | Cancelled | Failed | Unknown | Accepted) => true,
             (Pending | Unknown, Succeeded | Cancelled | Failed | NeedsReview) => true,
             (Pending, Unknown) => false,
