@@ -6,12 +6,16 @@
 //! | `POST /callbacks/nicepay` (also `/api/v1.0/transfer/notify`) | NICEPAY transfer notify | SHA256withRSA(NICEPAY key, `clientId|X-TIMESTAMP`) |
 //! | `POST /callbacks/singapay` | Singapay webhook | hex HMAC-SHA512(clientSecret, `webhookUrl:sha256(canonical(body)):X-Timestamp`) |
 //!
-//! A callback is a shortcut, never the only path: it applies only forward moves
-//! (PENDING/UNKNOWN/SUBMITTING/NEEDS_REVIEW → final), so duplicates and late,
-//! out-of-order deliveries are recorded in the audit trail and otherwise ignored.
-//! A callback whose signature fails is refused (401), recorded, and triggers an
-//! inquiry for that payout instead of being trusted. Every accepted callback is
-//! answered 200 as soon as the ledger write is done.
+//! A callback is a shortcut, never the only path, and it is news like any other:
+//! the lifecycle ([`crate::lifecycle::decide`]) says what it may change, by how far
+//! its signature reaches ([`Trust`]). A body-covering signature (iFortepay,
+//! Singapay) may settle a submitted payout; NICEPAY's header-only signature only
+//! makes the payout due for an inquiry now. No callback finalises a payout never
+//! submitted: one about an ACCEPTED payout stops its send and inquires. Duplicates
+//! and late, out-of-order deliveries are recorded and otherwise ignored. A callback
+//! whose signature fails is refused (401) and counted
+//! (`kirim_alerts_total{kind="callback_refused"}`), without an audit entry, and
+//! triggers at most one inquiry per payout per minute.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,8 +32,9 @@ use serde_json::{json, Value};
 use crate::client::Client;
 use crate::config::{Secret, Settings};
 use crate::domain::{PartnerReference, Provider};
-use crate::jobs::Job;
-use crate::ledger::{now_ms, HistoryEntry, PayoutId, Settled, State};
+use crate::jobs::apply::Reported;
+use crate::ledger::{now_ms, HistoryEntry, PayoutId, State};
+use crate::lifecycle::{Action, Event, Policy, Report, Trust};
 use crate::snap;
 
 /// How far an `X-TIMESTAMP` may be from now before a callback is treated as a replay.
@@ -45,6 +50,8 @@ pub struct CallbackState {
     pub nicepay_public_key: Option<RsaPublicKey>,
     pub singapay_secret: Option<Secret>,
     pub singapay_webhook_url: String,
+    /// The lifecycle's timing rules.
+    pub policy: Policy,
 }
 
 impl std::fmt::Debug for CallbackState {
@@ -77,6 +84,7 @@ impl CallbackState {
             nicepay_public_key,
             singapay_secret: p.singapay.client_secret().ok(),
             singapay_webhook_url: p.singapay.webhook_url.clone(),
+            policy: Policy::from_settings(settings),
         }
     }
 }
@@ -92,12 +100,6 @@ pub fn routes<S>(state: Shared) -> Router<S> {
         .with_state(state)
 }
 
-/// What a verified callback says about a payout.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reported {
-    Final(State),
-    InProgress,
-}
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
@@ -129,45 +131,45 @@ fn reference_of(body: &Value, pointers: &[&str]) -> Option<PartnerReference> {
 }
 
 /// iFortepay: `additionalInfo.status` INIT | SUCCESS | CANCELLED.
-pub fn ifortepay_status(body: &Value) -> Option<Reported> {
+pub fn ifortepay_status(body: &Value) -> Option<Report> {
     match body
         .pointer("/additionalInfo/status")
         .and_then(Value::as_str)?
     {
-        "SUCCESS" => Some(Reported::Final(State::Succeeded)),
-        "CANCELLED" => Some(Reported::Final(State::Cancelled)),
-        "INIT" => Some(Reported::InProgress),
+        "SUCCESS" => Some(Report::Final(State::Succeeded)),
+        "CANCELLED" => Some(Report::Final(State::Cancelled)),
+        "INIT" => Some(Report::InProgress),
         _ => None,
     }
 }
 
 /// NICEPAY `latestTransactionStatus`: 00 success, 03/08 pending, 04 cancelled,
 /// 05 rejected, 09 failed.
-pub fn nicepay_status(body: &Value) -> Option<Reported> {
+pub fn nicepay_status(body: &Value) -> Option<Report> {
     match body
         .get("latestTransactionStatus")
         .and_then(Value::as_str)?
     {
-        "00" => Some(Reported::Final(State::Succeeded)),
-        "04" | "05" => Some(Reported::Final(State::Cancelled)),
-        "09" => Some(Reported::Final(State::Failed)),
-        "03" | "08" => Some(Reported::InProgress),
+        "00" => Some(Report::Final(State::Succeeded)),
+        "04" | "05" => Some(Report::Final(State::Cancelled)),
+        "09" => Some(Report::Final(State::Failed)),
+        "03" | "08" => Some(Report::InProgress),
         _ => None,
     }
 }
 
 /// Singapay `transaction_status.code`: 00 success, 01/02/03 in progress,
 /// 04 refunded and 05 cancelled (no money moved), 06 failed.
-pub fn singapay_status(data: &Value) -> Option<Reported> {
+pub fn singapay_status(data: &Value) -> Option<Report> {
     let code = data
         .pointer("/transaction_status/code")
         .and_then(Value::as_str)
         .or_else(|| data.get("status_code").and_then(Value::as_str))?;
     match code {
-        "00" => Some(Reported::Final(State::Succeeded)),
-        "04" | "05" => Some(Reported::Final(State::Cancelled)),
-        "06" => Some(Reported::Final(State::Failed)),
-        "01" | "02" | "03" => Some(Reported::InProgress),
+        "00" => Some(Report::Final(State::Succeeded)),
+        "04" | "05" => Some(Report::Final(State::Cancelled)),
+        "06" => Some(Report::Final(State::Failed)),
+        "01" | "02" | "03" => Some(Report::InProgress),
         _ => None,
     }
 }
@@ -180,8 +182,13 @@ fn ok() -> Response {
         .into_response()
 }
 
-/// A callback whose signature did not verify: refuse it, record it on the payout
-/// if the body names one, and inquire instead of trusting it.
+/// How often one payout's refused callbacks may trigger an inquiry.
+pub const REFUSED_CALLBACK_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A callback whose signature did not verify: refuse it. It costs a counter, not
+/// an audit entry, and at most one coalesced inquiry per payout per
+/// [`REFUSED_CALLBACK_INTERVAL`] (DESIGN rule 10): a stranger's spam must not grow
+/// the ledger or burn the provider's rate limit.
 async fn refuse(
     s: &CallbackState,
     provider: Provider,
@@ -190,63 +197,82 @@ async fn refuse(
     why: &str,
 ) -> Response {
     tracing::warn!(provider = %provider, reason = why, "callback refused");
+    let ledger = s.client.ledger();
+    crate::metrics::count_alert_now(ledger, provider, "callback_refused").await;
     if let Some(reference) = reference_of(body, pointers) {
         let id = PayoutId::new(provider, reference);
-        if let Ok(Some(p)) = s.client.ledger().get(&id).await {
-            let mut e = HistoryEntry::new("callback_refused", now_ms());
-            e.actor = Some(format!("callback:{provider}"));
-            e.note = Some(format!("{why}; not trusted, inquiring instead"));
-            let _ = s.client.ledger().append_history(&id, &e).await;
-            if !p.state.is_final() {
-                let _ = s
-                    .client
-                    .queue()
-                    .push(Job::Inquiry { payout: id }, None)
-                    .await;
-            }
+        if let Err(e) = inquire_at_most_once(s, &id).await {
+            tracing::warn!(error = %e, payout = %id, "could not queue an inquiry for a refused callback");
         }
     }
     (StatusCode::UNAUTHORIZED, Json(json!({"responseCode": "4010000", "responseMessage": "Unauthorized. Invalid signature"}))).into_response()
 }
 
-/// Apply a verified report to the ledger: forward moves only, everything audited.
+async fn inquire_at_most_once(
+    s: &CallbackState,
+    id: &PayoutId,
+) -> Result<(), crate::jobs::apply::ApplyError> {
+    let ledger = s.client.ledger();
+    let mut conn = ledger.connection();
+    let first: Option<String> = redis::cmd("SET")
+        .arg(ledger.keys().refused_callback_marker(&id.to_string()))
+        .arg(1)
+        .arg("NX")
+        .arg("PX")
+        .arg(REFUSED_CALLBACK_INTERVAL.as_millis() as u64)
+        .query_async(&mut conn)
+        .await?;
+    if first.is_none() {
+        return Ok(());
+    }
+    match ledger.get(id).await? {
+        Some(p) if !p.state.is_final() && p.state != State::Accepted && !p.meta.dead => {
+            crate::jobs::apply::follow_up(ledger, s.client.queue(), &p, Action::Inquire).await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Apply a verified report through the lifecycle: what it may change depends on
+/// how far the signature reaches ([`Trust`]); everything is audited.
 pub async fn apply(
     s: &CallbackState,
     id: &PayoutId,
-    reported: Reported,
+    trust: Trust,
+    reported: Report,
     detail: Value,
 ) -> Response {
     let mut entry = HistoryEntry::new("callback", now_ms());
     entry.actor = Some(format!("callback:{}", id.provider));
     entry.detail = Some(detail);
-    let to = match reported {
-        Reported::Final(t) => t,
-        Reported::InProgress => {
-            entry.event = "callback_ignored".into();
-            entry.note = Some("reports in progress; nothing to change".into());
-            return match s.client.ledger().append_history(id, &entry).await {
-                Ok(()) => ok(),
-                Err(e) => {
-                    tracing::error!(error = %e, "ledger write failed for a callback");
-                    (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response()
-                }
-            };
-        }
+    let event = Event::Callback {
+        trust,
+        report: reported,
     };
-    match s.client.ledger().settle(id, to, entry, None).await {
-        Ok(Settled::Applied(_)) | Ok(Settled::AlreadyThere) => ok(),
-        Ok(Settled::Refused(state)) => {
-            if state.is_final() {
-                tracing::error!(payout = %id, state = %state, reported = %to, "callback contradicts a final state");
+    let result = crate::jobs::apply::report(
+        s.client.ledger(),
+        s.client.queue(),
+        &s.policy,
+        id,
+        &event,
+        entry,
+    )
+    .await;
+    match result {
+        Ok(Reported::Applied { decision, .. }) => {
+            if let Some(alert) = decision.alert {
+                tracing::warn!(payout = %id, alert = alert.as_str(), note = %decision.note, "callback alert");
+                crate::metrics::count_alert_now(s.client.ledger(), id.provider, alert.as_str())
+                    .await;
             }
             ok()
         }
-        Ok(Settled::Missing) => (
+        Ok(Reported::Missing) => (
             StatusCode::NOT_FOUND,
             Json(json!({"responseCode": "4040001", "responseMessage": "Transaction Not Found"})),
         )
             .into_response(),
-        Ok(Settled::Contended) => {
+        Err(crate::jobs::apply::ApplyError::Contended(_)) => {
             (StatusCode::SERVICE_UNAVAILABLE, "contended; retry").into_response()
         }
         Err(e) => {
@@ -276,7 +302,9 @@ struct Receiver<'a> {
     /// Verify `sig` over the request; `Err` says why not.
     verify: &'a (dyn Fn(&str, &str) -> Result<(), &'static str> + Sync),
     fresh: fn(&str) -> bool,
-    status: fn(&Value) -> Option<Reported>,
+    status: fn(&Value) -> Option<Report>,
+    /// How far the signature reaches.
+    trust: Trust,
 }
 
 /// The common path of every callback: parse, check headers, verify, check the
@@ -318,7 +346,7 @@ async fn receive(s: &CallbackState, r: Receiver<'_>, headers: &HeaderMap, body: 
         )
             .into_response();
     };
-    apply(s, &PayoutId::new(r.provider, reference), reported, v).await
+    apply(s, &PayoutId::new(r.provider, reference), r.trust, reported, v).await
 }
 
 async fn ifortepay(AxState(s): AxState<Shared>, headers: HeaderMap, body: Bytes) -> Response {
@@ -344,6 +372,8 @@ async fn ifortepay(AxState(s): AxState<Shared>, headers: HeaderMap, body: Bytes)
         verify: &verify,
         fresh,
         status: ifortepay_status,
+        // The HMAC covers sha256(minify(body)).
+        trust: Trust::Body,
     };
     receive(&s, r, &headers, &body).await
 }
@@ -363,6 +393,9 @@ async fn nicepay(AxState(s): AxState<Shared>, headers: HeaderMap, body: Bytes) -
         verify: &verify,
         fresh,
         status: nicepay_status,
+        // SHA256withRSA over `clientId|X-TIMESTAMP` only: a captured header pair can
+        // be replayed with any body, so the body only triggers an inquiry.
+        trust: Trust::HeadersOnly,
     };
     receive(&s, r, &headers, &body).await
 }
@@ -399,6 +432,8 @@ async fn singapay(AxState(s): AxState<Shared>, headers: HeaderMap, body: Bytes) 
         verify: &verify,
         fresh: fresh_unix,
         status: |v| singapay_status(v.get("data").unwrap_or(&Value::Null)),
+        // The HMAC covers sha256(canonical(body)).
+        trust: Trust::Body,
     };
     receive(&s, r, &headers, &body).await
 }

@@ -15,7 +15,7 @@ use thiserror::Error;
 
 use crate::config::{Secret, Settings};
 use crate::domain::{FieldError, Money, PartnerReference, Provider};
-use crate::jobs::{handler::job_for, Job, Queue, QueueError};
+use crate::jobs::{job_for, Job, Queue, QueueError};
 use crate::ledger::{
     now_ms, CreateOutcome, HistoryEntry, Ledger, LedgerError, NewPayout, PaymentDetails, Payout,
     PayoutDetails, PayoutId, PayoutKind, State,
@@ -86,6 +86,7 @@ pub struct Client {
     ledger: Ledger,
     queue: Queue,
     stuck_after: Duration,
+    policy: crate::lifecycle::Policy,
 }
 
 fn check_text(value: &Option<String>, field: &str, max: usize) -> Result<(), FieldError> {
@@ -112,16 +113,22 @@ impl Client {
         Ok(Client::new(
             ledger,
             queue,
-            Duration::from_secs(settings.reconcile.stuck_after_secs),
+            crate::lifecycle::Policy::from_settings(settings),
         ))
     }
 
-    pub fn new(ledger: Ledger, queue: Queue, stuck_after: Duration) -> Self {
+    pub fn new(ledger: Ledger, queue: Queue, policy: crate::lifecycle::Policy) -> Self {
         Client {
             ledger,
             queue,
-            stuck_after,
+            stuck_after: policy.stuck_after,
+            policy,
         }
+    }
+
+    /// The lifecycle's timing rules this client decides with.
+    pub fn policy(&self) -> &crate::lifecycle::Policy {
+        &self.policy
     }
 
     pub fn ledger(&self) -> &Ledger {
@@ -325,39 +332,28 @@ impl Client {
                 FieldError::new("note", "is mandatory: why (ticket, bank statement, ...)").into(),
             );
         }
-        for _ in 0..5 {
-            let Some(p) = self.ledger.get(id).await? else {
-                return Err(FieldError::new("reference", "no such payout").into());
-            };
-            if p.state != State::NeedsReview {
-                return Err(FieldError::new(
-                    "reference",
-                    format!(
-                        "payout is {}, only NEEDS_REVIEW payouts are resolved by hand",
-                        p.state
-                    ),
-                )
-                .into());
+        let mut entry = HistoryEntry::new("review", now_ms());
+        entry.actor = Some(format!("operator:{actor}"));
+        entry.note = Some(note.to_owned());
+        let event = crate::lifecycle::Event::Operator { to };
+        match crate::jobs::apply::report(&self.ledger, &self.queue, &self.policy, id, &event, entry)
+            .await
+        {
+            Ok(crate::jobs::apply::Reported::Missing) => {
+                Err(FieldError::new("reference", "no such payout").into())
             }
-            let now = now_ms();
-            let mut meta = p.meta.clone();
-            meta.updated_at = now;
-            let mut entry = HistoryEntry::new("review", now);
-            entry.actor = Some(format!("operator:{actor}"));
-            entry.note = Some(note.to_owned());
-            let t = crate::ledger::Transition {
-                to,
-                meta,
-                entry,
-                due_at: None,
-                allocate_external_id: false,
-            };
-            match self.ledger.transition(&p, t).await? {
-                crate::ledger::TransitionOutcome::Applied { .. } => return Ok(to),
-                _ => continue,
+            Ok(crate::jobs::apply::Reported::Applied { to: now, decision, .. }) => {
+                if decision.write.is_none() {
+                    return Err(FieldError::new("reference", decision.note).into());
+                }
+                Ok(now)
             }
+            Err(crate::jobs::apply::ApplyError::Contended(_)) => {
+                Err(FieldError::new("reference", "payout kept changing; try again").into())
+            }
+            Err(crate::jobs::apply::ApplyError::Ledger(e)) => Err(e.into()),
+            Err(crate::jobs::apply::ApplyError::Queue(e)) => Err(e.into()),
         }
-        Err(FieldError::new("reference", "payout kept changing; try again").into())
     }
 
     /// Up to `limit` payouts in `state` (unordered; SSCAN under the hood).

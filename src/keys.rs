@@ -85,6 +85,18 @@ impl Keys {
         format!("{}:dead:seq", self.ns)
     }
 
+    /// "An inquiry job for this payout is queued": at most one at a time (set with
+    /// NX by whoever queues one, deleted when the job starts, expires as a safety net).
+    pub fn inquiry_marker(&self, id: &str) -> String {
+        format!("{}:inq:{id}", self.ns)
+    }
+
+    /// Coalesces the inquiries that refused (unsigned, forged) callbacks may trigger:
+    /// at most one per payout per interval.
+    pub fn refused_callback_marker(&self, id: &str) -> String {
+        format!("{}:cbref:{id}", self.ns)
+    }
+
     /// Once-per-tick marker for the reconciliation sweep.
     pub fn sweep_tick(&self, tick: u64) -> String {
         format!("{}:sweep:tick:{tick}", self.ns)

@@ -16,12 +16,12 @@ use redis::AsyncCommands;
 
 use std::collections::{HashMap, HashSet};
 
-use crate::domain::Provider;
-use crate::jobs::handler::{job_for, ProviderSet};
-use crate::jobs::{Queue, QueueError};
-use crate::ledger::{
-    now_ms, HistoryEntry, Ledger, LedgerError, PayoutId, PayoutKind, Settled, State,
-};
+use crate::domain::{Money, Provider};
+use crate::jobs::apply::{self, claim_inquiries, ApplyError, Reported};
+use crate::jobs::handler::ProviderSet;
+use crate::jobs::{job_for, Job, Queue, QueueError};
+use crate::ledger::{now_ms, HistoryEntry, Ledger, LedgerError, PayoutId, PayoutKind, State};
+use crate::lifecycle::{Event, Policy, Report};
 use crate::providers::{HistoryQuery, Outcome};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +32,8 @@ pub enum SweepError {
     Queue(#[from] QueueError),
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
 }
 
 /// What one sweep did.
@@ -61,6 +63,8 @@ pub struct Sweeper {
     pub providers: ProviderSet,
     /// Use history lists when at least this many payouts of a provider are due (0 = never).
     pub history_batch_min: usize,
+    /// The lifecycle's timing rules (history rows are decided like any other news).
+    pub policy: Policy,
 }
 
 impl std::fmt::Debug for Sweeper {
@@ -90,13 +94,25 @@ impl Sweeper {
             report.claimed += n;
             let claimed = self.settle_from_history(claimed, &mut report).await?;
             let mut jobs = Vec::with_capacity(n);
+            let mut inquiries = Vec::new();
             let mut stale = Vec::new();
             for (id, state, kind) in claimed {
                 match job_for(&id, state, kind) {
+                    Some(Job::Inquiry { payout }) => inquiries.push(payout),
                     Some(job) => jobs.push(job),
                     None => stale.push(id.to_string()),
                 }
             }
+            // At most one inquiry job per payout is queued at a time: under a
+            // backlog the next lease must not add another copy of the due set.
+            let won = claim_inquiries(&self.ledger, &inquiries).await?;
+            jobs.extend(
+                inquiries
+                    .into_iter()
+                    .zip(won)
+                    .filter(|(_, won)| *won)
+                    .map(|(payout, _)| Job::Inquiry { payout }),
+            );
             report.enqueued += jobs.len();
             self.queue.push_many(jobs).await?;
             if !stale.is_empty() {
@@ -144,12 +160,12 @@ impl Sweeper {
             };
             let now = now_ms();
             let mut oldest = now;
-            let mut wanted: HashMap<String, PayoutId> = HashMap::new();
+            let mut wanted: HashMap<String, (PayoutId, Money)> = HashMap::new();
             for id in &ids {
                 if let Some(p) = self.ledger.get(id).await? {
                     if now - p.meta.created_at < HISTORY_WINDOW_MS {
                         oldest = oldest.min(p.meta.created_at);
-                        wanted.insert(id.reference.to_string(), id.clone());
+                        wanted.insert(id.reference.to_string(), (id.clone(), p.details.amount));
                     }
                 }
             }
@@ -184,30 +200,36 @@ impl Sweeper {
                 };
                 report.history_pages += 1;
                 for entry in &result.entries {
-                    let to = match &entry.outcome {
-                        Outcome::Success { .. } => State::Succeeded,
-                        Outcome::Cancelled { .. } => State::Cancelled,
-                        Outcome::FinalFailure { .. } => State::Failed,
+                    // Only a statement about the transaction is a report; a refused
+                    // or unreadable row falls back to a per-payout inquiry.
+                    let report_of = match &entry.outcome {
+                        Outcome::Success { .. } => Report::Final(State::Succeeded),
+                        Outcome::Cancelled { .. } => Report::Final(State::Cancelled),
+                        Outcome::FinalFailure { .. } => Report::Final(State::Failed),
                         Outcome::InProgress { .. }
                         | Outcome::Retryable { .. }
                         | Outcome::Unknown { .. }
                         | Outcome::NotFound
                         | Outcome::Refused { .. } => continue,
                     };
-                    let Some(id) = wanted.remove(&entry.partner_reference) else {
+                    let Some((id, amount)) = wanted.remove(&entry.partner_reference) else {
                         continue;
                     };
                     let mut h = HistoryEntry::new("history", now_ms());
                     h.actor = Some("sweep".into());
                     h.outcome = Some(entry.outcome.label().into());
-                    h.note = Some(format!("settled from transaction history page {page}"));
-                    if let Settled::Applied(_) | Settled::AlreadyThere | Settled::Refused(_) = self
-                        .ledger
-                        .settle(&id, to, h, entry.provider_reference.clone())
-                        .await?
+                    h.note = Some(format!("transaction history page {page}"));
+                    let event = Event::HistoryRow {
+                        report: report_of,
+                        amount_matches: entry.amount == amount,
+                    };
+                    if let Reported::Applied { to, .. } =
+                        apply::report(&self.ledger, &self.queue, &self.policy, &id, &event, h).await?
                     {
-                        settled.insert(id);
-                        report.settled_by_history += 1;
+                        if to.is_final() {
+                            settled.insert(id);
+                            report.settled_by_history += 1;
+                        }
                     }
                 }
                 if !result.has_more {

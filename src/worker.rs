@@ -27,7 +27,8 @@ use rand::Rng;
 use redis::AsyncCommands;
 
 use crate::config::Settings;
-use crate::jobs::handler::{Engine, EngineError, Policy, ProviderSet, Step};
+use crate::jobs::handler::{Engine, EngineError, ProviderSet, Step};
+use crate::lifecycle::Policy;
 use crate::jobs::{Job, Lane, Queue, QueueOptions};
 use crate::ledger::Ledger;
 use crate::sweep::{hostname, Sweeper};
@@ -102,7 +103,7 @@ async fn handle_job(
             // consistent; retry through apalis, but cap attempts ourselves (apalis
             // ignores max_attempts) and park the payout for an operator at the cap.
             tracing::warn!(error = %err, "job failed");
-            if attempt.current() >= engine.policy.max_attempts as usize {
+            if attempt.current() >= engine.max_attempts as usize {
                 let reason = format!("job failed {} times: {err}", attempt.current());
                 if let Err(e) =
                     crate::jobs::dead::record(&engine.ledger, job.payout(), job.kind(), &reason)
@@ -171,6 +172,8 @@ impl WorkerRuntime {
             policy: Policy::from_settings(&settings),
             actor: unique_name("worker"),
             metrics: Arc::new(crate::metrics::Recorder::default()),
+            breakers: crate::circuit::Breakers::new(crate::circuit::BreakerConfig::default()),
+            max_attempts: settings.worker.max_attempts,
         });
         let sweeper = Sweeper {
             ledger,
@@ -179,6 +182,7 @@ impl WorkerRuntime {
             lease: sweep_lease(&settings),
             providers: engine.providers.clone(),
             history_batch_min: settings.reconcile.history_batch_min,
+            policy: engine.policy.clone(),
         };
         Ok(WorkerRuntime {
             settings,

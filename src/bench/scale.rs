@@ -158,6 +158,7 @@ pub async fn run_sweep_case(
         lease: Duration::from_secs(60),
         providers: Default::default(),
         history_batch_min: 0,
+        policy: crate::lifecycle::Policy::from_settings(&s),
     };
     create_many(&ledger, "DUE", due, now_ms() - 60_000).await?;
     fill_not_due(&ledger, env.conn(), not_due).await?;

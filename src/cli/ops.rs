@@ -55,6 +55,7 @@ pub async fn reconcile(settings: &Settings, a: ReconcileArgs) -> anyhow::Result<
         lease: crate::worker::sweep_lease(settings),
         providers: crate::providers::build_all(&settings.providers)?,
         history_batch_min: settings.reconcile.history_batch_min,
+        policy: crate::lifecycle::Policy::from_settings(settings),
     };
     if a.once {
         let report = sweeper.sweep_once().await?;
@@ -103,12 +104,12 @@ pub async fn dead_cmd(settings: &Settings, cmd: DeadCommand) -> anyhow::Result<E
             }
             Ok(ExitCode::SUCCESS)
         }
-        DeadCommand::Retry { id, actor } => match dead::retry(&ledger, &queue, id, &actor).await? {
+        DeadCommand::Retry { id, actor } => match dead::retry(&ledger, &queue, &crate::lifecycle::Policy::from_settings(settings), id, &actor).await? {
             Redrive::Requeued(job) => {
                 println!("re-driven: {} job for {}", job.kind(), job.payout());
                 Ok(ExitCode::SUCCESS)
             }
-            Redrive::AlreadyFinal(state) => {
+            Redrive::Final(state) => {
                 println!("payout is already {state}; dead letter removed");
                 Ok(ExitCode::SUCCESS)
             }

@@ -1,20 +1,34 @@
-//! The dead-letter list: jobs kirim gave up on (retries exhausted, provider
-//! misconfigured), parked for an operator.
+//! The dead-letter list: payouts kirim gave up on (not sent for the whole retry
+//! window, provider misconfigured), parked for an operator.
 //!
 //! apalis has its own `:dead` set, but it ignores `max_attempts` (APALIS.md pitfall
 //! 3) and knows nothing of payouts. kirim's list is keyed by a sequence number and
-//! names the payout; `kirim dead retry ID` re-drives it through the state machine,
-//! so a payout whose outcome is unknown goes to inquiry, never to a resend.
+//! names the payout. Parking and writing the letter are one atomic step (the
+//! transition script writes both). `kirim dead retry ID` re-drives the payout
+//! through the lifecycle ([`Event::Redrive`]), so a payout whose outcome is unknown
+//! goes to inquiry, never to a resend.
 
 use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
 
-use crate::jobs::handler::{job_for, DeadLetter};
-use crate::jobs::{Job, Queue};
-use crate::ledger::{
-    now_ms, HistoryEntry, Ledger, LedgerError, PayoutId, State, Transition, TransitionOutcome,
-};
+use crate::jobs::apply::{report, ApplyError, Reported};
+use crate::jobs::{job_for, Job, Queue};
+use crate::ledger::{now_ms, HistoryEntry, Ledger, LedgerError, PayoutId, State};
+use crate::lifecycle::{Event, Policy};
 
-/// Record a dead letter for `payout`.
+/// A dead-letter record (`kirim dead list`). `id` must stay the first field: the
+/// transition script assigns it by rewriting the serialised `{"id":0,` prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub id: u64,
+    pub payout: PayoutId,
+    pub job: String,
+    pub reason: String,
+    pub at: i64,
+}
+
+/// Record a dead letter for a job that failed for infrastructure reasons (its
+/// payout stays where it is, in the due index).
 pub async fn record(
     ledger: &Ledger,
     payout: &PayoutId,
@@ -55,72 +69,50 @@ pub enum Redrive {
     /// The job pushed, by kind.
     Requeued(Job),
     /// The payout is final by now; the letter was removed.
-    AlreadyFinal(State),
+    Final(State),
     NoSuchLetter,
 }
 
-/// Re-drive dead letter `id`: clear the payout's dead flag (audited, with `actor`)
-/// and push the job its *current state* calls for — UNKNOWN/SUBMITTING go to
-/// inquiry, only ACCEPTED is submitted.
+/// Re-drive dead letter `id`: the lifecycle clears the payout's dead flag (audited,
+/// with `actor`) and queues the job its *current state* calls for — UNKNOWN and
+/// SUBMITTING go to inquiry, only ACCEPTED is submitted.
 pub async fn retry(
     ledger: &Ledger,
     queue: &Queue,
+    policy: &Policy,
     id: u64,
     actor: &str,
-) -> Result<Redrive, crate::jobs::handler::EngineError> {
+) -> Result<Redrive, ApplyError> {
     let mut conn = ledger.connection();
-    let raw: Option<String> = conn
-        .hget(ledger.keys().dead(), id)
-        .await
-        .map_err(LedgerError::from)?;
+    let raw: Option<String> = conn.hget(ledger.keys().dead(), id).await?;
     let Some(letter) = raw.and_then(|r| serde_json::from_str::<DeadLetter>(&r).ok()) else {
         return Ok(Redrive::NoSuchLetter);
     };
-    for _ in 0..5 {
-        let Some(p) = ledger.get(&letter.payout).await? else {
-            return Ok(Redrive::NoSuchLetter);
-        };
-        if p.state.is_final() {
-            let _: () = conn
-                .hdel(ledger.keys().dead(), id)
-                .await
-                .map_err(LedgerError::from)?;
-            return Ok(Redrive::AlreadyFinal(p.state));
-        }
-        let now = now_ms();
-        let mut meta = p.meta.clone();
-        meta.dead = false;
-        meta.retries = 0;
-        meta.updated_at = now;
-        let mut entry = HistoryEntry::new("dead_letter_retry", now);
-        entry.actor = Some(actor.to_owned());
-        entry.note = Some(format!(
-            "re-driven from dead letter {id} ({})",
-            letter.reason
-        ));
-        let t = Transition {
-            to: p.state,
-            meta,
-            entry,
-            due_at: Some(now + 60_000),
-            allocate_external_id: false,
-        };
-        match ledger.transition(&p, t).await? {
-            TransitionOutcome::Applied { .. } => {
-                let Some(job) = job_for(&p.id, p.state, p.details.kind) else {
-                    return Ok(Redrive::AlreadyFinal(p.state));
-                };
-                queue.push(job.clone(), None).await?;
-                let _: () = conn
-                    .hdel(ledger.keys().dead(), id)
-                    .await
-                    .map_err(LedgerError::from)?;
-                return Ok(Redrive::Requeued(job));
+    let mut entry = HistoryEntry::new("dead_letter_retry", now_ms());
+    entry.actor = Some(actor.to_owned());
+    entry.note = Some(format!(
+        "re-driven from dead letter {id} ({})",
+        letter.reason
+    ));
+    let outcome = report(ledger, queue, policy, &letter.payout, &Event::Redrive, entry).await?;
+    let _: () = conn.hdel(ledger.keys().dead(), id).await?;
+    Ok(match outcome {
+        Reported::Missing => Redrive::NoSuchLetter,
+        Reported::Applied { to, decision, .. } if decision.write.is_some() => {
+            match job_for(&letter.payout, to, crate::ledger::PayoutKind::Transfer) {
+                // The kind only matters for ACCEPTED; report the lane actually used.
+                Some(Job::Inquiry { payout }) => Redrive::Requeued(Job::Inquiry { payout }),
+                Some(_) => Redrive::Requeued(match letter.job.as_str() {
+                    "payment" => Job::Payment {
+                        payout: letter.payout.clone(),
+                    },
+                    _ => Job::Transfer {
+                        payout: letter.payout.clone(),
+                    },
+                }),
+                None => Redrive::Final(to),
             }
-            TransitionOutcome::Conflict { .. } => continue,
-            TransitionOutcome::Forbidden { state } => return Ok(Redrive::AlreadyFinal(state)),
-            TransitionOutcome::Missing => return Ok(Redrive::NoSuchLetter),
         }
-    }
-    Err(crate::jobs::handler::EngineError::Contended(letter.payout))
+        Reported::Applied { to, .. } => Redrive::Final(to),
+    })
 }

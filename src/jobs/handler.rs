@@ -1,128 +1,43 @@
-//! What a job does: read the payout from the ledger and take the one step its state
-//! allows. This is where DESIGN.md's rules turn into code:
+//! What a job does: read the payout, ask the lifecycle what to do
+//! ([`crate::lifecycle::decide`]), compare-and-set, act. The engine holds no rule
+//! of its own; it performs I/O:
 //!
-//! - ACCEPTED → move to SUBMITTING *with a freshly allocated X-EXTERNAL-ID* in one
-//!   compare-and-set, then send. Only the job that wins the CAS sends.
-//! - SUBMITTING found by a job → another job is sending, or one crashed mid-send.
-//!   Within `submit_grace` we leave it (the due index brings it back); after it the
-//!   payout becomes UNKNOWN and we inquire. We never send again from here.
-//! - PENDING / UNKNOWN / NEEDS_REVIEW → inquire. Only a definite "not found" on an
-//!   UNKNOWN payout older than `not_found_grace` allows one new submission with the
-//!   same partnerReferenceNo.
-//! - Final states → nothing.
-//!
-//! Retries are classified by the provider's [`Outcome`]: retryable (nothing
-//! reached the provider) goes back to ACCEPTED with full-jitter backoff until the
-//! attempt cap, then to the dead-letter list; unknown goes to UNKNOWN and inquiry.
+//! - **Send.** After winning ACCEPTED → SUBMITTING (with the X-EXTERNAL-ID
+//!   persisted in the same step) it sends through a [`LedgerFence`]: the provider
+//!   client asks the fence immediately before writing the request, and the fence
+//!   refuses once the send deadline (shorter than the grace other workers wait)
+//!   has passed or the ledger version moved on. A two-step provider's first
+//!   reference (NICEPAY registration) is written to the ledger by the fence before
+//!   the second step goes out.
+//! - **Inquire.** Ask the provider for the status and hand the answer to `decide`.
+//! - **Circuit.** Before acting, the provider's circuit breaker is consulted: while
+//!   it is open nothing is attempted (and no retry is spent); a half-open breaker
+//!   is probed with a cheap call.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use async_trait::async_trait;
 use thiserror::Error;
 
+use crate::circuit::{Breakers, Permit, Signal};
 use crate::domain::{ExternalId, Provider};
+use crate::jobs::apply::{self, follow_up, now, release_inquiry};
 use crate::jobs::{Job, Queue, QueueError};
 use crate::ledger::{
-    now_ms, HistoryEntry, Ledger, LedgerError, Payout, PayoutId, PayoutKind, PayoutMeta, State,
-    Transition, TransitionOutcome,
+    now_ms, HistoryEntry, Ledger, LedgerError, Payout, PayoutId, PayoutKind, State, Transition,
+    TransitionOutcome,
 };
+use crate::lifecycle::{decide, Action, Decision, Event, Health, NotSent, Policy};
 use crate::providers::{
-    AccountInquiryRequest, Exchange, Outcome, PaymentRequest, PayoutProvider, ProviderError,
-    StatusQuery, TransferRequest,
+    AccountInquiryRequest, Exchange, FenceHandle, Outcome, PaymentRequest, PayoutProvider,
+    ProviderError, SendFence, StatusQuery, TransferRequest,
 };
-use crate::retry::{schedule_delay, Backoff};
 
 /// The providers a worker can reach.
 pub type ProviderSet = HashMap<Provider, Arc<dyn PayoutProvider>>;
-
-/// Timing rules for jobs and reconciliation, from settings.
-#[derive(Debug, Clone)]
-pub struct Policy {
-    pub max_attempts: u32,
-    pub backoff: Backoff,
-    /// Reconciliation polling delays; the last repeats.
-    pub schedule: Vec<Duration>,
-    /// Unresolved longer than this → NEEDS_REVIEW.
-    pub horizon: Duration,
-    /// Per-provider schedule and horizon, overriding the two above.
-    pub per_provider: HashMap<Provider, (Vec<Duration>, Duration)>,
-    /// UNKNOWN for at least this long before a "not found" allows resubmission.
-    pub not_found_grace: Duration,
-    /// A SUBMITTING payout younger than this may still be in flight.
-    pub submit_grace: Duration,
-    /// Safety net: an ACCEPTED payout not picked up by then is re-driven by the sweep.
-    pub stuck_after: Duration,
-}
-
-impl Policy {
-    pub fn from_settings(s: &crate::config::Settings) -> Self {
-        let request_timeout = Duration::from_millis(
-            [
-                s.providers.ifortepay.http.request_timeout_ms,
-                s.providers.nicepay.http.request_timeout_ms,
-                s.providers.singapay.http.request_timeout_ms,
-            ]
-            .into_iter()
-            .max()
-            .unwrap_or(15_000),
-        );
-        Policy {
-            max_attempts: s.worker.max_attempts,
-            backoff: Backoff {
-                base: Duration::from_millis(s.worker.backoff_base_ms),
-                cap: Duration::from_millis(s.worker.backoff_max_ms),
-            },
-            schedule: secs(&s.reconcile.schedule_secs),
-            horizon: Duration::from_secs(s.reconcile.horizon_secs),
-            per_provider: s
-                .reconcile
-                .providers
-                .iter()
-                .map(|(p, ps)| {
-                    (
-                        *p,
-                        (
-                            secs(&ps.schedule_secs),
-                            Duration::from_secs(ps.horizon_secs),
-                        ),
-                    )
-                })
-                .collect(),
-            not_found_grace: Duration::from_secs(s.reconcile.not_found_grace_secs),
-            // Three of the longest requests (token fetch, send, one refresh and resend) plus slack.
-            submit_grace: s
-                .reconcile
-                .submit_grace_secs
-                .map(Duration::from_secs)
-                .unwrap_or(request_timeout * 3 + Duration::from_secs(5)),
-            stuck_after: Duration::from_secs(s.reconcile.stuck_after_secs),
-        }
-    }
-}
-
-fn secs(v: &[u64]) -> Vec<Duration> {
-    v.iter().map(|x| Duration::from_secs(*x)).collect()
-}
-
-impl Policy {
-    /// Delay before check number `checks` for `provider`.
-    pub fn check_delay(&self, provider: Provider, checks: u32) -> Duration {
-        match self.per_provider.get(&provider) {
-            Some((schedule, _)) => schedule_delay(schedule, checks),
-            None => schedule_delay(&self.schedule, checks),
-        }
-    }
-
-    /// How long `provider`'s payouts may stay unresolved before review.
-    pub fn horizon_for(&self, provider: Provider) -> Duration {
-        self.per_provider
-            .get(&provider)
-            .map(|(_, h)| *h)
-            .unwrap_or(self.horizon)
-    }
-}
 
 #[derive(Debug, Error)]
 pub enum EngineError {
@@ -136,27 +51,27 @@ pub enum EngineError {
     Contended(PayoutId),
 }
 
+impl From<apply::ApplyError> for EngineError {
+    fn from(e: apply::ApplyError) -> Self {
+        match e {
+            apply::ApplyError::Ledger(e) => EngineError::Ledger(e),
+            apply::ApplyError::Queue(e) => EngineError::Queue(e),
+            apply::ApplyError::Contended(id) => EngineError::Contended(id),
+        }
+    }
+}
+
 /// What executing a job led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    /// The payout moved to this state.
+    /// The payout moved to this state (or was re-written in it).
     Moved(State),
-    /// Nothing to do (final, missing, parked, or another job is on it).
+    /// Nothing to do (final, missing, parked, not due, or another job is on it).
     Nothing,
     /// A retry was scheduled after this delay.
     Retrying(Duration),
     /// Parked in the dead-letter list.
     DeadLettered,
-}
-
-/// A dead-letter record (`kirim dead list`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeadLetter {
-    pub id: u64,
-    pub payout: PayoutId,
-    pub job: String,
-    pub reason: String,
-    pub at: i64,
 }
 
 /// Everything a job needs. Shared by all handlers of a worker process.
@@ -167,8 +82,13 @@ pub struct Engine {
     pub policy: Policy,
     /// Recorded as the actor in the audit trail.
     pub actor: String,
-    /// Provider call counts and latencies (flushed to Redis by the worker).
+    /// Provider call counts, latencies and alerts (flushed to Redis by the worker).
     pub metrics: Arc<crate::metrics::Recorder>,
+    /// Per-provider circuit breakers of this process.
+    pub breakers: Breakers,
+    /// Attempts of a job that fails for infrastructure reasons (Redis) before it
+    /// is dead-lettered (apalis ignores its own cap, APALIS.md pitfall 3).
+    pub max_attempts: u32,
 }
 
 impl std::fmt::Debug for Engine {
@@ -181,19 +101,17 @@ impl std::fmt::Debug for Engine {
 
 const MAX_CAS_ROUNDS: usize = 5;
 
-fn ms(d: Duration) -> i64 {
-    d.as_millis() as i64
-}
-
-fn exchange_entry(event: &str, now: i64, ex: &Exchange, actor: &str) -> HistoryEntry {
-    let mut e = HistoryEntry::new(event, now);
+fn exchange_entry(event: &str, ex: &Exchange, actor: &str) -> HistoryEntry {
+    let mut e = HistoryEntry::new(event, now_ms());
     e.outcome = Some(ex.outcome.label().to_owned());
     e.response_code = ex.response_code.clone();
     e.message = ex.response_message.clone().or_else(|| match &ex.outcome {
         Outcome::Unknown { reason } | Outcome::Retryable { reason, .. } => Some(reason.clone()),
         Outcome::Cancelled { reason, .. } => Some(reason.clone()),
-        Outcome::FinalFailure { message, .. } => Some(message.clone()),
-        _ => None,
+        Outcome::FinalFailure { message, .. } | Outcome::Refused { message, .. } => {
+            Some(message.clone())
+        }
+        Outcome::Success { .. } | Outcome::InProgress { .. } | Outcome::NotFound => None,
     });
     e.http_status = ex.http_status;
     e.latency_ms = Some(ex.latency.as_millis() as u64);
@@ -202,65 +120,139 @@ fn exchange_entry(event: &str, now: i64, ex: &Exchange, actor: &str) -> HistoryE
     e
 }
 
+fn signal(h: Health) -> Signal {
+    match h {
+        Health::Answered => Signal::Ok,
+        Health::Unreachable => Signal::ConnectFailure,
+        Health::Refusing => Signal::Refused,
+    }
+}
+
 impl Engine {
     fn provider(&self, p: Provider) -> Result<&Arc<dyn PayoutProvider>, EngineError> {
         self.providers.get(&p).ok_or(EngineError::NoProvider(p))
     }
 
-    /// Execute one job: re-read the payout and take the step its state allows.
-    /// Compare-and-set conflicts (another job moved the payout) are resolved by
-    /// re-reading, a bounded number of times.
+    /// Execute one job: re-read the payout and take the step the lifecycle decides.
+    /// Compare-and-set conflicts are resolved by re-reading, a bounded number of times.
     pub async fn execute(&self, job: &Job) -> Result<Step, EngineError> {
         let id = job.payout();
+        if let Job::Inquiry { .. } = job {
+            // This job is running: the next inquiry for the payout may be queued.
+            release_inquiry(&self.ledger, id).await?;
+        }
         for _ in 0..MAX_CAS_ROUNDS {
             let Some(p) = self.ledger.get(id).await? else {
                 tracing::warn!(payout = %id, "job for a payout that is not in the ledger");
                 return Ok(Step::Nothing);
             };
-            if p.meta.dead {
+            if p.state.is_final() || p.meta.dead {
                 return Ok(Step::Nothing);
             }
-            let step = match p.state {
-                State::Accepted => self.submit(p).await?,
-                State::Submitting => self.recover_submitting(p).await?,
-                State::Pending | State::Unknown | State::NeedsReview => self.inquire(p).await?,
-                State::Succeeded | State::Cancelled | State::Failed => Some(Step::Nothing),
+            let paused_until = self.paused_until(p.id.provider).await;
+            let event = Event::Picked { paused_until };
+            let d = decide(&p, &event, &self.policy, now());
+            if p.state == State::Accepted && matches!(d.action, Action::Send { .. }) {
+                if let Some(step) = self.verify_beneficiary(&p).await? {
+                    return Ok(step);
+                }
+            }
+            let mut entry = HistoryEntry::new(event_name(&d), now_ms());
+            entry.actor = Some(self.actor.clone());
+            let Some(after) = self.write(&p, &d, entry).await? else {
+                continue;
             };
-            if let Some(step) = step {
+            if let Some(step) = self.act(after, &d).await? {
                 return Ok(step);
             }
         }
         Err(EngineError::Contended(id.clone()))
     }
 
-    /// Apply a transition; `Ok(None)` means "lost the race, re-read".
-    async fn apply(
+    /// The circuit's answer for `provider`: `Some(until)` while paused. A half-open
+    /// circuit is probed here with a cheap call.
+    async fn paused_until(&self, provider: Provider) -> Option<i64> {
+        match self.breakers.permit(provider, now_ms()) {
+            Permit::Allow => None,
+            Permit::Paused { retry_at_ms } => Some(retry_at_ms),
+            Permit::Probe => {
+                let signal = match (
+                    self.providers.get(&provider),
+                    self.ledger.next_external_id(provider, now_ms()).await,
+                ) {
+                    (Some(client), Ok(ext)) => match ExternalId::parse(&ext) {
+                        Ok(ext) => crate::circuit::probe(client.as_ref(), &ext).await,
+                        Err(_) => Signal::Refused,
+                    },
+                    _ => Signal::ConnectFailure,
+                };
+                self.observe(provider, signal).await;
+                match self.breakers.permit(provider, now_ms()) {
+                    Permit::Paused { retry_at_ms } => Some(retry_at_ms),
+                    Permit::Allow | Permit::Probe => None,
+                }
+            }
+        }
+    }
+
+    async fn observe(&self, provider: Provider, s: Signal) {
+        if self.breakers.record(provider, s, now_ms()).is_some() {
+            let state = self.breakers.state(provider);
+            tracing::warn!(%provider, ?state, "provider circuit changed");
+            let mut conn = self.ledger.connection();
+            if let Err(e) = self
+                .breakers
+                .publish(&mut conn, self.ledger.keys(), provider)
+                .await
+            {
+                tracing::warn!(error = %e, %provider, "could not publish the circuit state");
+            }
+        }
+    }
+
+    /// Apply a decision's ledger write, its alert and its health signal.
+    async fn write(
         &self,
         p: &Payout,
-        t: Transition,
-    ) -> Result<Option<(u64, Option<String>)>, EngineError> {
-        let to = t.to;
-        match self.ledger.transition(p, t).await? {
-            TransitionOutcome::Applied {
-                version,
-                external_id,
-            } => {
-                tracing::debug!(payout = %p.id, from = %p.state, to = %to, "transition");
-                Ok(Some((version, external_id)))
+        d: &Decision,
+        entry: HistoryEntry,
+    ) -> Result<Option<Payout>, EngineError> {
+        if let Some(alert) = d.alert {
+            self.metrics.alert(p.id.provider, alert.as_str());
+            tracing::warn!(payout = %p.id, provider = %p.id.provider, alert = alert.as_str(), code = ?entry.response_code, note = %d.note, "alert");
+        }
+        if let Some(h) = d.health {
+            self.observe(p.id.provider, signal(h)).await;
+        }
+        Ok(apply::write(&self.ledger, p, d, entry).await?)
+    }
+
+    /// Act on an applied decision. `None` → re-read and decide again.
+    async fn act(&self, p: Payout, d: &Decision) -> Result<Option<Step>, EngineError> {
+        let parked = d.write.as_ref().is_some_and(|w| w.park.is_some());
+        match d.action {
+            Action::Send { resume } => {
+                let Some(ext) = p.external_ids.last().cloned() else {
+                    return Ok(Some(Step::Nothing));
+                };
+                self.send(p, ext, resume).await.map(Some)
             }
-            TransitionOutcome::Conflict { .. } => Ok(None),
-            TransitionOutcome::Forbidden { state } => {
-                tracing::warn!(payout = %p.id, from = %state, to = %to, "forbidden transition refused");
-                Ok(None)
+            Action::Inquire => self.inquire(p).await.map(Some),
+            Action::Enqueue { at } => {
+                follow_up(&self.ledger, &self.queue, &p, d.action).await?;
+                let delay = Duration::from_millis((at - now_ms()).max(0) as u64);
+                Ok(Some(Step::Retrying(delay)))
             }
-            TransitionOutcome::Missing => Ok(None),
+            Action::None if parked => Ok(Some(Step::DeadLettered)),
+            Action::None if d.write.is_some() => Ok(Some(Step::Moved(p.state))),
+            Action::None => Ok(Some(Step::Nothing)),
         }
     }
 
     /// Beneficiary account inquiry before a transfer whose producer asked for a
-    /// name check. `Some(step)` ends the job (refused, or retry later); `None` means
-    /// go ahead. Nothing here moves money, so every failure is safe to retry.
-    async fn verify_beneficiary(&self, p: &Payout) -> Result<Option<Option<Step>>, EngineError> {
+    /// name check. `Some(step)` ends the job; `None` means go ahead. Nothing here
+    /// moves money, so a failure to ask is retried later.
+    async fn verify_beneficiary(&self, p: &Payout) -> Result<Option<Step>, EngineError> {
         let Some(b) = p
             .details
             .beneficiary
@@ -273,8 +265,7 @@ impl Engine {
             return Ok(None); // checked before the first submission
         }
         let provider = self.provider(p.id.provider)?;
-        let now = now_ms();
-        let ext = self.ledger.next_external_id(p.id.provider, now).await?;
+        let ext = self.ledger.next_external_id(p.id.provider, now_ms()).await?;
         let Ok(external_id) = ExternalId::parse(&ext) else {
             return Ok(None);
         };
@@ -286,16 +277,13 @@ impl Engine {
         let mut entry = HistoryEntry::new("account_inquiry", now_ms());
         entry.actor = Some(self.actor.clone());
         entry.external_id = Some(ext);
-        let mut meta = p.meta.clone();
-        meta.updated_at = now_ms();
-        let (to, code, message) = match provider.account_inquiry(&req).await {
+        let (code, message) = match provider.account_inquiry(&req).await {
             Ok(info) if names_match(&b.name, &info.account_name) => {
                 entry.note = Some(format!("account holder '{}' matches", info.account_name));
                 self.ledger.append_history(&p.id, &entry).await?;
                 return Ok(None);
             }
             Ok(info) => (
-                State::Failed,
                 "NAME_MISMATCH".to_owned(),
                 format!(
                     "beneficiary.name '{}' does not match the account holder '{}'",
@@ -307,118 +295,152 @@ impl Engine {
                 self.ledger.append_history(&p.id, &entry).await?;
                 return Ok(None);
             }
-            Err(ProviderError::Validation(f)) => {
-                (State::Failed, "INVALID_REQUEST".into(), f.to_string())
-            }
+            Err(ProviderError::Validation(f)) => ("INVALID_REQUEST".into(), f.to_string()),
             Err(ProviderError::Call {
                 outcome: Outcome::FinalFailure { code, message },
                 ..
-            }) => (State::Failed, code, message),
+            }) => (code, message),
             Err(e) => {
-                // Could not ask: try again later, like any retryable step.
+                // Could not ask: try again later, like any "not sent".
                 entry.outcome = Some("retryable".into());
                 entry.message = Some(e.to_string());
-                return Ok(Some(
-                    self.retry_later(p.clone(), meta, entry, None)
-                        .await
-                        .map(Some)?,
-                ));
+                self.ledger.append_history(&p.id, &entry).await?;
+                let delay = self.policy.backoff.delay_unit(0, None, now().jitter);
+                self.queue
+                    .push(
+                        crate::jobs::job_for(&p.id, p.state, p.details.kind)
+                            .unwrap_or(Job::Transfer {
+                                payout: p.id.clone(),
+                            }),
+                        Some(delay.max(Duration::from_secs(1))),
+                    )
+                    .await?;
+                return Ok(Some(Step::Retrying(delay)));
             }
         };
+        // A definite refusal before anything was sent: FAILED straight from ACCEPTED.
         entry.response_code = Some(code.clone());
         entry.message = Some(message.clone());
+        let mut meta = p.meta.clone();
+        meta.updated_at = now_ms();
         meta.response_code = Some(code);
         meta.response_message = Some(message);
+        meta.next_check_at = None;
         let t = Transition {
-            to,
+            to: State::Failed,
             meta,
             entry,
             due_at: None,
             allocate_external_id: false,
+            dead_letter: None,
         };
-        Ok(Some(self.apply(p, t).await?.map(|_| Step::Moved(to))))
+        Ok(match self.ledger.transition(p, t).await? {
+            TransitionOutcome::Applied { .. } => Some(Step::Moved(State::Failed)),
+            _ => Some(Step::Nothing),
+        })
     }
 
-    /// ACCEPTED → SUBMITTING (+ X-EXTERNAL-ID) → send → record the outcome.
-    async fn submit(&self, p: Payout) -> Result<Option<Step>, EngineError> {
-        if let Some(step) = self.verify_beneficiary(&p).await? {
-            return Ok(step);
-        }
-        let now = now_ms();
-        let mut meta = p.meta.clone();
-        meta.submissions += 1;
-        meta.submitted_at = Some(now);
-        meta.updated_at = now;
-        let mut entry = HistoryEntry::new("submit", now);
-        entry.actor = Some(self.actor.clone());
-        let t = Transition {
-            to: State::Submitting,
-            meta: meta.clone(),
-            entry,
-            due_at: Some(now + ms(self.policy.submit_grace)),
-            allocate_external_id: true,
-        };
-        let Some((version, Some(ext))) = self.apply(&p, t).await? else {
-            return Ok(None);
-        };
-        let p = Payout {
-            state: State::Submitting,
-            version,
-            meta,
-            external_ids: {
-                let mut v = p.external_ids.clone();
-                v.push(ext.clone());
-                v
-            },
-            ..p
-        };
-        self.send(p, ext).await.map(Some)
-    }
-
-    /// Send the payout (it is SUBMITTING with `ext` persisted) and record the result.
-    async fn send(&self, p: Payout, ext: String) -> Result<Step, EngineError> {
+    /// Send the payout (SUBMITTING with `ext` persisted) and record the answer.
+    async fn send(&self, p: Payout, ext: String, resume: bool) -> Result<Step, EngineError> {
         let provider = self.provider(p.id.provider)?;
-        let external_id = match ExternalId::parse(&ext) {
-            Ok(e) => e,
-            Err(e) => return self.finish_not_sent(p, ProviderError::Validation(e)).await,
+        let fence = Arc::new(LedgerFence::new(
+            self.ledger.clone(),
+            &p,
+            self.actor.clone(),
+            now_ms() + self.policy.send_deadline.as_millis() as i64,
+        ));
+        let handle = FenceHandle::new(fence.clone());
+        let result = match ExternalId::parse(&ext) {
+            Err(e) => Err(ProviderError::Validation(e)),
+            Ok(external_id) => {
+                self.call_provider(provider.as_ref(), &p, external_id, handle, resume)
+                    .await
+            }
         };
-        let result = match p.details.kind {
-            PayoutKind::Transfer => match &p.details.beneficiary {
-                Some(b) => {
-                    let req = TransferRequest {
-                        partner_reference: p.details.partner_reference.clone(),
-                        amount: p.details.amount,
-                        beneficiary: b.clone(),
-                        remark: p.details.remark.clone(),
-                        external_id,
-                        transaction_date: crate::snap::timestamp::format(
-                            chrono::DateTime::from_timestamp_millis(p.meta.created_at)
-                                .unwrap_or_default(),
-                        ),
-                        fence: Default::default(),
-                    };
-                    // A two-step provider whose first step is known to have been done
-                    // (NICEPAY registration) continues from there; registering again
-                    // would only be refused as a duplicate.
-                    match &p.meta.provider_reference {
-                        Some(reference) if p.meta.submissions > 1 => {
-                            match provider.resume_transfer(&req, reference).await {
-                                Err(ProviderError::Unsupported { .. }) => {
-                                    provider.transfer(&req).await
-                                }
-                                other => other,
-                            }
-                        }
-                        _ => provider.transfer(&req).await,
+        let (event, entry) = match result {
+            Ok(ex) => {
+                self.metrics.record(
+                    p.id.provider,
+                    p.details.kind.as_str(),
+                    ex.outcome.label(),
+                    ex.latency,
+                );
+                let mut entry = exchange_entry("request", &ex, &self.actor);
+                entry.external_id = Some(ext);
+                (Event::Submitted(ex.outcome.clone()), Some((entry, ex)))
+            }
+            Err(e) => {
+                let ns = match e {
+                    ProviderError::Validation(_) | ProviderError::Unsupported { .. } => {
+                        NotSent::Invalid(e.to_string())
                     }
+                    ProviderError::Config(_) | ProviderError::Call { .. } => {
+                        NotSent::Config(e.to_string())
+                    }
+                    ProviderError::Fenced {
+                        ref reason,
+                        sent_before,
+                    } => NotSent::Fenced {
+                        reason: reason.clone(),
+                        sent_before,
+                    },
+                };
+                (Event::NotSent(ns), None)
+            }
+        };
+        // The fence may have moved the record (first step's reference); start from it.
+        let mut view = p;
+        view.version = fence.version();
+        if let Some(r) = fence.reference() {
+            view.meta.provider_reference = Some(r);
+        }
+        self.record(view, event, entry).await
+    }
+
+    async fn call_provider(
+        &self,
+        provider: &dyn PayoutProvider,
+        p: &Payout,
+        external_id: ExternalId,
+        fence: FenceHandle,
+        resume: bool,
+    ) -> Result<Exchange, ProviderError> {
+        match p.details.kind {
+            PayoutKind::Transfer => {
+                let Some(b) = &p.details.beneficiary else {
+                    return Err(ProviderError::Validation(crate::domain::FieldError::new(
+                        "beneficiary",
+                        "is mandatory for a transfer",
+                    )));
+                };
+                let req = TransferRequest {
+                    partner_reference: p.details.partner_reference.clone(),
+                    amount: p.details.amount,
+                    beneficiary: b.clone(),
+                    remark: p.details.remark.clone(),
+                    external_id,
+                    transaction_date: crate::snap::timestamp::format(
+                        chrono::DateTime::from_timestamp_millis(p.meta.created_at)
+                            .unwrap_or_default(),
+                    ),
+                    fence,
+                };
+                match (&p.meta.provider_reference, resume) {
+                    (Some(reference), true) => {
+                        match provider.resume_transfer(&req, reference).await {
+                            Err(ProviderError::Unsupported { .. }) => provider.transfer(&req).await,
+                            other => other,
+                        }
+                    }
+                    _ => provider.transfer(&req).await,
                 }
-                None => Err(ProviderError::Validation(crate::domain::FieldError::new(
-                    "beneficiary",
-                    "is mandatory for a transfer",
-                ))),
-            },
+            }
             PayoutKind::Payment => {
-                let token = self.ledger.card_token(&p.id).await?;
+                let token = self
+                    .ledger
+                    .card_token(&p.id)
+                    .await
+                    .map_err(|e| ProviderError::Config(format!("card token unreadable: {e}")))?;
                 match (&p.details.payment, token) {
                     (Some(d), Some(token)) => {
                         let req = PaymentRequest {
@@ -429,7 +451,7 @@ impl Engine {
                             pay_option: d.pay_option.clone(),
                             remarks: d.remarks.clone(),
                             external_id,
-                            fence: Default::default(),
+                            fence,
                         };
                         provider.payment(&req).await
                     }
@@ -439,239 +461,73 @@ impl Engine {
                     ))),
                 }
             }
-        };
-        match result {
-            Ok(ex) => {
-                self.metrics.record(
-                    p.id.provider,
-                    p.details.kind.as_str(),
-                    ex.outcome.label(),
-                    ex.latency,
-                );
-                self.record_submission(p, ex).await
-            }
-            Err(e) => self.finish_not_sent(p, e).await,
         }
     }
 
-    /// Nothing reached the provider: validation → FAILED; configuration → parked.
-    async fn finish_not_sent(&self, p: Payout, err: ProviderError) -> Result<Step, EngineError> {
-        let now = now_ms();
-        let mut meta = p.meta.clone();
-        meta.updated_at = now;
-        let mut entry = HistoryEntry::new("not_sent", now);
-        entry.actor = Some(self.actor.clone());
-        entry.message = Some(err.to_string());
-        match err {
-            ProviderError::Validation(_) | ProviderError::Unsupported { .. } => {
-                meta.response_code = Some("INVALID_REQUEST".into());
-                meta.response_message = Some(err.to_string());
-                let t = Transition {
-                    to: State::Failed,
-                    meta,
-                    entry,
-                    due_at: None,
-                    allocate_external_id: false,
-                };
-                Ok(match self.apply(&p, t).await? {
-                    Some(_) => Step::Moved(State::Failed),
-                    None => Step::Nothing,
-                })
-            }
-            ProviderError::Config(_)
-            | ProviderError::Call { .. }
-            | ProviderError::Fenced { .. } => {
-                self.park(p, meta, entry, State::Accepted, "provider configuration")
-                    .await
-            }
-        }
-    }
-
-    /// Map the answer to a submission onto the state machine.
-    async fn record_submission(&self, p: Payout, ex: Exchange) -> Result<Step, EngineError> {
-        let now = now_ms();
-        let mut meta = p.meta.clone();
-        meta.updated_at = now;
-        meta.response_code = ex.response_code.clone().or(meta.response_code);
-        meta.response_message = ex.response_message.clone().or(meta.response_message);
-        // Keep any provider reference the answer carried, even on an unknown outcome:
-        // NICEPAY's inquiry cannot be made without the registration's reference.
-        meta.provider_reference = ex
-            .reference()
-            .map(str::to_owned)
-            .or(meta.provider_reference);
-        let entry = exchange_entry("request", now, &ex, &self.actor);
-        let first_check = now + ms(self.policy.check_delay(p.id.provider, 0));
-        let (to, due) = match &ex.outcome {
-            Outcome::Success { reference } => {
-                meta.provider_reference = reference.clone().or(meta.provider_reference);
-                (State::Succeeded, None)
-            }
-            Outcome::InProgress { reference } => {
-                meta.provider_reference = reference.clone().or(meta.provider_reference);
-                meta.unresolved_since.get_or_insert(now);
-                meta.next_check_at = Some(first_check);
-                (State::Pending, Some(first_check))
-            }
-            Outcome::Cancelled { reference, .. } => {
-                meta.provider_reference = reference.clone().or(meta.provider_reference);
-                (State::Cancelled, None)
-            }
-            Outcome::FinalFailure { code, message } => {
-                meta.response_code = Some(code.clone());
-                meta.response_message = Some(message.clone());
-                (State::Failed, None)
-            }
-            // A submission answered "not found" is not a definite no: inquire.
-            Outcome::Unknown { .. } | Outcome::NotFound | Outcome::Refused { .. } => {
-                meta.unresolved_since.get_or_insert(now);
-                meta.unknown_since = Some(now);
-                meta.next_check_at = Some(first_check);
-                (State::Unknown, Some(first_check))
-            }
-            Outcome::Retryable { delay_hint, .. } => {
-                return self.retry_later(p, meta, entry, *delay_hint).await;
-            }
-        };
-        meta.retries = 0;
-        let t = Transition {
-            to,
-            meta,
-            entry,
-            due_at: due,
-            allocate_external_id: false,
-        };
-        Ok(match self.apply(&p, t).await? {
-            Some(_) => Step::Moved(to),
-            // Someone (an inquiry after our grace ran out) moved it: our answer is
-            // still in the audit trail; the next inquiry settles it.
-            None => {
-                self.ledger
-                    .append_history(
-                        &p.id,
-                        &exchange_entry("late_response", now, &ex, &self.actor),
-                    )
-                    .await?;
-                Step::Nothing
-            }
-        })
-    }
-
-    /// SUBMITTING → ACCEPTED and a delayed job, or the dead-letter list at the cap.
-    async fn retry_later(
+    /// Hand a provider answer to the lifecycle and apply it; on a lost
+    /// compare-and-set re-read and decide again (the answer is still news).
+    async fn record(
         &self,
-        p: Payout,
-        mut meta: PayoutMeta,
-        entry: HistoryEntry,
-        hint: Option<Duration>,
+        mut view: Payout,
+        event: Event,
+        exchange: Option<(HistoryEntry, Exchange)>,
     ) -> Result<Step, EngineError> {
-        meta.retries += 1;
-        if meta.retries >= self.policy.max_attempts {
-            return self
-                .park(p, meta, entry, State::Accepted, "retries exhausted")
-                .await;
+        for round in 0..MAX_CAS_ROUNDS {
+            if round > 0 {
+                match self.ledger.get(&view.id).await? {
+                    Some(p) => view = p,
+                    None => return Ok(Step::Nothing),
+                }
+            }
+            let mut p = view.clone();
+            let mut entry = match &exchange {
+                Some((entry, ex)) => {
+                    // Keep what the answer carried, whatever it means: NICEPAY's inquiry
+                    // needs the registration's reference even after an unknown outcome.
+                    if let Some(r) = ex.reference() {
+                        p.meta.provider_reference = Some(r.to_owned());
+                    }
+                    if ex.response_code.is_some() {
+                        p.meta.response_code = ex.response_code.clone();
+                        p.meta.response_message = ex.response_message.clone();
+                    }
+                    entry.clone()
+                }
+                None => {
+                    let mut e = HistoryEntry::new(event.name(), now_ms());
+                    e.actor = Some(self.actor.clone());
+                    if let Event::NotSent(ns) = &event {
+                        e.message = Some(format!("{ns:?}"));
+                    }
+                    e
+                }
+            };
+            let d = decide(&p, &event, &self.policy, now());
+            if d.write.is_none() && round == 0 && view.state != State::Submitting {
+                entry.event = "late_response".into();
+            }
+            entry.at = now_ms();
+            let Some(after) = self.write(&p, &d, entry).await? else {
+                continue;
+            };
+            return match d.action {
+                Action::Send { resume } => match after.external_ids.last().cloned() {
+                    Some(ext) => Box::pin(self.send(after, ext, resume)).await,
+                    None => Ok(Step::Nothing),
+                },
+                _ => Ok(self.act(after, &d).await?.unwrap_or(Step::Nothing)),
+            };
         }
-        let delay = self
-            .policy
-            .backoff
-            .delay(meta.retries - 1, hint, &mut rand::thread_rng());
-        let now = now_ms();
-        let due = now + ms(delay) + ms(self.policy.stuck_after);
-        meta.next_check_at = Some(now + ms(delay));
-        let t = Transition {
-            to: State::Accepted,
-            meta,
-            entry,
-            due_at: Some(due),
-            allocate_external_id: false,
-        };
-        if self.apply(&p, t).await?.is_none() {
-            return Ok(Step::Nothing);
-        }
-        let job = match p.details.kind {
-            PayoutKind::Transfer => Job::Transfer {
-                payout: p.id.clone(),
-            },
-            PayoutKind::Payment => Job::Payment {
-                payout: p.id.clone(),
-            },
-        };
-        self.queue.push(job, Some(delay)).await?;
-        Ok(Step::Retrying(delay))
+        Err(EngineError::Contended(view.id.clone()))
     }
 
-    /// Move to `to`, flag the payout dead, drop it from the due index and record a
-    /// dead letter an operator can re-drive with `kirim dead retry`.
-    async fn park(
-        &self,
-        p: Payout,
-        mut meta: PayoutMeta,
-        mut entry: HistoryEntry,
-        to: State,
-        reason: &str,
-    ) -> Result<Step, EngineError> {
-        meta.dead = true;
-        entry.note = Some(format!("dead-lettered: {reason}"));
-        let t = Transition {
-            to,
-            meta,
-            entry,
-            due_at: None,
-            allocate_external_id: false,
-        };
-        if self.apply(&p, t).await?.is_none() {
-            return Ok(Step::Nothing);
-        }
-        crate::jobs::dead::record(&self.ledger, &p.id, kind_job(p.details.kind), reason).await?;
-        Ok(Step::DeadLettered)
-    }
-
-    /// A job found the payout SUBMITTING.
-    async fn recover_submitting(&self, p: Payout) -> Result<Option<Step>, EngineError> {
-        let now = now_ms();
-        let since = p.meta.submitted_at.unwrap_or(p.meta.updated_at);
-        if now - since < ms(self.policy.submit_grace) {
-            // Possibly still in flight in another worker; the due index (set to
-            // submitted_at + grace when it entered SUBMITTING) brings it back.
-            return Ok(Some(Step::Nothing));
-        }
-        let mut meta = p.meta.clone();
-        meta.updated_at = now;
-        meta.unresolved_since.get_or_insert(now);
-        meta.unknown_since = Some(now);
-        let mut entry = HistoryEntry::new("recovered", now);
-        entry.actor = Some(self.actor.clone());
-        entry.note = Some(
-            "found SUBMITTING past the grace period (crash mid-send?): outcome unknown, inquiring"
-                .into(),
-        );
-        let t = Transition {
-            to: State::Unknown,
-            meta: meta.clone(),
-            entry,
-            due_at: Some(now + ms(self.policy.check_delay(p.id.provider, 0))),
-            allocate_external_id: false,
-        };
-        let Some((version, _)) = self.apply(&p, t).await? else {
-            return Ok(None);
-        };
-        let p = Payout {
-            state: State::Unknown,
-            version,
-            meta,
-            ..p
-        };
-        self.inquire(p).await
-    }
-
-    /// Ask the provider what happened, and settle or reschedule.
-    async fn inquire(&self, p: Payout) -> Result<Option<Step>, EngineError> {
+    /// Ask the provider what happened, and hand the answer to the lifecycle.
+    async fn inquire(&self, p: Payout) -> Result<Step, EngineError> {
         let provider = self.provider(p.id.provider)?;
-        let now = now_ms();
-        let ext = self.ledger.next_external_id(p.id.provider, now).await?;
+        let ext = self.ledger.next_external_id(p.id.provider, now_ms()).await?;
         let external_id = match ExternalId::parse(&ext) {
             Ok(e) => e,
-            Err(_) => return Ok(Some(Step::Nothing)),
+            Err(_) => return Ok(Step::Nothing),
         };
         let query = StatusQuery {
             partner_reference: p.details.partner_reference.clone(),
@@ -687,142 +543,141 @@ impl Engine {
             PayoutKind::Transfer => provider.transfer_status(&query).await,
             PayoutKind::Payment => provider.payment_status(&query).await,
         };
-        let now = now_ms();
         let ex = match result {
             Ok(ex) => ex,
+            // The inquiry could not even be asked: a refusal of our own making, never
+            // a statement about the transaction.
             Err(e) => Exchange::bare(
-                Outcome::Unknown {
-                    reason: format!("inquiry not sent: {e}"),
+                Outcome::Refused {
+                    code: "NOT_SENT".into(),
+                    message: format!("inquiry not sent: {e}"),
                 },
                 Duration::ZERO,
             ),
         };
         self.metrics
             .record(p.id.provider, "inquiry", ex.outcome.label(), ex.latency);
-        let mut entry = exchange_entry("inquiry", now, &ex, &self.actor);
+        let mut entry = exchange_entry("inquiry", &ex, &self.actor);
         entry.external_id = Some(ext);
-        let mut meta = p.meta.clone();
-        meta.updated_at = now;
-        meta.checks += 1;
-        meta.provider_reference = ex
-            .reference()
-            .map(str::to_owned)
-            .or(meta.provider_reference);
-        let (to, due) = match &ex.outcome {
-            Outcome::Success { reference } => {
-                meta.provider_reference = reference.clone().or(meta.provider_reference);
-                (State::Succeeded, None)
-            }
-            Outcome::Cancelled { reference, reason } => {
-                meta.provider_reference = reference.clone().or(meta.provider_reference);
-                meta.response_message = Some(reason.clone());
-                (State::Cancelled, None)
-            }
-            Outcome::FinalFailure { code, message } => {
-                meta.response_code = Some(code.clone());
-                meta.response_message = Some(message.clone());
-                (State::Failed, None)
-            }
-            Outcome::NotFound
-                if p.state == State::Unknown
-                    && now - meta.unknown_since.unwrap_or(now)
-                        >= ms(self.policy.not_found_grace) =>
-            {
-                return self.resubmit(p, meta, entry).await;
-            }
-            Outcome::InProgress { reference } => {
-                meta.provider_reference = reference.clone().or(meta.provider_reference);
-                let to = if p.state == State::Unknown {
-                    State::Pending
-                } else {
-                    p.state
-                };
-                return self.reschedule(p, meta, entry, to).await;
-            }
-            Outcome::NotFound
-            | Outcome::Unknown { .. }
-            | Outcome::Retryable { .. }
-            | Outcome::Refused { .. } => {
-                let st = p.state;
-                return self.reschedule(p, meta, entry, st).await;
-            }
-        };
-        let t = Transition {
-            to,
-            meta,
-            entry,
-            due_at: due,
-            allocate_external_id: false,
-        };
-        Ok(self.apply(&p, t).await?.map(|_| Step::Moved(to)))
+        let event = Event::Inquired(ex.outcome.clone());
+        self.record(p, event, Some((entry, ex))).await
     }
+}
 
-    /// Keep polling: next due time from the schedule; past the horizon → NEEDS_REVIEW.
-    async fn reschedule(
-        &self,
-        p: Payout,
-        mut meta: PayoutMeta,
-        mut entry: HistoryEntry,
-        mut to: State,
-    ) -> Result<Option<Step>, EngineError> {
-        let now = now_ms();
-        let since = *meta.unresolved_since.get_or_insert(now);
-        if to != State::NeedsReview && now - since >= ms(self.policy.horizon_for(p.id.provider)) {
-            to = State::NeedsReview;
-            entry.note = Some("unresolved past the review horizon: needs an operator".into());
+fn event_name(d: &Decision) -> &'static str {
+    match d.action {
+        Action::Send { .. } => "submit",
+        Action::Inquire => "recovered",
+        Action::Enqueue { .. } => "paused",
+        Action::None => "picked",
+    }
+}
+
+/// The engine's [`SendFence`]: the send deadline, the ledger version re-check,
+/// and persisting a first step's reference before the next step.
+pub struct LedgerFence {
+    ledger: Ledger,
+    id: PayoutId,
+    actor: String,
+    deadline_ms: i64,
+    version: AtomicU64,
+    reference: Mutex<Option<String>>,
+}
+
+impl LedgerFence {
+    pub fn new(ledger: Ledger, p: &Payout, actor: String, deadline_ms: i64) -> Self {
+        LedgerFence {
+            ledger,
+            id: p.id.clone(),
+            actor,
+            deadline_ms,
+            version: AtomicU64::new(p.version),
+            reference: Mutex::new(None),
         }
-        let next = now + ms(self.policy.check_delay(p.id.provider, meta.checks));
-        meta.next_check_at = Some(next);
-        let t = Transition {
-            to,
-            meta,
-            entry,
-            due_at: Some(next),
-            allocate_external_id: false,
-        };
-        Ok(self.apply(&p, t).await?.map(|_| Step::Moved(to)))
     }
 
-    /// UNKNOWN + provider definitely has no record (after the grace period):
-    /// submit once more with the same partnerReferenceNo and a new X-EXTERNAL-ID.
-    async fn resubmit(
-        &self,
-        p: Payout,
-        mut meta: PayoutMeta,
-        mut entry: HistoryEntry,
-    ) -> Result<Option<Step>, EngineError> {
-        let now = now_ms();
-        meta.submissions += 1;
-        meta.submitted_at = Some(now);
-        entry.note = Some(
-            "provider has no record after the grace period: resubmitting with the same reference"
-                .into(),
-        );
-        // The inquiry's own id stays in the entry's note; the new submission id is allocated here.
-        let inquiry_id = entry.external_id.take();
-        if let Some(i) = inquiry_id {
-            entry.note = Some(format!(
-                "{} (inquiry X-EXTERNAL-ID {i})",
-                entry.note.unwrap_or_default()
+    /// The record's version as this fence last wrote or checked it.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::SeqCst)
+    }
+
+    /// The first step's reference, once persisted.
+    pub fn reference(&self) -> Option<String> {
+        self.reference.lock().ok().and_then(|r| r.clone())
+    }
+
+    fn deadline_passed(&self) -> Option<String> {
+        let late = now_ms() - self.deadline_ms;
+        (late > 0).then(|| format!("send deadline passed {late} ms ago"))
+    }
+}
+
+#[async_trait]
+impl SendFence for LedgerFence {
+    async fn before_send(&self, step: &'static str) -> Result<(), String> {
+        if let Some(why) = self.deadline_passed() {
+            return Err(format!("{step}: {why}"));
+        }
+        match self.ledger.version(&self.id).await {
+            Ok(Some(v)) if v == self.version() => Ok(()),
+            Ok(Some(v)) => Err(format!(
+                "{step}: the ledger moved on (version {} → {v})",
+                self.version()
+            )),
+            Ok(None) => Err(format!("{step}: the payout is gone from the ledger")),
+            Err(e) => Err(format!("{step}: cannot re-check the ledger: {e}")),
+        }
+    }
+
+    async fn first_step_done(&self, provider_reference: &str) -> Result<(), String> {
+        // Persist first, whatever the deadline: the reference is what lets a
+        // recovered payout ask the provider instead of registering again.
+        let p = match self.ledger.get(&self.id).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return Err("the payout is gone from the ledger".into()),
+            Err(e) => return Err(format!("cannot read the ledger: {e}")),
+        };
+        if p.version != self.version() || p.state != State::Submitting {
+            return Err(format!(
+                "the ledger moved on ({} v{}) before the first step's reference was recorded",
+                p.state, p.version
             ));
         }
+        let mut meta = p.meta.clone();
+        meta.updated_at = now_ms();
+        meta.provider_reference = Some(provider_reference.to_owned());
+        let mut entry = HistoryEntry::new("first_step", now_ms());
+        entry.actor = Some(self.actor.clone());
+        entry.note = Some(format!(
+            "registered with provider reference {provider_reference}; recorded before the next step"
+        ));
         let t = Transition {
             to: State::Submitting,
-            meta: meta.clone(),
-            entry,
-            due_at: Some(now + ms(self.policy.submit_grace)),
-            allocate_external_id: true,
-        };
-        let Some((version, Some(ext))) = self.apply(&p, t).await? else {
-            return Ok(None);
-        };
-        let p = Payout {
-            state: State::Submitting,
-            version,
             meta,
-            ..p
+            entry,
+            due_at: None,
+            allocate_external_id: false,
+            dead_letter: None,
         };
-        self.send(p, ext).await.map(Some)
+        // A self-move keeps the due entry only if given; keep SUBMITTING's.
+        let t = Transition {
+            due_at: p.meta.next_check_at,
+            ..t
+        };
+        match self.ledger.transition(&p, t).await {
+            Ok(TransitionOutcome::Applied { version, .. }) => {
+                self.version.store(version, Ordering::SeqCst);
+                if let Ok(mut r) = self.reference.lock() {
+                    *r = Some(provider_reference.to_owned());
+                }
+            }
+            Ok(other) => return Err(format!("could not record the reference: {other:?}")),
+            Err(e) => return Err(format!("could not record the reference: {e}")),
+        }
+        match self.deadline_passed() {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
     }
 }
 
@@ -844,27 +699,6 @@ pub fn names_match(given: &str, holder: &str) -> bool {
     let (a, b) = (words(given), words(holder));
     let n = a.len().min(b.len());
     n > 0 && a[..n] == b[..n]
-}
-
-fn kind_job(kind: PayoutKind) -> &'static str {
-    match kind {
-        PayoutKind::Transfer => "transfer",
-        PayoutKind::Payment => "payment",
-    }
-}
-
-/// The job that moves a payout forward from `state`.
-pub fn job_for(id: &PayoutId, state: State, kind: PayoutKind) -> Option<Job> {
-    match state {
-        State::Accepted => Some(match kind {
-            PayoutKind::Transfer => Job::Transfer { payout: id.clone() },
-            PayoutKind::Payment => Job::Payment { payout: id.clone() },
-        }),
-        State::Submitting | State::Pending | State::Unknown | State::NeedsReview => {
-            Some(Job::Inquiry { payout: id.clone() })
-        }
-        State::Succeeded | State::Cancelled | State::Failed => None,
-    }
 }
 
 #[cfg(test)]

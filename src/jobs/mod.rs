@@ -10,6 +10,7 @@
 //! ≥ 8,000 due jobs wedge the fetch script), bulk pushes go in chunks, and
 //! finished job data is deleted after a retention period (pitfall 7).
 
+pub mod apply;
 pub mod dead;
 pub mod handler;
 
@@ -22,7 +23,7 @@ use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::Keys;
-use crate::ledger::PayoutId;
+use crate::ledger::{PayoutId, PayoutKind, State};
 
 /// The work kirim's workers do. One queue carries all kinds; `kirim worker` runs them all.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +50,20 @@ impl Job {
             Job::Inquiry { .. } => "inquiry",
             Job::Payment { .. } => "payment",
         }
+    }
+}
+
+/// The job that moves a payout forward from `state`.
+pub fn job_for(id: &PayoutId, state: State, kind: PayoutKind) -> Option<Job> {
+    match state {
+        State::Accepted => Some(match kind {
+            PayoutKind::Transfer => Job::Transfer { payout: id.clone() },
+            PayoutKind::Payment => Job::Payment { payout: id.clone() },
+        }),
+        State::Submitting | State::Pending | State::Unknown | State::NeedsReview => {
+            Some(Job::Inquiry { payout: id.clone() })
+        }
+        State::Succeeded | State::Cancelled | State::Failed => None,
     }
 }
 

@@ -357,6 +357,9 @@ pub struct Transition {
     pub due_at: Option<i64>,
     /// Allocate the next X-EXTERNAL-ID and persist it with this transition.
     pub allocate_external_id: bool,
+    /// Park: the dead-letter record (JSON whose first field is `"id":0`; the script
+    /// assigns the id) written in the same atomic step.
+    pub dead_letter: Option<String>,
 }
 
 /// Handle to the ledger. Cheap to clone (one multiplexed connection).
@@ -566,6 +569,8 @@ impl Ledger {
             .key(counter)
             .key(self.keys.events())
             .key(self.keys.events_due())
+            .key(self.keys.dead())
+            .key(self.keys.dead_seq())
             .arg(payout.version.to_string())
             .arg(t.to.as_str())
             .arg(serde_json::to_string(&t.meta)?)
@@ -577,6 +582,7 @@ impl Ledger {
             .arg(&event_id)
             .arg(&event_json)
             .arg(now)
+            .arg(t.dead_letter.as_deref().unwrap_or(""))
             .invoke_async(&mut conn)
             .await?;
         let state_at = |i: usize| -> State {
@@ -663,6 +669,15 @@ impl Ledger {
             }
         }
         Ok(Settled::Contended)
+    }
+
+    /// The record's current version (the send fence's cheap re-check).
+    pub async fn version(&self, id: &PayoutId) -> Result<Option<u64>, LedgerError> {
+        let mut conn = self.conn.clone();
+        let v: Option<u64> = conn
+            .hget(self.keys.payout(&id.to_string()), "version")
+            .await?;
+        Ok(v)
     }
 
     /// Append an audit entry without changing state (requests, refused callbacks, notes).

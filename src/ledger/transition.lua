@@ -6,6 +6,9 @@
 -- ARGV[6] payout id, ARGV[7] state-set key prefix, ARGV[8] external-id date prefix
 -- ARGV[9] event id ("" for none), ARGV[10] event JSON, ARGV[11] event due time (ms)
 -- KEYS[5] events hash, KEYS[6] events due index (the notification outbox)
+-- KEYS[7] dead-letter hash, KEYS[8] dead-letter sequence
+-- ARGV[12] dead-letter JSON starting with {"id":0, ("" for none): parking and its
+-- letter are one atomic step, so a parked payout is never without its letter
 -- Returns {'ok', state, version, ext_id} or {'conflict', state, version} or {'forbidden', state, version}
 local ALLOWED = __ALLOWED__
 local cur = redis.call('HMGET', KEYS[1], 'state', 'version')
@@ -54,5 +57,10 @@ if ARGV[9] ~= '' then
   if redis.call('HSETNX', KEYS[5], ARGV[9], ARGV[10]) == 1 then
     redis.call('ZADD', KEYS[6], ARGV[11], ARGV[9])
   end
+end
+if ARGV[12] ~= '' then
+  local id = redis.call('INCR', KEYS[8])
+  local letter = string.gsub(ARGV[12], '^{"id":0,', '{"id":' .. id .. ',', 1)
+  redis.call('HSET', KEYS[7], id, letter)
 end
 return {'ok', to, newv, ext}
