@@ -15,6 +15,7 @@
 //! - [`keys`]: the one place that spells Redis key names.
 //! - [`jobs`]: the apalis queue, job kinds, the handler engine and dead letters.
 //! - [`retry`]: full-jitter backoff and the reconciliation schedule.
+//! - [`circuit`]: per-provider circuit breakers that pause and probe a failing provider.
 //! - [`sweep`]: reconciliation over the due-time index, once per tick across replicas.
 //! - [`worker`]: the worker process (apalis monitor, promoter, retention, sweep).
 //! - [`metrics`]: provider call counters (flushed to Redis) and the Prometheus rendering.
@@ -32,6 +33,7 @@
 pub mod api;
 pub mod bench;
 pub mod callbacks;
+pub mod circuit;
 pub mod cli;
 pub mod client;
 pub mod config;
