@@ -38,6 +38,17 @@ pub enum Signal {
     Refused,
 }
 
+impl Signal {
+    /// Stable label for output (`kirim provider NAME health --probe`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Ok => "ok",
+            Signal::ConnectFailure => "connect_failure",
+            Signal::Refused => "refused",
+        }
+    }
+}
+
 /// Why a breaker opened: the kind of the signal that tripped it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
