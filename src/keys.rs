@@ -102,6 +102,12 @@ impl Keys {
         format!("{}:sweep:tick:{tick}", self.ns)
     }
 
+    /// Published circuit-breaker state of one provider (a hash; see `circuit::publish`).
+    /// One per provider, shared by every process: the latest transition wins.
+    pub fn circuit(&self, provider: Provider) -> String {
+        format!("{}:circuit:{}", self.ns, provider.as_str())
+    }
+
     /// Lease for singleton housekeeping (retention).
     pub fn lease(&self, name: &str) -> String {
         format!("{}:lease:{name}", self.ns)

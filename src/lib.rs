@@ -16,6 +16,7 @@
 //! - [`lifecycle`]: the pure decision core: what any news means for a payout (no I/O).
 //! - [`jobs`]: the apalis queue, job kinds, the handler engine and dead letters.
 //! - [`retry`]: full-jitter backoff and the reconciliation schedule.
+//! - [`circuit`]: per-provider circuit breakers that pause and probe a failing provider.
 //! - [`sweep`]: reconciliation over the due-time index, once per tick across replicas.
 //! - [`worker`]: the worker process (apalis monitor, promoter, retention, sweep).
 //! - [`metrics`]: provider call counters (flushed to Redis) and the Prometheus rendering.
@@ -33,6 +34,7 @@
 pub mod api;
 pub mod bench;
 pub mod callbacks;
+pub mod circuit;
 pub mod cli;
 pub mod client;
 pub mod config;

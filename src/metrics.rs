@@ -5,7 +5,8 @@
 //! payout). Any `kirim serve` renders `/metrics` from Redis, so one scrape shows the
 //! whole deployment: counters from every worker plus gauges read at scrape time
 //! (queue depth per job kind, payouts by state, UNKNOWN and NEEDS_REVIEW, dead
-//! letters, reconciliation lag).
+//! letters, reconciliation lag, each provider's circuit breaker as published by
+//! [`crate::circuit`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -34,6 +35,7 @@ struct Hist {
 pub struct Recorder {
     outcomes: Mutex<HashMap<(Provider, &'static str, &'static str), u64>>,
     latency: Mutex<HashMap<(Provider, &'static str), Hist>>,
+    alerts: Mutex<HashMap<(Provider, &'static str), u64>>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -48,6 +50,10 @@ fn metrics_jobs(keys: &Keys) -> String {
 
 fn metrics_latency(keys: &Keys) -> String {
     format!("{}:metrics:latency", keys.namespace())
+}
+
+fn metrics_alerts(keys: &Keys) -> String {
+    format!("{}:metrics:alerts", keys.namespace())
 }
 
 impl Recorder {
@@ -75,6 +81,16 @@ impl Recorder {
         }
     }
 
+    /// Count one alert: something an operator should look at that is not a
+    /// provider call outcome. `kind` is a fixed label (`inquiry_refused`,
+    /// `submission_refused`, `callback_refused`, `fenced`), never request data, so
+    /// the series stay few. Rendered as `kirim_alerts_total{provider,kind}`.
+    pub fn alert(&self, provider: Provider, kind: &'static str) {
+        if let Ok(mut m) = self.alerts.lock() {
+            *m.entry((provider, kind)).or_default() += 1;
+        }
+    }
+
     /// Move the in-memory counts to Redis (HINCRBY), emptying them.
     pub async fn flush(&self, ledger: &Ledger) -> Result<(), redis::RedisError> {
         let outcomes = self
@@ -87,7 +103,12 @@ impl Recorder {
             .lock()
             .map(|mut m| std::mem::take(&mut *m))
             .unwrap_or_default();
-        if outcomes.is_empty() && latency.is_empty() {
+        let alerts = self
+            .alerts
+            .lock()
+            .map(|mut m| std::mem::take(&mut *m))
+            .unwrap_or_default();
+        if outcomes.is_empty() && latency.is_empty() && alerts.is_empty() {
             return Ok(());
         }
         let keys = ledger.keys();
@@ -110,6 +131,10 @@ impl Recorder {
             pipe.hincr(metrics_latency(keys), format!("{p}|{op}|count"), h.count)
                 .ignore();
             pipe.hincr(metrics_latency(keys), format!("{p}|{op}|sum_us"), h.sum_us)
+                .ignore();
+        }
+        for ((p, kind), n) in alerts {
+            pipe.hincr(metrics_alerts(keys), format!("{p}|{kind}"), n)
                 .ignore();
         }
         let mut conn = ledger.connection();
@@ -215,5 +240,53 @@ pub async fn render(
             "kirim_provider_latency_seconds_count{{provider=\"{p}\",op=\"{op}\"}} {count}"
         );
     }
+
+    render_circuits(&mut out, &crate::circuit::read_all(&mut conn, keys).await?);
+
+    let alerts: BTreeMap<String, u64> = conn.hgetall(metrics_alerts(keys)).await?;
+    out.push_str("# HELP kirim_alerts_total Conditions an operator should look at, by provider and kind.\n# TYPE kirim_alerts_total counter\n");
+    for (field, n) in &alerts {
+        if let Some((p, kind)) = field.split_once('|') {
+            let _ = writeln!(
+                out,
+                "kirim_alerts_total{{provider=\"{p}\",kind=\"{kind}\"}} {n}"
+            );
+        }
+    }
     Ok(out)
+}
+
+/// The circuit-breaker series. Every provider gets a line: one never published is
+/// closed with no openings, so a dashboard never shows a gap for a healthy provider.
+pub fn render_circuits(
+    out: &mut String,
+    published: &BTreeMap<Provider, crate::circuit::PublishedState>,
+) {
+    use crate::circuit::PublishedState;
+    let states: Vec<PublishedState> = Provider::ALL
+        .iter()
+        .map(|p| {
+            published
+                .get(p)
+                .cloned()
+                .unwrap_or_else(|| PublishedState::never_published(*p))
+        })
+        .collect();
+    out.push_str("# HELP kirim_provider_circuit_state Circuit breaker per provider: 0 closed, 1 half-open, 2 open.\n# TYPE kirim_provider_circuit_state gauge\n");
+    for s in &states {
+        let _ = writeln!(
+            out,
+            "kirim_provider_circuit_state{{provider=\"{}\"}} {}",
+            s.provider,
+            s.state.gauge()
+        );
+    }
+    out.push_str("# HELP kirim_provider_circuit_opened_total Times a provider's circuit breaker opened, across all workers.\n# TYPE kirim_provider_circuit_opened_total counter\n");
+    for s in &states {
+        let _ = writeln!(
+            out,
+            "kirim_provider_circuit_opened_total{{provider=\"{}\"}} {}",
+            s.provider, s.opened_total
+        );
+    }
 }

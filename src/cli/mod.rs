@@ -70,7 +70,7 @@ pub enum Command {
     Serve(run::ServeArgs),
     /// Run the built-in provider sandbox (iFortepay, NICEPAY, Singapay) with fault injection.
     Sandbox(sandbox::SandboxArgs),
-    /// Call one provider by hand: token, profile, balance, account-inquiry, history, transfer-status.
+    /// Call one provider by hand: token, profile, balance, account-inquiry, history, transfer-status, health.
     Provider(provider::ProviderArgs),
     /// End-to-end benchmark: W worker processes against the sandbox vs the bare queue.
     Bench(bench::BenchArgs),

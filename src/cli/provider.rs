@@ -1,6 +1,8 @@
-//! `kirim provider NAME token|profile|balance|account-inquiry|history|transfer-status`:
+//! `kirim provider NAME token|profile|balance|account-inquiry|history|transfer-status|health`:
 //! manual checks of one provider's client against the sandbox or a real staging
-//! environment, with the same configuration the workers use.
+//! environment, with the same configuration the workers use. `health` shows the
+//! provider's circuit breaker as the workers published it (and, with `--probe`,
+//! makes the same cheap call the workers probe with).
 //!
 //! Output is JSON on stdout. Tokens are printed masked with their expiry only;
 //! secrets never appear (the clients' `Debug` and errors redact them).
@@ -12,8 +14,10 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
+use crate::circuit;
 use crate::config::Settings;
 use crate::domain::{AccountNumber, BankCode, Money, PartnerReference, Provider};
+use crate::ledger::Ledger;
 use crate::providers::ifortepay::IfortepayClient;
 use crate::providers::nicepay::NicepayClient;
 use crate::providers::singapay::SingapayClient;
@@ -55,6 +59,12 @@ pub enum ProviderCommand {
         page: u32,
         #[arg(long, default_value_t = 10)]
         page_size: u32,
+    },
+    /// Circuit breaker state as published by the workers; `--probe` also calls the provider once.
+    Health {
+        /// Make one cheap call (balance, or an inquiry where there is none) and report its signal.
+        #[arg(long)]
+        probe: bool,
     },
     /// Status of one transfer by partnerReferenceNo.
     TransferStatus {
@@ -114,7 +124,37 @@ pub fn run(args: ProviderArgs, config: Option<PathBuf>) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
+/// The published breaker of one provider (closed if never published), and
+/// optionally a live probe. Needs Redis, not the provider's credentials, unless
+/// `probe` is set.
+async fn health(
+    settings: &Settings,
+    name: Provider,
+    probe: bool,
+) -> anyhow::Result<serde_json::Value> {
+    let ledger = Ledger::connect(&settings.redis.url, &settings.redis.namespace).await?;
+    let mut conn = ledger.connection();
+    let circuit = circuit::read_all(&mut conn, ledger.keys())
+        .await?
+        .remove(&name)
+        .unwrap_or_else(|| circuit::PublishedState::never_published(name));
+    let mut out = json!({
+        "provider": name,
+        "circuit": circuit,
+        "summary": circuit.describe(),
+    });
+    if probe {
+        let client = Client::build(settings, name)?;
+        let signal = circuit::probe(client.api(), &fresh_external_id()).await;
+        out["probe"] = json!(signal.as_str());
+    }
+    Ok(out)
+}
+
 async fn execute(settings: &Settings, args: ProviderArgs) -> anyhow::Result<serde_json::Value> {
+    if let ProviderCommand::Health { probe } = args.command {
+        return health(settings, args.name, probe).await;
+    }
     let client = Client::build(settings, args.name)?;
     let api = client.api();
     Ok(match args.command {
@@ -159,6 +199,7 @@ async fn execute(settings: &Settings, args: ProviderArgs) -> anyhow::Result<serd
             };
             serde_json::to_value(api.history(&q).await?)?
         }
+        ProviderCommand::Health { .. } => unreachable!("answered above"),
         ProviderCommand::TransferStatus {
             reference,
             provider_reference,

@@ -1,9 +1,14 @@
-//! `kirim status REF` and `kirim list --state S`.
+//! `kirim status [REF]` and `kirim list --state S`.
+//!
+//! Without a reference, `kirim status` shows each provider's circuit breaker as
+//! the workers last published it: the first thing to check when payouts stop
+//! moving (DESIGN rule 13).
 
 use std::process::ExitCode;
 
 use clap::Args;
 
+use crate::circuit::{read_all, CircuitState, PublishedState};
 use crate::client::{Client, PayoutView};
 use crate::config::Settings;
 use crate::domain::{PartnerReference, Provider};
@@ -12,7 +17,8 @@ use crate::ledger::{PayoutId, State};
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// `provider:partnerReferenceNo`, or just the reference (all providers are searched).
-    pub reference: String,
+    /// Omit it to see each provider's circuit breaker.
+    pub reference: Option<String>,
     #[arg(long)]
     pub provider: Option<String>,
     #[arg(long)]
@@ -56,9 +62,44 @@ pub fn candidate_ids(reference: &str, provider: Option<&str>) -> anyhow::Result<
     })
 }
 
+/// Every provider's published breaker; a provider never published is closed.
+pub async fn circuits(client: &Client) -> anyhow::Result<Vec<PublishedState>> {
+    let mut conn = client.ledger().connection();
+    let published = read_all(&mut conn, client.ledger().keys()).await?;
+    Ok(Provider::ALL
+        .iter()
+        .map(|p| {
+            published
+                .get(p)
+                .cloned()
+                .unwrap_or_else(|| PublishedState::never_published(*p))
+        })
+        .collect())
+}
+
+async fn provider_overview(client: &Client, a: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let only: Option<Provider> = a.provider.as_deref().map(str::parse).transpose()?;
+    let states: Vec<PublishedState> = circuits(client)
+        .await?
+        .into_iter()
+        .filter(|s| only.is_none_or(|p| p == s.provider))
+        .collect();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&states)?);
+    } else {
+        for s in &states {
+            println!("{:<10} circuit {}", s.provider, s.describe());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn status(settings: &Settings, a: StatusArgs) -> anyhow::Result<ExitCode> {
     let client = Client::connect(settings).await?;
-    let ids = candidate_ids(&a.reference, a.provider.as_deref())?;
+    let Some(reference) = a.reference.as_deref() else {
+        return provider_overview(&client, &a).await;
+    };
+    let ids = candidate_ids(reference, a.provider.as_deref())?;
     for id in ids {
         if let Some(view) = client.status(&id).await? {
             if a.json {
@@ -76,6 +117,14 @@ pub async fn status(settings: &Settings, a: StatusArgs) -> anyhow::Result<ExitCo
                     );
                 }
                 println!("  X-EXTERNAL-IDs: {}", p.external_ids.join(", "));
+                // A paused provider explains a payout that is not moving.
+                if let Some(c) = circuits(&client)
+                    .await?
+                    .into_iter()
+                    .find(|c| c.provider == p.id.provider && c.state != CircuitState::Closed)
+                {
+                    println!("  provider circuit: {}", c.describe());
+                }
                 println!("  history:");
                 for h in &view.history {
                     let at = chrono::DateTime::from_timestamp_millis(h.at)
@@ -97,7 +146,7 @@ pub async fn status(settings: &Settings, a: StatusArgs) -> anyhow::Result<ExitCo
             return Ok(ExitCode::SUCCESS);
         }
     }
-    eprintln!("error: no payout {}", a.reference);
+    eprintln!("error: no payout {reference}");
     Ok(ExitCode::from(2))
 }
 
