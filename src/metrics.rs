@@ -56,6 +56,22 @@ fn metrics_alerts(keys: &Keys) -> String {
     format!("{}:metrics:alerts", keys.namespace())
 }
 
+/// Count one alert straight into Redis, for processes without a flushing
+/// [`Recorder`] (`kirim serve`'s callback receivers). One HINCRBY; best effort.
+pub async fn count_alert_now(ledger: &Ledger, provider: Provider, kind: &str) {
+    let mut conn = ledger.connection();
+    let r: Result<i64, _> = conn
+        .hincr(
+            metrics_alerts(ledger.keys()),
+            format!("{provider}|{kind}"),
+            1,
+        )
+        .await;
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "could not count an alert");
+    }
+}
+
 impl Recorder {
     /// Count one provider call: `op` is `transfer`, `inquiry` or `payment`.
     pub fn record(

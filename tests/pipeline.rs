@@ -250,7 +250,13 @@ async fn exhausted_retries_go_to_dead_letters_and_can_be_redriven() {
     assert!(p.meta.dead);
     assert_eq!(app.booked(Provider::Nicepay, "DL-1").await, 0);
     app.clear_faults().await;
-    let r = dead::retry(&ledger, app.client.queue(), letters[0].id, "ops-test")
+    let r = dead::retry(
+        &ledger,
+        app.client.queue(),
+        app.client.policy(),
+        letters[0].id,
+        "ops-test",
+    )
         .await
         .unwrap();
     assert!(matches!(r, dead::Redrive::Requeued(_)), "{r:?}");
@@ -293,6 +299,7 @@ async fn a_payout_found_submitting_is_inquired_not_resent() {
                 entry: HistoryEntry::new("submit", now_ms()),
                 due_at: Some(now_ms()),
                 allocate_external_id: true,
+                dead_letter: None,
             },
         )
         .await

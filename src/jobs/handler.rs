@@ -235,9 +235,9 @@ impl Engine {
                 let Some(ext) = p.external_ids.last().cloned() else {
                     return Ok(Some(Step::Nothing));
                 };
-                self.send(p, ext, resume).await.map(Some)
+                Box::pin(self.send(p, ext, resume)).await.map(Some)
             }
-            Action::Inquire => self.inquire(p).await.map(Some),
+            Action::Inquire => Box::pin(self.inquire(p)).await.map(Some),
             Action::Enqueue { at } => {
                 follow_up(&self.ledger, &self.queue, &p, d.action).await?;
                 let delay = Duration::from_millis((at - now_ms()).max(0) as u64);

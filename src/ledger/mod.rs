@@ -333,20 +333,6 @@ impl PayoutEvent {
     }
 }
 
-/// Result of [`Ledger::settle`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Settled {
-    /// Moved; carries the state it moved from.
-    Applied(State),
-    /// Already in that state (a duplicate report); recorded and ignored.
-    AlreadyThere,
-    /// Not a forward move from the current state; recorded and ignored.
-    Refused(State),
-    Missing,
-    /// Kept losing the compare-and-set race.
-    Contended,
-}
-
 /// A transition request: the target state and the bookkeeping to store with it.
 #[derive(Debug, Clone)]
 pub struct Transition {
@@ -605,70 +591,6 @@ impl Ledger {
             Some("forbidden") => TransitionOutcome::Forbidden { state: state_at(1) },
             _ => TransitionOutcome::Missing,
         })
-    }
-
-    /// Settle a payout from outside a job (verified callback, history list,
-    /// operator): move it to `to` if that is a forward move, else record `entry`
-    /// as ignored. Compare-and-set with a bounded number of re-reads.
-    pub async fn settle(
-        &self,
-        id: &PayoutId,
-        to: State,
-        mut entry: HistoryEntry,
-        provider_reference: Option<String>,
-    ) -> Result<Settled, LedgerError> {
-        for _ in 0..8 {
-            let Some(p) = self.get(id).await? else {
-                return Ok(Settled::Missing);
-            };
-            if p.state == to || !p.state.can_move_to(to) {
-                let event = entry.event.clone();
-                entry.event = format!("{event}_ignored");
-                entry.note = Some(match (entry.note.take(), p.state == to) {
-                    (Some(n), true) => format!("{n}; duplicate: already {to}"),
-                    (None, true) => format!("duplicate: already {to}"),
-                    (Some(n), false) => format!(
-                        "{n}; reports {to} but the payout is {}: not a forward move",
-                        p.state
-                    ),
-                    (None, false) => format!(
-                        "reports {to} but the payout is {}: not a forward move",
-                        p.state
-                    ),
-                });
-                self.append_history(id, &entry).await?;
-                return Ok(if p.state == to {
-                    Settled::AlreadyThere
-                } else {
-                    Settled::Refused(p.state)
-                });
-            }
-            let mut meta = p.meta.clone();
-            meta.updated_at = entry.at;
-            if provider_reference.is_some() {
-                meta.provider_reference = provider_reference.clone();
-            }
-            let due_at = if to.is_final() {
-                None
-            } else {
-                meta.next_check_at
-            };
-            let t = Transition {
-                to,
-                meta,
-                entry: entry.clone(),
-                due_at,
-                allocate_external_id: false,
-            };
-            match self.transition(&p, t).await? {
-                TransitionOutcome::Applied { .. } => return Ok(Settled::Applied(p.state)),
-                TransitionOutcome::Missing => return Ok(Settled::Missing),
-                TransitionOutcome::Conflict { .. } | TransitionOutcome::Forbidden { .. } => {
-                    continue
-                }
-            }
-        }
-        Ok(Settled::Contended)
     }
 
     /// The record's current version (the send fence's cheap re-check).
