@@ -16,13 +16,21 @@
 //! SNAP signs `sha256(body)`. [`OutgoingRequest::body`] is serialised once; the
 //! signature is computed over those bytes and the same bytes are handed to reqwest,
 //! so a serializer change can never make the hashed and the sent body differ.
+//!
+//! # Why money-moving requests pass a gate
+//! The worker that won a submission may have waited long (token fetches, the
+//! profile check, a paused VM) and another worker may have taken the payout over
+//! since (DESIGN.md rule 11). A request that can move money therefore carries a
+//! [`SendGate`]; the client passes it after the token, the profile check and the
+//! signing, immediately before [`send`], so nothing slow sits between the engine's
+//! last word and the bytes on the wire.
 
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, Url};
 
-use super::{Outcome, ProviderError};
+use super::{FenceHandle, Outcome, ProviderError};
 use crate::config::HttpSettings;
 use crate::domain::Provider;
 
@@ -55,6 +63,33 @@ pub fn join_url(provider: Provider, base: &str, path: &str) -> Result<Url, Provi
     Url::parse(&joined).map_err(|e| {
         ProviderError::Config(format!("providers.{provider}.base_url: not a URL ({e})"))
     })
+}
+
+/// The engine's fence for one money-moving request (see the module doc).
+#[derive(Debug, Clone, Copy)]
+pub struct SendGate<'a> {
+    pub fence: &'a FenceHandle,
+    /// Names the request for [`crate::providers::SendFence::before_send`]
+    /// (`nicepay.approve`, …).
+    pub step: &'static str,
+    /// Whether an earlier request of the same submission already reached the
+    /// provider (NICEPAY: the registration, before the approve).
+    pub sent_before: bool,
+}
+
+impl SendGate<'_> {
+    /// Ask the fence; call it immediately before [`send`]. `resend` is true for the
+    /// resend after a token refresh: the first attempt reached the provider.
+    /// `Err(Fenced)` → write nothing.
+    pub async fn pass(&self, resend: bool) -> Result<(), ProviderError> {
+        self.fence
+            .before_send(self.step)
+            .await
+            .map_err(|reason| ProviderError::Fenced {
+                reason,
+                sent_before: self.sent_before || resend,
+            })
+    }
 }
 
 /// A request whose body bytes are final. Headers are added by the signer; the body

@@ -8,6 +8,10 @@
 //!
 //! A resend after a token refresh reuses the message's `X-EXTERNAL-ID` (DESIGN.md
 //! rule 3): the first attempt was refused as unauthorised, so it was not processed.
+//!
+//! A call that can move money carries a [`SendGate`]: [`SnapClient::call`] passes it
+//! after the token fetch and the signing, immediately before each write (the first
+//! attempt and the resend), and writes nothing when the fence refuses.
 
 use std::time::Duration;
 
@@ -15,7 +19,7 @@ use reqwest::Method;
 use rsa::RsaPrivateKey;
 use serde::Deserialize;
 
-use super::http::{self, OutgoingRequest, RawResponse, Transport};
+use super::http::{self, OutgoingRequest, RawResponse, SendGate, Transport};
 use super::snap_answer::{verdict, CallKind, SnapAnswer, Verdict};
 use super::token::{AccessToken, TokenCache};
 use super::{audit, Exchange, Outcome, ProviderError};
@@ -71,6 +75,8 @@ pub struct SnapCall<'a> {
     pub body: Vec<u8>,
     pub external_id: &'a str,
     pub channel_id: &'a str,
+    /// Set for calls that can move money; reads (inquiry, balance, profile) pass none.
+    pub gate: Option<SendGate<'a>>,
 }
 
 /// What a call produced: a transport result and the wall time of all attempts.
@@ -210,11 +216,17 @@ impl SnapClient {
     }
 
     /// Sign and send one call; on an invalid-token answer refresh the token once
-    /// and resend. `Err` only when nothing was processed (no token could be had).
+    /// and resend. `Err` only when nothing was processed (no token could be had, or
+    /// the call's [`SendGate`] refused).
     pub async fn call(&self, call: &SnapCall<'_>) -> Result<Sent, ProviderError> {
         let started = std::time::Instant::now();
         let token = self.token().await?;
-        let (transport, _) = http::send(&self.client, self.signed(call, &token)?).await;
+        let request = self.signed(call, &token)?;
+        // Last thing before the write: the token wait and the signing are behind us.
+        if let Some(gate) = &call.gate {
+            gate.pass(false).await?;
+        }
+        let (transport, _) = http::send(&self.client, request).await;
         let rejected = matches!(&transport, Transport::Response(raw) if SnapAnswer::from_raw(raw).wants_new_token());
         if !rejected {
             return Ok(Sent {
@@ -227,7 +239,13 @@ impl SnapClient {
             .tokens
             .refresh_if_current(&token.value, || self.fetch_token())
             .await?;
-        let (transport, _) = http::send(&self.client, self.signed(call, &fresh)?).await;
+        let request = self.signed(call, &fresh)?;
+        // The refresh may have waited long: ask again. The first attempt reached the
+        // provider (and was refused), so a refusal here says `sent_before`.
+        if let Some(gate) = &call.gate {
+            gate.pass(true).await?;
+        }
+        let (transport, _) = http::send(&self.client, request).await;
         Ok(Sent {
             transport,
             latency: started.elapsed(),

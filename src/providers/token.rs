@@ -2,14 +2,27 @@
 //!
 //! Providers rate-limit their token endpoints and NOTES.md says it plainly: never
 //! fetch a token per request. The cache holds one token, hands it out until
-//! `refresh_margin` before it expires, and refreshes it under a `tokio::sync::Mutex`
-//! held across the fetch: concurrent callers queue behind the one refreshing and
-//! then all use its result (single flight, no stampede).
+//! `refresh_margin` before it expires, and refreshes it single flight: one caller
+//! fetches under a `tokio::sync::Mutex`, concurrent callers queue behind it and then
+//! all use its result (no stampede).
+//!
+//! # A failed fetch fails every waiter of that generation
+//! Every finished fetch (success or failure) starts a new *generation*. A caller
+//! that queued behind a fetch takes that fetch's result, whatever it was: on
+//! failure it gets a copy of the same error at once instead of running its own
+//! fetch. Otherwise N queued callers behind a failing token endpoint would fetch
+//! one after the other, each for up to the request timeout, and the last one would
+//! send its payout minutes after it won the submission (review H3, M9). A caller
+//! that arrives *after* a failure is not a waiter of that generation: it fetches
+//! again (failures are never cached).
 //!
 //! An invalid-token answer (SNAP `401xx01`/`401xx03`, Singapay `SP013`) calls
 //! [`TokenCache::refresh_if_current`] with the token that was rejected: only the
 //! first of many callers rejected with the same token fetches a new one; the others
 //! find it already replaced and reuse the new one.
+//!
+//! The fast path (a usable token) takes only a short `std::sync::Mutex`, never held
+//! across an `.await`.
 //!
 //! The clock is `tokio::time::Instant` so tests can drive expiry with paused time.
 
@@ -17,9 +30,9 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use super::ProviderError;
 use crate::config::Secret;
 
 /// A bearer token and when it stops being usable.
@@ -65,22 +78,92 @@ pub fn mask(token: &str) -> String {
     format!("{head}…{tail} ({n} chars)")
 }
 
-/// One provider credential's token.
+/// An error every waiter of a failed fetch receives its own copy of.
+pub trait ShareError {
+    fn share(&self) -> Self;
+}
+
+impl<T: Clone> ShareError for T {
+    fn share(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// `ProviderError` is not `Clone` (it is the crate's error contract); every variant
+/// is made of cloneable parts, so a copy is exact.
+impl ShareError for ProviderError {
+    fn share(&self) -> Self {
+        match self {
+            ProviderError::Validation(f) => ProviderError::Validation(f.clone()),
+            ProviderError::Fenced {
+                reason,
+                sent_before,
+            } => ProviderError::Fenced {
+                reason: reason.clone(),
+                sent_before: *sent_before,
+            },
+            ProviderError::Unsupported {
+                provider,
+                operation,
+            } => ProviderError::Unsupported {
+                provider: *provider,
+                operation,
+            },
+            ProviderError::Config(c) => ProviderError::Config(c.clone()),
+            ProviderError::Call {
+                operation,
+                outcome,
+                response_code,
+            } => ProviderError::Call {
+                operation,
+                outcome: outcome.clone(),
+                response_code: response_code.clone(),
+            },
+        }
+    }
+}
+
+/// What the cache knows; guarded by a short blocking lock.
 #[derive(Debug)]
-pub struct TokenCache {
+struct Slot<E> {
+    token: Option<AccessToken>,
+    /// Fetches finished so far (successful or not).
+    generation: u64,
+    /// The error of the latest fetch, if it failed (cleared by a success).
+    failure: Option<E>,
+}
+
+/// One provider credential's token. `E` is the fetch's error type.
+#[derive(Debug)]
+pub struct TokenCache<E = ProviderError> {
     /// `provider:client_id`, for logs.
     key: String,
     margin: Duration,
-    slot: Mutex<Option<AccessToken>>,
+    slot: std::sync::Mutex<Slot<E>>,
+    /// Held across a fetch: single flight.
+    flight: tokio::sync::Mutex<()>,
     fetches: AtomicU64,
 }
 
-impl TokenCache {
+/// What a caller queued behind the flight lock finds when it gets it.
+enum Found<E> {
+    Token(AccessToken),
+    Failed(E),
+    /// Nothing usable from a fetch this caller waited for: fetch.
+    Fetch,
+}
+
+impl<E: ShareError> TokenCache<E> {
     pub fn new(key: impl Into<String>, margin: Duration) -> Self {
         TokenCache {
             key: key.into(),
             margin,
-            slot: Mutex::new(None),
+            slot: std::sync::Mutex::new(Slot {
+                token: None,
+                generation: 0,
+                failure: None,
+            }),
+            flight: tokio::sync::Mutex::new(()),
             fetches: AtomicU64::new(0),
         }
     }
@@ -96,7 +179,15 @@ impl TokenCache {
 
     /// Forget the cached token (the CLI's `token` command wants a fresh one).
     pub async fn clear(&self) {
-        *self.slot.lock().await = None;
+        self.lock().token = None;
+    }
+
+    /// The slot. A panic while it was held cannot leave it half-written (every
+    /// critical section is a few assignments), so a poisoned lock is still usable.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slot<E>> {
+        self.slot
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Whether `token` may still be used. The margin is capped at half the lifetime:
@@ -107,25 +198,42 @@ impl TokenCache {
         token.remaining() > margin
     }
 
+    /// A usable token that `accept` allows, if the slot holds one.
+    fn cached(&self, slot: &Slot<E>, accept: impl Fn(&AccessToken) -> bool) -> Option<AccessToken> {
+        slot.token
+            .as_ref()
+            .filter(|t| self.usable(t) && accept(t))
+            .cloned()
+    }
+
+    /// Under the flight lock: the result of the fetch(es) that finished since the
+    /// caller saw generation `seen`.
+    fn after_wait(&self, seen: u64, accept: impl Fn(&AccessToken) -> bool) -> Found<E> {
+        let slot = self.lock();
+        if let Some(t) = self.cached(&slot, &accept) {
+            return Found::Token(t);
+        }
+        if slot.generation != seen {
+            if let Some(e) = &slot.failure {
+                return Found::Failed(e.share());
+            }
+        }
+        Found::Fetch
+    }
+
     /// The cached token, or a new one from `fetch` if there is none or it is near
-    /// expiry. Callers arriving during a fetch wait for it.
-    pub async fn get<F, Fut, E>(&self, fetch: F) -> Result<AccessToken, E>
+    /// expiry. Callers arriving during a fetch wait for it and share its result.
+    pub async fn get<F, Fut>(&self, fetch: F) -> Result<AccessToken, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<AccessToken, E>>,
     {
-        let mut slot = self.slot.lock().await;
-        if let Some(t) = slot.as_ref() {
-            if self.usable(t) {
-                return Ok(t.clone());
-            }
-        }
-        self.fetch_into(&mut slot, fetch).await
+        self.obtain(|_| true, fetch).await
     }
 
     /// The provider rejected `stale` as invalid: fetch a new token unless another
     /// caller already replaced it.
-    pub async fn refresh_if_current<F, Fut, E>(
+    pub async fn refresh_if_current<F, Fut>(
         &self,
         stale: &Secret,
         fetch: F,
@@ -134,32 +242,50 @@ impl TokenCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<AccessToken, E>>,
     {
-        let mut slot = self.slot.lock().await;
-        if let Some(t) = slot.as_ref() {
-            if t.value != *stale && self.usable(t) {
-                return Ok(t.clone());
-            }
-        }
-        self.fetch_into(&mut slot, fetch).await
+        self.obtain(|t| t.value != *stale, fetch).await
     }
 
-    async fn fetch_into<F, Fut, E>(
+    async fn obtain<F, Fut>(
         &self,
-        slot: &mut Option<AccessToken>,
+        accept: impl Fn(&AccessToken) -> bool,
         fetch: F,
     ) -> Result<AccessToken, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<AccessToken, E>>,
     {
+        let seen = {
+            let slot = self.lock();
+            if let Some(t) = self.cached(&slot, &accept) {
+                return Ok(t);
+            }
+            slot.generation
+        };
+        let _flight = self.flight.lock().await;
+        match self.after_wait(seen, &accept) {
+            Found::Token(t) => return Ok(t),
+            Found::Failed(e) => return Err(e),
+            Found::Fetch => {}
+        }
         // Drop the old token first: if the fetch fails, nobody should keep using a
         // token we already decided to replace.
-        *slot = None;
+        self.lock().token = None;
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let token = fetch().await?;
-        tracing::debug!(key = %self.key, lifetime_secs = token.lifetime.as_secs(), "access token refreshed");
-        *slot = Some(token.clone());
-        Ok(token)
+        let result = fetch().await;
+        let mut slot = self.lock();
+        slot.generation += 1;
+        match result {
+            Ok(token) => {
+                tracing::debug!(key = %self.key, lifetime_secs = token.lifetime.as_secs(), "access token refreshed");
+                slot.token = Some(token.clone());
+                slot.failure = None;
+                Ok(token)
+            }
+            Err(e) => {
+                slot.failure = Some(e.share());
+                Err(e)
+            }
+        }
     }
 }
 
@@ -269,6 +395,61 @@ mod tests {
             assert_eq!(t.await.unwrap().unwrap().value.expose(), "new");
         }
         assert_eq!(cache.fetch_count(), 2, "the first token and one refresh");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_fetch_fails_every_waiter_of_its_generation_at_once() {
+        let cache = Arc::new(TokenCache::new("t:c", Duration::from_secs(60)));
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let cache = cache.clone();
+            let gate = gate.clone();
+            tasks.push(tokio::spawn(async move {
+                cache
+                    .get(|| async move {
+                        // The token endpoint hangs for 10 s, then fails.
+                        gate.notified().await;
+                        tokio::time::sleep(Duration::from_secs(10)).await;
+                        Err::<AccessToken, _>("token endpoint down")
+                    })
+                    .await
+            }));
+        }
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        gate.notify_one();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap_err(), "token endpoint down");
+        }
+        assert_eq!(cache.fetch_count(), 1, "the waiters shared the one failure");
+        assert!(
+            started.elapsed() < Duration::from_secs(11),
+            "not 20 fetches in series: {:?}",
+            started.elapsed()
+        );
+        // A caller arriving after the failure is not one of its waiters: it fetches.
+        let t = cache
+            .get(|| async { Ok::<_, &str>(tok("ok", 900)) })
+            .await
+            .unwrap();
+        assert_eq!(t.value.expose(), "ok");
+        assert_eq!(cache.fetch_count(), 2);
+    }
+
+    #[tokio::test]
+    async fn provider_errors_are_shared_exactly() {
+        let e = ProviderError::Call {
+            operation: "access token",
+            outcome: crate::providers::Outcome::Retryable {
+                delay_hint: None,
+                reason: "down".into(),
+            },
+            response_code: Some("5007300".into()),
+        };
+        assert_eq!(format!("{:?}", e.share()), format!("{e:?}"));
     }
 
     #[tokio::test]

@@ -18,6 +18,10 @@
 //! transfer checks the configured one against the profile once and caches the
 //! result, so a wrong config fails loudly (a configuration error) instead of
 //! failing every payout with `4001801`.
+//!
+//! The transfer and the direct-debit payment pass the request's fence
+//! ([`SendGate`]) after the token, the profile check and the signing, immediately
+//! before the write (DESIGN.md rule 11); reads pass none.
 
 pub mod transformers;
 
@@ -26,6 +30,7 @@ use reqwest::Method;
 use tokio::sync::OnceCell;
 
 use self::transformers as tf;
+use super::http::SendGate;
 use super::snap_answer::SnapAnswer;
 use super::snap_client::{fresh_external_id, SnapCall, SnapClient, SnapConfig};
 use super::token::AccessToken;
@@ -129,6 +134,7 @@ impl IfortepayClient {
                 body: Vec::new(),
                 external_id: id.as_str(),
                 channel_id: &self.settings.channel_id,
+                gate: None,
             })
             .await?;
         let Some((answer, _)) = sent.answer() else {
@@ -161,6 +167,7 @@ impl IfortepayClient {
         body: Vec<u8>,
         external_id: &ExternalId,
         channel_id: &str,
+        gate: Option<SendGate<'_>>,
     ) -> Result<super::snap_client::Sent, ProviderError> {
         self.snap
             .call(&SnapCall {
@@ -169,6 +176,7 @@ impl IfortepayClient {
                 body,
                 external_id: external_id.as_str(),
                 channel_id,
+                gate,
             })
             .await
     }
@@ -200,17 +208,19 @@ fn transport_outcome(sent: &super::snap_client::Sent) -> Outcome {
 
 impl IfortepayClient {
     /// POST a transactional call and map its answer with `outcome`: a call that
-    /// could not be sent is retryable, a lost answer is classified by transport.
+    /// could not be sent is retryable, a lost answer is classified by transport, a
+    /// refused fence is `Err(Fenced)`.
     async fn exchange(
         &self,
         path: &str,
         body: Vec<u8>,
         external_id: &ExternalId,
         channel_id: &str,
+        gate: Option<SendGate<'_>>,
         outcome: fn(&SnapAnswer) -> Outcome,
     ) -> Result<Exchange, ProviderError> {
         let sent = match self
-            .send(Method::POST, path, body, external_id, channel_id)
+            .send(Method::POST, path, body, external_id, channel_id, gate)
             .await
         {
             Ok(sent) => sent,
@@ -240,6 +250,11 @@ impl PayoutProvider for IfortepayClient {
             serialize(&body)?,
             &req.external_id,
             &self.settings.channel_id,
+            Some(SendGate {
+                fence: &req.fence,
+                step: "ifortepay.transfer",
+                sent_before: false,
+            }),
             tf::transfer_outcome,
         )
         .await
@@ -252,6 +267,7 @@ impl PayoutProvider for IfortepayClient {
             serialize(&body)?,
             &query.external_id,
             &self.settings.channel_id,
+            None,
             tf::history_detail_outcome,
         )
         .await
@@ -269,6 +285,7 @@ impl PayoutProvider for IfortepayClient {
                 serialize(&body)?,
                 &req.external_id,
                 &self.settings.channel_id,
+                None,
             )
             .await?;
         let Some((answer, _)) = sent.answer() else {
@@ -287,6 +304,7 @@ impl PayoutProvider for IfortepayClient {
                 serialize(&body)?,
                 external_id,
                 &self.settings.channel_id,
+                None,
             )
             .await?;
         let Some((answer, _)) = sent.answer() else {
@@ -304,6 +322,7 @@ impl PayoutProvider for IfortepayClient {
                 serialize(&body)?,
                 &query.external_id,
                 &self.settings.channel_id,
+                None,
             )
             .await?;
         let Some((answer, _)) = sent.answer() else {
@@ -329,6 +348,11 @@ impl PayoutProvider for IfortepayClient {
                 serialize(&body)?,
                 &req.external_id,
                 &self.settings.debit_channel_id,
+                Some(SendGate {
+                    fence: &req.fence,
+                    step: "ifortepay.debit_payment",
+                    sent_before: false,
+                }),
             )
             .await
         {
@@ -353,6 +377,7 @@ impl PayoutProvider for IfortepayClient {
             serialize(&body)?,
             &query.external_id,
             &self.settings.debit_channel_id,
+            None,
             tf::debit_status_outcome,
         )
         .await

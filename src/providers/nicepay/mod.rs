@@ -13,6 +13,14 @@
 //!   existing registration instead of registering again (a repeated approve is
 //!   refused by NICEPAY as a duplicate, so this cannot pay twice).
 //!
+//! # Fenced steps (DESIGN.md rule 11, review H4)
+//! Registration and approve each pass the request's fence immediately before the
+//! write. Between them the registration's reference goes to
+//! [`crate::providers::SendFence::first_step_done`], and approve is sent only once
+//! the engine has it in the ledger: a worker killed after that point leaves a
+//! payout whose reference is known, so the inquiry can ask NICEPAY about it. A
+//! refusal after the registration answers `Fenced { sent_before: true }`.
+//!
 //! `CHANNEL-ID` is the client id + `01`. The signed path leaves out
 //! `unsigned_path_prefix` (`/nicepay`), as NICEPAY's SDK does (unconfirmed; a setting).
 
@@ -22,6 +30,7 @@ use async_trait::async_trait;
 use reqwest::Method;
 
 use self::transformers as tf;
+use super::http::SendGate;
 use super::snap_client::{Sent, SnapCall, SnapClient, SnapConfig};
 use super::token::AccessToken;
 use super::{
@@ -104,6 +113,7 @@ impl NicepayClient {
         path: &str,
         body: Vec<u8>,
         external_id: &str,
+        gate: Option<SendGate<'_>>,
     ) -> Result<Sent, ProviderError> {
         self.snap
             .call(&SnapCall {
@@ -112,15 +122,19 @@ impl NicepayClient {
                 body,
                 external_id,
                 channel_id: &self.channel_id,
+                gate,
             })
             .await
     }
 
-    /// Approve a registration. Every exchange carries `reference`.
+    /// Approve a registration. Every exchange carries `reference`. `sent_before`:
+    /// the registration was sent by this same submission (`transfer`), not by an
+    /// earlier one (`resume_transfer`).
     async fn approve(
         &self,
         req: &TransferRequest,
         reference: &str,
+        sent_before: bool,
     ) -> Result<Exchange, ProviderError> {
         let body = tf::approve_request(&self.settings, req, reference);
         let sent = match self
@@ -128,6 +142,11 @@ impl NicepayClient {
                 paths::APPROVE,
                 serialize(&body)?,
                 &tf::approve_external_id(&req.external_id),
+                Some(SendGate {
+                    fence: &req.fence,
+                    step: "nicepay.approve",
+                    sent_before,
+                }),
             )
             .await
         {
@@ -159,6 +178,11 @@ impl PayoutProvider for NicepayClient {
                 paths::REGISTRATION,
                 serialize(&body)?,
                 &tf::registration_external_id(&req.external_id),
+                Some(SendGate {
+                    fence: &req.fence,
+                    step: "nicepay.registration",
+                    sent_before: false,
+                }),
             )
             .await
         {
@@ -171,8 +195,17 @@ impl PayoutProvider for NicepayClient {
         match tf::registration_result(&answer) {
             tf::Registration::Stop(outcome) => Ok(sent.exchange(outcome, tf::reference(&answer))),
             tf::Registration::Registered { reference } => {
+                // The engine records the reference before approve can move money;
+                // if it cannot (deadline passed, ledger moved on), approve is not sent.
+                req.fence
+                    .first_step_done(&reference)
+                    .await
+                    .map_err(|reason| ProviderError::Fenced {
+                        reason,
+                        sent_before: true,
+                    })?;
                 tracing::debug!(partner_reference = %req.partner_reference, %reference, "NICEPAY registered; approving");
-                let mut ex = self.approve(req, &reference).await?;
+                let mut ex = self.approve(req, &reference, true).await?;
                 ex.latency += sent.latency;
                 Ok(ex)
             }
@@ -185,30 +218,37 @@ impl PayoutProvider for NicepayClient {
         provider_reference: &str,
     ) -> Result<Exchange, ProviderError> {
         crate::providers::validate::mandatory("originalReferenceNo", provider_reference, 40)?;
-        self.approve(req, provider_reference).await
+        // The registration belongs to an earlier submission: if the fence refuses,
+        // nothing of *this* submission reached NICEPAY.
+        self.approve(req, provider_reference, false).await
     }
 
     async fn transfer_status(&self, query: &StatusQuery) -> Result<Exchange, ProviderError> {
-        let body = match tf::inquiry_request(&self.settings, query) {
-            Ok(b) => b,
-            // Without the registration's reference NICEPAY cannot be asked. But nothing
-            // can have moved money: only an approve moves it, and an approve needs that
-            // reference, which we never had. For the worker that is "not received":
-            // it may submit again with the same partnerReferenceNo; a registration that
-            // did arrive answers 409 with its reference and the flow continues to approve.
-            Err(_) => {
-                let mut ex = Exchange::bare(Outcome::NotFound, std::time::Duration::ZERO);
-                ex.response_message = Some(
-                    "no NICEPAY referenceNo was ever received, so no approve was sent: no money moved".into(),
-                );
-                return Ok(ex);
-            }
-        };
+        let recorded = matches!(query.provider_reference.as_deref(), Some(r) if !r.is_empty());
+        if !recorded {
+            // Without the registration's reference NICEPAY cannot be asked. But no
+            // money can have moved: only an approve moves it, an approve needs that
+            // reference, and the engine records the reference (`first_step_done`)
+            // before any approve is sent. No recorded reference, no approve. For the
+            // worker that is "not received": it may submit again with the same
+            // partnerReferenceNo; a registration that did arrive answers 409 with its
+            // reference and the flow continues to approve.
+            let mut ex = Exchange::bare(Outcome::NotFound, std::time::Duration::ZERO);
+            ex.response_message = Some(
+                "no NICEPAY referenceNo recorded, so no approve was sent: no money moved".into(),
+            );
+            return Ok(ex);
+        }
+        // Any other invalid query (no beneficiary account, a reference too long) says
+        // nothing about the transfer: an error, never a "not found" that would lead
+        // to a resubmission.
+        let body = tf::inquiry_request(&self.settings, query)?;
         let sent = match self
             .send(
                 paths::INQUIRY,
                 serialize(&body)?,
                 query.external_id.as_str(),
+                None,
             )
             .await
         {
@@ -225,7 +265,12 @@ impl PayoutProvider for NicepayClient {
     async fn cancel_transfer(&self, query: &StatusQuery) -> Result<Exchange, ProviderError> {
         let body = tf::cancel_request(&self.settings, query)?;
         let sent = match self
-            .send(paths::CANCEL, serialize(&body)?, query.external_id.as_str())
+            .send(
+                paths::CANCEL,
+                serialize(&body)?,
+                query.external_id.as_str(),
+                None,
+            )
             .await
         {
             Ok(sent) => sent,
@@ -252,7 +297,12 @@ impl PayoutProvider for NicepayClient {
     async fn balance(&self, external_id: &ExternalId) -> Result<Balance, ProviderError> {
         let body = tf::balance_request(&self.settings);
         let sent = self
-            .send(paths::BALANCE, serialize(&body)?, external_id.as_str())
+            .send(
+                paths::BALANCE,
+                serialize(&body)?,
+                external_id.as_str(),
+                None,
+            )
             .await?;
         let Some((answer, _)) = sent.answer() else {
             let outcome = match transport_outcome(&sent) {

@@ -11,6 +11,10 @@
 //! reconciled; v1.0 is kept, as the seed describes it, behind
 //! `providers.singapay.api_version = "v1"`, and its status inquiry is unsupported.
 //!
+//! Both transfers pass the request's fence ([`SendGate`]) after the token and the
+//! signing, immediately before the write, and again before the resend after a token
+//! refresh (DESIGN.md rule 11); the inquiry passes none.
+//!
 //! Singapay has no balance or account-inquiry API in the documents; those
 //! operations answer [`ProviderError::Unsupported`].
 
@@ -23,7 +27,7 @@ use async_trait::async_trait;
 use reqwest::Method;
 
 use self::transformers::{self as tf, SingapayAnswer};
-use super::http::{self, OutgoingRequest, Transport};
+use super::http::{self, OutgoingRequest, SendGate, Transport};
 use super::token::{AccessToken, TokenCache};
 use super::{
     audit, AccountInfo, AccountInquiryRequest, Balance, Exchange, Outcome, PayoutProvider,
@@ -204,14 +208,19 @@ impl SingapayClient {
         ))
     }
 
-    /// Send a request built for a token; on SP013 (or a bare 401) refresh once and resend.
-    async fn call<F>(&self, build: F) -> Result<Sent, ProviderError>
+    /// Send a request built for a token; on SP013 (or a bare 401) refresh once and
+    /// resend. A money-moving request passes `gate` immediately before each write.
+    async fn call<F>(&self, gate: Option<SendGate<'_>>, build: F) -> Result<Sent, ProviderError>
     where
         F: Fn(&AccessToken) -> Result<OutgoingRequest, ProviderError>,
     {
         let started = std::time::Instant::now();
         let token = self.token().await?;
-        let (transport, _) = http::send(&self.client, build(&token)?).await;
+        let request = build(&token)?;
+        if let Some(gate) = &gate {
+            gate.pass(false).await?;
+        }
+        let (transport, _) = http::send(&self.client, request).await;
         let rejected = matches!(&transport, Transport::Response(raw) if SingapayAnswer::from_raw(raw).wants_new_token());
         if !rejected {
             return Ok(Sent {
@@ -224,7 +233,12 @@ impl SingapayClient {
             .tokens
             .refresh_if_current(&token.value, || self.fetch_token())
             .await?;
-        let (transport, _) = http::send(&self.client, build(&fresh)?).await;
+        let request = build(&fresh)?;
+        // The first attempt reached Singapay (refused): a refusal now says so.
+        if let Some(gate) = &gate {
+            gate.pass(true).await?;
+        }
+        let (transport, _) = http::send(&self.client, request).await;
         Ok(Sent {
             transport,
             latency: started.elapsed(),
@@ -286,7 +300,12 @@ impl SingapayClient {
     pub async fn transfer_v1(&self, req: &TransferRequest) -> Result<Exchange, ProviderError> {
         let body = serde_json::to_vec(&tf::v1_transfer_request(req)?)
             .map_err(|e| ProviderError::Config(format!("cannot serialise request: {e}")))?;
-        let sent = match self.call(|t| self.v1_request(&body, t)).await {
+        let gate = SendGate {
+            fence: &req.fence,
+            step: "singapay.transfer_v1",
+            sent_before: false,
+        };
+        let sent = match self.call(Some(gate), |t| self.v1_request(&body, t)).await {
             Ok(s) => s,
             Err(e) => return super::retryable_as_exchange(e),
         };
@@ -299,8 +318,15 @@ impl SingapayClient {
     /// Transfer with the v2.0 API regardless of the configured version.
     pub async fn transfer_v2(&self, req: &TransferRequest) -> Result<Exchange, ProviderError> {
         let body = tf::v2_transfer_body(req, &self.settings.account_id)?;
+        let gate = SendGate {
+            fence: &req.fence,
+            step: "singapay.transfer_v2",
+            sent_before: false,
+        };
         let sent = match self
-            .call(|t| self.v2_request(paths::TRANSFER_V2, &body, t))
+            .call(Some(gate), |t| {
+                self.v2_request(paths::TRANSFER_V2, &body, t)
+            })
             .await
         {
             Ok(s) => s,
@@ -338,7 +364,7 @@ impl PayoutProvider for SingapayClient {
         }
         let body = tf::v2_inquiry_body(query);
         let path = paths::inquiry_v2(&self.settings.account_id);
-        let sent = match self.call(|t| self.v2_request(&path, &body, t)).await {
+        let sent = match self.call(None, |t| self.v2_request(&path, &body, t)).await {
             Ok(s) => s,
             Err(e) => return super::retryable_as_exchange(e),
         };
