@@ -278,6 +278,7 @@ fn sweeper(
         lease: Duration::from_secs(60),
         providers,
         history_batch_min,
+        policy: app.client.policy().clone(),
     }
 }
 
