@@ -99,6 +99,7 @@ async fn transitions_are_cas_and_forward_only() {
         entry: HistoryEntry::new("test", now),
         due_at: Some(now + 1000),
         allocate_external_id: to == State::Submitting,
+        dead_letter: None,
     };
     // Two racers from the same version: exactly one wins.
     let (a, b) = tokio::join!(
@@ -129,6 +130,7 @@ async fn transitions_are_cas_and_forward_only() {
         entry: HistoryEntry::new("test", now),
         due_at: None,
         allocate_external_id: false,
+        dead_letter: None,
     };
     assert!(matches!(
         ledger
