@@ -242,6 +242,16 @@ async fn fault_layer(
             return fault_response(ep, 504, 0, "Timeout");
         }
         K::TooManyRequests => return fault_response(ep, 429, 0, "Too Many Requests"),
+        K::Respond => {
+            if fault.latency_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(fault.latency_ms)).await;
+            }
+            return match fault.canned {
+                Some(c) => (c.status, c.headers, c.body).into_response(),
+                // Unreachable: rules are validated when added.
+                None => fault_response(ep, 500, 1, "Internal Server Error"),
+            };
+        }
         K::Error500Before => return fault_response(ep, 500, 1, "Internal Server Error"),
         K::Error500After | K::CloseAfter | K::MalformedJson => {}
         K::BadSignature | K::Duplicate | K::OutOfOrder => {}
