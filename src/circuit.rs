@@ -584,7 +584,7 @@ impl PublishedState {
         }
         let state = match h.get("state") {
             Some(s) => s.parse()?,
-            // Only `opened_total` was written (a stale publish): closed so far.
+            // No state written (only a counter): nothing has paused the provider.
             None => CircuitState::Closed,
         };
         let until_ms = match h.get("until").map(String::as_str) {
@@ -942,6 +942,52 @@ mod tests {
         ] {
             assert_eq!(k.as_str().parse::<CircuitState>(), Ok(k));
         }
+    }
+
+    /// A provider with neither a balance call nor a status inquiry (Singapay v1).
+    struct Mute;
+
+    #[async_trait::async_trait]
+    impl PayoutProvider for Mute {
+        fn provider(&self) -> Provider {
+            Provider::Singapay
+        }
+        async fn transfer(
+            &self,
+            _: &crate::providers::TransferRequest,
+        ) -> Result<crate::providers::Exchange, ProviderError> {
+            Err(ProviderError::Config("not used".into()))
+        }
+        async fn transfer_status(
+            &self,
+            _: &StatusQuery,
+        ) -> Result<crate::providers::Exchange, ProviderError> {
+            Err(ProviderError::Unsupported {
+                provider: Provider::Singapay,
+                operation: "transfer status",
+            })
+        }
+        async fn account_inquiry(
+            &self,
+            _: &crate::providers::AccountInquiryRequest,
+        ) -> Result<crate::providers::AccountInfo, ProviderError> {
+            Err(ProviderError::Config("not used".into()))
+        }
+        async fn balance(
+            &self,
+            _: &ExternalId,
+        ) -> Result<crate::providers::Balance, ProviderError> {
+            Err(ProviderError::Unsupported {
+                provider: Provider::Singapay,
+                operation: "balance inquiry",
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_provider_that_cannot_be_probed_lets_real_traffic_decide() {
+        let id = ExternalId::parse("1").unwrap();
+        assert_eq!(probe(&Mute, &id).await, Signal::Ok);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 #[path = "sandbox/admin.rs"]
 mod admin;
+#[path = "sandbox/controls.rs"]
+mod controls;
 #[path = "sandbox/faults.rs"]
 mod faults;
 #[path = "sandbox/helpers.rs"]

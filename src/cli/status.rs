@@ -82,13 +82,13 @@ async fn provider_overview(client: &Client, a: &StatusArgs) -> anyhow::Result<Ex
     let states: Vec<PublishedState> = circuits(client)
         .await?
         .into_iter()
-        .filter(|s| only.is_none_or(|p| p == s.provider))
+        .filter(|s| only.map_or(true, |p| p == s.provider))
         .collect();
     if a.json {
         println!("{}", serde_json::to_string_pretty(&states)?);
     } else {
         for s in &states {
-            println!("{:<10} circuit {}", s.provider, s.describe());
+            println!("{:<10} circuit {}", s.provider.as_str(), s.describe());
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -14,10 +14,19 @@
 //! | POST | `/admin/settle` | settle every scheduled booking now → `{"settled": n}` |
 //! | POST | `/admin/tokens/expire` | expire every issued token now → `{"expired": n}` |
 //! | GET | `/admin/callbacks` | callback delivery log (one entry per attempt) |
+//! | GET | `/admin/clock` | `{"offset_ms": N, "now": "2026-01-31T10:11:40.123+07:00"}` |
+//! | PUT | `/admin/clock` | `{"offset_ms": N}` sets the sandbox clock N ms ahead of the wall clock, settles what is then due; answers like GET |
+//!
+//! Fault rules take the kinds of [`FaultKind`](super::faults::FaultKind), `respond`
+//! included (`{"endpoint": "ifortepay.history_detail", "kind": "respond", "status":
+//! 401, "body": "{\"responseCode\":\"4011300\", …}"}`). Refusing connections has no
+//! route (the admin API shares the port): use `SandboxHandle::set_refusing`.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use std::time::Duration;
+
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -26,6 +35,7 @@ use serde_json::json;
 use super::faults::FaultRule;
 use super::state::{wire, AppState};
 use crate::domain::Provider;
+use crate::snap::timestamp;
 
 pub fn routes(state: AppState) -> Router {
     Router::new()
@@ -43,6 +53,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/admin/settle", post(settle))
         .route("/admin/tokens/expire", post(expire_tokens))
         .route("/admin/callbacks", get(callbacks))
+        .route("/admin/clock", get(clock).put(set_clock))
         .with_state(state)
 }
 
@@ -143,4 +154,21 @@ async fn expire_tokens(State(state): State<AppState>) -> Response {
 
 async fn callbacks(State(state): State<AppState>) -> Response {
     Json(state.callback_log()).into_response()
+}
+
+/// `PUT /admin/clock` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockBody {
+    offset_ms: u64,
+}
+
+async fn clock(State(state): State<AppState>) -> Response {
+    let offset_ms = u64::try_from(state.clock.offset().as_millis()).unwrap_or(u64::MAX);
+    Json(json!({"offset_ms": offset_ms, "now": timestamp::format(state.now())})).into_response()
+}
+
+async fn set_clock(State(state): State<AppState>, Json(body): Json<ClockBody>) -> Response {
+    state.set_clock_offset(Duration::from_millis(body.offset_ms));
+    clock(State(state)).await
 }

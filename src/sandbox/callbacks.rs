@@ -117,7 +117,7 @@ async fn deliver(state: AppState, client: reqwest::Client, b: Booking) {
                 faults: names.clone(),
                 http_status,
                 error,
-                at: timestamp::now(),
+                at: timestamp::format(state.now()),
             });
             if http_status == Some(200) {
                 break;
@@ -151,7 +151,7 @@ fn build(
         Provider::Ifortepay => {
             let body = ifortepay::callback_body(b, status);
             let text = body.to_string();
-            let ts = timestamp::now();
+            let ts = timestamp::format(state.now());
             let secret = state.creds.ifortepay.client_secret.expose();
             let message = snap::callback_string_to_sign(url, "1.0", text.as_bytes(), &ts);
             let sig = if corrupt {
@@ -169,7 +169,7 @@ fn build(
         Provider::Nicepay => {
             let c = &state.cfg.nicepay;
             let body = nicepay::notify_body(b, status, &c.merchant_id);
-            let ts = timestamp::now();
+            let ts = timestamp::format(state.now());
             let mut message = format!("{}{}{ts}", c.client_id, c.token_separator);
             if corrupt {
                 message.push_str("-wrong");

@@ -8,9 +8,45 @@
 //! Rules come from `[[faults]]` in the config at start and from `PUT /admin/faults`
 //! at runtime. The first matching rule whose trigger fires wins. The registry lock is
 //! held only to pick a rule, never across an await.
+//!
+//! # `respond`: a canned answer
+//! [`FaultKind::Respond`] answers `status` with the given `body` (raw text, sent
+//! byte for byte), `content_type` and `headers` *before* anything is processed:
+//! no token check, no signature check, nothing booked. It stands in for answers the
+//! provider documents but the sandbox never produces on its own (a `4011300`
+//! "Unauthorized. Signature" on a history detail) and for answers from things in
+//! front of the provider (an HTML page from a WAF or a load balancer):
+//!
+//! ```toml
+//! [[faults]]
+//! endpoint = "ifortepay.history_detail"
+//! kind = "respond"
+//! status = 401
+//! body = '{"responseCode":"4011300","responseMessage":"Unauthorized. Signature"}'
+//! times = 1
+//!
+//! [[faults]]
+//! endpoint = "ifortepay.*"
+//! kind = "respond"
+//! status = 403
+//! content_type = "text/html"
+//! headers = { "Retry-After" = "30" }
+//! body = "<html><body><h1>403 Forbidden</h1></body></html>"
+//! probability = 0.1
+//! ```
+//!
+//! Without `content_type` the answer is `application/json` when `body` parses as
+//! JSON and `text/plain; charset=utf-8` otherwise. With `latency_ms` the answer
+//! waits that long first. `status`, `body`, `content_type` and `headers` are refused
+//! on every other kind.
+//!
+//! Refusing connections altogether (the provider is down) is not a rule, since no
+//! request arrives: see `SandboxHandle::set_refusing`.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -202,6 +238,9 @@ pub enum FaultKind {
     Duplicate,
     /// Callbacks: after the final status, send a stale earlier status (INIT/pending).
     OutOfOrder,
+    /// Answer `status` with `body`, `content_type` and `headers` before anything is
+    /// processed: nothing booked.
+    Respond,
 }
 
 impl FaultKind {
@@ -229,6 +268,19 @@ pub struct FaultRule {
     /// Fire with this probability (seeded). Neither `times` nor `probability` = always.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
+    /// For `respond` (required): the HTTP status to answer, 100–599.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// For `respond`: the raw body, sent as is (default empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// For `respond`: the `Content-Type` (default: `application/json` when `body`
+    /// parses as JSON, else `text/plain; charset=utf-8`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// For `respond`: extra response headers, name → value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
 }
 
 impl FaultRule {
@@ -257,6 +309,18 @@ impl FaultRule {
         if self.kind == FaultKind::Latency && self.latency_ms.is_none() {
             return Err("a latency fault needs latency_ms".into());
         }
+        if self.kind == FaultKind::Respond {
+            self.canned()?;
+        } else if self.status.is_some()
+            || self.body.is_some()
+            || self.content_type.is_some()
+            || self.headers.is_some()
+        {
+            return Err(format!(
+                "status, body, content_type and headers apply to `respond` only, not `{:?}`",
+                self.kind
+            ));
+        }
         if let Some(p) = self.probability {
             if !(0.0..=1.0).contains(&p) {
                 return Err("probability must be between 0.0 and 1.0".into());
@@ -269,11 +333,65 @@ impl FaultRule {
     }
 }
 
+impl FaultRule {
+    /// The answer of a `respond` rule, checked (status range, header names and
+    /// values, one Content-Type).
+    pub fn canned(&self) -> Result<Canned, String> {
+        let status = self.status.ok_or("a respond fault needs status")?;
+        let status = StatusCode::from_u16(status)
+            .map_err(|_| format!("status {status} is not an HTTP status (100–599)"))?;
+        let body = self.body.clone().unwrap_or_default();
+        let mut headers = HeaderMap::new();
+        for (name, value) in self.headers.iter().flatten() {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("`{name}` is not a header name"))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| format!("the value of header `{name}` is not a header value"))?;
+            headers.append(name, value);
+        }
+        match &self.content_type {
+            Some(_) if headers.contains_key(header::CONTENT_TYPE) => {
+                return Err("Content-Type given twice (content_type and headers)".into());
+            }
+            Some(ct) => {
+                let value = HeaderValue::from_str(ct)
+                    .map_err(|_| "content_type is not a header value".to_owned())?;
+                headers.insert(header::CONTENT_TYPE, value);
+            }
+            None if headers.contains_key(header::CONTENT_TYPE) => {}
+            None => {
+                let ct = if serde_json::from_str::<serde::de::IgnoredAny>(&body).is_ok() {
+                    "application/json"
+                } else {
+                    "text/plain; charset=utf-8"
+                };
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            }
+        }
+        Ok(Canned {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+/// The answer of a `respond` fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Canned {
+    pub status: StatusCode,
+    /// Content-Type and the rule's extra headers.
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
 /// A fault drawn for one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
     pub kind: FaultKind,
     pub latency_ms: u64,
+    /// For `respond`: the answer.
+    pub canned: Option<Canned>,
 }
 
 /// The active rules and the seeded RNG behind probabilistic ones.
@@ -318,6 +436,13 @@ impl Faults {
                 Fault {
                     kind: rule.kind,
                     latency_ms: rule.latency_ms.unwrap_or(0),
+                    // Validated when the rule was added; a rule that somehow fails
+                    // answers 500 in the fault layer instead.
+                    canned: if rule.kind == FaultKind::Respond {
+                        rule.canned().ok()
+                    } else {
+                        None
+                    },
                 },
             ));
             break;
@@ -385,6 +510,10 @@ mod tests {
             latency_ms: None,
             times: None,
             probability: None,
+            status: None,
+            body: None,
+            content_type: None,
+            headers: None,
         }
     }
 
@@ -432,5 +561,55 @@ mod tests {
         assert!(rule("callbacks.singapay", FaultKind::OutOfOrder)
             .validate()
             .is_ok());
+    }
+
+    #[test]
+    fn respond_rules_are_checked_and_default_their_content_type() {
+        let parse = |v: serde_json::Value| serde_json::from_value::<FaultRule>(v);
+        let r = parse(serde_json::json!({
+            "endpoint": "ifortepay.history_detail", "kind": "respond", "status": 401,
+            "body": "{\"responseCode\":\"4011300\",\"responseMessage\":\"Unauthorized. Signature\"}"
+        }))
+        .unwrap();
+        assert!(r.validate().is_ok());
+        let c = r.canned().unwrap();
+        assert_eq!(c.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(c.headers[header::CONTENT_TYPE], "application/json");
+
+        let mut html = rule("*", FaultKind::Respond);
+        html.status = Some(403);
+        html.body = Some("<html>blocked</html>".into());
+        assert_eq!(
+            html.canned().unwrap().headers[header::CONTENT_TYPE],
+            "text/plain; charset=utf-8"
+        );
+        html.content_type = Some("text/html".into());
+        html.headers = Some(BTreeMap::from([("Retry-After".into(), "30".into())]));
+        let c = html.canned().unwrap();
+        assert_eq!(c.headers[header::CONTENT_TYPE], "text/html");
+        assert_eq!(c.headers["retry-after"], "30");
+        html.headers = Some(BTreeMap::from([("content-type".into(), "x/y".into())]));
+        assert!(html.validate().unwrap_err().contains("twice"));
+
+        assert!(rule("*", FaultKind::Respond)
+            .validate()
+            .unwrap_err()
+            .contains("status"));
+        let mut bad = rule("*", FaultKind::Respond);
+        bad.status = Some(42);
+        assert!(bad.validate().is_err());
+        bad.status = Some(200);
+        bad.headers = Some(BTreeMap::from([("bad name".into(), "x".into())]));
+        assert!(bad.validate().is_err());
+        assert!(rule("callbacks.nicepay", FaultKind::Respond)
+            .validate()
+            .is_err());
+        let mut stray = rule("*", FaultKind::Error500Before);
+        stray.body = Some("x".into());
+        assert!(stray.validate().unwrap_err().contains("`respond` only"));
+        assert!(parse(
+            serde_json::json!({"endpoint": "*", "kind": "respond", "status": 500, "bogus": 1})
+        )
+        .is_err());
     }
 }

@@ -11,7 +11,10 @@
 //! - [`config`]: `config/sandbox.toml` and the keys/secrets it points at.
 //! - [`state`]: the in-memory books (tokens, X-EXTERNAL-IDs, bookings, balances, the
 //!   settlement schedule) and the "never paid twice" oracle.
-//! - [`faults`]: fault rules per endpoint, from config and the admin endpoint.
+//! - [`faults`]: fault rules per endpoint, from config and the admin endpoint,
+//!   including `respond` (a canned status, headers and raw body, e.g. an HTML WAF page).
+//! - [`clock`]: the sandbox's "now" (settlement, token expiry, timestamp freshness,
+//!   callback timestamps), which tests move forward instead of sleeping.
 //! - [`magic`]: beneficiary accounts with deterministic outcomes.
 //! - [`snap_auth`], [`fields`]: the SNAP gate (token, headers, HMAC) and body checks.
 //! - [`ifortepay`], [`nicepay`], [`singapay`]: one router per provider.
@@ -28,6 +31,19 @@
 //! Everything lives in memory and is lost on restart. No lock is held across an
 //! `.await`; see [`state`].
 //!
+//! # Test controls beyond fault rules
+//! - **Time**: [`SandboxHandle::advance_clock`] (or `PUT /admin/clock
+//!   {"offset_ms": N}`) moves the sandbox's clock forward: bookings whose
+//!   `settlement_delay_ms` has then passed are settled before it returns, tokens
+//!   expire, and a client `X-TIMESTAMP` that was fresh falls outside
+//!   `max_clock_skew_secs`. See [`clock`].
+//! - **Provider down**: [`SandboxHandle::set_refusing`]`(true)` closes the listening
+//!   socket (and every open connection, once its in-flight request is answered), so
+//!   clients get "connection refused" (reqwest: `is_connect()`);
+//!   `set_refusing(false)` binds the same address again. The admin API shares the
+//!   port, so this switch is on the handle only.
+//! - **Canned answers**: a `respond` fault rule, see [`faults`].
+//!
 //! # In a test
 //! ```no_run
 //! # async fn demo() -> Result<(), kirim::sandbox::SandboxError> {
@@ -37,6 +53,9 @@
 //! let sandbox = kirim::sandbox::Sandbox::start(cfg).await?;
 //! let base = sandbox.url("/ifortepay"); // http://127.0.0.1:PORT/ifortepay
 //! # let _ = base;
+//! sandbox.advance_clock(std::time::Duration::from_secs(60)); // settle, expire tokens
+//! sandbox.set_refusing(true).await?; // clients now see "connection refused"
+//! sandbox.set_refusing(false).await?;
 //! sandbox.shutdown().await;
 //! # Ok(()) }
 //! ```
@@ -44,6 +63,7 @@
 pub mod admin;
 pub mod callbacks;
 pub mod canonical_json;
+pub mod clock;
 pub mod config;
 pub mod faults;
 pub mod fields;
@@ -72,7 +92,7 @@ use hyper_util::service::TowerToHyperService;
 use serde_json::json;
 use thiserror::Error;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
@@ -95,6 +115,9 @@ pub enum SandboxError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    /// The server has shut down (a control call after `shutdown` or a crash).
+    #[error("the sandbox server has stopped")]
+    Stopped,
 }
 
 /// Entry point: [`Sandbox::start`].
@@ -124,15 +147,26 @@ impl Sandbox {
         let grace = Duration::from_millis(cfg.shutdown_grace_ms);
         let state: AppState = Arc::new(State::new(cfg, creds, cb_tx, shutdown_rx.clone()));
 
+        let (control_tx, control_rx) = mpsc::unbounded_channel();
         let mut tasks = JoinSet::new();
         tasks.spawn(settler(state.clone()));
         tasks.spawn(callbacks::dispatcher(state.clone(), cb_rx));
-        tasks.spawn(serve(listener, router(state.clone()), shutdown_rx, grace));
+        tasks.spawn(serve(
+            Listener {
+                socket: Some(listener),
+                addr: local,
+            },
+            router(state.clone()),
+            shutdown_rx,
+            grace,
+            control_rx,
+        ));
         tracing::info!(%local, "sandbox listening");
         Ok(SandboxHandle {
             addr: local,
             state,
             shutdown_tx,
+            control_tx,
             tasks,
         })
     }
@@ -157,6 +191,7 @@ pub struct SandboxHandle {
     addr: SocketAddr,
     state: AppState,
     shutdown_tx: watch::Sender<bool>,
+    control_tx: mpsc::UnboundedSender<Control>,
     tasks: JoinSet<()>,
 }
 
@@ -174,6 +209,57 @@ impl SandboxHandle {
     /// The books, for in-process assertions (tests may also use `/admin`).
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// Move the sandbox clock forward by `by`; returns the total offset from the
+    /// wall clock. Before it returns, every booking due by the new "now" is settled
+    /// (its callback queued). Tokens and `X-TIMESTAMP` freshness follow the new time.
+    pub fn advance_clock(&self, by: Duration) -> Duration {
+        self.state.advance_clock(by)
+    }
+
+    /// Set the sandbox clock's offset from the wall clock (what
+    /// `PUT /admin/clock` does); settles what is then due.
+    pub fn set_clock_offset(&self, offset: Duration) {
+        self.state.set_clock_offset(offset);
+    }
+
+    /// How far the sandbox clock is ahead of the wall clock.
+    pub fn clock_offset(&self) -> Duration {
+        self.state.clock.offset()
+    }
+
+    /// The sandbox's "now" (Jakarta time), as its answers and callbacks carry it.
+    pub fn now(&self) -> chrono::DateTime<chrono::FixedOffset> {
+        self.state.now()
+    }
+
+    /// Refuse (`true`) or accept again (`false`) TCP connections, for every
+    /// provider and the admin API alike.
+    ///
+    /// `true` closes the listening socket, then closes every open connection (idle
+    /// keep-alive ones at once, busy ones after their answer; after
+    /// `shutdown_grace_ms` the rest are dropped) and returns once all are closed: from
+    /// then on a client's connect fails with "connection refused" (reqwest:
+    /// `err.is_connect()`). `false` binds [`SandboxHandle::addr`] again. Both are
+    /// idempotent. Bookings, tokens and faults are kept.
+    ///
+    /// # Errors
+    /// [`SandboxError::Bind`] if the address cannot be bound again (another process
+    /// took the port meanwhile), [`SandboxError::Stopped`] after shutdown.
+    pub async fn set_refusing(&self, refusing: bool) -> Result<(), SandboxError> {
+        let (ack_tx, ack_rx) = oneshot::channel();
+        self.control_tx
+            .send(Control::Refuse(refusing, ack_tx))
+            .map_err(|_| SandboxError::Stopped)?;
+        match ack_rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(source)) => Err(SandboxError::Bind {
+                addr: self.addr,
+                source,
+            }),
+            Err(_) => Err(SandboxError::Stopped),
+        }
     }
 
     /// Stop accepting, let in-flight requests finish (up to `shutdown_grace_ms`),
@@ -242,6 +328,16 @@ async fn fault_layer(
             return fault_response(ep, 504, 0, "Timeout");
         }
         K::TooManyRequests => return fault_response(ep, 429, 0, "Too Many Requests"),
+        K::Respond => {
+            if fault.latency_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(fault.latency_ms)).await;
+            }
+            return match fault.canned {
+                Some(c) => (c.status, c.headers, c.body).into_response(),
+                // Unreachable: rules are validated when added.
+                None => fault_response(ep, 500, 1, "Internal Server Error"),
+            };
+        }
         K::Error500Before => return fault_response(ep, 500, 1, "Internal Server Error"),
         K::Error500After | K::CloseAfter | K::MalformedJson => {}
         K::BadSignature | K::Duplicate | K::OutOfOrder => {}
@@ -284,20 +380,50 @@ fn fault_response(ep: Endpoint, http: u16, case: u8, message: &str) -> Response 
     }
 }
 
+/// Commands from [`SandboxHandle`] to the accept loop.
+enum Control {
+    /// Close (`true`) or re-open (`false`) the listening socket; acknowledged once done.
+    Refuse(bool, oneshot::Sender<std::io::Result<()>>),
+}
+
+/// The listening socket, absent while connections are refused.
+struct Listener {
+    socket: Option<TcpListener>,
+    addr: SocketAddr,
+}
+
+impl Listener {
+    async fn accept(&self) -> std::io::Result<(TcpStream, SocketAddr)> {
+        match &self.socket {
+            Some(l) => l.accept().await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
 /// The accept loop. Our own (not `axum::serve`) so that a fault can drop a single
-/// connection mid-request.
+/// connection mid-request and the handle can close and re-open the listener.
 async fn serve(
-    listener: TcpListener,
+    mut listener: Listener,
     router: Router,
     mut shutdown: watch::Receiver<bool>,
     grace: Duration,
+    mut control: mpsc::UnboundedReceiver<Control>,
 ) {
     let mut conns = JoinSet::new();
+    // Flips to `true` while refusing: open connections finish and close.
+    let (closing, _) = watch::channel(false);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    conns.spawn(serve_connection(stream, router.clone(), shutdown.clone(), grace));
+                    conns.spawn(serve_connection(
+                        stream,
+                        router.clone(),
+                        shutdown.clone(),
+                        closing.subscribe(),
+                        grace,
+                    ));
                 }
                 Err(e) => {
                     // Usually EMFILE: back off instead of spinning.
@@ -306,16 +432,38 @@ async fn serve(
                 }
             },
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            Some(Control::Refuse(refuse, ack)) = control.recv() => {
+                let result = if refuse {
+                    if listener.socket.take().is_some() {
+                        tracing::info!(addr = %listener.addr, "sandbox refusing connections");
+                        closing.send_replace(true);
+                        drain(&mut conns, grace).await;
+                        closing.send_replace(false);
+                    }
+                    Ok(())
+                } else if listener.socket.is_none() {
+                    TcpListener::bind(listener.addr).await.map(|socket| {
+                        tracing::info!(addr = %listener.addr, "sandbox accepting connections again");
+                        listener.socket = Some(socket);
+                    })
+                } else {
+                    Ok(())
+                };
+                let _ = ack.send(result);
+            }
             _ = crate::sandbox::stopped(&mut shutdown) => break,
         }
     }
     drop(listener);
-    let drain = async { while conns.join_next().await.is_some() {} };
-    if tokio::time::timeout(grace + Duration::from_secs(1), drain)
-        .await
-        .is_err()
-    {
+    drain(&mut conns, grace + Duration::from_secs(1)).await;
+}
+
+/// Wait up to `limit` for every connection task to end, then abort the rest.
+async fn drain(conns: &mut JoinSet<()>, limit: Duration) {
+    let all = async { while conns.join_next().await.is_some() {} };
+    if tokio::time::timeout(limit, all).await.is_err() {
         conns.abort_all();
+        while conns.join_next().await.is_some() {}
     }
 }
 
@@ -323,6 +471,7 @@ async fn serve_connection(
     stream: TcpStream,
     router: Router,
     mut shutdown: watch::Receiver<bool>,
+    mut closing: watch::Receiver<bool>,
     grace: Duration,
 ) {
     let _ = stream.set_nodelay(true);
@@ -343,15 +492,21 @@ async fn serve_connection(
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(grace, conn.as_mut()).await;
         }
+        // Refusing connections: finish the request in flight, then close.
+        _ = crate::sandbox::stopped(&mut closing) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(grace, conn.as_mut()).await;
+        }
     }
 }
 
-/// Settle bookings as they fall due; sleeps until the next due time.
+/// Settle bookings as they fall due; sleeps until the next due time (converted
+/// from the sandbox clock to real time; a clock move wakes it to recompute).
 async fn settler(state: AppState) {
     let mut shutdown = state.shutdown.clone();
     loop {
         state.settle_due(false);
-        let next = state.next_due();
+        let next = state.next_due().map(|at| state.clock.to_real(at));
         let wait = async {
             match next {
                 Some(at) => tokio::time::sleep_until(at).await,

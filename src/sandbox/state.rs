@@ -19,18 +19,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::Instant;
 
+use super::clock::Clock;
 use super::config::{Resolved, SandboxConfig};
 use super::faults::{lock, Faults};
 use super::magic;
 use crate::domain::Provider;
-use crate::snap::timestamp;
 
 /// Shared, cheap-to-clone handle on everything the handlers need.
 pub type AppState = Arc<State>;
@@ -40,6 +40,8 @@ pub struct State {
     pub cfg: SandboxConfig,
     pub(crate) creds: Resolved,
     pub faults: Faults,
+    /// The sandbox's "now" (wall clock + an offset tests can move); see [`Clock`].
+    pub clock: Clock,
     tokens: Mutex<HashMap<String, IssuedToken>>,
     external_ids: Mutex<HashMap<Provider, (NaiveDate, HashSet<String>)>>,
     pub(crate) books: Mutex<Books>,
@@ -152,6 +154,7 @@ pub struct Booking {
     pub debits_balance: bool,
     /// Provider-specific request fields echoed in answers and callbacks.
     pub extra: serde_json::Value,
+    /// Due time on the sandbox clock ([`Clock::instant`]).
     #[serde(skip)]
     pub(crate) settle_at: Option<Instant>,
 }
@@ -161,7 +164,7 @@ pub struct Booking {
 pub(crate) struct Books {
     pub bookings: HashMap<(Provider, Kind, String), Booking>,
     pub balances: HashMap<Provider, Decimal>,
-    /// Due time → booking key, for the settler (O(due) per pass).
+    /// Due time (sandbox clock) → booking key, for the settler (O(due) per pass).
     pub due: BTreeMap<(Instant, u64), (Provider, Kind, String)>,
     /// iFortepay account inquiries by partnerReferenceNo (history detail type INQUIRY).
     pub inquiries: HashMap<String, serde_json::Value>,
@@ -169,9 +172,15 @@ pub(crate) struct Books {
 }
 
 impl Books {
-    /// Put a booking on the settlement schedule; returns its due time.
-    fn schedule(&mut self, key: (Provider, Kind, String), delay: Duration) -> Instant {
-        let at = Instant::now() + delay;
+    /// Put a booking on the settlement schedule at `now + delay` (sandbox clock);
+    /// returns its due time.
+    fn schedule(
+        &mut self,
+        key: (Provider, Kind, String),
+        now: Instant,
+        delay: Duration,
+    ) -> Instant {
+        let at = now + delay;
         self.seq += 1;
         self.due.insert((at, self.seq), key);
         at
@@ -232,6 +241,7 @@ impl State {
         ]);
         State {
             faults: Faults::new(cfg.faults.clone(), cfg.seed),
+            clock: Clock::new(),
             cfg,
             creds,
             tokens: Mutex::new(HashMap::new()),
@@ -256,9 +266,29 @@ impl State {
         self.counter.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// The current time in Jakarta.
+    /// The current time in Jakarta, on the sandbox clock.
     pub fn now(&self) -> DateTime<FixedOffset> {
-        Utc::now().with_timezone(&timestamp::jakarta())
+        self.clock.now()
+    }
+
+    /// Move the sandbox clock forward by `by` and settle what is then due; returns
+    /// the new offset.
+    pub fn advance_clock(&self, by: Duration) -> Duration {
+        let offset = self.clock.advance(by);
+        self.clock_moved();
+        offset
+    }
+
+    /// Set the sandbox clock's offset from the wall clock and settle what is then due.
+    pub fn set_clock_offset(&self, offset: Duration) {
+        self.clock.set_offset(offset);
+        self.clock_moved();
+    }
+
+    fn clock_moved(&self) {
+        self.settle_due(false);
+        // The settler sleeps until a due time in real time; make it recompute.
+        self.settle_wakeup.notify_one();
     }
 
     /// Issue a bearer token for `provider`; returns the token and its lifetime.
@@ -268,7 +298,7 @@ impl State {
         let nonce: u64 = rand::random();
         let token = format!("sbx-{}-{n}-{nonce:016x}", provider.as_str());
         let mut tokens = lock(&self.tokens);
-        let now = Instant::now();
+        let now = self.clock.instant();
         if tokens.len() > 100_000 {
             tokens.retain(|_, t| t.expires_at > now);
         }
@@ -287,7 +317,7 @@ impl State {
         let tokens = lock(&self.tokens);
         match tokens.get(token) {
             Some(t) if t.provider != provider => Err(TokenError::Unknown),
-            Some(t) if t.expires_at <= Instant::now() => Err(TokenError::Expired),
+            Some(t) if t.expires_at <= self.clock.instant() => Err(TokenError::Expired),
             Some(_) => Ok(()),
             None => Err(TokenError::Unknown),
         }
@@ -297,7 +327,7 @@ impl State {
     /// gets 401xx01, so clients' refresh paths can be tested without waiting.
     pub fn expire_tokens(&self) -> usize {
         let mut tokens = lock(&self.tokens);
-        let now = Instant::now();
+        let now = self.clock.instant();
         for t in tokens.values_mut() {
             t.expires_at = now;
         }
@@ -368,6 +398,7 @@ impl State {
             Decimal::ZERO
         };
         let delay = self.cfg.settlement_delay();
+        let now = self.clock.instant();
         let mut books = lock(&self.books);
         if let Some(existing) = books.bookings.get_mut(&key) {
             if !repeatable {
@@ -387,7 +418,7 @@ impl State {
             if delay.is_zero() {
                 settle_locked(&mut books, &mut booking, self.now());
             } else {
-                booking.settle_at = Some(books.schedule(key.clone(), delay));
+                booking.settle_at = Some(books.schedule(key.clone(), now, delay));
             }
         }
         let earliest = books.is_earliest(booking.settle_at);
@@ -414,8 +445,9 @@ impl State {
         Ok(booking)
     }
 
-    /// Read one booking.
+    /// Read one booking (settling whatever is due on the sandbox clock first).
     pub fn get(&self, provider: Provider, kind: Kind, reference: &str) -> Option<Booking> {
+        self.settle_due(false);
         lock(&self.books)
             .bookings
             .get(&(provider, kind, reference.to_owned()))
@@ -431,6 +463,7 @@ impl State {
         reference: &str,
         f: impl FnOnce(&mut Books, &mut Booking) -> R,
     ) -> Option<R> {
+        self.settle_due(false);
         let key = (provider, kind, reference.to_owned());
         let mut books = lock(&self.books);
         let mut booking = books.bookings.remove(&key)?;
@@ -447,6 +480,7 @@ impl State {
     ) -> Option<Result<Booking, ApproveError>> {
         let delay = self.cfg.settlement_delay();
         let now = self.now();
+        let now_instant = self.clock.instant();
         let result = self.update(provider, Kind::Transfer, reference, |books, b| {
             if b.status != Status::Registered {
                 return Err(ApproveError::NotRegistered(b.status));
@@ -464,7 +498,7 @@ impl State {
                     settle_locked(books, b, now);
                 } else {
                     let key = (provider, Kind::Transfer, reference.to_owned());
-                    b.settle_at = Some(books.schedule(key, delay));
+                    b.settle_at = Some(books.schedule(key, now_instant, delay));
                 }
             }
             Ok((b.clone(), books.is_earliest(b.settle_at)))
@@ -486,7 +520,7 @@ impl State {
     /// Settle every booking due at `now`; with `force`, everything scheduled
     /// (`POST /admin/settle`). Returns how many were settled.
     pub fn settle_due(&self, force: bool) -> usize {
-        let now_instant = Instant::now();
+        let now_instant = self.clock.instant();
         let now = self.now();
         let mut settled = Vec::new();
         {
@@ -514,7 +548,7 @@ impl State {
         settled.len()
     }
 
-    /// When the next booking falls due, if any.
+    /// When the next booking falls due (sandbox clock), if any.
     pub(crate) fn next_due(&self) -> Option<Instant> {
         lock(&self.books)
             .due
@@ -532,6 +566,7 @@ impl State {
 
     /// Every booking, for the admin endpoint (sorted for stable output).
     pub fn all_bookings(&self) -> Vec<Booking> {
+        self.settle_due(false);
         let mut v: Vec<Booking> = lock(&self.books).bookings.values().cloned().collect();
         v.sort_by(|a, b| (a.created_at, &a.reference).cmp(&(b.created_at, &b.reference)));
         v
@@ -539,6 +574,7 @@ impl State {
 
     /// Bookings with this reference at any provider.
     pub fn bookings_for(&self, reference: &str) -> Vec<Booking> {
+        self.settle_due(false);
         let mut v: Vec<Booking> = lock(&self.books)
             .bookings
             .values()

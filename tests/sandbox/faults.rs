@@ -126,6 +126,10 @@ async fn faults_from_config_probability_and_dialects() {
             latency_ms: None,
             times: Some(1),
             probability: None,
+            status: None,
+            body: None,
+            content_type: None,
+            headers: None,
         }];
     })
     .await;
