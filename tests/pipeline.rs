@@ -229,7 +229,7 @@ async fn rate_limits_and_expired_tokens_are_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn exhausted_retries_go_to_dead_letters_and_can_be_redriven() {
-    let mut app = App::spawn(|_| {}, |s| s.worker.max_attempts = 2).await;
+    let mut app = App::spawn(|_| {}, |s| s.worker.retry_window_secs = 1).await;
     app.fault("nicepay.registration", "too_many_requests", None)
         .await;
     app.start_worker().await;
