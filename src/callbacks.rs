@@ -100,7 +100,6 @@ pub fn routes<S>(state: Shared) -> Router<S> {
         .with_state(state)
 }
 
-
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
@@ -346,7 +345,14 @@ async fn receive(s: &CallbackState, r: Receiver<'_>, headers: &HeaderMap, body: 
         )
             .into_response();
     };
-    apply(s, &PayoutId::new(r.provider, reference), r.trust, reported, v).await
+    apply(
+        s,
+        &PayoutId::new(r.provider, reference),
+        r.trust,
+        reported,
+        v,
+    )
+    .await
 }
 
 async fn ifortepay(AxState(s): AxState<Shared>, headers: HeaderMap, body: Bytes) -> Response {

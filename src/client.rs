@@ -342,7 +342,9 @@ impl Client {
             Ok(crate::jobs::apply::Reported::Missing) => {
                 Err(FieldError::new("reference", "no such payout").into())
             }
-            Ok(crate::jobs::apply::Reported::Applied { to: now, decision, .. }) => {
+            Ok(crate::jobs::apply::Reported::Applied {
+                to: now, decision, ..
+            }) => {
                 if decision.write.is_none() {
                     return Err(FieldError::new("reference", decision.note).into());
                 }

@@ -224,7 +224,8 @@ impl Sweeper {
                         amount_matches: entry.amount == amount,
                     };
                     if let Reported::Applied { to, .. } =
-                        apply::report(&self.ledger, &self.queue, &self.policy, &id, &event, h).await?
+                        apply::report(&self.ledger, &self.queue, &self.policy, &id, &event, h)
+                            .await?
                     {
                         if to.is_final() {
                             settled.insert(id);

@@ -28,9 +28,9 @@ use redis::AsyncCommands;
 
 use crate::config::Settings;
 use crate::jobs::handler::{Engine, EngineError, ProviderSet, Step};
-use crate::lifecycle::Policy;
 use crate::jobs::{Job, Lane, Queue, QueueOptions};
 use crate::ledger::Ledger;
+use crate::lifecycle::Policy;
 use crate::sweep::{hostname, Sweeper};
 
 /// How a worker process is started.

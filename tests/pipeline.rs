@@ -257,8 +257,8 @@ async fn exhausted_retries_go_to_dead_letters_and_can_be_redriven() {
         letters[0].id,
         "ops-test",
     )
-        .await
-        .unwrap();
+    .await
+    .unwrap();
     assert!(matches!(r, dead::Redrive::Requeued(_)), "{r:?}");
     app.wait_state(&e.id, State::Succeeded, T).await;
     assert_eq!(app.booked(Provider::Nicepay, "DL-1").await, 1);

@@ -104,7 +104,15 @@ pub async fn dead_cmd(settings: &Settings, cmd: DeadCommand) -> anyhow::Result<E
             }
             Ok(ExitCode::SUCCESS)
         }
-        DeadCommand::Retry { id, actor } => match dead::retry(&ledger, &queue, &crate::lifecycle::Policy::from_settings(settings), id, &actor).await? {
+        DeadCommand::Retry { id, actor } => match dead::retry(
+            &ledger,
+            &queue,
+            &crate::lifecycle::Policy::from_settings(settings),
+            id,
+            &actor,
+        )
+        .await?
+        {
             Redrive::Requeued(job) => {
                 println!("re-driven: {} job for {}", job.kind(), job.payout());
                 Ok(ExitCode::SUCCESS)

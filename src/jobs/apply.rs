@@ -115,7 +115,12 @@ pub async fn follow_up(
     let now = now_ms();
     let (at, job) = match action {
         Action::None | Action::Send { .. } => return Ok(()),
-        Action::Inquire => (now, Job::Inquiry { payout: p.id.clone() }),
+        Action::Inquire => (
+            now,
+            Job::Inquiry {
+                payout: p.id.clone(),
+            },
+        ),
         Action::Enqueue { at } => match job_for(&p.id, p.state, p.details.kind) {
             Some(job) => (at, job),
             None => return Ok(()),
@@ -200,6 +205,10 @@ pub async fn report(
         let d = decide(&p, event, policy, now());
         let mut e = entry.clone();
         e.at = now_ms();
+        if d.write.is_none() {
+            // Recorded, changed nothing: a duplicate, a late or out-of-order report.
+            e.event = format!("{}_ignored", e.event);
+        }
         if let Some(after) = write(ledger, &p, &d, e).await? {
             follow_up(ledger, queue, &after, d.action).await?;
             return Ok(Reported::Applied {

@@ -94,7 +94,15 @@ pub async fn retry(
         "re-driven from dead letter {id} ({})",
         letter.reason
     ));
-    let outcome = report(ledger, queue, policy, &letter.payout, &Event::Redrive, entry).await?;
+    let outcome = report(
+        ledger,
+        queue,
+        policy,
+        &letter.payout,
+        &Event::Redrive,
+        entry,
+    )
+    .await?;
     let _: () = conn.hdel(ledger.keys().dead(), id).await?;
     Ok(match outcome {
         Reported::Missing => Redrive::NoSuchLetter,

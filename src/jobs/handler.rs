@@ -265,7 +265,10 @@ impl Engine {
             return Ok(None); // checked before the first submission
         }
         let provider = self.provider(p.id.provider)?;
-        let ext = self.ledger.next_external_id(p.id.provider, now_ms()).await?;
+        let ext = self
+            .ledger
+            .next_external_id(p.id.provider, now_ms())
+            .await?;
         let Ok(external_id) = ExternalId::parse(&ext) else {
             return Ok(None);
         };
@@ -308,10 +311,11 @@ impl Engine {
                 let delay = self.policy.backoff.delay_unit(0, None, now().jitter);
                 self.queue
                     .push(
-                        crate::jobs::job_for(&p.id, p.state, p.details.kind)
-                            .unwrap_or(Job::Transfer {
+                        crate::jobs::job_for(&p.id, p.state, p.details.kind).unwrap_or(
+                            Job::Transfer {
                                 payout: p.id.clone(),
-                            }),
+                            },
+                        ),
                         Some(delay.max(Duration::from_secs(1))),
                     )
                     .await?;
@@ -436,11 +440,10 @@ impl Engine {
                 }
             }
             PayoutKind::Payment => {
-                let token = self
-                    .ledger
-                    .card_token(&p.id)
-                    .await
-                    .map_err(|e| ProviderError::Config(format!("card token unreadable: {e}")))?;
+                let token =
+                    self.ledger.card_token(&p.id).await.map_err(|e| {
+                        ProviderError::Config(format!("card token unreadable: {e}"))
+                    })?;
                 match (&p.details.payment, token) {
                     (Some(d), Some(token)) => {
                         let req = PaymentRequest {
@@ -524,7 +527,10 @@ impl Engine {
     /// Ask the provider what happened, and hand the answer to the lifecycle.
     async fn inquire(&self, p: Payout) -> Result<Step, EngineError> {
         let provider = self.provider(p.id.provider)?;
-        let ext = self.ledger.next_external_id(p.id.provider, now_ms()).await?;
+        let ext = self
+            .ledger
+            .next_external_id(p.id.provider, now_ms())
+            .await?;
         let external_id = match ExternalId::parse(&ext) {
             Ok(e) => e,
             Err(_) => return Ok(Step::Nothing),

@@ -259,12 +259,8 @@ fn picked(p: &Payout, paused_until: Option<i64>, policy: &Policy, now: Now) -> D
                     "provider paused (circuit open): inquiry postponed",
                 );
             }
-            if p.meta
-                .next_check_at
-                .is_some_and(|t| t > now.ms + EARLY_SLACK_MS)
-            {
-                return Decision::nothing("not due yet");
-            }
+            // An inquiry job runs whenever it was queued: at most one is queued per
+            // payout at a time (the inquiry marker), so early ones cannot multiply.
             Decision {
                 action: Action::Inquire,
                 ..Decision::nothing("due: inquire")
