@@ -8,6 +8,15 @@
 //! server error; an HTTP 500 carrying `2021800` was accepted). Without one, the HTTP
 //! status decides, conservatively: anything that might hide an accepted transfer
 //! (2xx without a code, 408, 409, 5xx) is an unknown outcome on a transactional call.
+//!
+//! # A refused request is not a failed transaction (DESIGN rule 9)
+//! Auth, signature, header, route and gateway refusals become [`Outcome::Refused`]:
+//! the code classes of [`CodeClass::Refused`], a 4xx whose `responseMessage` names a
+//! request header, and a bare HTTP 4xx without a usable code (a WAF's HTML 403, a
+//! route's 404). On a status inquiry ([`CallKind::Inquiry`]) no answer about the
+//! *request* is a statement about the transaction, so every "no" it gets is a
+//! refusal ([`on_inquiry`]); only the transaction's own status field, read by the
+//! provider's mapping, may finalise a payout.
 
 use std::time::Duration;
 
@@ -93,14 +102,56 @@ impl SnapAnswer {
     }
 }
 
-/// Whether a call can move money. Decides how an answer we cannot read is treated.
+/// Whether a call can move money, and whether it asks about one transaction.
+/// Decides how an answer we cannot read, a "no" and a "not found" are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallKind {
-    /// Transfer, payment, approve: an unreadable answer is an unknown outcome.
+    /// Transfer, payment, registration, approve: an unreadable answer is an unknown
+    /// outcome.
     Transactional,
-    /// Reads (inquiries, balance, profile, history): an unreadable answer can be
-    /// asked again.
+    /// Reads that are not about one transaction (balance, profile, account
+    /// inquiry, history list, token): an unreadable answer can be asked again.
     Read,
+    /// A status inquiry about one transaction, answered by the SNAP service(s)
+    /// `services`. Read like [`CallKind::Read`], except that a refusal is never a
+    /// failure of the transaction ([`on_inquiry`]) and `404xx01` is "not found"
+    /// only when it comes from one of these services: the same code from a
+    /// gateway or from the token service (73) says nothing about the transaction
+    /// (review M5).
+    Inquiry { services: &'static [u8] },
+}
+
+/// The request headers a refusal may name (ifortepay-transfer-interbank.txt:33-39,
+/// nicepay-payout-inquiry.txt:12-17, and `X-CLIENT-KEY`/`X-CLIENT-ID` of the token
+/// calls, NOTES.md:11,106). A 4xx naming one refuses the request, not the transfer.
+const HEADER_NAMES: [&str; 8] = [
+    "x-timestamp",
+    "x-signature",
+    "x-partner-id",
+    "x-external-id",
+    "channel-id",
+    "authorization",
+    "x-client-key",
+    "x-client-id",
+];
+
+/// Whether a response message names a request header (case-insensitive), e.g.
+/// `"Invalid Field Format X-TIMESTAMP"`.
+pub fn names_a_header(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    HEADER_NAMES.iter().any(|h| lower.contains(h))
+}
+
+/// A request-level decision as it stands on a status inquiry: the inquiry was
+/// refused, the transaction is not failed. A "no" to an inquiry (bad signature,
+/// a WAF, an invalid field of the inquiry body, even "insufficient funds" from a
+/// confused gateway) leaves the payout where it was (review C1); only the
+/// transaction's own status field may finalise it. Everything else is unchanged.
+pub fn on_inquiry(outcome: Outcome) -> Outcome {
+    match outcome {
+        Outcome::FinalFailure { code, message } => Outcome::Refused { code, message },
+        other => other,
+    }
 }
 
 /// What a SNAP answer means, before provider-specific status fields.
@@ -109,7 +160,9 @@ pub enum Verdict {
     /// 2xx with a success code (`in_progress` for 202xx00): read the provider's
     /// status fields next.
     Accepted { in_progress: bool },
-    /// `404xx01`: the transaction is unknown to the provider.
+    /// `404xx01`. On a [`CallKind::Inquiry`] only from the expected service: the
+    /// transaction is unknown to the provider. On other calls the caller decides
+    /// (a submission never reads it as final).
     NotFound,
     /// `401xx01`/`401xx03` even after one refresh.
     TokenRejected,
@@ -119,33 +172,61 @@ pub enum Verdict {
 
 /// Classify an answer. See the module doc for the precedence rules.
 pub fn verdict(answer: &SnapAnswer, kind: CallKind) -> Verdict {
-    if let Some(class) = answer.class() {
-        return match class {
-            CodeClass::Success => Verdict::Accepted { in_progress: false },
-            CodeClass::InProgress => Verdict::Accepted { in_progress: true },
-            CodeClass::NotFound => Verdict::NotFound,
-            CodeClass::RefreshToken => Verdict::TokenRejected,
-            CodeClass::Retryable => Verdict::Decided(Outcome::Retryable {
-                delay_hint: answer.retry_after,
-                reason: format!("{}: {}", answer.code_or_http(), answer.message_or_default()),
-            }),
-            CodeClass::FinalFailure => Verdict::Decided(Outcome::FinalFailure {
-                code: answer.code_or_http(),
-                message: answer.message_or_default(),
-            }),
-            CodeClass::UnknownOutcome => Verdict::Decided(unknown_or_retry(
-                kind,
-                format!("{}: {}", answer.code_or_http(), answer.message_or_default()),
-            )),
-        };
+    match answer.code {
+        Some(code) => by_code(answer, code, kind),
+        None => by_http_status(answer, kind),
     }
-    by_http_status(answer, kind)
 }
 
-fn unknown_or_retry(kind: CallKind, reason: String) -> Outcome {
+fn by_code(answer: &SnapAnswer, code: ResponseCode, kind: CallKind) -> Verdict {
+    let reason = || format!("{}: {}", answer.code_or_http(), answer.message_or_default());
+    let refused = || Outcome::Refused {
+        code: answer.code_or_http(),
+        message: answer.message_or_default(),
+    };
+    let outcome = match code.classify() {
+        CodeClass::Success => return Verdict::Accepted { in_progress: false },
+        CodeClass::InProgress => return Verdict::Accepted { in_progress: true },
+        CodeClass::RefreshToken => return Verdict::TokenRejected,
+        CodeClass::NotFound => match kind {
+            CallKind::Inquiry { services } if !services.contains(&code.service) => refused(),
+            CallKind::Inquiry { .. } | CallKind::Transactional | CallKind::Read => {
+                return Verdict::NotFound
+            }
+        },
+        CodeClass::Retryable => Outcome::Retryable {
+            delay_hint: answer.retry_after,
+            reason: reason(),
+        },
+        // "Invalid field X-TIMESTAMP" is about our headers (clock, signing), not
+        // about the transaction the body describes.
+        CodeClass::FinalFailure if answer.message.as_deref().is_some_and(names_a_header) => {
+            refused()
+        }
+        CodeClass::FinalFailure => Outcome::FinalFailure {
+            code: answer.code_or_http(),
+            message: answer.message_or_default(),
+        },
+        CodeClass::Refused => refused(),
+        CodeClass::UnknownOutcome => unknown_or_retry(kind, reason()),
+    };
+    Verdict::Decided(for_call(kind, outcome))
+}
+
+/// A decision by code or HTTP status, as it applies to a call of `kind`.
+fn for_call(kind: CallKind, outcome: Outcome) -> Outcome {
+    match kind {
+        CallKind::Inquiry { .. } => on_inquiry(outcome),
+        CallKind::Transactional | CallKind::Read => outcome,
+    }
+}
+
+/// An answer that cannot tell whether the provider acted: unknown on a call that
+/// can move money (inquire, never resend), retryable on a read.
+pub fn unknown_or_retry(kind: CallKind, reason: String) -> Outcome {
     match kind {
         CallKind::Transactional => Outcome::Unknown { reason },
-        CallKind::Read => Outcome::Retryable {
+        CallKind::Read | CallKind::Inquiry { .. } => Outcome::Retryable {
             delay_hint: None,
             reason,
         },
@@ -169,15 +250,16 @@ fn by_http_status(answer: &SnapAnswer, kind: CallKind) -> Verdict {
             delay_hint: answer.retry_after,
             reason,
         },
-        // A proxy or gateway refusing the request before the provider saw it.
-        400..=407 | 410..=428 | 430..=499 => Outcome::FinalFailure {
+        // A proxy, WAF or router refusing the request (an HTML 403, a route's 404):
+        // without a SNAP code nothing was said about the transaction.
+        400..=407 | 410..=428 | 430..=499 => Outcome::Refused {
             code: format!("HTTP{status}"),
             message: reason,
         },
         // 2xx without a code, 1xx/3xx, 408, 409, 5xx: it may have been accepted.
         _ => unknown_or_retry(kind, reason),
     };
-    Verdict::Decided(outcome)
+    Verdict::Decided(for_call(kind, outcome))
 }
 
 /// Find a `{value, currency}` amount at a path of a JSON value.
@@ -268,8 +350,19 @@ mod tests {
             (504, CallKind::Transactional, "unknown"),
             (409, CallKind::Transactional, "unknown"),
             (429, CallKind::Transactional, "retryable"),
-            (400, CallKind::Transactional, "final_failure"),
-            (404, CallKind::Read, "final_failure"),
+            // A gateway's or router's refusal says nothing about the transaction.
+            (400, CallKind::Transactional, "refused"),
+            (401, CallKind::Transactional, "refused"),
+            (403, CallKind::Transactional, "refused"),
+            (404, CallKind::Read, "refused"),
+            (405, CallKind::Transactional, "refused"),
+            (410, CallKind::Transactional, "refused"),
+            (499, CallKind::Transactional, "refused"),
+            (408, CallKind::Transactional, "unknown"),
+            (408, CallKind::Read, "retryable"),
+            (429, CallKind::Read, "retryable"),
+            (500, INQ, "retryable"),
+            (403, INQ, "refused"),
         ];
         for (status, kind, label) in cases {
             let Verdict::Decided(o) = verdict(&ans(status, None), kind) else {
@@ -285,6 +378,157 @@ mod tests {
         ));
     }
 
+    const INQ: CallKind = CallKind::Inquiry { services: &[13] };
+
+    fn label(v: Verdict) -> &'static str {
+        match v {
+            Verdict::Accepted { .. } => "accepted",
+            Verdict::NotFound => "not_found",
+            Verdict::TokenRejected => "token",
+            Verdict::Decided(o) => o.label(),
+        }
+    }
+
+    fn coded(status: u16, code: &str, message: &str) -> SnapAnswer {
+        ans(
+            status,
+            Some(json!({"responseCode": code, "responseMessage": message})),
+        )
+    }
+
+    #[test]
+    fn refusals_of_the_request_on_a_submission() {
+        let cases = [
+            ("4011800", "Unauthorized. Signature", "refused"),
+            ("4011802", "Unauthorized", "refused"),
+            ("4041800", "Not Found", "refused"),
+            ("4041816", "Partner Not Found", "refused"),
+            ("4041817", "Invalid Terminal", "refused"),
+            ("4041818", "Inconsistent Request", "refused"),
+            // A header named in a 400 is our clock or signing, not the body.
+            ("4001801", "Invalid Field Format [X-TIMESTAMP]", "refused"),
+            ("4001802", "Invalid Mandatory Field x-partner-id", "refused"),
+            ("4001801", "invalid channel-id", "refused"),
+            ("4031801", "Authorization header missing", "refused"),
+            // The business answers stay final.
+            (
+                "4001801",
+                "Invalid Field Format amount.value",
+                "final_failure",
+            ),
+            (
+                "4001802",
+                "Invalid Mandatory Field beneficiaryAccountNo",
+                "final_failure",
+            ),
+            ("4031814", "Insufficient Funds", "final_failure"),
+            (
+                "4031802",
+                "Exceeds Transaction Amount Limit",
+                "final_failure",
+            ),
+            ("4041811", "Invalid Account", "final_failure"),
+            // A duplicate X-EXTERNAL-ID is "the provider has it": inquire, never refuse.
+            ("4091800", "Conflict X-EXTERNAL-ID", "unknown"),
+            ("4011801", "Invalid token X-SIGNATURE", "token"),
+            ("4291800", "Too Many Requests X-PARTNER-ID", "retryable"),
+        ];
+        for (code, message, expect) in cases {
+            let got = label(verdict(&coded(400, code, message), CallKind::Transactional));
+            assert_eq!(got, expect, "{code} {message}");
+        }
+        let Verdict::Decided(o) = verdict(
+            &coded(401, "4011800", "Unauthorized. Signature"),
+            CallKind::Transactional,
+        ) else {
+            panic!("not decided");
+        };
+        assert_eq!(
+            o,
+            Outcome::Refused {
+                code: "4011800".into(),
+                message: "Unauthorized. Signature".into()
+            }
+        );
+    }
+
+    #[test]
+    fn on_an_inquiry_no_request_level_no_fails_the_transaction() {
+        let cases = [
+            (401, "4011300", "Unauthorized. Signature", "refused"),
+            (
+                400,
+                "4001301",
+                "Invalid Field Format X-TIMESTAMP",
+                "refused",
+            ),
+            (
+                400,
+                "4001302",
+                "Invalid Mandatory Field originPartnerReferenceNo",
+                "refused",
+            ),
+            (403, "4031314", "Insufficient Funds", "refused"),
+            (404, "4041311", "Invalid Account", "refused"),
+            (404, "4041300", "Not Found", "refused"),
+            // Only the status service's own "not found" is believed (review M5).
+            (404, "4041301", "Transaction Not Found", "not_found"),
+            (404, "4047301", "Transaction Not Found", "refused"),
+            (404, "4040001", "Not Found", "refused"),
+            (404, "4041801", "Transaction Not Found", "refused"),
+            (401, "4011301", "Invalid Token", "token"),
+            (429, "4291300", "Too Many Requests", "retryable"),
+            (500, "5001300", "General Error", "retryable"),
+            (409, "4091300", "Conflict", "retryable"),
+            (200, "2001300", "Successful", "accepted"),
+        ];
+        for (status, code, message, expect) in cases {
+            let got = label(verdict(&coded(status, code, message), INQ));
+            assert_eq!(got, expect, "{code} {message}");
+        }
+        // Several services may answer a status inquiry.
+        let two = CallKind::Inquiry { services: &[0, 36] };
+        for code in ["4040001", "4043601"] {
+            assert_eq!(label(verdict(&coded(404, code, "x"), two)), "not_found");
+        }
+        // Off an inquiry, the caller decides what a 404xx01 means.
+        for kind in [CallKind::Transactional, CallKind::Read] {
+            assert_eq!(
+                label(verdict(&coded(404, "4047301", "x"), kind)),
+                "not_found"
+            );
+        }
+    }
+
+    #[test]
+    fn the_inquiry_helper_only_turns_a_no_into_a_refusal() {
+        assert_eq!(
+            on_inquiry(Outcome::FinalFailure {
+                code: "c".into(),
+                message: "m".into()
+            }),
+            Outcome::Refused {
+                code: "c".into(),
+                message: "m".into()
+            }
+        );
+        for o in [
+            Outcome::NotFound,
+            Outcome::Unknown { reason: "r".into() },
+            Outcome::Success { reference: None },
+            Outcome::Cancelled {
+                reference: None,
+                reason: "r".into(),
+            },
+        ] {
+            assert_eq!(on_inquiry(o.clone()), o);
+        }
+        assert!(names_a_header("invalid x-signature"));
+        assert!(names_a_header("X-EXTERNAL-ID is mandatory"));
+        assert!(!names_a_header("Unauthorized. Signature"));
+        assert!(!names_a_header("Invalid Field Format amount"));
+    }
+
     #[test]
     fn classes() {
         let cases = [
@@ -297,19 +541,15 @@ mod tests {
             ("4031814", "final_failure"),
             ("4091801", "unknown"),
             ("5041800", "unknown"),
+            ("4011800", "refused"),
+            ("4041800", "refused"),
         ];
         for (code, expect) in cases {
             let v = verdict(
                 &ans(200, Some(json!({"responseCode": code}))),
                 CallKind::Transactional,
             );
-            let got = match v {
-                Verdict::Accepted { .. } => "accepted",
-                Verdict::NotFound => "not_found",
-                Verdict::TokenRejected => "token",
-                Verdict::Decided(o) => o.label(),
-            };
-            assert_eq!(got, expect, "{code}");
+            assert_eq!(label(v), expect, "{code}");
         }
     }
 

@@ -34,10 +34,17 @@ pub enum CodeClass {
     Retryable,
     /// Our access token is invalid or unknown (401xx01, 401xx03): refresh once and retry.
     RefreshToken,
-    /// A definite "no" (validation, limits, funds, invalid account, bad signature).
+    /// A definite business "no" about the transaction (validation of the body,
+    /// limits, funds, invalid account).
     FinalFailure,
-    /// The provider has no record of the transaction (404xx01). On an inquiry this
-    /// means it never received the transfer; elsewhere it is a final failure.
+    /// The provider refused *this request* (unauthorized, signature, partner or
+    /// terminal unknown, inconsistent request, a route that does not exist) and said
+    /// nothing about the transaction. Never final for a payout (DESIGN rule 9);
+    /// always worth an alert: it points at our configuration or a gateway.
+    Refused,
+    /// "Transaction not found" (404xx01). Only the status service's own code means
+    /// "the provider never received it"; the caller checks the service
+    /// ([`ResponseCode::service`]) before believing it.
     NotFound,
     /// We cannot tell whether the provider acted (5xx, 504, 409 duplicates, codes we
     /// do not recognise). Inquire; never resend blindly.
@@ -53,6 +60,7 @@ impl CodeClass {
             CodeClass::Retryable => "retryable",
             CodeClass::RefreshToken => "refresh_token",
             CodeClass::FinalFailure => "final_failure",
+            CodeClass::Refused => "refused",
             CodeClass::NotFound => "not_found",
             CodeClass::UnknownOutcome => "unknown_outcome",
         }
@@ -116,25 +124,45 @@ impl ResponseCode {
         }
     }
 
-    /// Classify per the NOTES.md table.
+    /// Classify per the NOTES.md response-code table (shared/providers/NOTES.md:42-57),
+    /// corrected by DESIGN rule 9: the rows NOTES.md calls "final failure, alert"
+    /// (401xx00 at :46, 404xx18 at :53) are refusals of the request, not of the
+    /// transaction, and so are the other codes that cannot be about the transaction.
+    /// The service code never changes the class; "not found" is checked against the
+    /// service by the caller ([`crate::providers::snap_answer::verdict`]).
     pub fn classify(&self) -> CodeClass {
         match (self.http_status, self.case) {
             (202, _) => CodeClass::InProgress,
             (200..=299, _) => CodeClass::Success,
+            // Invalid token / token not found: refresh once and resend (NOTES.md:47).
             (401, 1) | (401, 3) => CodeClass::RefreshToken,
+            // Every other 401 (00 unauthorized incl. signature, 02 …) is about our
+            // credentials, never about the transaction.
+            (401, _) => CodeClass::Refused,
             (404, 1) => CodeClass::NotFound,
+            // 00: a bare "Not Found" is a route, not a record. 16 partner not found,
+            // 17 terminal not found, 18 inconsistent request (NOTES.md:53): the
+            // request does not match our configuration or an earlier message.
+            (404, 0) | (404, 16) | (404, 17) | (404, 18) => CodeClass::Refused,
+            // A request timeout may hide an accepted transfer, like 5xx.
+            (408, _) => CodeClass::UnknownOutcome,
             (409, _) => CodeClass::UnknownOutcome,
             (429, _) => CodeClass::Retryable,
-            (400..=499, _) => CodeClass::FinalFailure,
+            // 400 (the body), 403 (limits, funds, not permitted) and the remaining 404
+            // cases (invalid account, …) are the provider's business answer.
+            (400 | 403 | 404, _) => CodeClass::FinalFailure,
+            // No SNAP business refusal uses another 4xx (405 function not supported,
+            // 406, 407, 410…): a refusal of the request.
+            (400..=499, _) => CodeClass::Refused,
             (500..=599, _) => CodeClass::UnknownOutcome,
             _ => CodeClass::UnknownOutcome,
         }
     }
 
-    /// Codes that point at our configuration rather than the payout (bad signature,
-    /// inconsistent request): an operator should be alerted, not just the payout failed.
+    /// Codes that point at our configuration or a gateway rather than the payout:
+    /// every refusal of the request. An operator should be alerted.
     pub fn needs_alert(&self) -> bool {
-        matches!((self.http_status, self.case), (401, 0) | (404, 18))
+        self.classify() == CodeClass::Refused
     }
 }
 
@@ -162,8 +190,9 @@ mod tests {
             ("4001800", CodeClass::FinalFailure),
             ("4001801", CodeClass::FinalFailure),
             ("4001802", CodeClass::FinalFailure),
-            ("4011800", CodeClass::FinalFailure),
+            ("4011800", CodeClass::Refused),
             ("4011801", CodeClass::RefreshToken),
+            ("4011802", CodeClass::Refused),
             ("4011803", CodeClass::RefreshToken),
             ("4031802", CodeClass::FinalFailure),
             ("4031814", CodeClass::FinalFailure),
@@ -172,9 +201,14 @@ mod tests {
             ("4031809", CodeClass::FinalFailure),
             ("4031815", CodeClass::FinalFailure),
             ("4031818", CodeClass::FinalFailure),
+            ("4041800", CodeClass::Refused),
             ("4041801", CodeClass::NotFound),
             ("4041811", CodeClass::FinalFailure),
-            ("4041818", CodeClass::FinalFailure),
+            ("4041816", CodeClass::Refused),
+            ("4041817", CodeClass::Refused),
+            ("4041818", CodeClass::Refused),
+            ("4051800", CodeClass::Refused),
+            ("4081800", CodeClass::UnknownOutcome),
             ("4091800", CodeClass::UnknownOutcome),
             ("4091801", CodeClass::UnknownOutcome),
             ("4291800", CodeClass::Retryable),
@@ -194,7 +228,24 @@ mod tests {
     fn alerts() {
         assert!("4011800".parse::<ResponseCode>().unwrap().needs_alert());
         assert!("4041818".parse::<ResponseCode>().unwrap().needs_alert());
+        assert!("4041800".parse::<ResponseCode>().unwrap().needs_alert());
+        assert!("4011802".parse::<ResponseCode>().unwrap().needs_alert());
         assert!(!"4041811".parse::<ResponseCode>().unwrap().needs_alert());
+        assert!(!"4031814".parse::<ResponseCode>().unwrap().needs_alert());
+        assert!(!"4011801".parse::<ResponseCode>().unwrap().needs_alert());
+    }
+
+    #[test]
+    fn refusals_of_the_request_are_not_failures_of_the_transaction() {
+        for code in [
+            "4011300", "4017300", "4015502", "4041316", "4040017", "4045518",
+        ] {
+            assert_eq!(class(code), CodeClass::Refused, "{code}");
+        }
+        // The business answers stay final.
+        for code in ["4031814", "4041811", "4001801", "4001802", "4031802"] {
+            assert_eq!(class(code), CodeClass::FinalFailure, "{code}");
+        }
     }
 
     #[test]

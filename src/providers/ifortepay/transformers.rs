@@ -267,16 +267,27 @@ fn accepted_outcome(answer: &SnapAnswer) -> Outcome {
     }
 }
 
-/// A transfer answer → outcome. `404xx01` on a transfer is a definite refusal.
+/// A transfer answer → outcome. Refusals of the request (signature, headers, a
+/// route) are [`Outcome::Refused`]; only a business "no" is final.
 pub fn transfer_outcome(answer: &SnapAnswer) -> Outcome {
     match verdict(answer, CallKind::Transactional) {
         Verdict::Accepted { .. } => accepted_outcome(answer),
-        Verdict::NotFound => Outcome::FinalFailure {
-            code: answer.code_raw.clone().unwrap_or_default(),
-            message: answer.message.clone().unwrap_or_default(),
-        },
+        Verdict::NotFound => not_found_on_submission(answer),
         Verdict::TokenRejected => token_rejected(),
         Verdict::Decided(o) => o,
+    }
+}
+
+/// `404xx01` "transaction not found" answering a submission is no statement that
+/// the submission was refused: NOTES.md:51 gives it a meaning only on an inquiry,
+/// and it may come from a gateway or the token service (review M5). Inquire.
+fn not_found_on_submission(answer: &SnapAnswer) -> Outcome {
+    Outcome::Unknown {
+        reason: format!(
+            "{} on a submission: {}",
+            answer.code_raw.as_deref().unwrap_or("404xx01"),
+            answer.message.as_deref().unwrap_or("(no responseMessage)")
+        ),
     }
 }
 
@@ -292,6 +303,15 @@ pub fn token_rejected() -> Outcome {
 // ---------------------------------------------------------------------------
 // Transaction history detail (service 13) = transfer status
 // ---------------------------------------------------------------------------
+
+/// The service of the history detail's own codes (NOTES.md:62,77; the sandbox
+/// answers `4041301`): only its `404xx01` means "iFortepay never received it".
+pub const HISTORY_DETAIL_SERVICE: u8 = 13;
+
+/// How a history detail answer is read: a status inquiry of service 13.
+const HISTORY_DETAIL: CallKind = CallKind::Inquiry {
+    services: &[HISTORY_DETAIL_SERVICE],
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IfortepayHistoryDetailAdditionalInfo {
@@ -317,9 +337,11 @@ pub fn history_detail_request(q: &StatusQuery) -> IfortepayHistoryDetailRequest 
     }
 }
 
-/// A history detail answer → outcome. `404xx01` means iFortepay never received it.
+/// A history detail answer → outcome. `4041301` means iFortepay never received it;
+/// a refused inquiry ([`Outcome::Refused`]) leaves the payout where it was (review C1);
+/// only the record's status (CANCELLED) finalises it.
 pub fn history_detail_outcome(answer: &SnapAnswer) -> Outcome {
-    match verdict(answer, CallKind::Read) {
+    match verdict(answer, HISTORY_DETAIL) {
         Verdict::Accepted { .. } => {
             let found = answer
                 .json
@@ -368,7 +390,8 @@ pub fn account_inquiry_request(
 }
 
 /// Account inquiry answer → the account, or the outcome explaining why not
-/// (`404xx11` invalid account is a final failure).
+/// (`404xx11` invalid account is a final failure; a `404xx01` "transaction not
+/// found" says nothing about the account and is a refusal of the request).
 pub fn account_inquiry_result(
     answer: &SnapAnswer,
     asked: &AccountInquiryRequest,
@@ -394,7 +417,7 @@ pub fn account_inquiry_result(
                     .to_owned(),
             })
         }
-        Verdict::NotFound => Err(Outcome::FinalFailure {
+        Verdict::NotFound => Err(Outcome::Refused {
             code: answer.code_raw.clone().unwrap_or_default(),
             message: answer.message.clone().unwrap_or_default(),
         }),
@@ -724,13 +747,7 @@ pub fn debit_outcome(answer: &SnapAnswer, with_otp: bool) -> (Outcome, Option<St
                 (Outcome::Success { reference }, charge)
             }
         }
-        Verdict::NotFound => (
-            Outcome::FinalFailure {
-                code: answer.code_raw.clone().unwrap_or_default(),
-                message: answer.message.clone().unwrap_or_default(),
-            },
-            None,
-        ),
+        Verdict::NotFound => (not_found_on_submission(answer), None),
         Verdict::TokenRejected => (token_rejected(), None),
         Verdict::Decided(o) => (o, None),
     }
@@ -803,8 +820,17 @@ pub fn debit_status_outcome_of(
     }
 }
 
+/// The service of the debit status's own codes (NOTES.md:64; the sandbox answers
+/// `4045501` with `latestTransactionStatus` 07).
+pub const DEBIT_STATUS_SERVICE: u8 = 55;
+
+/// A debit status answer → outcome. Only `latestTransactionStatus` (06 failed, 04
+/// refunded) finalises; a refused inquiry is [`Outcome::Refused`] (review C1).
 pub fn debit_status_outcome(answer: &SnapAnswer) -> Outcome {
-    match verdict(answer, CallKind::Read) {
+    let kind = CallKind::Inquiry {
+        services: &[DEBIT_STATUS_SERVICE],
+    };
+    match verdict(answer, kind) {
         Verdict::Accepted { .. } => {
             let reference = answer
                 .str_at("originalReferenceNo")
@@ -1122,6 +1148,176 @@ mod tests {
             serde_json::to_string(&history_detail_request(&q)).unwrap(),
             r#"{"originPartnerReferenceNo":"INV-1","additionalInfo":{"type":"SEND_MONEY"}}"#
         );
+    }
+
+    fn refused(code: &str) -> impl Fn(&Outcome) -> bool + '_ {
+        move |o| matches!(o, Outcome::Refused { code: c, .. } if c == code)
+    }
+
+    #[test]
+    fn a_refused_inquiry_is_not_a_failed_transfer() {
+        // Review C1: a bad signature on the inquiry once marked the payout FAILED.
+        let o = history_detail_outcome(&answer(401, json!({"responseCode": "4011300"})));
+        assert_eq!(
+            o,
+            Outcome::Refused {
+                code: "4011300".into(),
+                message: "(no responseMessage)".into()
+            }
+        );
+        // A WAF's HTML 403 (no JSON at all), on both inquiries.
+        let html = SnapAnswer::new(403, None, None);
+        assert!(refused("HTTP403")(&history_detail_outcome(&html)));
+        assert!(refused("HTTP403")(&debit_status_outcome(&html)));
+        // Every request-level "no" on the inquiry is a refusal, even a business code.
+        for (status, code) in [
+            (400, "4001301"),
+            (400, "4001302"),
+            (401, "4011302"),
+            (403, "4031314"),
+            (404, "4041311"),
+            (404, "4041300"),
+            (404, "4041318"),
+        ] {
+            let o = history_detail_outcome(&answer(status, json!({"responseCode": code})));
+            assert!(refused(code)(&o), "{code}: {o:?}");
+        }
+        let clock = answer(
+            400,
+            json!({"responseCode": "4001301", "responseMessage": "Invalid Field Format X-TIMESTAMP"}),
+        );
+        assert_eq!(history_detail_outcome(&clock).label(), "refused");
+        // Only the record's own status finalises.
+        let cancelled = answer(
+            200,
+            json!({"responseCode": "2001300", "status": "CANCELLED", "additionalInfo": {"cancelledReason": "Bank rejected"}}),
+        );
+        assert_eq!(
+            history_detail_outcome(&cancelled),
+            Outcome::Cancelled {
+                reference: None,
+                reason: "Bank rejected".into()
+            }
+        );
+        // Could not ask: ask again later.
+        for code in ["5001300", "5041300", "4291300"] {
+            assert_eq!(
+                history_detail_outcome(&answer(500, json!({"responseCode": code}))).label(),
+                "retryable",
+                "{code}"
+            );
+        }
+        assert_eq!(
+            history_detail_outcome(&answer(401, json!({"responseCode": "4011301"}))).label(),
+            "retryable",
+            "token rejected after a refresh"
+        );
+    }
+
+    #[test]
+    fn not_found_only_from_the_status_service() {
+        // Review M5: 404xx01 is "never received" only from the service asked.
+        let own = answer(404, json!({"responseCode": "4041301"}));
+        assert_eq!(history_detail_outcome(&own), Outcome::NotFound);
+        for code in ["4041801", "4047301", "4040001", "4045501"] {
+            let o = history_detail_outcome(&answer(404, json!({"responseCode": code})));
+            assert!(refused(code)(&o), "{code}: {o:?}");
+        }
+        let own = answer(
+            404,
+            json!({"responseCode": "4045501", "latestTransactionStatus": "07"}),
+        );
+        assert_eq!(debit_status_outcome(&own), Outcome::NotFound);
+        for code in ["4041301", "4047301", "4045401"] {
+            let o = debit_status_outcome(&answer(404, json!({"responseCode": code})));
+            assert!(refused(code)(&o), "{code}: {o:?}");
+        }
+        // A submission never reads 404xx01 as final: inquire.
+        let t = transfer_outcome(&answer(404, json!({"responseCode": "4041801"})));
+        assert_eq!(t.label(), "unknown", "{t:?}");
+        let (d, _) = debit_outcome(&answer(404, json!({"responseCode": "4045401"})), false);
+        assert_eq!(d.label(), "unknown", "{d:?}");
+    }
+
+    #[test]
+    fn submissions_refused_versus_failed() {
+        // A route's 404 is no statement about the payment.
+        let (o, charge) = debit_outcome(
+            &answer(
+                404,
+                json!({"responseCode": "4040000", "responseMessage": "Not Found"}),
+            ),
+            false,
+        );
+        assert_eq!(
+            o,
+            Outcome::Refused {
+                code: "4040000".into(),
+                message: "Not Found".into()
+            }
+        );
+        assert_eq!(charge, None);
+        let (o, _) = debit_outcome(&SnapAnswer::new(404, None, None), true);
+        assert!(refused("HTTP404")(&o), "{o:?}");
+        for (status, code, message) in [
+            (401, "4011800", "Unauthorized. Signature"),
+            (401, "4011802", "Unauthorized"),
+            (404, "4041816", "Partner Not Found"),
+            (404, "4041817", "Invalid Terminal"),
+            (404, "4041818", "Inconsistent Request"),
+            (400, "4001801", "Invalid Field Format X-EXTERNAL-ID"),
+            (400, "4001802", "Invalid Mandatory Field CHANNEL-ID"),
+        ] {
+            let o = transfer_outcome(&answer(
+                status,
+                json!({"responseCode": code, "responseMessage": message}),
+            ));
+            assert!(refused(code)(&o), "{code}: {o:?}");
+        }
+        for status in [400, 401, 403, 404, 405, 451] {
+            let o = transfer_outcome(&SnapAnswer::new(status, None, None));
+            assert_eq!(o.label(), "refused", "HTTP {status}");
+        }
+        // 408, 409, 5xx and a 2xx without a code may hide a booked transfer.
+        for status in [200, 408, 409, 500, 502, 504] {
+            let o = transfer_outcome(&SnapAnswer::new(status, None, None));
+            assert_eq!(o.label(), "unknown", "HTTP {status}");
+        }
+        // The business answers stay final.
+        let funds = answer(
+            403,
+            json!({"responseCode": "4031814", "responseMessage": "Insufficient Funds"}),
+        );
+        assert_eq!(
+            transfer_outcome(&funds),
+            Outcome::FinalFailure {
+                code: "4031814".into(),
+                message: "Insufficient Funds".into()
+            }
+        );
+        for code in ["4001801", "4001802", "4031802", "4031815", "4041811"] {
+            let o = transfer_outcome(&answer(
+                400,
+                json!({"responseCode": code, "responseMessage": "amount.value"}),
+            ));
+            assert_eq!(o.label(), "final_failure", "{code}");
+        }
+        let (o, _) = debit_outcome(&answer(403, json!({"responseCode": "4035414"})), false);
+        assert_eq!(o.label(), "final_failure");
+    }
+
+    #[test]
+    fn account_inquiry_refusals() {
+        let asked = AccountInquiryRequest {
+            bank_code: BankCode::parse("014").unwrap(),
+            account_no: AccountNumber::parse("8753293240").unwrap(),
+            external_id: ExternalId::parse("1").unwrap(),
+        };
+        for code in ["4011600", "4041601", "4041616", "4047301"] {
+            let e = account_inquiry_result(&answer(404, json!({"responseCode": code})), &asked)
+                .unwrap_err();
+            assert_eq!(e.label(), "refused", "{code}");
+        }
     }
 
     #[test]

@@ -143,7 +143,7 @@ pub fn registration_result(answer: &SnapAnswer) -> Registration {
                 reason: "registration accepted without referenceNo".into(),
             }),
         },
-        Verdict::NotFound => Registration::Stop(final_failure(answer)),
+        Verdict::NotFound => Registration::Stop(not_found_on_submission(answer)),
         Verdict::TokenRejected => Registration::Stop(token_rejected()),
         Verdict::Decided(o) => Registration::Stop(o),
     }
@@ -158,10 +158,16 @@ pub fn reference(answer: &SnapAnswer) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn final_failure(answer: &SnapAnswer) -> Outcome {
-    Outcome::FinalFailure {
-        code: answer.code_raw.clone().unwrap_or_default(),
-        message: answer.message.clone().unwrap_or_default(),
+/// `404xx01` answering a registration or an approve is no refusal of it: NOTES.md:51
+/// gives the code a meaning only on an inquiry, and it may come from a gateway or
+/// the token service (review M5). Inquire.
+fn not_found_on_submission(answer: &SnapAnswer) -> Outcome {
+    Outcome::Unknown {
+        reason: format!(
+            "{} on a submission: {}",
+            answer.code_raw.as_deref().unwrap_or("404xx01"),
+            answer.message.as_deref().unwrap_or("(no responseMessage)")
+        ),
     }
 }
 
@@ -320,19 +326,43 @@ fn accepted_status(answer: &SnapAnswer, pending_is_in_progress: bool) -> Outcome
 }
 
 /// The approve answer. `409xx01` (already approved) is unknown: inquire.
+///
+/// An accepted approve that still reports 03 ("registered, awaiting approve",
+/// NOTES.md:99) did not say the transfer was approved. It is not in progress: a
+/// PENDING payout never resubmits, so it would wait for review (review M8). It is
+/// unknown: the exchange keeps the registration's reference, the inquiry then
+/// reads 03 as not found and the worker approves again (approve is idempotent at
+/// NICEPAY: a second one is `409xx01`).
 pub fn approve_outcome(answer: &SnapAnswer) -> Outcome {
     match verdict(answer, CallKind::Transactional) {
-        // After an accepted approve, 03 cannot mean "not approved": treat as pending.
-        Verdict::Accepted { .. } => accepted_status(answer, true),
-        Verdict::NotFound => final_failure(answer),
+        Verdict::Accepted { .. } => match accepted_status(answer, false) {
+            // Only 03 maps to NotFound in the status table.
+            Outcome::NotFound => Outcome::Unknown {
+                reason: "approve answered 03: registered, not approved".into(),
+            },
+            other => other,
+        },
+        Verdict::NotFound => not_found_on_submission(answer),
         Verdict::TokenRejected => token_rejected(),
         Verdict::Decided(o) => o,
     }
 }
 
-/// The inquiry answer. `404xx01`: NICEPAY has no such registration.
+/// The services whose `404xx01` means "NICEPAY has no such registration": 00, the
+/// code NICEPAY's payout endpoints answer with in its SDK examples (and the
+/// sandbox, `sandbox/faults.rs` `Endpoint::service`), and 36, SNAP's transfer
+/// status inquiry (NOTES.md:63). The token service's 73, or any other, is a
+/// refusal of the inquiry (review M5).
+pub const INQUIRY_SERVICES: &[u8] = &[0, 36];
+
+/// The inquiry answer. `404xx01` of [`INQUIRY_SERVICES`]: NICEPAY has no such
+/// registration. A refused inquiry is [`Outcome::Refused`] (review C1); only the
+/// status field (09 failed, 04 cancelled, 05 rejected) finalises.
 pub fn inquiry_outcome(answer: &SnapAnswer) -> Outcome {
-    match verdict(answer, CallKind::Read) {
+    let kind = CallKind::Inquiry {
+        services: INQUIRY_SERVICES,
+    };
+    match verdict(answer, kind) {
         Verdict::Accepted { .. } => accepted_status(answer, false),
         Verdict::NotFound => Outcome::NotFound,
         Verdict::TokenRejected => token_rejected(),
@@ -547,5 +577,135 @@ mod tests {
             json!({"responseCode": "4030015", "responseMessage": "Transaction Not Permitted"}),
         );
         assert_eq!(cancel_outcome(&not_permitted).label(), "final_failure");
+    }
+
+    #[test]
+    fn approve_answered_03_is_unknown_not_pending() {
+        // Review M8: PENDING never resubmits; UNKNOWN inquires, reads 03 as not
+        // found and approves again.
+        let a = answer(
+            200,
+            json!({"responseCode": "2000000", "originalReferenceNo": "R", "latestTransactionStatus": "03"}),
+        );
+        assert_eq!(
+            approve_outcome(&a),
+            Outcome::Unknown {
+                reason: "approve answered 03: registered, not approved".into()
+            }
+        );
+        // The other statuses of an approve answer are read as before.
+        for (code, label) in [
+            ("00", "success"),
+            ("08", "in_progress"),
+            ("09", "final_failure"),
+            ("04", "cancelled"),
+        ] {
+            let a = answer(
+                200,
+                json!({"responseCode": "2000000", "latestTransactionStatus": code}),
+            );
+            assert_eq!(approve_outcome(&a).label(), label, "{code}");
+        }
+        // Cancel keeps its reading of 03 (the registration is still there).
+        assert_eq!(cancel_outcome(&a).label(), "in_progress");
+    }
+
+    #[test]
+    fn refused_requests() {
+        let refused = |o: &Outcome| matches!(o, Outcome::Refused { .. });
+        // Submissions: credentials, headers and routes refuse the request only.
+        for (status, code, message) in [
+            (401, "4010000", "Unauthorized. Signature"),
+            (404, "4040000", "Not Found"),
+            (404, "4040016", "Partner Not Found"),
+            (400, "4000001", "Invalid Field Format X-TIMESTAMP"),
+        ] {
+            let a = answer(
+                status,
+                json!({"responseCode": code, "responseMessage": message}),
+            );
+            assert!(
+                matches!(registration_result(&a), Registration::Stop(ref o) if refused(o)),
+                "{code}"
+            );
+            assert!(refused(&approve_outcome(&a)), "{code}");
+        }
+        let html = SnapAnswer::new(403, None, None);
+        assert!(refused(&approve_outcome(&html)));
+        // The business answers stay final.
+        let funds = answer(
+            403,
+            json!({"responseCode": "4030014", "responseMessage": "Insufficient Funds"}),
+        );
+        assert_eq!(
+            registration_result(&funds),
+            Registration::Stop(Outcome::FinalFailure {
+                code: "4030014".into(),
+                message: "Insufficient Funds".into()
+            })
+        );
+        assert_eq!(approve_outcome(&funds).label(), "final_failure");
+        // 404xx01 on a submission: inquire, never final.
+        let nf = answer(404, json!({"responseCode": "4040001"}));
+        assert!(
+            matches!(
+                registration_result(&nf),
+                Registration::Stop(Outcome::Unknown { .. })
+            ),
+            "{:?}",
+            registration_result(&nf)
+        );
+        assert_eq!(approve_outcome(&nf).label(), "unknown");
+    }
+
+    #[test]
+    fn inquiry_refusals_and_not_found() {
+        // Review C1: no request-level "no" fails the transfer.
+        for (status, code) in [
+            (401, "4010000"),
+            (401, "4013600"),
+            (400, "4000002"),
+            (403, "4030014"),
+            (404, "4040011"),
+            (404, "4040018"),
+        ] {
+            let o = inquiry_outcome(&answer(status, json!({"responseCode": code})));
+            assert!(
+                matches!(&o, Outcome::Refused { code: c, .. } if c == code),
+                "{code}: {o:?}"
+            );
+        }
+        assert_eq!(
+            inquiry_outcome(&SnapAnswer::new(403, None, None)).label(),
+            "refused"
+        );
+        // Review M5: "not found" only from the inquiry's own service.
+        for code in ["4040001", "4043601"] {
+            assert_eq!(
+                inquiry_outcome(&answer(404, json!({"responseCode": code}))),
+                Outcome::NotFound,
+                "{code}"
+            );
+        }
+        for code in ["4047301", "4041801", "4041101"] {
+            assert_eq!(
+                inquiry_outcome(&answer(404, json!({"responseCode": code}))).label(),
+                "refused",
+                "{code}"
+            );
+        }
+        // Only the status field finalises.
+        for (code, label) in [
+            ("09", "final_failure"),
+            ("04", "cancelled"),
+            ("05", "cancelled"),
+            ("03", "not_found"),
+        ] {
+            let a = answer(
+                200,
+                json!({"responseCode": "2000000", "latestTransactionStatus": code}),
+            );
+            assert_eq!(inquiry_outcome(&a).label(), label, "{code}");
+        }
     }
 }

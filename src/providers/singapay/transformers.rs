@@ -5,6 +5,11 @@
 //! (SP001/SP005 "outcome unknown", SP004 duplicate reference, SP013 refresh the token
 //! are from NOTES.md; the others follow the sandbox's numbering and are marked so);
 //! otherwise the `success` flag and the HTTP status decide, conservatively.
+//!
+//! As for SNAP (DESIGN rule 9, [`crate::providers::snap_answer`]): a refusal of the
+//! request (SP003 unauthorized, SP011 unknown `account_id`, a header named in the
+//! message, a bare HTTP 4xx) is [`Outcome::Refused`], never a failed transfer, and on
+//! the inquiry no request-level "no" is a statement about the transfer.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -14,7 +19,7 @@ use serde_json::{json, Value};
 
 use crate::domain::{FieldError, Money};
 use crate::providers::http::RawResponse;
-use crate::providers::snap_answer::CallKind;
+use crate::providers::snap_answer::{names_a_header, on_inquiry, unknown_or_retry, CallKind};
 use crate::providers::validate;
 use crate::providers::{Outcome, StatusQuery, TransferRequest};
 
@@ -101,7 +106,8 @@ pub enum SpCode {
     GeneralError,
     /// SP002 invalid or missing field (sandbox numbering).
     InvalidField,
-    /// SP003 unauthorized: API key, client id or signature (sandbox numbering).
+    /// SP003 unauthorized: API key, client id or signature (sandbox numbering;
+    /// NOTES.md:143 gives the provider's SP003 as insufficient balance, M7).
     Unauthorized,
     /// SP004 duplicate `reference_number` (NOTES.md).
     Duplicate,
@@ -151,60 +157,74 @@ pub enum Verdict {
     Decided(Outcome),
 }
 
-fn unknown_or_retry(kind: CallKind, reason: String) -> Outcome {
-    match kind {
-        CallKind::Transactional => Outcome::Unknown { reason },
-        CallKind::Read => Outcome::Retryable {
-            delay_hint: None,
-            reason,
-        },
-    }
-}
+/// The inquiry-status call. Singapay codes carry no service part, so SP008 is the
+/// only "not found" there is.
+pub const INQUIRY: CallKind = CallKind::Inquiry { services: &[] };
 
 /// Classify an answer: the code when known (exhaustive), else `success` and HTTP status.
+/// `SpCode::NotFound` is [`Verdict::NotFound`] on every call; a submission reads it
+/// as unknown ([`not_found_on_submission`]).
 pub fn verdict(a: &SingapayAnswer, kind: CallKind) -> Verdict {
     let reason = || format!("{}: {}", a.code_or_http(), a.message_or_default());
-    let final_failure = || {
-        Verdict::Decided(Outcome::FinalFailure {
-            code: a.code_or_http(),
-            message: a.message_or_default(),
-        })
+    let refused = || Outcome::Refused {
+        code: a.code_or_http(),
+        message: a.message_or_default(),
     };
-    if let Some(Ok(code)) = a.code.as_deref().map(str::parse::<SpCode>) {
-        return match code {
-            SpCode::Success => Verdict::Accepted,
-            SpCode::GeneralError | SpCode::Timeout => {
-                Verdict::Decided(unknown_or_retry(kind, reason()))
-            }
+    let final_failure = || Outcome::FinalFailure {
+        code: a.code_or_http(),
+        message: a.message_or_default(),
+    };
+    let outcome = match a.code.as_deref().map(str::parse::<SpCode>) {
+        Some(Ok(code)) => match code {
+            SpCode::Success => return Verdict::Accepted,
+            SpCode::NotFound => return Verdict::NotFound,
+            SpCode::TokenInvalid => return Verdict::TokenRejected,
+            SpCode::GeneralError | SpCode::Timeout => unknown_or_retry(kind, reason()),
             // "The provider already has this reference": inquire.
-            SpCode::Duplicate => Verdict::Decided(Outcome::Unknown { reason: reason() }),
-            SpCode::InvalidField
-            | SpCode::Unauthorized
-            | SpCode::InsufficientBalance
-            | SpCode::InvalidAccount
-            | SpCode::UnknownAccount => final_failure(),
-            SpCode::NotFound => Verdict::NotFound,
-            SpCode::TooManyRequests => Verdict::Decided(Outcome::Retryable {
+            SpCode::Duplicate => Outcome::Unknown { reason: reason() },
+            // Our API key, client id or signature; our configured `account_id`
+            // (a path segment): refusals of the request, not of the transfer.
+            SpCode::Unauthorized | SpCode::UnknownAccount => refused(),
+            // An invalid field that is a header (X-Timestamp, X-Signature, …) is
+            // our clock or signing, not the body.
+            SpCode::InvalidField if a.message.as_deref().is_some_and(names_a_header) => refused(),
+            SpCode::InvalidField | SpCode::InsufficientBalance | SpCode::InvalidAccount => {
+                final_failure()
+            }
+            SpCode::TooManyRequests => Outcome::Retryable {
                 delay_hint: a.retry_after,
                 reason: reason(),
-            }),
-            SpCode::TokenInvalid => Verdict::TokenRejected,
-        };
-    }
-    let status = a.http_status;
-    match (status, a.success_flag()) {
-        (200..=299, Some(true)) => Verdict::Accepted,
-        (401, _) => Verdict::TokenRejected,
-        (429, _) => Verdict::Decided(Outcome::Retryable {
-            delay_hint: a.retry_after,
-            reason: reason(),
-        }),
-        (400 | 402..=407 | 410..=428 | 430..=499, _) => final_failure(),
-        // 2xx without success=true, 1xx/3xx, 408, 409, 5xx, unreadable bodies.
-        _ => Verdict::Decided(unknown_or_retry(
-            kind,
-            format!("{} (no usable response)", reason()),
-        )),
+            },
+        },
+        // No code we know: the `success` flag and the HTTP status decide.
+        Some(Err(_)) | None => match (a.http_status, a.success_flag()) {
+            (200..=299, Some(true)) => return Verdict::Accepted,
+            (429, _) => Outcome::Retryable {
+                delay_hint: a.retry_after,
+                reason: reason(),
+            },
+            // A bare 4xx (a 401 still refused after the one token refresh, a
+            // gateway's 403, a route's 404): nothing was said about the transfer.
+            (400..=407 | 410..=428 | 430..=499, _) => refused(),
+            // 2xx without success=true, 1xx/3xx, 408, 409, 5xx, unreadable bodies.
+            _ => unknown_or_retry(kind, format!("{} (no usable response)", reason())),
+        },
+    };
+    Verdict::Decided(match kind {
+        CallKind::Inquiry { .. } => on_inquiry(outcome),
+        CallKind::Transactional | CallKind::Read => outcome,
+    })
+}
+
+/// SP008 "not found" answering a transfer: not a refusal of it (and its meaning is
+/// unconfirmed, M7). Inquire.
+fn not_found_on_submission(a: &SingapayAnswer) -> Outcome {
+    Outcome::Unknown {
+        reason: format!(
+            "{} on a transfer: {}",
+            a.code_or_http(),
+            a.message_or_default()
+        ),
     }
 }
 
@@ -224,8 +244,9 @@ pub fn token_result(a: &SingapayAnswer) -> Result<(String, Option<Duration>), Ou
     match verdict(a, CallKind::Read) {
         Verdict::Accepted => {}
         Verdict::Decided(o) => return Err(o),
+        // The token call itself refused: our credentials, not any transfer.
         Verdict::NotFound | Verdict::TokenRejected => {
-            return Err(Outcome::FinalFailure {
+            return Err(Outcome::Refused {
                 code: a.code_or_http(),
                 message: a.message_or_default(),
             })
@@ -343,10 +364,7 @@ pub fn v1_transfer_outcome(a: &SingapayAnswer) -> Outcome {
                 },
             }
         }
-        Verdict::NotFound => Outcome::FinalFailure {
-            code: a.code_or_http(),
-            message: a.message_or_default(),
-        },
+        Verdict::NotFound => not_found_on_submission(a),
         Verdict::TokenRejected => token_rejected(),
         Verdict::Decided(o) => o,
     }
@@ -487,10 +505,7 @@ pub fn v2_transfer_outcome(a: &SingapayAnswer) -> Outcome {
             },
             other => other,
         },
-        Verdict::NotFound => Outcome::FinalFailure {
-            code: a.code_or_http(),
-            message: a.message_or_default(),
-        },
+        Verdict::NotFound => not_found_on_submission(a),
         Verdict::TokenRejected => token_rejected(),
         Verdict::Decided(o) => o,
     }
@@ -501,7 +516,7 @@ pub fn v2_inquiry_outcome(a: &SingapayAnswer) -> Outcome {
     if matches!(v2_status(a), Some(Ok(V2Status::NotFound))) {
         return Outcome::NotFound;
     }
-    match verdict(a, CallKind::Read) {
+    match verdict(a, INQUIRY) {
         Verdict::Accepted => v2_accepted(a),
         Verdict::NotFound => Outcome::NotFound,
         Verdict::TokenRejected => token_rejected(),
@@ -650,7 +665,116 @@ mod tests {
             token_result(&a).unwrap(),
             ("t".into(), Some(Duration::from_secs(900)))
         );
+        // The token call refused: our credentials, not a failed transfer.
         let bad = ans(401, json!({"success": false, "response_code": "SP003"}));
-        assert_eq!(token_result(&bad).unwrap_err().label(), "final_failure");
+        assert_eq!(token_result(&bad).unwrap_err().label(), "refused");
+        let bare = ans(401, json!({"success": false}));
+        assert_eq!(token_result(&bare).unwrap_err().label(), "refused");
+    }
+
+    #[test]
+    fn refused_requests_on_a_transfer() {
+        for (http, code, message) in [
+            (401, "SP003", "Unauthorized"),
+            (404, "SP011", "Unknown account_id"),
+            (400, "SP002", "Invalid X-Signature"),
+            (400, "SP002", "x-timestamp is mandatory"),
+            (400, "SP002", "Missing Authorization"),
+        ] {
+            let a = ans(
+                http,
+                json!({"success": false, "response_code": code, "response_message": message}),
+            );
+            assert_eq!(
+                v2_transfer_outcome(&a),
+                Outcome::Refused {
+                    code: code.into(),
+                    message: message.into()
+                },
+                "{code} {message}"
+            );
+            assert_eq!(v1_transfer_outcome(&a).label(), "refused", "{code}");
+        }
+        // A bare 4xx (a WAF's HTML 403, a route's 404, a 401 still refused after the
+        // one token refresh) says nothing about the transfer.
+        for status in [400, 401, 403, 404, 405, 451] {
+            let o = v2_transfer_outcome(&SingapayAnswer::new(status, None, None));
+            assert_eq!(
+                o,
+                Outcome::Refused {
+                    code: format!("HTTP{status}"),
+                    message: "(no response_message)".into()
+                }
+            );
+        }
+        // An unrecognised code with a 4xx is a bare 4xx.
+        let odd = ans(403, json!({"success": false, "response_code": "SP099"}));
+        assert_eq!(v2_transfer_outcome(&odd).label(), "refused");
+        // 408, 409, 5xx: may have been booked.
+        for status in [408, 409, 500, 504] {
+            let o = v2_transfer_outcome(&SingapayAnswer::new(status, None, None));
+            assert_eq!(o.label(), "unknown", "HTTP {status}");
+        }
+        // The business answers stay final.
+        let body = ans(
+            400,
+            json!({"success": false, "response_code": "SP002", "response_message": "amount is mandatory"}),
+        );
+        assert_eq!(v2_transfer_outcome(&body).label(), "final_failure");
+        let funds = ans(403, json!({"success": false, "response_code": "SP006"}));
+        assert_eq!(
+            v2_transfer_outcome(&funds),
+            Outcome::FinalFailure {
+                code: "SP006".into(),
+                message: "(no response_message)".into()
+            }
+        );
+        // SP008 on a transfer is no refusal of it: inquire.
+        let nf = ans(404, json!({"success": false, "response_code": "SP008"}));
+        assert_eq!(v2_transfer_outcome(&nf).label(), "unknown");
+        assert_eq!(v1_transfer_outcome(&nf).label(), "unknown");
+    }
+
+    #[test]
+    fn no_request_level_no_fails_the_transfer_on_an_inquiry() {
+        for (http, code) in [
+            (401, "SP003"),
+            (400, "SP002"),
+            (403, "SP006"),
+            (404, "SP007"),
+            (404, "SP011"),
+        ] {
+            let a = ans(http, json!({"success": false, "response_code": code}));
+            assert_eq!(
+                v2_inquiry_outcome(&a),
+                Outcome::Refused {
+                    code: code.into(),
+                    message: "(no response_message)".into()
+                },
+                "{code}"
+            );
+        }
+        for status in [401, 403, 404] {
+            let o = v2_inquiry_outcome(&SingapayAnswer::new(status, None, None));
+            assert_eq!(o.label(), "refused", "HTTP {status}");
+        }
+        for (status, code) in [(500, "SP001"), (504, "SP005"), (429, "SP010")] {
+            let a = ans(status, json!({"success": false, "response_code": code}));
+            assert_eq!(v2_inquiry_outcome(&a).label(), "retryable", "{code}");
+        }
+        let nf = ans(404, json!({"success": false, "response_code": "SP008"}));
+        assert_eq!(v2_inquiry_outcome(&nf), Outcome::NotFound);
+        // Only the transaction's status finalises.
+        let failed = ans(
+            200,
+            json!({"success": true, "response_code": "SP000", "data": {"transaction_status": {"code": "06", "description": "rejected by bank"}}}),
+        );
+        assert_eq!(
+            v2_inquiry_outcome(&failed),
+            Outcome::FinalFailure {
+                code: "06".into(),
+                message: "rejected by bank".into()
+            }
+        );
     }
 }
