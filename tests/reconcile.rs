@@ -586,3 +586,152 @@ async fn final_states_are_notified_signed_retried_and_redeliverable() {
     assert_eq!(seen.ok.lock().unwrap()[1].0, event_id);
     app.stop_worker().await;
 }
+
+/// NICEPAY signs notifications over `clientId|X-TIMESTAMP` only (issue 11, defect
+/// 3): one captured header pair replayed with another payout's body must change
+/// nothing — it only triggers an inquiry — and a payout never sent is never
+/// finalised by a callback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replayed_nicepay_notification_with_another_body_changes_nothing() {
+    let mut app = callback_app(false, |_| {}).await;
+    let a = app
+        .client
+        .enqueue_transfer(&transfer(Provider::Nicepay, "RPL-A", OK_ACCOUNT))
+        .await
+        .unwrap()
+        .id;
+    let b = app
+        .client
+        .enqueue_transfer(&transfer(Provider::Nicepay, "RPL-B", OK_ACCOUNT))
+        .await
+        .unwrap()
+        .id;
+    app.wait_state(&a, State::Pending, T).await;
+    app.wait_state(&b, State::Pending, T).await;
+    // One genuine header pair, as NICEPAY would send it for any notification now.
+    let key = kirim::snap::keys::load_private_key(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/sandbox/nicepay_server_private.pem"
+    )))
+    .unwrap();
+    let ts = kirim::snap::timestamp::now();
+    let n = &app.settings.providers.nicepay;
+    let sig = kirim::snap::rsa_sign(
+        &key,
+        &kirim::snap::token_string_to_sign(&n.client_id, &n.token_separator, &ts),
+    );
+    let url = format!("http://{}/callbacks/nicepay", app.settings.api.bind);
+    let post = |reference: &str, status: &str| {
+        let body = serde_json::json!({
+            "originalPartnerReferenceNo": reference,
+            "latestTransactionStatus": status,
+        });
+        reqwest::Client::new()
+            .post(&url)
+            .header("X-TIMESTAMP", &ts)
+            .header("X-SIGNATURE", &sig)
+            .json(&body)
+            .send()
+    };
+    for status in ["00", "04", "09"] {
+        assert!(post("RPL-B", status).await.unwrap().status().is_success());
+    }
+    // The provider still says INIT for both: the inquiries keep them PENDING.
+    let ledger = app.client.ledger().clone();
+    common::wait_for("an inquiry triggered by the notification", T, || async {
+        events(&ledger.history(&b).await.unwrap(), "inquiry") >= 1
+    })
+    .await;
+    assert_eq!(app.state(&a).await, Some(State::Pending));
+    assert_eq!(app.state(&b).await, Some(State::Pending));
+    // A payout never sent: the same headers with "09" must not make it FAILED.
+    app.stop_worker().await;
+    let c = app
+        .client
+        .enqueue_transfer(&transfer(Provider::Nicepay, "RPL-C", OK_ACCOUNT))
+        .await
+        .unwrap()
+        .id;
+    assert!(post("RPL-C", "09").await.unwrap().status().is_success());
+    let st = app.state(&c).await;
+    assert!(
+        !matches!(
+            st,
+            Some(State::Failed | State::Succeeded | State::Cancelled)
+        ),
+        "a callback finalised a payout never sent: {st:?}"
+    );
+    assert_eq!(app.booked(Provider::Nicepay, "RPL-C").await, 0);
+}
+
+/// A refused status check (issue 11, defect 2) — a signature refusal after a
+/// secret rotation, a WAF's HTML 403, a route 404 — leaves a booked payout
+/// PENDING; once the provider answers again it is SUCCEEDED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_status_check_never_fails_a_booked_payout() {
+    let mut app = App::spawn(|c| c.settlement_delay_ms = 3_600_000, |_| {}).await;
+    app.start_worker().await;
+    let id = app
+        .client
+        .enqueue_transfer(&transfer(Provider::Ifortepay, "REFUSED-1", OK_ACCOUNT))
+        .await
+        .unwrap()
+        .id;
+    app.wait_state(&id, State::Pending, T).await;
+    let refusals = [
+        serde_json::json!({"endpoint": "ifortepay.history_detail", "kind": "respond", "status": 401,
+            "body": "{\"responseCode\":\"4011300\",\"responseMessage\":\"Unauthorized. Signature\"}"}),
+        serde_json::json!({"endpoint": "ifortepay.history_detail", "kind": "respond", "status": 403,
+            "content_type": "text/html", "body": "<html><body>Request blocked</body></html>"}),
+        serde_json::json!({"endpoint": "ifortepay.history_detail", "kind": "respond", "status": 404,
+            "content_type": "text/plain", "body": "404 page not found"}),
+    ];
+    let ledger = app.client.ledger().clone();
+    for rule in refusals {
+        let before = events(&ledger.history(&id).await.unwrap(), "inquiry");
+        let r = app
+            .admin
+            .put(app.sandbox.url("/admin/faults"))
+            .json(&serde_json::json!([rule]))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        common::wait_for("two refused inquiries", T, || async {
+            events(&ledger.history(&id).await.unwrap(), "inquiry") >= before + 2
+        })
+        .await;
+        assert_eq!(app.state(&id).await, Some(State::Pending), "{rule}");
+    }
+    let h = ledger.history(&id).await.unwrap();
+    assert!(h
+        .iter()
+        .any(|e| e.event == "inquiry" && e.outcome.as_deref() == Some("refused")));
+    app.clear_faults().await;
+    app.settle_sandbox().await;
+    app.wait_state(&id, State::Succeeded, T).await;
+    assert_eq!(app.booked(Provider::Ifortepay, "REFUSED-1").await, 1);
+    app.stop_worker().await;
+}
+
+/// "Not found → resubmit" at most once (issue 11, defect 4): a provider that
+/// never receives the payout gets it twice, then the payout waits for an operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn not_found_is_resubmitted_once_then_needs_review() {
+    let mut app = App::spawn(|_| {}, |_| {}).await;
+    app.fault("ifortepay.transfer", "error_500_before", None)
+        .await;
+    app.start_worker().await;
+    let id = app
+        .client
+        .enqueue_transfer(&transfer(Provider::Ifortepay, "NF-ONCE", OK_ACCOUNT))
+        .await
+        .unwrap()
+        .id;
+    app.wait_state(&id, State::NeedsReview, T).await;
+    let p = app.client.ledger().get(&id).await.unwrap().unwrap();
+    assert_eq!(p.meta.submissions, 2, "one submission and one resubmission");
+    assert_eq!(p.meta.resubmits, 1);
+    assert_eq!(app.booked(Provider::Ifortepay, "NF-ONCE").await, 0);
+    app.stop_worker().await;
+}
