@@ -183,7 +183,7 @@ pub enum Reported {
     Applied {
         from: crate::ledger::State,
         to: crate::ledger::State,
-        decision: Decision,
+        decision: Box<Decision>,
     },
     Missing,
 }
@@ -214,7 +214,7 @@ pub async fn report(
             return Ok(Reported::Applied {
                 from: p.state,
                 to: after.state,
-                decision: d,
+                decision: Box::new(d),
             });
         }
     }
