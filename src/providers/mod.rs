@@ -439,9 +439,9 @@ pub trait PayoutProvider: Send + Sync + 'static {
 }
 
 /// For a call that can move money: a failure to get a token (or the profile check)
-/// for a transient reason means nothing was sent and the call may be retried, so
-/// it is an [`Outcome::Retryable`] exchange, not an error (which the worker treats
-/// as a configuration problem). Definite refusals stay errors.
+/// means nothing was sent. A transient one is an [`Outcome::Retryable`] exchange, a
+/// refusal an [`Outcome::Refused`] one; both leave the payout unsent. Other errors
+/// (validation, configuration) stay errors.
 pub(crate) fn retryable_as_exchange(err: ProviderError) -> Result<Exchange, ProviderError> {
     match err {
         ProviderError::Call {
@@ -453,6 +453,24 @@ pub(crate) fn retryable_as_exchange(err: ProviderError) -> Result<Exchange, Prov
                 Outcome::Retryable {
                     delay_hint,
                     reason: format!("{operation}: {reason}"),
+                },
+                Duration::ZERO,
+            );
+            ex.response_code = response_code;
+            Ok(ex)
+        }
+        // The token request (or the profile check) was refused: our credentials or
+        // signature. Nothing was sent; the engine treats it as a refused submission
+        // (stays unsent, alerts, counts against the provider's circuit).
+        ProviderError::Call {
+            operation,
+            outcome: Outcome::Refused { code, message },
+            response_code,
+        } => {
+            let mut ex = Exchange::bare(
+                Outcome::Refused {
+                    code,
+                    message: format!("{operation}: {message}"),
                 },
                 Duration::ZERO,
             );

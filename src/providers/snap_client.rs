@@ -434,10 +434,11 @@ mod tests {
             json!({"responseCode": "4017300", "responseMessage": "Unauthorized"}),
         ))
         .unwrap_err();
+        // A refused token request is a refusal of our credentials, not of a payout.
         assert!(matches!(
             bad_sig,
             ProviderError::Call {
-                outcome: Outcome::FinalFailure { .. },
+                outcome: Outcome::Refused { .. },
                 ..
             }
         ));
