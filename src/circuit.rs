@@ -722,6 +722,8 @@ fn outcome_signal(o: &Outcome, answered: Signal) -> Signal {
         | Outcome::InProgress { .. }
         | Outcome::Cancelled { .. }
         | Outcome::NotFound => answered,
+        // Nothing was asked of the provider.
+        Outcome::NeverReached { .. } => Signal::Ok,
     }
 }
 

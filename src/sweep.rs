@@ -210,6 +210,7 @@ impl Sweeper {
                         | Outcome::Retryable { .. }
                         | Outcome::Unknown { .. }
                         | Outcome::NotFound
+                        | Outcome::NeverReached { .. }
                         | Outcome::Refused { .. } => continue,
                     };
                     let Some((id, amount)) = wanted.remove(&entry.partner_reference) else {

@@ -815,7 +815,10 @@ async fn nicepay_cancel_before_approve_and_token_refresh() {
     // without it no approve can have been sent either: "not received".
     let mut q = status_query(&req, &ex);
     q.provider_reference = None;
-    assert_eq!(label(&c.transfer_status(&q).await.unwrap()), "not_found");
+    assert_eq!(
+        label(&c.transfer_status(&q).await.unwrap()),
+        "never_reached"
+    );
 
     // A registration whose answer was lost: registering again is answered 409 with
     // the existing reference, and the client continues with approve. Booked once.
@@ -1277,7 +1280,7 @@ async fn nicepay_approve_waits_for_the_recorded_reference_and_resume_approves_on
 }
 
 #[tokio::test]
-async fn nicepay_status_without_reference_is_not_found_other_invalid_queries_are_errors() {
+async fn nicepay_status_without_reference_is_never_reached_other_invalid_queries_are_errors() {
     let env = spawn().await;
     let c = env.nicepay();
     let req = transfer("NP-Q-1", OK_ACCOUNT, 50_000);
@@ -1285,7 +1288,11 @@ async fn nicepay_status_without_reference_is_not_found_other_invalid_queries_are
     for none in [None, Some(String::new())] {
         q.provider_reference = none;
         let st = c.transfer_status(&q).await.unwrap();
-        assert_eq!(st.outcome, Outcome::NotFound);
+        assert!(
+            matches!(st.outcome, Outcome::NeverReached { .. }),
+            "{:?}",
+            st.outcome
+        );
         assert_eq!(st.http_status, None, "nothing to ask NICEPAY with");
     }
 

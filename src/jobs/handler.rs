@@ -106,7 +106,9 @@ fn exchange_entry(event: &str, ex: &Exchange, actor: &str) -> HistoryEntry {
     e.outcome = Some(ex.outcome.label().to_owned());
     e.response_code = ex.response_code.clone();
     e.message = ex.response_message.clone().or_else(|| match &ex.outcome {
-        Outcome::Unknown { reason } | Outcome::Retryable { reason, .. } => Some(reason.clone()),
+        Outcome::Unknown { reason }
+        | Outcome::Retryable { reason, .. }
+        | Outcome::NeverReached { reason } => Some(reason.clone()),
         Outcome::Cancelled { reason, .. } => Some(reason.clone()),
         Outcome::FinalFailure { message, .. } | Outcome::Refused { message, .. } => {
             Some(message.clone())

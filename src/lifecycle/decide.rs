@@ -280,7 +280,10 @@ fn submitted(p: &Payout, o: &Outcome, policy: &Policy, now: Now) -> Decision {
         ));
     }
     let mut meta = meta_at(p, now);
-    let reached = !matches!(o, Outcome::Retryable { .. } | Outcome::Refused { .. });
+    let reached = !matches!(
+        o,
+        Outcome::Retryable { .. } | Outcome::Refused { .. } | Outcome::NeverReached { .. }
+    );
     if reached {
         meta.not_sent_since = None;
         meta.retries = 0;
@@ -329,6 +332,8 @@ fn submitted(p: &Payout, o: &Outcome, policy: &Policy, now: Now) -> Decision {
         Outcome::Retryable { delay_hint, reason } => {
             retry_later(p, meta, *delay_hint, policy, now, reason).health(Health::Unreachable)
         }
+        // Never an answer to a send; if it were, nothing reached the provider.
+        Outcome::NeverReached { reason } => retry_later(p, meta, None, policy, now, reason),
         Outcome::Refused { code, message } => retry_later(
             p,
             meta,
@@ -414,7 +419,8 @@ fn inquired(p: &Payout, o: &Outcome, policy: &Policy, now: Now) -> Decision {
             reschedule(p, meta, to, policy, now, None, "inquiry: in progress")
                 .health(Health::Answered)
         }
-        Outcome::NotFound => not_found(p, meta, policy, now).health(Health::Answered),
+        Outcome::NotFound => not_found(p, meta, policy, now, false).health(Health::Answered),
+        Outcome::NeverReached { .. } => not_found(p, meta, policy, now, true),
         Outcome::Unknown { reason } => reschedule(
             p,
             meta,
@@ -448,14 +454,25 @@ fn inquired(p: &Payout, o: &Outcome, policy: &Policy, now: Now) -> Decision {
     }
 }
 
-/// The provider has no record of the payout.
-fn not_found(p: &Payout, meta: PayoutMeta, policy: &Policy, now: Now) -> Decision {
+/// The provider has no record of the payout. `certain`: no earlier submission can
+/// have moved money ([`Outcome::NeverReached`]), so a new one needs neither the
+/// grace period nor a resubmission of the allowance; the horizon still holds.
+fn not_found(p: &Payout, meta: PayoutMeta, policy: &Policy, now: Now, certain: bool) -> Decision {
     if p.state != State::Unknown {
         // PENDING: the provider acknowledged it earlier; keep asking.
         return reschedule(p, meta, p.state, policy, now, None, "inquiry: not found");
     }
     let unresolved = meta.unresolved_since.unwrap_or(now.ms);
     let past_horizon = now.ms - unresolved >= ms(policy.horizon_for(p.id.provider));
+    if certain && !past_horizon {
+        return submit(
+            p,
+            meta,
+            policy,
+            now,
+            "no earlier submission can have moved money: submitting again with the same reference",
+        );
+    }
     if meta.resubmits >= policy.max_resubmits || past_horizon {
         let mut meta = meta;
         meta.unresolved_since.get_or_insert(now.ms);

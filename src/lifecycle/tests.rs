@@ -78,6 +78,9 @@ fn outcomes() -> Vec<Outcome> {
             reason: "timeout".into(),
         },
         Outcome::NotFound,
+        Outcome::NeverReached {
+            reason: "no reference".into(),
+        },
         Outcome::Refused {
             code: "4011300".into(),
             message: "Unauthorized. Signature".into(),
@@ -200,14 +203,22 @@ fn check(p: &Payout, e: &Event, pol: &Policy, now: Now, d: &Decision) {
                 assert!(!p.meta.dead, "{}", ctx());
             }
             State::Unknown => {
-                assert_eq!(e, &Event::Inquired(Outcome::NotFound), "{}", ctx());
-                let since = p.meta.unknown_since.unwrap_or(now.ms);
-                assert!(
-                    now.ms - since >= GRACE_MS,
-                    "resent within the grace: {}",
-                    ctx()
-                );
-                assert!(p.meta.resubmits < pol.max_resubmits, "{}", ctx());
+                match e {
+                    // Certain that nothing moved: no grace, no allowance used.
+                    Event::Inquired(Outcome::NeverReached { .. }) => {
+                        assert_eq!(w.meta.resubmits, p.meta.resubmits, "{}", ctx());
+                    }
+                    Event::Inquired(Outcome::NotFound) => {
+                        let since = p.meta.unknown_since.unwrap_or(now.ms);
+                        assert!(
+                            now.ms - since >= GRACE_MS,
+                            "resent within the grace: {}",
+                            ctx()
+                        );
+                        assert!(p.meta.resubmits < pol.max_resubmits, "{}", ctx());
+                    }
+                    other => panic!("resent from UNKNOWN on {other:?}: {}", ctx()),
+                }
                 let unresolved = p.meta.unresolved_since.unwrap_or(now.ms);
                 assert!(now.ms - unresolved < HORIZON_MS, "{}", ctx());
             }
@@ -512,4 +523,40 @@ fn a_submission_refused_for_configuration_is_not_failed() {
     );
     assert_eq!(d.next_state(State::Submitting), State::Accepted);
     assert_eq!(d.alert, Some(Alert::SubmissionRefused));
+}
+
+/// Regression (CI crash run): a NICEPAY registration answered 500 twice, the
+/// payout used its one resubmission on a synthetic "not found" and went to
+/// NEEDS_REVIEW although no approve — hence no money — could have moved.
+#[test]
+fn never_reached_resubmits_without_using_the_allowance_until_the_horizon() {
+    let pol = policy();
+    let meta = PayoutMeta {
+        unknown_since: Some(0),
+        unresolved_since: Some(0),
+        resubmits: pol.max_resubmits,
+        ..Default::default()
+    };
+    let p = payout(State::Unknown, meta.clone(), Provider::Nicepay);
+    let never = Event::Inquired(Outcome::NeverReached {
+        reason: "no reference recorded".into(),
+    });
+    // Within the grace and with the allowance spent: still a new submission.
+    let d = decide(&p, &never, &pol, Now::at(1_000));
+    assert_eq!(d.action, Action::Send { resume: false });
+    let w = d.write.expect("a submission writes");
+    assert_eq!(w.to, State::Submitting);
+    assert_eq!(w.meta.resubmits, pol.max_resubmits);
+    // A plain "not found" in the same position goes to an operator.
+    let d = decide(
+        &p,
+        &Event::Inquired(Outcome::NotFound),
+        &pol,
+        Now::at(GRACE_MS),
+    );
+    assert_eq!(d.next_state(State::Unknown), State::NeedsReview);
+    // Past the horizon even a certain answer goes to an operator.
+    let d = decide(&p, &never, &pol, Now::at(HORIZON_MS));
+    assert_eq!(d.next_state(State::Unknown), State::NeedsReview);
+    assert_eq!(d.action, Action::None);
 }

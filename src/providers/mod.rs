@@ -67,6 +67,11 @@ pub enum Outcome {
     Refused { code: String, message: String },
     /// Inquiry only: the provider has no record of this transaction.
     NotFound,
+    /// Inquiry only, and certain: no earlier submission of this payout can have
+    /// moved money, whatever reached the provider (NICEPAY: no registration
+    /// reference was recorded, and no approve is ever sent without one). A new
+    /// submission is safe at once and does not count as a resubmission.
+    NeverReached { reason: String },
 }
 
 impl Outcome {
@@ -80,6 +85,7 @@ impl Outcome {
             Outcome::Retryable { .. } => "retryable",
             Outcome::Unknown { .. } => "unknown",
             Outcome::NotFound => "not_found",
+            Outcome::NeverReached { .. } => "never_reached",
             Outcome::Refused { .. } => "refused",
         }
     }
@@ -133,6 +139,7 @@ impl Exchange {
             | Outcome::Retryable { .. }
             | Outcome::Unknown { .. }
             | Outcome::NotFound
+            | Outcome::NeverReached { .. }
             | Outcome::Refused { .. } => None,
         }
         .or(self.provider_reference.as_deref())

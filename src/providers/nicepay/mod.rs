@@ -9,9 +9,14 @@
 //! - approve lost (timeout, reset, 5xx, 409) → unknown, with the reference: the
 //!   inquiry answers it, and no second registration is attempted;
 //! - inquiry says 03 (registered, never approved) → [`Outcome::NotFound`] for the
-//!   transfer; resubmit with [`PayoutProvider::resume_transfer`], which approves the
-//!   existing registration instead of registering again (a repeated approve is
-//!   refused by NICEPAY as a duplicate, so this cannot pay twice).
+//!   transfer; after the not-found grace the worker resubmits with
+//!   [`PayoutProvider::resume_transfer`], which approves the existing registration
+//!   instead of registering again. How NICEPAY answers a second approve of one
+//!   registration is not documented, so kirim bounds it: at most
+//!   `reconcile.max_resubmits` resumptions, then an operator (NEEDS_REVIEW);
+//! - no reference recorded at all → [`Outcome::NeverReached`]: no approve can have
+//!   been sent, so a new registration with the same `partnerReferenceNo` is safe
+//!   and does not use the resubmission allowance.
 //!
 //! # Fenced steps (DESIGN.md rule 11, review H4)
 //! Registration and approve each pass the request's fence immediately before the
@@ -233,11 +238,14 @@ impl PayoutProvider for NicepayClient {
             // worker that is "not received": it may submit again with the same
             // partnerReferenceNo; a registration that did arrive answers 409 with its
             // reference and the flow continues to approve.
-            let mut ex = Exchange::bare(Outcome::NotFound, std::time::Duration::ZERO);
-            ex.response_message = Some(
-                "no NICEPAY referenceNo recorded, so no approve was sent: no money moved".into(),
-            );
-            return Ok(ex);
+            return Ok(Exchange::bare(
+                Outcome::NeverReached {
+                    reason:
+                        "no NICEPAY referenceNo recorded, so no approve was sent: no money moved"
+                            .into(),
+                },
+                std::time::Duration::ZERO,
+            ));
         }
         // Any other invalid query (no beneficiary account, a reference too long) says
         // nothing about the transfer: an error, never a "not found" that would lead

@@ -125,8 +125,10 @@ pub enum Registration {
 pub fn registration_result(answer: &SnapAnswer) -> Registration {
     // 409xx01 "duplicate partnerReferenceNo" that names the existing registration:
     // it is ours (the ledger refuses a reused reference with other details), and a
-    // registration alone moves no money, so continue with approve. Approve is
-    // idempotent at NICEPAY (a second one is refused), so this cannot pay twice.
+    // registration alone moves no money, so continue with approve. No approve can
+    // have been sent for it: the engine records a registration's reference before
+    // any approve (`SendFence::first_step_done`), and once one is recorded the next
+    // submission resumes (approve only) and never registers again.
     if answer
         .code_raw
         .as_deref()
