@@ -16,11 +16,11 @@ use redis::AsyncCommands;
 
 use std::collections::{HashMap, HashSet};
 
-use crate::domain::{Money, Provider};
+use crate::domain::{Money, Provider, State};
 use crate::jobs::apply::{self, claim_inquiries, ApplyError, Reported};
 use crate::jobs::handler::ProviderSet;
 use crate::jobs::{job_for, Job, Queue, QueueError};
-use crate::ledger::{now_ms, HistoryEntry, Ledger, LedgerError, PayoutId, PayoutKind, State};
+use crate::ledger::{now_ms, HistoryEntry, Ledger, LedgerError, PayoutId, PayoutKind};
 use crate::lifecycle::{Event, Policy, Report};
 use crate::providers::{HistoryQuery, Outcome};
 

@@ -6,9 +6,10 @@ mod common;
 use std::collections::HashSet;
 
 use kirim::client::{Client, ClientError, TransferOrder};
-use kirim::domain::{AccountNumber, BankCode, Money, PartnerReference, Provider};
-use kirim::ledger::{now_ms, HistoryEntry, Ledger, PayoutId, State, Transition, TransitionOutcome};
-use kirim::providers::Beneficiary;
+use kirim::domain::{
+    AccountNumber, BankCode, Beneficiary, Money, PartnerReference, Provider, State,
+};
+use kirim::ledger::{now_ms, HistoryEntry, Ledger, PayoutId, Transition, TransitionOutcome};
 
 fn order(reference: &str, amount: &str) -> TransferOrder {
     TransferOrder {

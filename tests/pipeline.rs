@@ -7,9 +7,9 @@ mod common;
 use std::time::Duration;
 
 use common::{transfer, App};
-use kirim::domain::Provider;
+use kirim::domain::{Provider, State};
 use kirim::jobs::dead;
-use kirim::ledger::{now_ms, HistoryEntry, State, Transition};
+use kirim::ledger::{now_ms, HistoryEntry, Transition};
 use kirim::sandbox::magic;
 
 const OK_ACCOUNT: &str = "8753293240";
@@ -519,7 +519,7 @@ async fn direct_debit_payment_without_otp_and_no_card_token_leaks() {
         provider: Provider::Ifortepay,
         partner_reference: kirim::domain::PartnerReference::parse("DD-1").unwrap(),
         amount: kirim::domain::Money::parse("15000.00", "amount").unwrap(),
-        bank_card_token: kirim::config::Secret::new(token),
+        bank_card_token: kirim::domain::Secret::new(token),
         with_otp: false,
         pay_option: "BRI".into(),
         remarks: Some("Testing Remarks".into()),

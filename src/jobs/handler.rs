@@ -23,11 +23,11 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::circuit::{Breakers, Permit, Signal};
-use crate::domain::{ExternalId, Provider};
+use crate::domain::{ExternalId, Provider, State};
 use crate::jobs::apply::{self, follow_up, now, release_inquiry};
-use crate::jobs::{Job, Queue, QueueError};
+use crate::jobs::{Job, Observer, Queue, QueueError};
 use crate::ledger::{
-    now_ms, HistoryEntry, Ledger, LedgerError, Payout, PayoutId, PayoutKind, State, Transition,
+    now_ms, HistoryEntry, Ledger, LedgerError, Payout, PayoutId, PayoutKind, Transition,
     TransitionOutcome,
 };
 use crate::lifecycle::{decide, Action, Decision, Event, Health, NotSent, Policy};
@@ -82,8 +82,9 @@ pub struct Engine {
     pub policy: Policy,
     /// Recorded as the actor in the audit trail.
     pub actor: String,
-    /// Provider call counts, latencies and alerts (flushed to Redis by the worker).
-    pub metrics: Arc<crate::metrics::Recorder>,
+    /// Told about every provider call and alert (the worker passes its metrics
+    /// recorder, which flushes to Redis).
+    pub observer: Arc<dyn Observer>,
     /// Per-provider circuit breakers of this process.
     pub breakers: Breakers,
     /// Attempts of a job that fails for infrastructure reasons (Redis) before it
@@ -220,7 +221,7 @@ impl Engine {
         entry: HistoryEntry,
     ) -> Result<Option<Payout>, EngineError> {
         if let Some(alert) = d.alert {
-            self.metrics.alert(p.id.provider, alert.as_str());
+            self.observer.alert(p.id.provider, alert.as_str());
             tracing::warn!(payout = %p.id, provider = %p.id.provider, alert = alert.as_str(), code = ?entry.response_code, note = %d.note, "alert");
         }
         if let Some(h) = d.health {
@@ -365,7 +366,7 @@ impl Engine {
         };
         let (event, entry) = match result {
             Ok(ex) => {
-                self.metrics.record(
+                self.observer.exchange(
                     p.id.provider,
                     p.details.kind.as_str(),
                     ex.outcome.label(),
@@ -563,8 +564,8 @@ impl Engine {
                 Duration::ZERO,
             ),
         };
-        self.metrics
-            .record(p.id.provider, "inquiry", ex.outcome.label(), ex.latency);
+        self.observer
+            .exchange(p.id.provider, "inquiry", ex.outcome.label(), ex.latency);
         let mut entry = exchange_entry("inquiry", &ex, &self.actor);
         entry.external_id = Some(ext);
         let event = Event::Inquired(ex.outcome.clone());

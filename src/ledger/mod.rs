@@ -17,8 +17,6 @@
 //!   Entries never hold secrets (card tokens live in a separate field that no read
 //!   path returns).
 
-mod state;
-
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -29,12 +27,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-pub use state::State;
-
-use crate::config::Secret;
-use crate::domain::{FieldError, Money, PartnerReference, Provider};
+use crate::domain::{Beneficiary, FieldError, Money, PartnerReference, Provider, Secret, State};
 use crate::keys::Keys;
-use crate::providers::Beneficiary;
 
 /// Creates per pipelined round trip in [`Ledger::create_many`].
 const CREATE_PIPELINE: usize = 200;

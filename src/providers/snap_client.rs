@@ -23,8 +23,8 @@ use super::http::{self, OutgoingRequest, RawResponse, SendGate, Transport};
 use super::snap_answer::{verdict, CallKind, SnapAnswer, Verdict};
 use super::token::{AccessToken, TokenCache};
 use super::{audit, Exchange, Outcome, ProviderError};
-use crate::config::{EndpointUrlMode, HttpSettings, Secret};
-use crate::domain::{ExternalId, Provider};
+use crate::config::{EndpointUrlMode, HttpSettings};
+use crate::domain::{ExternalId, Provider, Secret};
 use crate::snap::{self, timestamp};
 
 /// A message id for calls kirim makes on its own (the profile check, CLI reads):
