@@ -59,11 +59,6 @@ impl Keys {
         format!("{}:due", self.ns)
     }
 
-    /// Daily X-EXTERNAL-ID counter for one provider (partner).
-    pub fn external_id_counter(&self, provider: Provider, yyyymmdd: &str) -> String {
-        format!("{}:extid:{}:{yyyymmdd}", self.ns, provider.as_str())
-    }
-
     /// Dead letters: hash of dead-letter id → JSON.
     pub fn dead(&self) -> String {
         format!("{}:dead", self.ns)

@@ -350,13 +350,7 @@ async fn account_inquiry(
         .ok_or(ApiError::ProviderUnavailable(format!(
             "{provider} is not enabled"
         )))?;
-    let ext = s
-        .client
-        .ledger()
-        .next_external_id(provider, now_ms())
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let external_id = crate::domain::ExternalId::parse(&ext)?;
+    let external_id = crate::domain::ExternalId::fresh(now_ms());
     let req = AccountInquiryRequest {
         bank_code,
         account_no,

@@ -2,6 +2,7 @@
 //! provider clients. Each type can only hold a valid value ("parse, don't validate");
 //! every parse error names the field and the rule it broke.
 
+pub mod external_id;
 pub mod money;
 mod secret;
 mod state;

@@ -179,15 +179,11 @@ impl Engine {
             Permit::Allow => None,
             Permit::Paused { retry_at_ms } => Some(retry_at_ms),
             Permit::Probe => {
-                let signal = match (
-                    self.providers.get(&provider),
-                    self.ledger.next_external_id(provider, now_ms()).await,
-                ) {
-                    (Some(client), Ok(ext)) => match ExternalId::parse(&ext) {
-                        Ok(ext) => crate::circuit::probe(client.as_ref(), &ext).await,
-                        Err(_) => Signal::Refused,
-                    },
-                    _ => Signal::ConnectFailure,
+                let signal = match self.providers.get(&provider) {
+                    Some(client) => {
+                        crate::circuit::probe(client.as_ref(), &ExternalId::fresh(now_ms())).await
+                    }
+                    None => Signal::ConnectFailure,
                 };
                 self.observe(provider, signal).await;
                 match self.breakers.permit(provider, now_ms()) {
@@ -268,13 +264,7 @@ impl Engine {
             return Ok(None); // checked before the first submission
         }
         let provider = self.provider(p.id.provider)?;
-        let ext = self
-            .ledger
-            .next_external_id(p.id.provider, now_ms())
-            .await?;
-        let Ok(external_id) = ExternalId::parse(&ext) else {
-            return Ok(None);
-        };
+        let external_id = ExternalId::fresh(now_ms());
         let req = AccountInquiryRequest {
             bank_code: b.bank_code.clone(),
             account_no: b.account_no.clone(),
@@ -282,7 +272,7 @@ impl Engine {
         };
         let mut entry = HistoryEntry::new("account_inquiry", now_ms());
         entry.actor = Some(self.actor.clone());
-        entry.external_id = Some(ext);
+        entry.external_id = Some(req.external_id.as_str().to_owned());
         let (code, message) = match provider.account_inquiry(&req).await {
             Ok(info) if names_match(&b.name, &info.account_name) => {
                 entry.note = Some(format!("account holder '{}' matches", info.account_name));
@@ -530,14 +520,8 @@ impl Engine {
     /// Ask the provider what happened, and hand the answer to the lifecycle.
     async fn inquire(&self, p: Payout) -> Result<Step, EngineError> {
         let provider = self.provider(p.id.provider)?;
-        let ext = self
-            .ledger
-            .next_external_id(p.id.provider, now_ms())
-            .await?;
-        let external_id = match ExternalId::parse(&ext) {
-            Ok(e) => e,
-            Err(_) => return Ok(Step::Nothing),
-        };
+        let external_id = ExternalId::fresh(now_ms());
+        let ext = external_id.as_str().to_owned();
         let query = StatusQuery {
             partner_reference: p.details.partner_reference.clone(),
             provider_reference: p.meta.provider_reference.clone(),
