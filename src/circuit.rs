@@ -28,6 +28,9 @@ use crate::keys::Keys;
 use crate::providers::{Outcome, PayoutProvider, ProviderError, StatusQuery};
 
 /// What one provider call told us about the provider's health.
+/// While a half-open probe is out, other callers look again after this long.
+pub const PROBE_RECHECK_MS: i64 = 1_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
     /// The provider answered (whatever it said about the transaction).
@@ -359,9 +362,12 @@ impl Breakers {
                     e.probe_at = now_ms;
                     (Permit::Probe, None)
                 } else {
+                    // Look again soon: the probe usually answers in milliseconds,
+                    // and waiting for its whole timeout left payouts paused ~30 s
+                    // after the provider was back (found by the 60-s outage test).
                     (
                         Permit::Paused {
-                            retry_at_ms: deadline,
+                            retry_at_ms: deadline.min(now_ms.saturating_add(PROBE_RECHECK_MS)),
                         },
                         None,
                     )
@@ -820,6 +826,27 @@ mod tests {
             assert_eq!(b.permit(P, now), Permit::Paused { retry_at_ms: 5_100 });
         }
         assert_eq!(b.permit(P, 5_100), Permit::Probe);
+    }
+
+    /// Regression (60-s outage test): with the default 30-s probe timeout, the
+    /// payouts paused behind a probe slept the whole 30 s although the probe
+    /// answered at once.
+    #[test]
+    fn behind_a_probe_callers_look_again_within_a_second() {
+        let b = Breakers::new(BreakerConfig {
+            probe_timeout_ms: 30_000,
+            ..cfg()
+        });
+        open_at(&b, 0);
+        assert_eq!(b.acquire(P, 5_000).0, Permit::Probe);
+        assert_eq!(
+            b.permit(P, 5_001),
+            Permit::Paused {
+                retry_at_ms: 5_001 + PROBE_RECHECK_MS
+            }
+        );
+        b.record(P, Signal::Ok, 5_050);
+        assert_eq!(b.permit(P, 5_001 + PROBE_RECHECK_MS), Permit::Allow);
     }
 
     #[test]

@@ -89,8 +89,38 @@ impl NotifySettings {
 pub struct RedisSettings {
     /// `redis://host:port/db`.
     pub url: String,
-    /// Prefix of every kirim key. Wrapped in `{…}` it is a Redis Cluster hash tag.
+    /// Prefix of every kirim key (one slot of one primary; see deploy/README.md).
     pub namespace: String,
+    /// What must be durable before an enqueue is answered and before a send:
+    /// `fsync` (the server's `appendfsync always`, checked at start), `replicas`
+    /// (`WAIT`), `replicas_fsync` (`WAITAOF`, Redis ≥ 7.2) or `none`.
+    #[serde(default)]
+    pub durability: crate::durability::Durability,
+    /// Replicas that must acknowledge a write in the `replicas*` modes.
+    #[serde(default = "default_replicas")]
+    pub replicas: u32,
+    /// How long a write waits for them (below the connection's 500 ms response timeout).
+    #[serde(default = "default_replica_timeout_ms")]
+    pub replica_timeout_ms: u64,
+}
+
+fn default_replicas() -> u32 {
+    1
+}
+
+fn default_replica_timeout_ms() -> u64 {
+    200
+}
+
+impl RedisSettings {
+    /// What the ledger waits for after a write that must survive.
+    pub fn wait_for(&self) -> crate::durability::WaitFor {
+        crate::durability::WaitFor {
+            mode: self.durability,
+            replicas: self.replicas,
+            timeout: Duration::from_millis(self.replica_timeout_ms),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -500,6 +530,12 @@ impl Settings {
 
     /// Rules serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=400).contains(&self.redis.replica_timeout_ms) {
+            return Err(ConfigError::invalid(
+                "redis.replica_timeout_ms",
+                "must be 1 to 400 (below the Redis connection's 500 ms response timeout)",
+            ));
+        }
         if !self.redis.url.starts_with("redis://") && !self.redis.url.starts_with("rediss://") {
             return Err(ConfigError::invalid(
                 "redis.url",

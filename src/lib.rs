@@ -40,6 +40,7 @@ pub mod client;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod durability;
 pub mod jobs;
 pub mod keys;
 pub mod ledger;

@@ -79,7 +79,10 @@ impl TestRedis {
                     "--save",
                     "",
                 ])
-                .args(["--appendonly", "no", "--protected-mode", "no"])
+                // The default `redis.durability = "fsync"` asks for this, and
+                // kirim checks it at start-up.
+                .args(["--appendonly", "yes", "--appendfsync", "always"])
+                .args(["--protected-mode", "no"])
                 .args(extra_args)
                 .arg("--dir")
                 .arg(dir.path())

@@ -151,7 +151,10 @@ impl WorkerRuntime {
         providers: ProviderSet,
         options: WorkerOptions,
     ) -> Result<Self, EngineError> {
-        let ledger = Ledger::connect(&settings.redis.url, &settings.redis.namespace).await?;
+        let ledger = Ledger::connect(&settings.redis.url, &settings.redis.namespace)
+            .await?
+            .durable(settings.redis.wait_for())
+            .await?;
         let queue = Queue::new(
             ledger.connection(),
             ledger.keys(),

@@ -32,6 +32,11 @@ pub enum ApiError {
     ProviderUnavailable(String),
     #[error("provider refused: {code} {message}")]
     ProviderRefused { code: String, message: String },
+    /// The ledger write did not reach the durability `redis.durability` asks for:
+    /// the payout may exist on the primary, but is not acknowledged. Retrying with
+    /// the same reference is safe.
+    #[error("{0}; retry the same request")]
+    NotDurable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -41,6 +46,9 @@ impl From<ClientError> for ApiError {
         match e {
             ClientError::Invalid(f) => ApiError::Invalid(f),
             ClientError::Conflict { .. } => ApiError::Conflict(e.to_string()),
+            ClientError::Ledger(crate::ledger::LedgerError::NotDurable(n)) => {
+                ApiError::NotDurable(n.to_string())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -74,6 +82,7 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::ProviderUnavailable(_) => (StatusCode::BAD_GATEWAY, "provider_unavailable"),
+            ApiError::NotDurable(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_durable"),
             ApiError::ProviderRefused { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "provider_refused")
             }

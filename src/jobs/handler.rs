@@ -612,7 +612,11 @@ impl SendFence for LedgerFence {
             return Err(format!("{step}: {why}"));
         }
         match self.ledger.version(&self.id).await {
-            Ok(Some(v)) if v == self.version() => Ok(()),
+            Ok(Some(v)) if v == self.version() => self
+                .ledger
+                .confirm_durable()
+                .await
+                .map_err(|e| format!("{step}: the SUBMITTING record is not durable yet: {e}")),
             Ok(Some(v)) => Err(format!(
                 "{step}: the ledger moved on (version {} → {v})",
                 self.version()

@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::domain::{Beneficiary, FieldError, Money, PartnerReference, Provider, Secret, State};
+use crate::durability::{ServerFacts, Verdict, WaitFor};
 use crate::keys::Keys;
 
 /// Creates per pipelined round trip in [`Ledger::create_many`].
@@ -46,6 +47,10 @@ pub enum LedgerError {
     Corrupt { id: String, detail: String },
     #[error("encode: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error("not durable: {0}")]
+    NotDurable(#[from] crate::durability::NotDurable),
+    #[error("{0}")]
+    DurabilityRefused(String),
 }
 
 /// (provider, partnerReferenceNo): the identity of a payout.
@@ -350,6 +355,8 @@ pub struct Ledger {
     create: Script,
     transition: Script,
     claim: Script,
+    /// What a write that must survive waits for (`redis.durability`).
+    wait: WaitFor,
 }
 
 impl fmt::Debug for Ledger {
@@ -378,7 +385,80 @@ impl Ledger {
             create: Script::new(include_str!("create.lua")),
             transition: transition_script(),
             claim: Script::new(include_str!("claim_due.lua")),
+            wait: WaitFor::nothing(),
         }
+    }
+
+    /// Wait for `wait` after every enqueue and before every send (`redis.durability`).
+    pub fn with_durability(mut self, wait: WaitFor) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// [`Self::with_durability`], then [`Self::check_durability`]: refuse a server
+    /// that cannot honour the setting, warn where kirim cannot tell.
+    pub async fn durable(self, wait: WaitFor) -> Result<Self, LedgerError> {
+        let ledger = self.with_durability(wait);
+        match ledger.check_durability().await? {
+            Verdict::Matches => {}
+            Verdict::Warn(why) => tracing::warn!("{why}"),
+            Verdict::Refuse(why) => return Err(LedgerError::DurabilityRefused(why)),
+        }
+        Ok(ledger)
+    }
+
+    /// Read the server's persistence and replication facts and judge them against
+    /// the durability setting (call at start-up; see [`crate::durability`]).
+    pub async fn check_durability(&self) -> Result<Verdict, LedgerError> {
+        let mut conn = self.conn.clone();
+        let config = |name: &'static str| {
+            let mut c = redis::cmd("CONFIG");
+            c.arg("GET").arg(name);
+            c
+        };
+        let mut facts = ServerFacts::default();
+        if let Ok(v) = config("appendonly")
+            .query_async::<Vec<String>>(&mut conn)
+            .await
+        {
+            facts.appendonly = v.get(1).cloned();
+        }
+        if let Ok(v) = config("appendfsync")
+            .query_async::<Vec<String>>(&mut conn)
+            .await
+        {
+            facts.appendfsync = v.get(1).cloned();
+        }
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_default();
+        facts.version = info_field(&info, "redis_version").and_then(|v| {
+            let mut it = v.split('.').map(|n| n.parse::<u32>().ok());
+            Some((it.next()??, it.next()??))
+        });
+        let repl: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_default();
+        facts.connected_replicas =
+            info_field(&repl, "connected_slaves").and_then(|n| n.parse().ok());
+        Ok(crate::durability::verdict(&self.wait, &facts))
+    }
+
+    /// Wait until the writes made so far on the ledger's connection reached the
+    /// replicas the setting asks for (modes `replicas*`; otherwise nothing). The
+    /// send fence calls this right before a request that can move money.
+    pub async fn confirm_durable(&self) -> Result<(), LedgerError> {
+        let Some(cmd) = self.wait.command() else {
+            return Ok(());
+        };
+        let mut conn = self.conn.clone();
+        let reply: redis::Value = cmd.query_async(&mut conn).await?;
+        self.wait.check(&reply)?;
+        Ok(())
     }
 
     /// Connect to `url` and use `namespace`.
@@ -407,7 +487,19 @@ impl Ledger {
     ) -> Result<CreateOutcome, LedgerError> {
         let (id, invocation) = self.create_invocation(new, now, due_at)?;
         let mut conn = self.conn.clone();
-        let reply: Vec<String> = invocation.invoke_async(&mut conn).await?;
+        let Some(wait) = self.wait.command() else {
+            let reply: Vec<String> = invocation.invoke_async(&mut conn).await?;
+            return create_outcome(id, &reply);
+        };
+        // The write and its WAIT in one pipeline: the same connection, so the WAIT
+        // covers this write even if the connection was re-established before.
+        self.create.prepare_invoke().load_async(&mut conn).await?;
+        let (reply, acked): (Vec<String>, redis::Value) = redis::pipe()
+            .invoke_script(&invocation)
+            .add_command(wait)
+            .query_async(&mut conn)
+            .await?;
+        self.wait.check(&acked)?;
         create_outcome(id, &reply)
     }
 
@@ -438,7 +530,23 @@ impl Ledger {
                 pipe.invoke_script(&invocation);
                 ids.push(id);
             }
-            let replies: Vec<Vec<String>> = pipe.query_async(&mut conn).await?;
+            let wait = self.wait.command();
+            if let Some(wait) = &wait {
+                pipe.add_command(wait.clone());
+            }
+            let mut replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+            if wait.is_some() {
+                let acked = replies.pop().unwrap_or(redis::Value::Nil);
+                self.wait.check(&acked)?;
+            }
+            let replies: Vec<Vec<String>> = replies
+                .into_iter()
+                .map(redis::from_redis_value)
+                .collect::<Result<_, _>>()
+                .map_err(|e| LedgerError::Corrupt {
+                    id: String::new(),
+                    detail: format!("create reply: {e}"),
+                })?;
             if replies.len() != ids.len() {
                 return Err(LedgerError::Corrupt {
                     id: String::new(),
@@ -745,5 +853,14 @@ fn parse_payout(id: &PayoutId, f: &BTreeMap<String, String>) -> Result<Payout, L
         details,
         meta,
         external_ids,
+    })
+}
+
+/// One `field:value` line of an `INFO` reply.
+fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
+    info.lines().find_map(|l| {
+        l.strip_prefix(field)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(str::trim)
     })
 }
