@@ -296,6 +296,20 @@ async fn a_sigkill_between_nicepay_registration_and_approve_does_not_register_tw
         p.meta.provider_reference.as_deref(),
         Some(b[0].provider_reference.as_str())
     );
+    // Each message kirim sent has its own X-EXTERNAL-ID in the audit trail (an
+    // inquiry answered "not found" and the resubmission it led to are two).
+    let sent: Vec<&str> = h
+        .iter()
+        .filter(|e| matches!(e.event.as_str(), "inquiry" | "request"))
+        .filter_map(|e| e.external_id.as_deref())
+        .collect();
+    let distinct: std::collections::BTreeSet<_> = sent.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        sent.len(),
+        "an X-EXTERNAL-ID appears on two messages in the audit trail\n  {}",
+        trail(&h)
+    );
     println!("audit trail of {id}:\n  {}", trail(&h));
 }
 
