@@ -108,18 +108,25 @@ async fn a_worker_stalled_past_the_send_deadline_never_sends() {
         .id;
     app.start_worker().await;
 
-    // The stalled attempt ends with a `not_sent` entry naming the fence.
-    let client = app.client.clone();
+    // The stalled attempt ends with a `not_sent` entry naming the fence. Until
+    // then the provider must not have booked anything (bookings are read before
+    // the history, so a booking by the later attempt cannot be mistaken for one).
+    let (client, sandbox) = (app.client.clone(), &app.sandbox);
     wait_for(
         "the stalled submission to be fenced",
         Duration::from_secs(30),
         || {
             let (client, id) = (client.clone(), id.clone());
             async move {
-                history(&client, &id)
-                    .await
-                    .iter()
-                    .any(|e| e.event == "not_sent")
+                let booked = bookings(sandbox, Provider::Ifortepay, "STALL-1");
+                let h = history(&client, &id).await;
+                let fenced = h.iter().any(|e| e.event == "not_sent");
+                assert!(
+                    fenced || booked.is_empty(),
+                    "booked while the stalled worker held SUBMITTING: {booked:?}\n  {}",
+                    trail(&h)
+                );
+                fenced
             }
         },
     )
@@ -315,7 +322,9 @@ async fn a_sigkill_between_nicepay_registration_and_approve_does_not_register_tw
 
 /// Defect 6: 60 s of refused connections. The circuit opens, payouts wait (not
 /// burned, not dead-lettered, never FAILED); after the outage every payout is
-/// final, paid once.
+/// final, paid once. Takes ~105 s: the breaker's cool-down reaches 40 s during the
+/// outage, and payouts that find it half-open are paused until the probe's timeout
+/// (30 s) even when the probe succeeds at once (`Breakers::acquire`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sixty_second_outage_ends_with_every_payout_final_and_none_dead_lettered() {
     let mut app = App::spawn(|_| {}, |_| {}).await;
