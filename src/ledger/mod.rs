@@ -630,7 +630,7 @@ impl Ledger {
         let mut entry = t.entry;
         entry.from = Some(payout.state);
         entry.to = Some(t.to);
-        if t.allocate_external_id {
+        if t.allocate_external_id && entry.external_id.is_none() {
             entry.external_id = Some("__EXTID__".into());
         }
         let (event_id, event_json) = if t.to.is_final() && !payout.state.is_final() {

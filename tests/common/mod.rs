@@ -326,3 +326,107 @@ impl Drop for Api {
         }
     }
 }
+
+/// Environment for a `kirim worker` child process that shares `settings`' Redis and
+/// namespace and talks to `sandbox`, with the test-sized timings of [`point_at`]
+/// (plus a 1 s × 2 heartbeat, so a SIGKILLed worker's jobs are re-run after 2 s).
+/// `extra` entries are appended and win over the defaults.
+pub fn worker_env(
+    settings: &Settings,
+    sandbox: &SandboxHandle,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("KIRIM_REDIS__URL".into(), settings.redis.url.clone()),
+        (
+            "KIRIM_REDIS__NAMESPACE".into(),
+            settings.redis.namespace.clone(),
+        ),
+        (
+            "KIRIM_PROVIDERS__IFORTEPAY__BASE_URL".into(),
+            sandbox.url("/ifortepay"),
+        ),
+        (
+            "KIRIM_PROVIDERS__NICEPAY__BASE_URL".into(),
+            sandbox.url("/nicepay"),
+        ),
+        (
+            "KIRIM_PROVIDERS__SINGAPAY__BASE_URL".into(),
+            sandbox.url("/singapay"),
+        ),
+    ];
+    let defaults = [
+        ("KIRIM_PROVIDERS__IFORTEPAY__REQUEST_TIMEOUT_MS", "2000"),
+        ("KIRIM_PROVIDERS__NICEPAY__REQUEST_TIMEOUT_MS", "2000"),
+        ("KIRIM_PROVIDERS__SINGAPAY__REQUEST_TIMEOUT_MS", "2000"),
+        ("KIRIM_WORKER__HEARTBEAT_SECS", "1"),
+        ("KIRIM_WORKER__MISSED_HEARTBEATS", "2"),
+        ("KIRIM_WORKER__POLL_INTERVAL_MS", "20"),
+        ("KIRIM_WORKER__BACKOFF_BASE_MS", "50"),
+        ("KIRIM_WORKER__BACKOFF_MAX_MS", "500"),
+        ("KIRIM_WORKER__SHUTDOWN_TIMEOUT_SECS", "2"),
+        ("KIRIM_RECONCILE__TICK_SECS", "1"),
+        ("KIRIM_RECONCILE__SCHEDULE_SECS", "[1]"),
+        ("KIRIM_RECONCILE__PROVIDERS__NICEPAY__SCHEDULE_SECS", "[1]"),
+        ("KIRIM_RECONCILE__NOT_FOUND_GRACE_SECS", "0"),
+        ("KIRIM_RECONCILE__STUCK_AFTER_SECS", "5"),
+        ("KIRIM_LOG__FILTER", "warn"),
+    ];
+    env.extend(
+        defaults
+            .iter()
+            .chain(extra.iter())
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    env
+}
+
+/// A `kirim worker` child process (the real binary). Killed with SIGKILL when
+/// dropped. Its stderr goes to `log` (under the test's target tmp dir) for
+/// post-mortems.
+pub struct WorkerProcess {
+    child: Option<std::process::Child>,
+    pub log: std::path::PathBuf,
+}
+
+impl WorkerProcess {
+    /// Start `kirim worker --concurrency 8` with `env` (see [`worker_env`]); `name`
+    /// names the log file.
+    pub fn spawn(name: &str, env: &[(String, String)]) -> WorkerProcess {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let log = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{name}-{}.log", std::process::id()));
+        let stderr = std::fs::File::create(&log).expect("worker log file");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_kirim"))
+            .args(["worker", "--concurrency", "8"])
+            .current_dir(root)
+            .env_remove("RUST_LOG")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("kirim worker starts");
+        WorkerProcess {
+            child: Some(child),
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// SIGKILL (no chance to clean up) and reap.
+    pub fn sigkill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        self.sigkill();
+    }
+}
