@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use common::{transfer, wait_for, App, WorkerProcess};
 use kirim::circuit::CircuitState;
 use kirim::client::Client;
-use kirim::domain::Provider;
-use kirim::ledger::{HistoryEntry, Payout, PayoutId, State};
+use kirim::domain::{Provider, State};
+use kirim::ledger::{HistoryEntry, Payout, PayoutId};
 use kirim::sandbox::{Booking, FaultRule, SandboxHandle};
 use serde_json::json;
 
