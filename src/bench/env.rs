@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use redis::aio::ConnectionManager;
 
 use crate::config::Settings;
+use crate::durability::Durability;
 use crate::redis_server::{unique_namespace, TestRedis};
 use crate::sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 
@@ -17,6 +18,8 @@ use crate::sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 /// run's ids would refuse them as repeated (409).
 pub struct BenchEnv {
     pub redis: TestRedis,
+    /// The replica in `--durability replicas`.
+    pub replica: Option<TestRedis>,
     /// Settings pointed at `redis`, key paths made absolute.
     pub settings: Settings,
     /// The `kirim` binary (this executable).
@@ -61,10 +64,37 @@ fn sandbox_config() -> anyhow::Result<SandboxConfig> {
 
 impl BenchEnv {
     /// Start Redis (private unless `REDIS_URL` is set).
-    pub async fn start(base: Settings, config: Option<PathBuf>) -> anyhow::Result<BenchEnv> {
-        let redis = TestRedis::start()?;
+    pub async fn start(
+        base: Settings,
+        config: Option<PathBuf>,
+        durability: Durability,
+    ) -> anyhow::Result<BenchEnv> {
+        let external = std::env::var("REDIS_URL").is_ok_and(|u| !u.is_empty());
+        let (redis, replica) = match durability {
+            _ if external => (TestRedis::start()?, None),
+            // The private server's defaults: appendonly yes, appendfsync always.
+            Durability::Fsync => (TestRedis::start()?, None),
+            Durability::None => (
+                TestRedis::spawn_local(&["--appendfsync", "everysec"])?,
+                None,
+            ),
+            Durability::Replicas | Durability::ReplicasFsync => {
+                let primary = TestRedis::spawn_local(&["--appendfsync", "everysec"])?;
+                let port = primary.url().rsplit(':').next().unwrap_or("6379").to_owned();
+                let replica = TestRedis::spawn_local(&[
+                    "--appendfsync",
+                    "everysec",
+                    "--replicaof",
+                    "127.0.0.1",
+                    &port,
+                ])?;
+                wait_for_link(&replica).await?;
+                (primary, Some(replica))
+            }
+        };
         let mut settings = base;
         settings.redis.url = redis.url().to_owned();
+        settings.redis.durability = durability;
         settings.notify.url = String::new();
         let p = &mut settings.providers;
         p.ifortepay.private_key_path = absolute(&p.ifortepay.private_key_path);
@@ -84,6 +114,7 @@ impl BenchEnv {
             .context("connect to the benchmark's Redis")?;
         Ok(BenchEnv {
             redis,
+            replica,
             settings,
             exe: std::env::current_exe().context("locate the kirim binary")?,
             config,
@@ -141,6 +172,10 @@ impl BenchEnv {
         let mut env = vec![
             ("KIRIM_REDIS__URL".into(), s.redis.url.clone()),
             ("KIRIM_REDIS__NAMESPACE".into(), s.redis.namespace.clone()),
+            (
+                "KIRIM_REDIS__DURABILITY".into(),
+                s.redis.durability.as_str().into(),
+            ),
             ("KIRIM_LOG__FILTER".into(), "warn".into()),
             ("RUST_LOG".into(), "warn".into()),
             (
@@ -192,5 +227,25 @@ impl BenchEnv {
             Some(c) => vec!["--config".into(), absolute(c).display().to_string()],
             None => Vec::new(),
         }
+    }
+}
+
+/// Wait (up to 30 s) until `replica` reports its link to the primary up.
+async fn wait_for_link(replica: &TestRedis) -> anyhow::Result<()> {
+    let client = redis::Client::open(replica.url())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut conn)
+            .await?;
+        if info.contains("master_link_status:up") {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("the benchmark's replica did not connect to its primary");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

@@ -48,6 +48,11 @@ pub struct BenchArgs {
     /// Skip the end-to-end runs (only --memory / --sweep).
     #[arg(long)]
     pub no_e2e: bool,
+    /// What the ledger waits for (redis.durability): the private Redis is started
+    /// to match (`fsync`: appendfsync always; `none`: everysec; `replicas`: a
+    /// primary with appendfsync everysec plus one replica, WAIT 1).
+    #[arg(long, value_enum)]
+    pub durability: Option<crate::durability::Durability>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
@@ -79,10 +84,11 @@ pub async fn run(
     let poll_ms = a
         .poll_interval_ms
         .unwrap_or(settings.worker.poll_interval_ms);
-    let env = BenchEnv::start(settings, config).await?;
+    let durability = a.durability.unwrap_or(settings.redis.durability);
+    let env = BenchEnv::start(settings, config, durability).await?;
     if !a.json {
         println!(
-            "kirim bench: Redis {} ({}), in-process sandbox per run (SUCCESS at once)",
+            "kirim bench: Redis {} ({}), redis.durability = {durability}, in-process sandbox per run (SUCCESS at once)",
             env.redis.url(),
             if env.redis.is_private() {
                 "private"
