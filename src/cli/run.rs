@@ -51,10 +51,12 @@ pub async fn serve(settings: Settings, a: ServeArgs) -> anyhow::Result<ExitCode>
     let providers = crate::providers::build_all(&settings.providers)?;
     let client = Client::connect(&settings).await?;
     let mut state = ApiState::new(&settings, client.clone(), providers);
+    state.console =
+        crate::console::ConsoleState::from_settings(&settings, client.clone())?.map(Arc::new);
     state.callbacks = Some(Arc::new(CallbackState::from_settings(&settings, client)));
     let bind = a.bind.unwrap_or_else(|| settings.api.bind.clone());
     let server = ApiServer::build(&bind, state, settings.api.max_body_bytes).await?;
-    tracing::info!(addr = %server.local_addr()?, "API listening");
+    tracing::info!(addr = %server.local_addr()?, "API listening (operator console at /ui)");
     server.run_until_stopped(super::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,4 @@
+//! placeholder
+use chromiumoxide as _;
+#[test]
+fn placeholder() {}
