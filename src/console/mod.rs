@@ -316,12 +316,22 @@ fn redirect_with(s: &ConsoleState, to: &str, ok: bool, message: &str) -> Respons
 
 // ---- login ----
 
-async fn login_page(AxState(s): AxState<Shared>) -> Response {
-    login_form(&s, StatusCode::OK, None)
+async fn login_page(AxState(s): AxState<Shared>, headers: HeaderMap) -> Response {
+    login_form(&s, &headers, StatusCode::OK, None)
 }
 
-fn login_form(s: &ConsoleState, status: StatusCode, error: Option<&str>) -> Response {
-    let nonce = auth::random_token();
+/// The login form. Its token is bound to the pre-login cookie, which is kept if
+/// the browser already has one (several tabs, a reload, a prefetch all agree).
+fn login_form(
+    s: &ConsoleState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
+    let nonce = auth::cookie(headers, LOGIN_COOKIE)
+        .filter(|n| n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_owned)
+        .unwrap_or_else(auth::random_token);
     let csrf = s.signer.csrf("login", &nonce);
     let mut r = (status, pages::login(&csrf, error, s.users.is_empty())).into_response();
     r.headers_mut()
@@ -363,6 +373,7 @@ async fn login(
         s.audit(&f.user, "login_failed", "", "401").await;
         return login_form(
             &s,
+            &headers,
             StatusCode::UNAUTHORIZED,
             Some("Wrong user or password."),
         );

@@ -429,8 +429,6 @@ pub fn payout(me: &User, v: &PayoutView, flash: Option<&Flash>) -> Markup {
                     dt { "submissions / checks" } dd { (p.meta.submissions) " / " (p.meta.checks) }
                     @if p.meta.dead { dt { "dead letter" } dd { a href="/ui/dead" { "parked — see dead letters" } } }
                 }
-            }
-            section {
                 h2 { "X-EXTERNAL-IDs" }
                 @if p.external_ids.is_empty() { p.muted { "None allocated yet (nothing was sent)." } }
                 ul.mono #external-ids { @for x in &p.external_ids { li { (x) } } }
@@ -438,11 +436,11 @@ pub fn payout(me: &User, v: &PayoutView, flash: Option<&Flash>) -> Markup {
                     p { a.button href="/ui/review" { "Resolve in the review queue" } }
                 }
             }
-        }
-        section {
-            h2 { "Audit trail" }
-            ol.timeline #timeline {
-                @for e in &v.history { (timeline_entry(e)) }
+            section {
+                h2 { "Audit trail" }
+                ol.timeline #timeline {
+                    @for e in &v.history { (timeline_entry(e)) }
+                }
             }
         }
     };
@@ -462,7 +460,7 @@ pub fn review(me: &User, items: &[PayoutView], flash: Option<&Flash>) -> Markup 
                 table.evidence {
                     thead { tr { th { "when" } th { "event" } th { "outcome" } th { "code" } th { "message" } th.num { "HTTP" } th.num { "latency" } } }
                     tbody {
-                        @for e in evidence(&v.history, 5) {
+                        @for e in evidence(&v.history, 3) {
                             tr {
                                 td { (at(e.at)) }
                                 td { (e.event) }
