@@ -160,6 +160,22 @@ async fn operator_console_in_a_real_browser() {
     // Search by account number finds the payouts paid to it.
     ui.goto("/ui/payouts?q=0987654321&state=SUCCEEDED").await;
     ui.wait_text("#result-count", "5 payout(s)").await;
+    // Filters by provider and created date (Jakarta days), and pages.
+    ui.goto("/ui/payouts?provider=singapay").await;
+    ui.wait_text("#result-count", "2 payout(s)").await;
+    let jakarta = chrono::FixedOffset::east_opt(7 * 3600).expect("offset");
+    let today = chrono::Utc::now().with_timezone(&jakarta).date_naive();
+    let tomorrow = today.succ_opt().expect("date");
+    ui.goto(&format!("/ui/payouts?from={tomorrow}")).await;
+    ui.wait_text("#result-count", "0 payout(s)").await;
+    ui.goto(&format!("/ui/payouts?from={today}&to={today}&per=5"))
+        .await;
+    ui.wait_text("#result-count", "13 payout(s)").await;
+    assert_eq!(ui.count("#payouts a.ref").await, 5);
+    assert!(ui.text(".pager").await.contains("page 1 of 3"));
+    ui.click("#next-page").await;
+    ui.wait_text(".pager", "page 2 of 3").await;
+    assert_eq!(ui.count("#payouts a.ref").await, 5);
 
     // ---- Review: the mandatory note is enforced by the server, not only the form.
     ui.goto("/ui/review").await;
@@ -409,6 +425,18 @@ async fn sessions_and_csrf_over_http() {
     let html = page.text().await.expect("html");
     assert!(html.contains("alice"));
     assert!(!html.contains("console-test-session-key"));
+
+    // Password guessing is throttled per user name, right password or not.
+    for _ in 0..10 {
+        let r = login(format!("user=victor&password=guess&csrf={token}"))
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 401);
+    }
+    let r = login(format!("user=victor&password={}&csrf={token}", VIEWER.1))
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 429, "throttled");
 
     // A forged cookie (another user, same signature) is no session.
     let forged = cookie.replacen("YWxpY2U", "dmljdG9y", 1);

@@ -35,6 +35,7 @@ use axum::{Extension, Router};
 use maud::Markup;
 use redis::AsyncCommands;
 use serde::Deserialize;
+use sha2::Digest as _;
 
 use self::auth::{User, LOGIN_COOKIE, SESSION_COOKIE};
 use self::pages::Flash;
@@ -49,8 +50,11 @@ pub const STATIC_HTMX: &str = include_str!("static/htmx.min.js");
 /// The console's stylesheet.
 pub const STATIC_CSS: &str = include_str!("static/console.css");
 
-/// Payouts per page of the list.
+/// Payouts per page of the list, unless `per` (5 to 200) says otherwise.
 const PER_PAGE: usize = 50;
+/// Failed logins per user name within [`LOGIN_WINDOW_SECS`] before logins pause.
+const LOGIN_MAX_FAILURES: u64 = 10;
+const LOGIN_WINDOW_SECS: u64 = 900;
 /// Largest form a console POST may carry.
 const MAX_FORM: usize = 16 * 1024;
 /// Console audit entries kept in Redis.
@@ -64,6 +68,7 @@ pub struct ConsoleState {
     signer: auth::Signer,
     ttl_secs: u64,
     secure: bool,
+    final_counts: queries::FinalCountsCache,
 }
 
 impl std::fmt::Debug for ConsoleState {
@@ -97,6 +102,7 @@ impl ConsoleState {
             signer,
             ttl_secs: c.session_ttl_secs,
             secure: c.secure_cookie,
+            final_counts: queries::FinalCountsCache::default(),
         }))
     }
 
@@ -251,11 +257,12 @@ async fn guard(AxState(s): AxState<Shared>, req: Request, next: Next) -> Respons
         if !is_get {
             return forbidden("Your session has ended; log in again. Nothing was changed.");
         }
-        let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, "/ui/login")]).into_response();
-        // htmx follows redirects inside the fragment; ask it to leave the page instead.
-        r.headers_mut()
-            .insert("hx-redirect", HeaderValue::from_static("/ui/login"));
-        return r;
+        if req.headers().contains_key("hx-request") {
+            // An htmx poll would follow a redirect and swap the login page into the
+            // fragment; tell htmx to leave the page instead.
+            return (StatusCode::UNAUTHORIZED, [("hx-redirect", "/ui/login")]).into_response();
+        }
+        return (StatusCode::SEE_OTHER, [(header::LOCATION, "/ui/login")]).into_response();
     };
     if is_get {
         let mut req = req;
@@ -360,6 +367,26 @@ async fn login(
             "The login form's security token is missing or wrong (CSRF). Reload the login page.",
         );
     }
+    // Guessing is throttled per user name (whether or not it exists).
+    let failures_key = format!(
+        "{}:console:login_failures:{}",
+        s.client.ledger().keys().namespace(),
+        hex::encode(sha2::Sha256::digest(f.user.as_bytes()))
+    );
+    let mut conn = s.client.ledger().connection();
+    let failures: Option<u64> = match conn.get(&failures_key).await {
+        Ok(n) => n,
+        Err(e) => return internal(e),
+    };
+    if failures.unwrap_or(0) >= LOGIN_MAX_FAILURES {
+        s.audit(&f.user, "login_throttled", "", "429").await;
+        return login_form(
+            &s,
+            &headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("Too many failed logins for this user; try again in 15 minutes."),
+        );
+    }
     // Hashing is deliberately slow: keep it off the async workers.
     let users = s.users.clone();
     let (name, password) = (f.user.clone(), f.password);
@@ -370,6 +397,16 @@ async fn login(
     .ok()
     .flatten();
     let Some(name) = found else {
+        let counted: Result<(), _> = redis::pipe()
+            .incr(&failures_key, 1)
+            .ignore()
+            .expire(&failures_key, LOGIN_WINDOW_SECS as i64)
+            .ignore()
+            .query_async(&mut conn)
+            .await;
+        if let Err(e) = counted {
+            tracing::warn!(error = %e, "failed login not counted");
+        }
         s.audit(&f.user, "login_failed", "", "401").await;
         return login_form(
             &s,
@@ -378,6 +415,10 @@ async fn login(
             Some("Wrong user or password."),
         );
     };
+    let cleared: Result<(), _> = conn.del(&failures_key).await;
+    if let Err(e) = cleared {
+        tracing::warn!(error = %e, "failed-login counter not cleared");
+    }
     let sid = auth::random_token();
     let exp = now_ms() + (s.ttl_secs as i64) * 1000;
     let value = s.signer.session_cookie(&name, &sid, exp);
@@ -410,14 +451,14 @@ async fn logout(AxState(s): AxState<Shared>, Extension(me): Extension<User>) -> 
 // ---- pages ----
 
 async fn overview(AxState(s): AxState<Shared>, Extension(me): Extension<User>) -> Response {
-    match queries::overview(&s.client).await {
+    match queries::overview(&s.client, &s.final_counts).await {
         Ok(o) => pages::overview(&me, &o).into_response(),
         Err(e) => internal(e),
     }
 }
 
 async fn overview_live(AxState(s): AxState<Shared>) -> Response {
-    match queries::overview(&s.client).await {
+    match queries::overview(&s.client, &s.final_counts).await {
         Ok(o) => pages::overview_live(&o).into_response(),
         Err(e) => internal(e),
     }
@@ -437,6 +478,8 @@ struct ListQuery {
     q: String,
     #[serde(default)]
     page: Option<usize>,
+    #[serde(default)]
+    per: Option<usize>,
 }
 
 /// Midnight in Jakarta of a `YYYY-MM-DD` date, in ms.
@@ -496,15 +539,20 @@ async fn payouts(
         }
     };
     let page_no = q.page.unwrap_or(0);
+    let per_page = q.per.unwrap_or(PER_PAGE).clamp(5, 200);
     let raw = [
         ("q", q.q.clone()),
         ("state", q.state.clone()),
         ("provider", q.provider.clone()),
         ("from", q.from.clone()),
         ("to", q.to.clone()),
+        (
+            "per",
+            q.per.map(|_| per_page.to_string()).unwrap_or_default(),
+        ),
     ];
-    match queries::list(&s.client, &f, page_no, PER_PAGE).await {
-        Ok(page) => pages::payouts(&me, &f, &raw, &page, page_no, PER_PAGE).into_response(),
+    match queries::list(&s.client, &f, page_no, per_page).await {
+        Ok(page) => pages::payouts(&me, &f, &raw, &page, page_no, per_page).into_response(),
         Err(e) => internal(e),
     }
 }
@@ -774,6 +822,42 @@ mod tests {
         assert_eq!(submitted_csrf(&h, b"note=x"), "");
         h.insert("x-csrf-token", HeaderValue::from_static("hdr"));
         assert_eq!(submitted_csrf(&h, b"csrf=abc"), "hdr");
+    }
+
+    fn repo_default() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml")
+    }
+
+    #[test]
+    fn console_settings_are_validated_and_the_key_stays_out_of_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let extra = dir.path().join("x.toml");
+        let load = |text: &str| {
+            std::fs::write(&extra, text).expect("write");
+            Settings::load_from(&repo_default(), Some(&extra), false)
+        };
+        let err = load("[console]\nsession_key = \"hunter2\"\n").expect_err("secret in a file");
+        assert!(err.to_string().contains("console.session_key"), "{err}");
+        assert!(!err.to_string().contains("hunter2"));
+        let err = load(
+            "[[console.users]]\nname = \"a\"\nrole = \"operator\"\npassword_hash = \"plaintext\"\n",
+        )
+        .expect_err("not a hash");
+        assert!(
+            err.to_string().contains("console.users[0].password_hash"),
+            "{err}"
+        );
+        let err =
+            load("[[console.users]]\nname = \"a\"\nrole = \"admin\"\npassword_hash = \"x\"\n")
+                .expect_err("unknown role");
+        assert!(err.to_string().contains("admin"), "{err}");
+        let hash = auth::hash_password("pw").expect("hash");
+        let ok = load(&format!(
+            "[[console.users]]\nname = \"a\"\nrole = \"viewer\"\npassword_hash = \"{hash}\"\n"
+        ))
+        .expect("valid");
+        assert_eq!(ok.console.users[0].role, crate::config::ConsoleRole::Viewer);
+        assert!(ok.console.enabled);
     }
 
     #[test]

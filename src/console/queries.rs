@@ -143,15 +143,53 @@ async fn provider_breakdown(
     }
 }
 
+/// Per-provider counts of the final states, which can be large, re-counted at most
+/// every [`FINAL_COUNTS_TTL_MS`] however many overviews are open. (The totals per
+/// state are always exact: SCARD.)
+#[derive(Debug, Default)]
+pub struct FinalCountsCache(std::sync::Mutex<Option<(i64, Breakdown)>>);
+
+type Breakdown = BTreeMap<State, Option<BTreeMap<Provider, u64>>>;
+
+/// How long per-provider counts of final states are reused.
+pub const FINAL_COUNTS_TTL_MS: i64 = 30_000;
+
+impl FinalCountsCache {
+    fn get(&self, now: i64) -> Option<Breakdown> {
+        let g = self.0.lock().ok()?;
+        g.as_ref()
+            .filter(|(at, _)| now - at < FINAL_COUNTS_TTL_MS)
+            .map(|(_, b)| b.clone())
+    }
+
+    fn put(&self, now: i64, b: &Breakdown) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = Some((now, b.clone()));
+        }
+    }
+}
+
 /// Read everything the overview shows, and record a sample if one is due.
-pub async fn overview(client: &Client) -> Result<Overview, QueryError> {
+pub async fn overview(client: &Client, cache: &FinalCountsCache) -> Result<Overview, QueryError> {
     let ledger = client.ledger();
     let now = crate::ledger::now_ms();
     let by_state = ledger.count_by_state().await?;
     let mut by_state_provider = BTreeMap::new();
-    for s in State::ALL {
+    for s in State::ALL.into_iter().filter(|s| !s.is_final()) {
         by_state_provider.insert(s, provider_breakdown(client, s).await?);
     }
+    let finals = match cache.get(now) {
+        Some(b) => b,
+        None => {
+            let mut b = Breakdown::new();
+            for s in State::ALL.into_iter().filter(|s| s.is_final()) {
+                b.insert(s, provider_breakdown(client, s).await?);
+            }
+            cache.put(now, &b);
+            b
+        }
+    };
+    by_state_provider.extend(finals);
     let mut conn = ledger.connection();
     let dead_letters: u64 = conn.hlen(ledger.keys().dead()).await?;
     let due = ledger.due_count(now).await?;
