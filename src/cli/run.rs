@@ -54,9 +54,10 @@ pub async fn serve(settings: Settings, a: ServeArgs) -> anyhow::Result<ExitCode>
     state.console =
         crate::console::ConsoleState::from_settings(&settings, client.clone())?.map(Arc::new);
     state.callbacks = Some(Arc::new(CallbackState::from_settings(&settings, client)));
+    let console = state.console.is_some();
     let bind = a.bind.unwrap_or_else(|| settings.api.bind.clone());
     let server = ApiServer::build(&bind, state, settings.api.max_body_bytes).await?;
-    tracing::info!(addr = %server.local_addr()?, "API listening (operator console at /ui)");
+    tracing::info!(addr = %server.local_addr()?, console, "API listening (console: /ui)");
     server.run_until_stopped(super::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -44,6 +44,7 @@ pub struct User {
 }
 
 impl User {
+    /// Operators act; viewers only look.
     pub fn can_act(&self) -> bool {
         self.role == ConsoleRole::Operator
     }
@@ -107,6 +108,7 @@ pub fn random_token() -> String {
 }
 
 impl Signer {
+    /// A signer with the configured key.
     pub fn new(key: &[u8]) -> Self {
         Signer { key: key.to_vec() }
     }

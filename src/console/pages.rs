@@ -103,6 +103,7 @@ pub fn layout(me: &User, title: &str, active: &str, flash: Option<&Flash>, body:
     }
 }
 
+/// The login form (its CSRF token bound to the pre-login cookie).
 pub fn login(csrf: &str, error: Option<&str>, no_users: bool) -> Markup {
     html! {
         (DOCTYPE)
@@ -262,6 +263,7 @@ pub fn overview_live(o: &Overview) -> Markup {
     }
 }
 
+/// The overview page: the live part plus the layout.
 pub fn overview(me: &User, o: &Overview) -> Markup {
     layout(me, "Overview", "overview", None, overview_live(o))
 }
@@ -302,6 +304,7 @@ fn urlencode(s: &str) -> String {
     out
 }
 
+/// The filtered, paginated payout list.
 pub fn payouts(
     me: &User,
     f: &Filter,
@@ -398,6 +401,7 @@ fn timeline_entry(e: &HistoryEntry) -> Markup {
     }
 }
 
+/// One payout: details, X-EXTERNAL-IDs and the audit trail as a timeline.
 pub fn payout(me: &User, v: &PayoutView, flash: Option<&Flash>) -> Markup {
     let p = &v.payout;
     let body = html! {
@@ -447,6 +451,7 @@ pub fn payout(me: &User, v: &PayoutView, flash: Option<&Flash>) -> Markup {
     layout(me, &format!("Payout {}", p.id), "payouts", flash, body)
 }
 
+/// NEEDS_REVIEW payouts with their evidence; resolve forms for operators only.
 pub fn review(me: &User, items: &[PayoutView], flash: Option<&Flash>) -> Markup {
     let body = html! {
         p.muted { "Payouts still unresolved past the review horizon. Check with the provider or the bank statement, then settle by hand; the resolution is audited with your name, exactly like " code { "kirim review resolve" } "." }
@@ -494,6 +499,7 @@ pub fn review(me: &User, items: &[PayoutView], flash: Option<&Flash>) -> Markup 
     layout(me, "Review queue", "review", flash, body)
 }
 
+/// Dead letters; retry buttons for operators only.
 pub fn dead(me: &User, letters: &[DeadLetter], flash: Option<&Flash>) -> Markup {
     let body = html! {
         p.muted { "Payouts kirim gave up sending (the retry window ran out, or the provider is misconfigured). A re-drive goes through the state machine, like " code { "kirim dead retry" } ": an unknown outcome is inquired, never resent." }
@@ -530,6 +536,7 @@ pub fn dead(me: &User, letters: &[DeadLetter], flash: Option<&Flash>) -> Markup 
     layout(me, "Dead letters", "dead", flash, body)
 }
 
+/// Undelivered notifications; redeliver buttons for operators only.
 pub fn notifications(
     me: &User,
     events: &[EventStatus],

@@ -35,6 +35,7 @@ pub const SAMPLE_EVERY_MS: i64 = 10_000;
 /// How long samples are kept.
 const SAMPLE_KEEP_MS: i64 = 2 * 3600 * 1000;
 
+/// A console read that failed (Redis, a corrupt record, the queue).
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
     #[error(transparent)]
