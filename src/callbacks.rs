@@ -30,10 +30,10 @@ use rsa::RsaPublicKey;
 use serde_json::{json, Value};
 
 use crate::client::Client;
-use crate::config::{Secret, Settings};
-use crate::domain::{PartnerReference, Provider};
+use crate::config::Settings;
+use crate::domain::{PartnerReference, Provider, Secret, State};
 use crate::jobs::apply::Reported;
-use crate::ledger::{now_ms, HistoryEntry, PayoutId, State};
+use crate::ledger::{now_ms, HistoryEntry, PayoutId};
 use crate::lifecycle::{Action, Event, Policy, Report, Trust};
 use crate::snap;
 

@@ -13,14 +13,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::config::{Secret, Settings};
-use crate::domain::{FieldError, Money, PartnerReference, Provider};
+use crate::config::Settings;
+use crate::domain::{Beneficiary, FieldError, Money, PartnerReference, Provider, Secret, State};
 use crate::jobs::{job_for, Job, Queue, QueueError};
 use crate::ledger::{
     now_ms, CreateOutcome, HistoryEntry, Ledger, LedgerError, NewPayout, PaymentDetails, Payout,
-    PayoutDetails, PayoutId, PayoutKind, State,
+    PayoutDetails, PayoutId, PayoutKind,
 };
-use crate::providers::Beneficiary;
 
 #[derive(Debug, Error)]
 pub enum ClientError {
@@ -108,7 +107,7 @@ impl Client {
         let queue = Queue::new(
             ledger.connection(),
             ledger.keys(),
-            &crate::worker::queue_options(settings),
+            &crate::jobs::QueueOptions::from_settings(settings),
         );
         Ok(Client::new(
             ledger,

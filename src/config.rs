@@ -11,7 +11,6 @@
 //!
 //! Everything is validated at start; an error names the key and the rule.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,36 +19,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-/// A secret string: `Debug`/`Display` print `[redacted]`, so it cannot leak through
-/// logs or error messages by accident. Use [`Secret::expose`] at the point of use.
-#[derive(Clone, Deserialize, Serialize, PartialEq, Eq, Default)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    /// The secret value. Call only where it is used (signing, headers).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+use crate::domain::Secret;
 
 /// A configuration problem, naming the key.
 #[derive(Debug, Error)]

@@ -5,8 +5,7 @@
 //! and the apalis queue — hash to one slot, so the Lua scripts that touch several of
 //! them at once stay legal on a cluster.
 
-use crate::domain::Provider;
-use crate::ledger::State;
+use crate::domain::{Provider, State};
 
 /// Key builder for one namespace.
 #[derive(Debug, Clone)]
@@ -60,11 +59,6 @@ impl Keys {
         format!("{}:due", self.ns)
     }
 
-    /// Daily X-EXTERNAL-ID counter for one provider (partner).
-    pub fn external_id_counter(&self, provider: Provider, yyyymmdd: &str) -> String {
-        format!("{}:extid:{}:{yyyymmdd}", self.ns, provider.as_str())
-    }
-
     /// Dead letters: hash of dead-letter id → JSON.
     pub fn dead(&self) -> String {
         format!("{}:dead", self.ns)
@@ -116,5 +110,30 @@ impl Keys {
     /// An apalis queue name (apalis appends `:active`, `:data`, …), one per lane.
     pub fn queue(&self, lane: &str) -> String {
         format!("{}:jobs:{lane}", self.ns)
+    }
+
+    /// Provider call counters (a hash `provider|op|outcome` → count).
+    pub fn metrics_jobs(&self) -> String {
+        format!("{}:metrics:jobs", self.ns)
+    }
+
+    /// Provider call latency histogram buckets (a hash).
+    pub fn metrics_latency(&self) -> String {
+        format!("{}:metrics:latency", self.ns)
+    }
+
+    /// Alert counters (a hash `provider|kind` → count).
+    pub fn metrics_alerts(&self) -> String {
+        format!("{}:metrics:alerts", self.ns)
+    }
+
+    /// Delivery state of the application notifications (a hash).
+    pub fn event_deliveries(&self) -> String {
+        format!("{}:events:delivery", self.ns)
+    }
+
+    /// An API idempotency key of one caller.
+    pub fn idempotency(&self, caller: &str, key: &str) -> String {
+        format!("{}:idem:{caller}:{key}", self.ns)
     }
 }

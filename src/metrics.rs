@@ -15,10 +15,9 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 
-use crate::domain::Provider;
+use crate::domain::{Provider, State};
 use crate::jobs::{Lane, Queue};
-use crate::keys::Keys;
-use crate::ledger::{now_ms, Ledger, State};
+use crate::ledger::{now_ms, Ledger};
 
 /// Latency histogram bucket bounds, seconds.
 pub const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
@@ -44,31 +43,34 @@ impl std::fmt::Debug for Recorder {
     }
 }
 
-fn metrics_jobs(keys: &Keys) -> String {
-    format!("{}:metrics:jobs", keys.namespace())
-}
-
-fn metrics_latency(keys: &Keys) -> String {
-    format!("{}:metrics:latency", keys.namespace())
-}
-
-fn metrics_alerts(keys: &Keys) -> String {
-    format!("{}:metrics:alerts", keys.namespace())
-}
-
 /// Count one alert straight into Redis, for processes without a flushing
 /// [`Recorder`] (`kirim serve`'s callback receivers). One HINCRBY; best effort.
 pub async fn count_alert_now(ledger: &Ledger, provider: Provider, kind: &str) {
     let mut conn = ledger.connection();
     let r: Result<i64, _> = conn
         .hincr(
-            metrics_alerts(ledger.keys()),
+            ledger.keys().metrics_alerts(),
             format!("{provider}|{kind}"),
             1,
         )
         .await;
     if let Err(e) = r {
         tracing::warn!(error = %e, "could not count an alert");
+    }
+}
+
+impl crate::jobs::Observer for Recorder {
+    fn exchange(
+        &self,
+        provider: Provider,
+        op: &'static str,
+        outcome: &'static str,
+        latency: Duration,
+    ) {
+        self.record(provider, op, outcome, latency);
+    }
+    fn alert(&self, provider: Provider, kind: &'static str) {
+        Recorder::alert(self, provider, kind);
     }
 }
 
@@ -130,27 +132,27 @@ impl Recorder {
         let keys = ledger.keys();
         let mut pipe = redis::pipe();
         for ((p, op, outcome), n) in outcomes {
-            pipe.hincr(metrics_jobs(keys), format!("{p}|{op}|{outcome}"), n)
+            pipe.hincr(keys.metrics_jobs(), format!("{p}|{op}|{outcome}"), n)
                 .ignore();
         }
         for ((p, op), h) in latency {
             for (i, le) in BUCKETS.iter().enumerate() {
                 if h.buckets[i] > 0 {
                     pipe.hincr(
-                        metrics_latency(keys),
+                        keys.metrics_latency(),
                         format!("{p}|{op}|{le}"),
                         h.buckets[i],
                     )
                     .ignore();
                 }
             }
-            pipe.hincr(metrics_latency(keys), format!("{p}|{op}|count"), h.count)
+            pipe.hincr(keys.metrics_latency(), format!("{p}|{op}|count"), h.count)
                 .ignore();
-            pipe.hincr(metrics_latency(keys), format!("{p}|{op}|sum_us"), h.sum_us)
+            pipe.hincr(keys.metrics_latency(), format!("{p}|{op}|sum_us"), h.sum_us)
                 .ignore();
         }
         for ((p, kind), n) in alerts {
-            pipe.hincr(metrics_alerts(keys), format!("{p}|{kind}"), n)
+            pipe.hincr(keys.metrics_alerts(), format!("{p}|{kind}"), n)
                 .ignore();
         }
         let mut conn = ledger.connection();
@@ -280,7 +282,7 @@ pub async fn render(
     out.push_str("# HELP kirim_reconcile_lag_seconds How far behind its due time the oldest check is.\n# TYPE kirim_reconcile_lag_seconds gauge\n");
     let _ = writeln!(out, "kirim_reconcile_lag_seconds {lag:.3}");
 
-    let jobs: BTreeMap<String, u64> = conn.hgetall(metrics_jobs(keys)).await?;
+    let jobs: BTreeMap<String, u64> = conn.hgetall(keys.metrics_jobs()).await?;
     out.push_str("# HELP kirim_provider_calls_total Provider calls by provider, operation and outcome.\n# TYPE kirim_provider_calls_total counter\n");
     for (field, n) in &jobs {
         let mut parts = field.splitn(3, '|');
@@ -291,7 +293,7 @@ pub async fn render(
             );
         }
     }
-    let lat: BTreeMap<String, u64> = conn.hgetall(metrics_latency(keys)).await?;
+    let lat: BTreeMap<String, u64> = conn.hgetall(keys.metrics_latency()).await?;
     out.push_str("# HELP kirim_provider_latency_seconds Provider call latency.\n# TYPE kirim_provider_latency_seconds histogram\n");
     let mut series: BTreeMap<(String, String), BTreeMap<String, u64>> = BTreeMap::new();
     for (field, n) in lat {
@@ -323,7 +325,7 @@ pub async fn render(
 
     render_circuits(&mut out, &crate::circuit::read_all(&mut conn, keys).await?);
 
-    let alerts: BTreeMap<String, u64> = conn.hgetall(metrics_alerts(keys)).await?;
+    let alerts: BTreeMap<String, u64> = conn.hgetall(keys.metrics_alerts()).await?;
     out.push_str("# HELP kirim_alerts_total Conditions an operator should look at, by provider and kind.\n# TYPE kirim_alerts_total counter\n");
     for (field, n) in &alerts {
         if let Some((p, kind)) = field.split_once('|') {

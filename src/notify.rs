@@ -18,7 +18,8 @@ use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::config::{NotifySettings, Secret};
+use crate::config::NotifySettings;
+use crate::domain::Secret;
 use crate::ledger::{now_ms, Ledger, LedgerError};
 use crate::retry::Backoff;
 
@@ -54,7 +55,7 @@ pub struct EventStatus {
 }
 
 fn deliveries_key(ledger: &Ledger) -> String {
-    format!("{}:events:delivery", ledger.keys().namespace())
+    ledger.keys().event_deliveries()
 }
 
 /// hex(HMAC-SHA256(secret, body)).

@@ -16,11 +16,11 @@ use redis::AsyncCommands;
 
 use std::collections::{HashMap, HashSet};
 
-use crate::domain::{Money, Provider};
+use crate::domain::{Money, Provider, State};
 use crate::jobs::apply::{self, claim_inquiries, ApplyError, Reported};
 use crate::jobs::handler::ProviderSet;
 use crate::jobs::{job_for, Job, Queue, QueueError};
-use crate::ledger::{now_ms, HistoryEntry, Ledger, LedgerError, PayoutId, PayoutKind, State};
+use crate::ledger::{now_ms, HistoryEntry, Ledger, LedgerError, PayoutId, PayoutKind};
 use crate::lifecycle::{Event, Policy, Report};
 use crate::providers::{HistoryQuery, Outcome};
 
@@ -180,10 +180,7 @@ impl Sweeper {
             let max_pages = wanted.len().div_ceil(HISTORY_PAGE as usize) * 4 + 1;
             let mut page = 1u32;
             while !wanted.is_empty() && (page as usize) <= max_pages {
-                let ext = self.ledger.next_external_id(provider, now).await?;
-                let Ok(external_id) = crate::domain::ExternalId::parse(&ext) else {
-                    break;
-                };
+                let external_id = crate::domain::ExternalId::fresh(now);
                 let query = HistoryQuery {
                     from: fmt(oldest - 60_000),
                     to: fmt(now + 60_000),

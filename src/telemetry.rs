@@ -2,7 +2,7 @@
 //! deployments (`--log-format json`). `RUST_LOG` overrides the configured filter.
 //!
 //! Nothing here knows about secrets; secrets stay out of logs because the types that
-//! hold them ([`crate::config::Secret`]) print `[redacted]`.
+//! hold them ([`crate::domain::Secret`]) print `[redacted]`.
 
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;

@@ -45,6 +45,7 @@ pub struct WorkerOptions {
 pub struct WorkerRuntime {
     settings: Settings,
     engine: Arc<Engine>,
+    recorder: Arc<crate::metrics::Recorder>,
     queue: Queue,
     sweeper: Sweeper,
     options: WorkerOptions,
@@ -56,15 +57,6 @@ impl std::fmt::Debug for WorkerRuntime {
         f.debug_struct("WorkerRuntime")
             .field("options", &self.options)
             .finish()
-    }
-}
-
-/// The queue options a deployment uses, from settings.
-pub fn queue_options(settings: &Settings) -> QueueOptions {
-    QueueOptions {
-        heartbeat: Duration::from_secs(settings.worker.heartbeat_secs),
-        missed_heartbeats: settings.worker.missed_heartbeats as usize,
-        batch_size: settings.worker.concurrency.clamp(10, 200),
     }
 }
 
@@ -163,15 +155,16 @@ impl WorkerRuntime {
         let queue = Queue::new(
             ledger.connection(),
             ledger.keys(),
-            &queue_options(&settings),
+            &QueueOptions::from_settings(&settings),
         );
+        let recorder = Arc::new(crate::metrics::Recorder::default());
         let engine = Arc::new(Engine {
             ledger: ledger.clone(),
             queue: queue.clone(),
             providers,
             policy: Policy::from_settings(&settings),
             actor: unique_name("worker"),
-            metrics: Arc::new(crate::metrics::Recorder::default()),
+            observer: recorder.clone(),
             breakers: crate::circuit::Breakers::new(crate::circuit::BreakerConfig::default()),
             max_attempts: settings.worker.max_attempts,
         });
@@ -187,6 +180,7 @@ impl WorkerRuntime {
         Ok(WorkerRuntime {
             settings,
             engine,
+            recorder,
             queue,
             sweeper,
             options,
@@ -215,7 +209,11 @@ impl WorkerRuntime {
             Duration::from_millis(self.settings.worker.poll_interval_ms.max(20)),
             stop_rx.clone(),
         ));
-        let flusher = tokio::spawn(flush_loop(self.engine.clone(), stop_rx.clone()));
+        let flusher = tokio::spawn(flush_loop(
+            self.recorder.clone(),
+            self.engine.ledger.clone(),
+            stop_rx.clone(),
+        ));
         let notifier = match crate::notify::Notifier::from_settings(
             &self.settings.notify,
             self.engine.ledger.clone(),
@@ -349,14 +347,18 @@ async fn notify_loop(n: crate::notify::Notifier, mut stop: tokio::sync::watch::R
     }
 }
 
-async fn flush_loop(engine: Arc<Engine>, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn flush_loop(
+    recorder: Arc<crate::metrics::Recorder>,
+    ledger: Ledger,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let stopping = tokio::select! {
             _ = tick.tick() => false,
             _ = stop.changed() => true,
         };
-        if let Err(e) = engine.metrics.flush(&engine.ledger).await {
+        if let Err(e) = recorder.flush(&ledger).await {
             tracing::debug!(error = %e, "metrics flush failed");
         }
         if stopping {

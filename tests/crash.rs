@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::transfer;
 use kirim::client::Client;
-use kirim::domain::Provider;
-use kirim::ledger::State;
+use kirim::domain::{Provider, State};
 use kirim::sandbox::FaultRule;
 use rand::Rng;
 use serde_json::json;

@@ -6,9 +6,10 @@ mod common;
 use std::collections::HashSet;
 
 use kirim::client::{Client, ClientError, TransferOrder};
-use kirim::domain::{AccountNumber, BankCode, Money, PartnerReference, Provider};
-use kirim::ledger::{now_ms, HistoryEntry, Ledger, PayoutId, State, Transition, TransitionOutcome};
-use kirim::providers::Beneficiary;
+use kirim::domain::{
+    AccountNumber, BankCode, Beneficiary, ExternalId, Money, PartnerReference, Provider, State,
+};
+use kirim::ledger::{now_ms, HistoryEntry, Ledger, PayoutId, Transition, TransitionOutcome};
 
 fn order(reference: &str, amount: &str) -> TransferOrder {
     TransferOrder {
@@ -120,7 +121,7 @@ async fn transitions_are_cas_and_forward_only() {
     );
     let ext = &p2.external_ids[0];
     assert!(
-        ext.chars().all(|c| c.is_ascii_digit()) && ext.len() == 18,
+        ext.chars().all(|c| c.is_ascii_digit()) && ext.len() == kirim::domain::external_id::WIDTH,
         "{ext}"
     );
     // Forward only: SUBMITTING → SUCCEEDED → anything is refused.
@@ -162,32 +163,24 @@ async fn transitions_are_cas_and_forward_only() {
     assert_eq!(due, 0, "final payouts leave the due index");
 }
 
-#[tokio::test]
-async fn external_ids_are_unique_across_concurrent_allocators() {
-    let (_r, client) = setup().await;
-    let ledger = client.ledger().clone();
-    let mut handles = Vec::new();
-    for _ in 0..8 {
-        let l = ledger.clone();
-        handles.push(tokio::spawn(async move {
-            let mut v = Vec::new();
-            for _ in 0..100 {
-                v.push(
-                    l.next_external_id(Provider::Nicepay, now_ms())
-                        .await
-                        .unwrap(),
-                );
-            }
-            v
-        }));
-    }
+#[test]
+fn external_ids_are_unique_across_concurrent_allocators() {
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(|| {
+                (0..1000)
+                    .map(|_| ExternalId::fresh(now_ms()).as_str().to_owned())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
     let mut all = HashSet::new();
     for h in handles {
-        for id in h.await.unwrap() {
+        for id in h.join().expect("allocator thread") {
             assert!(all.insert(id), "duplicate X-EXTERNAL-ID");
         }
     }
-    assert_eq!(all.len(), 800);
+    assert_eq!(all.len(), 8000);
 }
 
 #[tokio::test]

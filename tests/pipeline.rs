@@ -7,9 +7,9 @@ mod common;
 use std::time::Duration;
 
 use common::{transfer, App};
-use kirim::domain::Provider;
+use kirim::domain::{Provider, State};
 use kirim::jobs::dead;
-use kirim::ledger::{now_ms, HistoryEntry, State, Transition};
+use kirim::ledger::{now_ms, HistoryEntry, Transition};
 use kirim::sandbox::magic;
 
 const OK_ACCOUNT: &str = "8753293240";
@@ -519,7 +519,7 @@ async fn direct_debit_payment_without_otp_and_no_card_token_leaks() {
         provider: Provider::Ifortepay,
         partner_reference: kirim::domain::PartnerReference::parse("DD-1").unwrap(),
         amount: kirim::domain::Money::parse("15000.00", "amount").unwrap(),
-        bank_card_token: kirim::config::Secret::new(token),
+        bank_card_token: kirim::domain::Secret::new(token),
         with_otp: false,
         pay_option: "BRI".into(),
         remarks: Some("Testing Remarks".into()),
@@ -542,4 +542,44 @@ async fn direct_debit_payment_without_otp_and_no_card_token_leaks() {
         "Debug redacts it too"
     );
     app.stop_worker().await;
+}
+
+/// Issue 13: X-EXTERNAL-IDs must not depend on Redis history. A second deployment
+/// (a fresh namespace: staging, or a restored Redis) using the same provider
+/// credentials on the same day used to count from one again and get `409xx00`
+/// for every message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fresh_namespace_does_not_reuse_external_ids_the_provider_has_seen() {
+    let mut app = App::spawn(|_| {}, |_| {}).await;
+    let mut seen = std::collections::HashSet::new();
+    for round in 0..2 {
+        if round == 1 {
+            app.settings.redis.namespace = format!("{{kirim-fresh-{}}}", now_ms());
+            app.client = kirim::Client::connect(&app.settings).await.unwrap();
+        }
+        app.start_worker().await;
+        let mut ids = Vec::new();
+        for i in 0..6 {
+            let p = Provider::ALL[i % Provider::ALL.len()];
+            let e = app
+                .client
+                .enqueue_transfer(&transfer(p, &format!("NS-{round}-{i}"), OK_ACCOUNT))
+                .await
+                .unwrap();
+            ids.push(e.id);
+        }
+        for id in &ids {
+            app.wait_state(id, State::Succeeded, T).await;
+            let p = app.client.ledger().get(id).await.unwrap().unwrap();
+            assert_eq!(
+                p.external_ids.len(),
+                1,
+                "{id}: one message, accepted at once"
+            );
+            for ext in &p.external_ids {
+                assert!(seen.insert(ext.clone()), "{id}: {ext} reused");
+            }
+        }
+        app.stop_worker().await;
+    }
 }

@@ -13,13 +13,13 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use kirim::config::{Settings, SingapayApiVersion};
-use kirim::domain::{AccountNumber, BankCode, ExternalId, Money, PartnerReference};
+use kirim::domain::{AccountNumber, BankCode, Beneficiary, ExternalId, Money, PartnerReference};
 use kirim::providers::ifortepay::IfortepayClient;
 use kirim::providers::nicepay::NicepayClient;
 use kirim::providers::singapay::SingapayClient;
 use kirim::providers::{
-    build_all, AccountInquiryRequest, Beneficiary, Exchange, FenceHandle, HistoryQuery, Outcome,
-    PaymentRequest, PayoutProvider, ProviderError, SendFence, StatusQuery, TransferRequest,
+    build_all, AccountInquiryRequest, Exchange, FenceHandle, HistoryQuery, Outcome, PaymentRequest,
+    PayoutProvider, ProviderError, SendFence, StatusQuery, TransferRequest,
 };
 use kirim::sandbox::magic;
 use kirim::sandbox::{Sandbox, SandboxConfig, SandboxHandle};
@@ -526,7 +526,7 @@ async fn ifortepay_direct_debit_with_and_without_otp() {
     let pay = |reference: &str, with_otp: bool, amount: &str| PaymentRequest {
         partner_reference: PartnerReference::parse(reference).unwrap(),
         amount: Money::parse(amount, "amount").unwrap(),
-        bank_card_token: kirim::config::Secret::new(card),
+        bank_card_token: kirim::domain::Secret::new(card),
         with_otp,
         pay_option: "BRI".into(),
         remarks: Some("Testing Remarks".into()),
@@ -591,7 +591,7 @@ async fn ifortepay_direct_debit_with_and_without_otp() {
     );
     // Validation: an empty card token never leaves the process.
     let mut bad = pay("DD-BAD-1", false, "15000.00");
-    bad.bank_card_token = kirim::config::Secret::new("");
+    bad.bank_card_token = kirim::domain::Secret::new("");
     assert!(
         matches!(c.payment(&bad).await, Err(ProviderError::Validation(e)) if e.field == "bankCardToken")
     );
@@ -1144,7 +1144,7 @@ async fn a_closed_fence_sends_nothing_for_any_provider() {
     let mut pay = PaymentRequest {
         partner_reference: PartnerReference::parse("FENCE-DD-1").unwrap(),
         amount: Money::from_rupiah(15_000),
-        bank_card_token: kirim::config::Secret::new("card_.eyJpYXQiOjE3MjE4OTM3NDR9.tok"),
+        bank_card_token: kirim::domain::Secret::new("card_.eyJpYXQiOjE3MjE4OTM3NDR9.tok"),
         with_otp: false,
         pay_option: "BRI".into(),
         remarks: None,

@@ -15,8 +15,7 @@ use axum::Router;
 use common::{transfer, App};
 use kirim::api::{ApiServer, ApiState};
 use kirim::callbacks::CallbackState;
-use kirim::domain::Provider;
-use kirim::ledger::State;
+use kirim::domain::{Provider, State};
 
 use kirim::sandbox::magic;
 use kirim::sweep::Sweeper;
@@ -540,7 +539,7 @@ async fn final_states_are_notified_signed_retried_and_redeliverable() {
         |_| {},
         move |s| {
             s.notify.url = hook;
-            s.notify.secret = Some(kirim::config::Secret::new("notify-secret"));
+            s.notify.secret = Some(kirim::domain::Secret::new("notify-secret"));
             s.notify.backoff_base_ms = 50;
             s.notify.backoff_max_ms = 200;
         },

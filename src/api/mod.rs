@@ -28,9 +28,9 @@ pub use errors::ApiError;
 
 use crate::client::Client;
 use crate::config::Settings;
-use crate::domain::{PartnerReference, Provider};
+use crate::domain::{PartnerReference, Provider, State};
 use crate::jobs::handler::ProviderSet;
-use crate::ledger::{now_ms, PayoutId, State};
+use crate::ledger::{now_ms, PayoutId};
 use crate::providers::AccountInquiryRequest;
 
 /// A token bucket per API key.
@@ -204,7 +204,7 @@ async fn check_idempotency(
         )));
     }
     let digest = hex::encode(Sha256::digest(body));
-    let redis_key = format!("{}:idem:{who}:{key}", s.client.ledger().keys().namespace());
+    let redis_key = s.client.ledger().keys().idempotency(who, key);
     let mut conn = s.client.ledger().connection();
     let set: Option<String> = redis::cmd("SET")
         .arg(&redis_key)
@@ -356,13 +356,7 @@ async fn account_inquiry(
         .ok_or(ApiError::ProviderUnavailable(format!(
             "{provider} is not enabled"
         )))?;
-    let ext = s
-        .client
-        .ledger()
-        .next_external_id(provider, now_ms())
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let external_id = crate::domain::ExternalId::parse(&ext)?;
+    let external_id = crate::domain::ExternalId::fresh(now_ms());
     let req = AccountInquiryRequest {
         bank_code,
         account_no,

@@ -4,11 +4,10 @@
 use serde_json::Value;
 
 use crate::client::{PaymentOrder, TransferOrder};
-use crate::config::Secret;
 use crate::domain::{
-    AccountNumber, BankCode, Currency, FieldError, Money, PartnerReference, Provider,
+    AccountNumber, BankCode, Beneficiary, Currency, FieldError, Money, PartnerReference, Provider,
+    Secret,
 };
-use crate::providers::Beneficiary;
 
 use super::ApiError;
 

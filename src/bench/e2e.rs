@@ -15,10 +15,11 @@ use super::redis_stats::{snapshot, RedisDelta};
 use super::stats::{steady_rate, Summary};
 use crate::client::{Client, TransferOrder};
 use crate::config::Settings;
-use crate::domain::{AccountNumber, BankCode, Money, PartnerReference, Provider};
+use crate::domain::{
+    AccountNumber, BankCode, Beneficiary, Money, PartnerReference, Provider, State,
+};
 use crate::jobs::{Job, Lane, Queue, PUSH_CHUNK};
-use crate::ledger::{now_ms, HistoryEntry, Ledger, PayoutId, PayoutMeta, State};
-use crate::providers::Beneficiary;
+use crate::ledger::{now_ms, HistoryEntry, Ledger, PayoutId, PayoutMeta};
 
 /// Which providers the transfers go to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -360,7 +361,7 @@ pub async fn run_bare(env: &BenchEnv, o: &E2eOptions) -> anyhow::Result<RunRepor
     let queue = Queue::new(
         ledger.connection(),
         ledger.keys(),
-        &crate::worker::queue_options(&s),
+        &crate::jobs::QueueOptions::from_settings(&s),
     );
     let mut conn = env.conn();
     let tag = "bare";

@@ -10,9 +10,10 @@ use std::time::Duration;
 use apalis::prelude::*;
 
 use crate::config::Settings;
+use crate::jobs::QueueOptions;
 use crate::jobs::{Job, Lane, Queue};
 use crate::ledger::Ledger;
-use crate::worker::{queue_options, unique_name};
+use crate::worker::unique_name;
 
 async fn noop(_job: Job) -> Result<(), BoxDynError> {
     Ok(())
@@ -31,7 +32,7 @@ where
     let queue = Queue::new(
         ledger.connection(),
         ledger.keys(),
-        &queue_options(&settings),
+        &QueueOptions::from_settings(&settings),
     );
     let poll = Duration::from_millis(settings.worker.poll_interval_ms);
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);

@@ -9,10 +9,9 @@ use serde::Serialize;
 use super::env::BenchEnv;
 use super::redis_stats::snapshot;
 use super::stats::Summary;
-use crate::domain::{AccountNumber, BankCode, Money, PartnerReference, Provider};
+use crate::domain::{AccountNumber, BankCode, Beneficiary, Money, PartnerReference, Provider};
 use crate::jobs::Queue;
 use crate::ledger::{now_ms, Ledger, NewPayout, PayoutDetails, PayoutKind};
-use crate::providers::Beneficiary;
 use crate::sweep::Sweeper;
 
 /// Redis memory taken by ledger records written through [`Ledger::create`].
@@ -149,7 +148,7 @@ pub async fn run_sweep_case(
     let queue = Queue::new(
         ledger.connection(),
         ledger.keys(),
-        &crate::worker::queue_options(&s),
+        &crate::jobs::QueueOptions::from_settings(&s),
     );
     let sweeper = Sweeper {
         ledger: ledger.clone(),

@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use crate::client::{Client, PaymentOrder, TransferOrder};
-use crate::config::{Secret, Settings};
-use crate::domain::{AccountNumber, BankCode, Money, PartnerReference, Provider};
-use crate::providers::Beneficiary;
+use crate::config::Settings;
+use crate::domain::{
+    AccountNumber, BankCode, Beneficiary, Money, PartnerReference, Provider, Secret,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum EnqueueCommand {

@@ -41,7 +41,7 @@ async fn connect(settings: &Settings) -> anyhow::Result<(Ledger, Queue)> {
     let queue = Queue::new(
         ledger.connection(),
         ledger.keys(),
-        &crate::worker::queue_options(settings),
+        &crate::jobs::QueueOptions::from_settings(settings),
     );
     Ok((ledger, queue))
 }
@@ -201,7 +201,7 @@ pub enum ReviewCommand {
 
 pub async fn review_cmd(settings: &Settings, cmd: ReviewCommand) -> anyhow::Result<ExitCode> {
     use crate::client::Client;
-    use crate::ledger::State;
+    use crate::domain::State;
     let client = Client::connect(settings).await?;
     match cmd {
         ReviewCommand::List { json } => {

@@ -11,8 +11,8 @@ use clap::Args;
 use crate::circuit::{read_all, CircuitState, PublishedState};
 use crate::client::{Client, PayoutView};
 use crate::config::Settings;
-use crate::domain::{PartnerReference, Provider};
-use crate::ledger::{PayoutId, State};
+use crate::domain::{PartnerReference, Provider, State};
+use crate::ledger::PayoutId;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {

@@ -2,7 +2,10 @@
 //! provider clients. Each type can only hold a valid value ("parse, don't validate");
 //! every parse error names the field and the rule it broke.
 
+pub mod external_id;
 pub mod money;
+mod secret;
+mod state;
 
 use std::fmt;
 use std::str::FromStr;
@@ -11,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use money::{Amount, Currency, Money};
+pub use secret::Secret;
+pub use state::State;
 
 /// A bad input value: which field, which rule. Never carries the value itself when
 /// the value could be a secret; for ordinary fields callers may add it to the rule.
@@ -211,4 +216,18 @@ mod tests {
         let json = serde_json::to_string(&Provider::Ifortepay).unwrap();
         assert_eq!(json, "\"ifortepay\"");
     }
+}
+
+/// The beneficiary of a transfer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Beneficiary {
+    pub account_no: AccountNumber,
+    pub bank_code: BankCode,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }

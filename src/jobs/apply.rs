@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 
-use crate::jobs::dead::DeadLetter;
-use crate::jobs::{job_for, Job, Queue, QueueError};
+use crate::jobs::{job_for, DeadLetter, Job, Queue, QueueError};
 use crate::ledger::{
     now_ms, HistoryEntry, Ledger, LedgerError, Payout, PayoutId, Transition, TransitionOutcome,
 };
@@ -181,8 +180,8 @@ pub async fn release_inquiry(ledger: &Ledger, id: &PayoutId) -> Result<(), Ledge
 pub enum Reported {
     /// Decided and applied; the payout was in `from` and is now in `to`.
     Applied {
-        from: crate::ledger::State,
-        to: crate::ledger::State,
+        from: crate::domain::State,
+        to: crate::domain::State,
         decision: Box<Decision>,
     },
     Missing,

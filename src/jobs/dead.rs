@@ -9,23 +9,12 @@
 //! goes to inquiry, never to a resend.
 
 use redis::AsyncCommands;
-use serde::{Deserialize, Serialize};
 
+use crate::domain::State;
 use crate::jobs::apply::{report, ApplyError, Reported};
-use crate::jobs::{job_for, Job, Queue};
-use crate::ledger::{now_ms, HistoryEntry, Ledger, LedgerError, PayoutId, State};
+use crate::jobs::{job_for, DeadLetter, Job, Queue};
+use crate::ledger::{now_ms, HistoryEntry, Ledger, LedgerError, PayoutId};
 use crate::lifecycle::{Event, Policy};
-
-/// A dead-letter record (`kirim dead list`). `id` must stay the first field: the
-/// transition script assigns it by rewriting the serialised `{"id":0,` prefix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeadLetter {
-    pub id: u64,
-    pub payout: PayoutId,
-    pub job: String,
-    pub reason: String,
-    pub at: i64,
-}
 
 /// Record a dead letter for a job that failed for infrastructure reasons (its
 /// payout stays where it is, in the due index).

@@ -23,11 +23,11 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::circuit::{Breakers, Permit, Signal};
-use crate::domain::{ExternalId, Provider};
+use crate::domain::{ExternalId, Provider, State};
 use crate::jobs::apply::{self, follow_up, now, release_inquiry};
-use crate::jobs::{Job, Queue, QueueError};
+use crate::jobs::{Job, Observer, Queue, QueueError};
 use crate::ledger::{
-    now_ms, HistoryEntry, Ledger, LedgerError, Payout, PayoutId, PayoutKind, State, Transition,
+    now_ms, HistoryEntry, Ledger, LedgerError, Payout, PayoutId, PayoutKind, Transition,
     TransitionOutcome,
 };
 use crate::lifecycle::{decide, Action, Decision, Event, Health, NotSent, Policy};
@@ -82,8 +82,9 @@ pub struct Engine {
     pub policy: Policy,
     /// Recorded as the actor in the audit trail.
     pub actor: String,
-    /// Provider call counts, latencies and alerts (flushed to Redis by the worker).
-    pub metrics: Arc<crate::metrics::Recorder>,
+    /// Told about every provider call and alert (the worker passes its metrics
+    /// recorder, which flushes to Redis).
+    pub observer: Arc<dyn Observer>,
     /// Per-provider circuit breakers of this process.
     pub breakers: Breakers,
     /// Attempts of a job that fails for infrastructure reasons (Redis) before it
@@ -178,15 +179,11 @@ impl Engine {
             Permit::Allow => None,
             Permit::Paused { retry_at_ms } => Some(retry_at_ms),
             Permit::Probe => {
-                let signal = match (
-                    self.providers.get(&provider),
-                    self.ledger.next_external_id(provider, now_ms()).await,
-                ) {
-                    (Some(client), Ok(ext)) => match ExternalId::parse(&ext) {
-                        Ok(ext) => crate::circuit::probe(client.as_ref(), &ext).await,
-                        Err(_) => Signal::Refused,
-                    },
-                    _ => Signal::ConnectFailure,
+                let signal = match self.providers.get(&provider) {
+                    Some(client) => {
+                        crate::circuit::probe(client.as_ref(), &ExternalId::fresh(now_ms())).await
+                    }
+                    None => Signal::ConnectFailure,
                 };
                 self.observe(provider, signal).await;
                 match self.breakers.permit(provider, now_ms()) {
@@ -220,7 +217,7 @@ impl Engine {
         entry: HistoryEntry,
     ) -> Result<Option<Payout>, EngineError> {
         if let Some(alert) = d.alert {
-            self.metrics.alert(p.id.provider, alert.as_str());
+            self.observer.alert(p.id.provider, alert.as_str());
             tracing::warn!(payout = %p.id, provider = %p.id.provider, alert = alert.as_str(), code = ?entry.response_code, note = %d.note, "alert");
         }
         if let Some(h) = d.health {
@@ -267,13 +264,7 @@ impl Engine {
             return Ok(None); // checked before the first submission
         }
         let provider = self.provider(p.id.provider)?;
-        let ext = self
-            .ledger
-            .next_external_id(p.id.provider, now_ms())
-            .await?;
-        let Ok(external_id) = ExternalId::parse(&ext) else {
-            return Ok(None);
-        };
+        let external_id = ExternalId::fresh(now_ms());
         let req = AccountInquiryRequest {
             bank_code: b.bank_code.clone(),
             account_no: b.account_no.clone(),
@@ -281,7 +272,7 @@ impl Engine {
         };
         let mut entry = HistoryEntry::new("account_inquiry", now_ms());
         entry.actor = Some(self.actor.clone());
-        entry.external_id = Some(ext);
+        entry.external_id = Some(req.external_id.as_str().to_owned());
         let (code, message) = match provider.account_inquiry(&req).await {
             Ok(info) if names_match(&b.name, &info.account_name) => {
                 entry.note = Some(format!("account holder '{}' matches", info.account_name));
@@ -365,7 +356,7 @@ impl Engine {
         };
         let (event, entry) = match result {
             Ok(ex) => {
-                self.metrics.record(
+                self.observer.exchange(
                     p.id.provider,
                     p.details.kind.as_str(),
                     ex.outcome.label(),
@@ -529,14 +520,8 @@ impl Engine {
     /// Ask the provider what happened, and hand the answer to the lifecycle.
     async fn inquire(&self, p: Payout) -> Result<Step, EngineError> {
         let provider = self.provider(p.id.provider)?;
-        let ext = self
-            .ledger
-            .next_external_id(p.id.provider, now_ms())
-            .await?;
-        let external_id = match ExternalId::parse(&ext) {
-            Ok(e) => e,
-            Err(_) => return Ok(Step::Nothing),
-        };
+        let external_id = ExternalId::fresh(now_ms());
+        let ext = external_id.as_str().to_owned();
         let query = StatusQuery {
             partner_reference: p.details.partner_reference.clone(),
             provider_reference: p.meta.provider_reference.clone(),
@@ -563,8 +548,8 @@ impl Engine {
                 Duration::ZERO,
             ),
         };
-        self.metrics
-            .record(p.id.provider, "inquiry", ex.outcome.label(), ex.latency);
+        self.observer
+            .exchange(p.id.provider, "inquiry", ex.outcome.label(), ex.latency);
         let mut entry = exchange_entry("inquiry", &ex, &self.actor);
         entry.external_id = Some(ext);
         let event = Event::Inquired(ex.outcome.clone());

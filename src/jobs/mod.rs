@@ -22,8 +22,9 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::State;
 use crate::keys::Keys;
-use crate::ledger::{PayoutId, PayoutKind, State};
+use crate::ledger::{PayoutId, PayoutKind};
 
 /// The work kirim's workers do. One queue carries all kinds; `kirim worker` runs them all.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,12 +134,50 @@ impl std::fmt::Debug for Queue {
     }
 }
 
+/// A dead-letter record (`kirim dead list`). `id` must stay the first field: the
+/// transition script assigns it by rewriting the serialised `{"id":0,` prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub id: u64,
+    pub payout: PayoutId,
+    pub job: String,
+    pub reason: String,
+    pub at: i64,
+}
+
+/// What the engine tells the outside about its provider calls. The worker passes
+/// its metrics recorder; the engine does not know where the numbers go.
+pub trait Observer: Send + Sync {
+    /// One provider call: `op` is `transfer`, `payment` or `inquiry`, `outcome`
+    /// the outcome's label.
+    fn exchange(
+        &self,
+        provider: crate::domain::Provider,
+        op: &'static str,
+        outcome: &'static str,
+        latency: Duration,
+    );
+    /// One alert of a fixed kind (`inquiry_refused`, `fenced`, …).
+    fn alert(&self, provider: crate::domain::Provider, kind: &'static str);
+}
+
 /// Settings of the apalis queue that kirim chooses.
 #[derive(Debug, Clone)]
 pub struct QueueOptions {
     pub heartbeat: Duration,
     pub missed_heartbeats: usize,
     pub batch_size: usize,
+}
+
+impl QueueOptions {
+    /// The queue options a deployment uses, from settings.
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        QueueOptions {
+            heartbeat: Duration::from_secs(settings.worker.heartbeat_secs),
+            missed_heartbeats: settings.worker.missed_heartbeats as usize,
+            batch_size: settings.worker.concurrency.clamp(10, 200),
+        }
+    }
 }
 
 impl Default for QueueOptions {

@@ -17,8 +17,6 @@
 //!   Entries never hold secrets (card tokens live in a separate field that no read
 //!   path returns).
 
-mod state;
-
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -29,12 +27,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-pub use state::State;
-
-use crate::config::Secret;
-use crate::domain::{FieldError, Money, PartnerReference, Provider};
+use crate::domain::{Beneficiary, FieldError, Money, PartnerReference, Provider, Secret, State};
 use crate::keys::Keys;
-use crate::providers::Beneficiary;
 
 /// Creates per pipelined round trip in [`Ledger::create_many`].
 const CREATE_PIPELINE: usize = 200;
@@ -376,14 +370,6 @@ fn transition_script() -> Script {
     Script::new(&src)
 }
 
-/// The `YYYYMMDD` of today in Jakarta: the X-EXTERNAL-ID prefix and counter key.
-pub fn jakarta_date(now_ms: i64) -> String {
-    let at = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
-    at.with_timezone(&crate::snap::timestamp::jakarta())
-        .format("%Y%m%d")
-        .to_string()
-}
-
 impl Ledger {
     pub fn new(conn: ConnectionManager, keys: Keys) -> Self {
         Ledger {
@@ -528,9 +514,8 @@ impl Ledger {
     ) -> Result<TransitionOutcome, LedgerError> {
         let id = payout.id.to_string();
         let now = t.entry.at;
-        let date = jakarta_date(now);
-        let counter = if t.allocate_external_id {
-            self.keys.external_id_counter(payout.id.provider, &date)
+        let external_id = if t.allocate_external_id {
+            crate::domain::ExternalId::fresh(now).as_str().to_owned()
         } else {
             String::new()
         };
@@ -552,7 +537,6 @@ impl Ledger {
             .key(self.keys.payout(&id))
             .key(self.keys.history(&id))
             .key(self.keys.due())
-            .key(counter)
             .key(self.keys.events())
             .key(self.keys.events_due())
             .key(self.keys.dead())
@@ -564,7 +548,7 @@ impl Ledger {
             .arg(t.due_at.map(|d| d.to_string()).unwrap_or_default())
             .arg(&id)
             .arg(self.keys.state_prefix())
-            .arg(&date)
+            .arg(&external_id)
             .arg(&event_id)
             .arg(&event_json)
             .arg(now)
@@ -705,26 +689,6 @@ impl Ledger {
         let mut conn = self.conn.clone();
         let v: Vec<(String, f64)> = conn.zrange_withscores(self.keys.due(), 0, 0).await?;
         Ok(v.first().map(|(_, s)| *s as i64))
-    }
-
-    /// A fresh X-EXTERNAL-ID for a message that does not move money (inquiries).
-    /// Same counter as submissions, so ids stay unique per partner per day.
-    pub async fn next_external_id(
-        &self,
-        provider: Provider,
-        now: i64,
-    ) -> Result<String, LedgerError> {
-        let date = jakarta_date(now);
-        let key = self.keys.external_id_counter(provider, &date);
-        let mut conn = self.conn.clone();
-        let (n,): (u64,) = redis::pipe()
-            .atomic()
-            .incr(&key, 1)
-            .expire(&key, 259_200)
-            .ignore()
-            .query_async(&mut conn)
-            .await?;
-        Ok(format!("{date}{n:010}"))
     }
 }
 

@@ -1,12 +1,13 @@
 -- Atomic compare-and-set of a payout's state (forward only).
 -- KEYS[1] payout hash, KEYS[2] history list, KEYS[3] due index,
--- KEYS[4] external-id counter ("" when no id is to be allocated)
+-- KEYS[4] events hash, KEYS[5] events due index (the notification outbox)
+-- KEYS[6] dead-letter hash, KEYS[7] dead-letter sequence
 -- ARGV[1] expected version, ARGV[2] target state, ARGV[3] meta JSON,
 -- ARGV[4] history entry JSON (may contain __EXTID__), ARGV[5] due score ("" removes from the index),
--- ARGV[6] payout id, ARGV[7] state-set key prefix, ARGV[8] external-id date prefix
+-- ARGV[6] payout id, ARGV[7] state-set key prefix,
+-- ARGV[8] the X-EXTERNAL-ID to record with this move ("" for none; allocated by the
+-- caller from the clock, see domain::external_id, never from a Redis counter)
 -- ARGV[9] event id ("" for none), ARGV[10] event JSON, ARGV[11] event due time (ms)
--- KEYS[5] events hash, KEYS[6] events due index (the notification outbox)
--- KEYS[7] dead-letter hash, KEYS[8] dead-letter sequence
 -- ARGV[12] dead-letter JSON starting with {"id":0, ("" for none): parking and its
 -- letter are one atomic step, so a parked payout is never without its letter
 -- Returns {'ok', state, version, ext_id} or {'conflict', state, version} or {'forbidden', state, version}
@@ -25,12 +26,8 @@ if not ALLOWED[state .. '>' .. to] then
 end
 local ext = ''
 local entry = ARGV[4]
-if KEYS[4] ~= '' then
-  local n = redis.call('INCR', KEYS[4])
-  if n == 1 then
-    redis.call('EXPIRE', KEYS[4], 259200)
-  end
-  ext = ARGV[8] .. string.format('%010d', n)
+if ARGV[8] ~= '' then
+  ext = ARGV[8]
   local prev = redis.call('HGET', KEYS[1], 'ext')
   if prev and prev ~= '' then
     redis.call('HSET', KEYS[1], 'ext', prev .. ',' .. ext)
@@ -54,13 +51,13 @@ end
 if ARGV[9] ~= '' then
   -- Outbox: written in the same atomic step as the final state, so a notification
   -- can be late but never lost; the id is stable, so it is written at most once.
-  if redis.call('HSETNX', KEYS[5], ARGV[9], ARGV[10]) == 1 then
-    redis.call('ZADD', KEYS[6], ARGV[11], ARGV[9])
+  if redis.call('HSETNX', KEYS[4], ARGV[9], ARGV[10]) == 1 then
+    redis.call('ZADD', KEYS[5], ARGV[11], ARGV[9])
   end
 end
 if ARGV[12] ~= '' then
-  local id = redis.call('INCR', KEYS[8])
+  local id = redis.call('INCR', KEYS[7])
   local letter = string.gsub(ARGV[12], '^{"id":0,', '{"id":' .. id .. ',', 1)
-  redis.call('HSET', KEYS[7], id, letter)
+  redis.call('HSET', KEYS[6], id, letter)
 end
 return {'ok', to, newv, ext}

@@ -41,7 +41,8 @@ mod tests;
 pub use decide::decide;
 pub use policy::Policy;
 
-use crate::ledger::{PayoutMeta, State};
+use crate::domain::State;
+use crate::ledger::PayoutMeta;
 use crate::providers::Outcome;
 
 /// "Now", as the decision needs it: the clock, and a uniform draw in `[0, 1)`

@@ -7,8 +7,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::*;
-use crate::domain::{Money, PartnerReference, Provider};
-use crate::ledger::{Payout, PayoutDetails, PayoutId, PayoutKind, PayoutMeta, State};
+use crate::domain::{Money, PartnerReference, Provider, State};
+use crate::ledger::{Payout, PayoutDetails, PayoutId, PayoutKind, PayoutMeta};
 use crate::retry::Backoff;
 
 const GRACE_MS: i64 = 120_000;

@@ -30,9 +30,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::config::Secret;
 use crate::domain::{
-    AccountNumber, BankCode, ExternalId, FieldError, Money, PartnerReference, Provider,
+    AccountNumber, BankCode, Beneficiary, ExternalId, FieldError, Money, PartnerReference,
+    Provider, Secret,
 };
 
 /// What a provider call means for the payout. Every provider answer maps into
@@ -258,20 +258,6 @@ impl From<FieldError> for ProviderError {
     fn from(e: FieldError) -> Self {
         ProviderError::Validation(e)
     }
-}
-
-/// The beneficiary of a transfer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Beneficiary {
-    pub account_no: AccountNumber,
-    pub bank_code: BankCode,
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phone: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
 }
 
 /// A transfer (disbursement) as the worker asks for it. Merchant-level fields come

@@ -23,20 +23,13 @@ use super::http::{self, OutgoingRequest, RawResponse, SendGate, Transport};
 use super::snap_answer::{verdict, CallKind, SnapAnswer, Verdict};
 use super::token::{AccessToken, TokenCache};
 use super::{audit, Exchange, Outcome, ProviderError};
-use crate::config::{EndpointUrlMode, HttpSettings, Secret};
-use crate::domain::{ExternalId, Provider};
+use crate::config::{EndpointUrlMode, HttpSettings};
+use crate::domain::{ExternalId, Provider, Secret};
 use crate::snap::{self, timestamp};
 
-/// A message id for calls kirim makes on its own (the profile check, CLI reads):
-/// Unix milliseconds plus six random digits, 19 digits, unique per day in practice.
-/// Payout messages use ids the ledger allocated instead.
+/// A message id for calls kirim makes on its own (the profile check, CLI reads).
 pub fn fresh_external_id() -> ExternalId {
-    use rand::Rng;
-    let millis = chrono::Utc::now().timestamp_millis().max(0);
-    let suffix: u32 = rand::thread_rng().gen_range(0..1_000_000);
-    let id = format!("{millis}{suffix:06}");
-    // Digits only and 19 characters: always a valid ExternalId.
-    ExternalId::parse(&id).unwrap_or_else(|_| unreachable!("{id} is numeric and short"))
+    ExternalId::fresh(chrono::Utc::now().timestamp_millis())
 }
 
 /// Header names (lower case: HTTP/1 names are case-insensitive and `http` stores

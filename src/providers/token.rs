@@ -33,7 +33,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::ProviderError;
-use crate::config::Secret;
+use crate::domain::Secret;
 
 /// A bearer token and when it stops being usable.
 #[derive(Debug, Clone)]

@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use super::faults::FaultRule;
 use super::SandboxError;
-use crate::config::{resolve_secret, Secret};
-use crate::domain::Money;
+use crate::config::resolve_secret;
+use crate::domain::{Money, Secret};
 use crate::snap::keys;
 
 /// The whole sandbox configuration, as written in `config/sandbox.toml`.

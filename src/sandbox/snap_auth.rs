@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use super::faults::Endpoint;
 use super::fields::FieldProblem;
 use super::state::{State, TokenError};
-use crate::config::Secret;
+use crate::domain::Secret;
 use crate::snap::{self, timestamp, ResponseCode};
 
 /// A SNAP error answer.

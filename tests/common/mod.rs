@@ -38,9 +38,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use kirim::client::{Client, TransferOrder};
-use kirim::domain::{AccountNumber, BankCode, Money, PartnerReference, Provider};
-use kirim::ledger::{PayoutId, State};
-use kirim::providers::Beneficiary;
+use kirim::domain::{
+    AccountNumber, BankCode, Beneficiary, Money, PartnerReference, Provider, State,
+};
+use kirim::ledger::PayoutId;
 use kirim::sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use kirim::worker::{WorkerOptions, WorkerRuntime};
 use serde_json::{json, Value};

@@ -363,7 +363,7 @@ impl PayoutProvider for IfortepayClient {
             Some((answer, _)) => {
                 let (outcome, charge) = tf::debit_outcome(&answer, req.with_otp);
                 let mut ex = sent.exchange(outcome, tf::reference(&answer));
-                ex.charge_token = charge.map(crate::config::Secret::new);
+                ex.charge_token = charge.map(crate::domain::Secret::new);
                 ex
             }
             None => sent.exchange(transport_outcome(&sent), None),

@@ -863,8 +863,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::domain::Beneficiary;
     use crate::domain::{AccountNumber, BankCode, ExternalId, PartnerReference};
-    use crate::providers::Beneficiary;
 
     pub(crate) fn merchant() -> IfortepayMerchant {
         IfortepayMerchant {
@@ -1405,7 +1405,7 @@ mod tests {
         let req = PaymentRequest {
             partner_reference: PartnerReference::parse("QA-1").unwrap(),
             amount: Money::from_rupiah(15_000),
-            bank_card_token: crate::config::Secret::new("card_.abc"),
+            bank_card_token: crate::domain::Secret::new("card_.abc"),
             with_otp: true,
             pay_option: "BRI".into(),
             remarks: None,
@@ -1427,7 +1427,7 @@ mod tests {
         let (o, _) = debit_outcome(&ok, false);
         assert_eq!(o.label(), "success");
         let empty = PaymentRequest {
-            bank_card_token: crate::config::Secret::new(""),
+            bank_card_token: crate::domain::Secret::new(""),
             ..req
         };
         assert_eq!(debit_request(&empty).unwrap_err().field, "bankCardToken");

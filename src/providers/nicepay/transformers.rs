@@ -415,8 +415,8 @@ mod tests {
 
     use super::*;
     use crate::config::{EndpointUrlMode, HttpSettings};
+    use crate::domain::Beneficiary;
     use crate::domain::{AccountNumber, BankCode, Money, PartnerReference};
-    use crate::providers::Beneficiary;
 
     fn settings() -> NicepaySettings {
         NicepaySettings {

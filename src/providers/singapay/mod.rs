@@ -33,8 +33,8 @@ use super::{
     audit, AccountInfo, AccountInquiryRequest, Balance, Exchange, Outcome, PayoutProvider,
     ProviderError, StatusQuery, TransferRequest,
 };
-use crate::config::{Secret, SingapayApiVersion, SingapaySettings};
-use crate::domain::{ExternalId, Provider};
+use crate::config::{SingapayApiVersion, SingapaySettings};
+use crate::domain::{ExternalId, Provider, Secret};
 use crate::snap::timestamp;
 
 /// API paths, relative to `base_url`.

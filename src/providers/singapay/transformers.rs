@@ -527,8 +527,8 @@ pub fn v2_inquiry_outcome(a: &SingapayAnswer) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Beneficiary;
     use crate::domain::{AccountNumber, BankCode, ExternalId, PartnerReference};
-    use crate::providers::Beneficiary;
 
     fn transfer(amount: &str) -> TransferRequest {
         TransferRequest {
