@@ -189,8 +189,8 @@ pub async fn provider_calls(
 ) -> Result<BTreeMap<Provider, ProviderCalls>, redis::RedisError> {
     let keys = ledger.keys();
     let mut conn = ledger.connection();
-    let jobs: BTreeMap<String, u64> = conn.hgetall(metrics_jobs(keys)).await?;
-    let lat: BTreeMap<String, u64> = conn.hgetall(metrics_latency(keys)).await?;
+    let jobs: BTreeMap<String, u64> = conn.hgetall(keys.metrics_jobs()).await?;
+    let lat: BTreeMap<String, u64> = conn.hgetall(keys.metrics_latency()).await?;
     let mut out: BTreeMap<Provider, ProviderCalls> = BTreeMap::new();
     for (field, n) in &jobs {
         let mut parts = field.splitn(3, '|');

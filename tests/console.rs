@@ -15,8 +15,9 @@ use std::time::Duration;
 use common::{transfer, wait_for, App};
 use console_support::{with_console_users, Server, Ui, OPERATOR, VIEWER};
 use kirim::domain::Provider;
+use kirim::domain::State;
 use kirim::jobs::dead;
-use kirim::ledger::{PayoutId, State};
+use kirim::ledger::PayoutId;
 use kirim::sandbox::magic;
 
 const T: Duration = Duration::from_secs(40);

@@ -41,9 +41,10 @@ use self::auth::{User, LOGIN_COOKIE, SESSION_COOKIE};
 use self::pages::Flash;
 use crate::client::{Client, PayoutView};
 use crate::config::{ConfigError, ConsoleUser, Settings};
+use crate::domain::State;
 use crate::domain::{PartnerReference, Provider};
 use crate::jobs::dead::{self, Redrive};
-use crate::ledger::{now_ms, HistoryEntry, PayoutId, State};
+use crate::ledger::{now_ms, HistoryEntry, PayoutId};
 
 /// htmx 2 (Zero-Clause BSD, <https://htmx.org>), vendored from the npm package.
 pub const STATIC_HTMX: &str = include_str!("static/htmx.min.js");
@@ -107,10 +108,7 @@ impl ConsoleState {
     }
 
     fn revoked_key(&self, sid: &str) -> String {
-        format!(
-            "{}:console:revoked:{sid}",
-            self.client.ledger().keys().namespace()
-        )
+        self.client.ledger().keys().console_revoked(sid)
     }
 
     /// The logged-in user of this request, if the session is valid and not revoked.
@@ -142,7 +140,7 @@ impl ConsoleState {
     /// action itself is already in the payout's audit trail where it has one).
     async fn audit(&self, user: &str, action: &str, target: &str, result: &str) {
         tracing::info!(target: "kirim::console::audit", user, action, target, result, "console action");
-        let key = format!("{}:console:audit", self.client.ledger().keys().namespace());
+        let key = self.client.ledger().keys().console_audit();
         let entry = serde_json::json!({
             "at": now_ms(), "user": user, "action": action, "target": target, "result": result,
         })
@@ -368,11 +366,11 @@ async fn login(
         );
     }
     // Guessing is throttled per user name (whether or not it exists).
-    let failures_key = format!(
-        "{}:console:login_failures:{}",
-        s.client.ledger().keys().namespace(),
-        hex::encode(sha2::Sha256::digest(f.user.as_bytes()))
-    );
+    let failures_key = s
+        .client
+        .ledger()
+        .keys()
+        .console_login_failures(&hex::encode(sha2::Sha256::digest(f.user.as_bytes())));
     let mut conn = s.client.ledger().connection();
     let failures: Option<u64> = match conn.get(&failures_key).await {
         Ok(n) => n,

@@ -12,8 +12,9 @@ use super::queries::{
 use crate::circuit::CircuitState;
 use crate::client::PayoutView;
 use crate::domain::Provider;
-use crate::jobs::dead::DeadLetter;
-use crate::ledger::{HistoryEntry, Payout, State};
+use crate::domain::State;
+use crate::jobs::DeadLetter;
+use crate::ledger::{HistoryEntry, Payout};
 use crate::notify::EventStatus;
 
 /// A message above the content after an action.

@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::circuit::PublishedState;
 use crate::client::Client;
-use crate::domain::Provider;
+use crate::domain::{Provider, State};
 use crate::jobs::{Lane, QueueDepth};
-use crate::ledger::{HistoryEntry, LedgerError, Payout, PayoutId, State};
+use crate::ledger::{HistoryEntry, LedgerError, Payout, PayoutId};
 use crate::metrics::ProviderCalls;
 
 /// Most records one payout-list query reads.
@@ -47,7 +47,7 @@ pub enum QueryError {
 }
 
 fn samples_key(client: &Client) -> String {
-    format!("{}:console:samples", client.ledger().keys().namespace())
+    client.ledger().keys().console_samples()
 }
 
 /// One sample: cumulative counts at `t`.

@@ -13,8 +13,9 @@ use chromiumoxide::Page;
 use futures::StreamExt;
 use kirim::api::{ApiServer, ApiState};
 use kirim::client::Client;
-use kirim::config::{ConsoleRole, ConsoleUser, Secret, Settings};
+use kirim::config::{ConsoleRole, ConsoleUser, Settings};
 use kirim::console::ConsoleState;
+use kirim::domain::Secret;
 
 pub const OPERATOR: (&str, &str) = ("alice", "alice-operator-pw");
 pub const VIEWER: (&str, &str) = ("victor", "victor-viewer-pw");
