@@ -60,6 +60,90 @@ pub struct Settings {
     pub api: ApiSettings,
     pub notify: NotifySettings,
     pub providers: ProvidersSettings,
+    /// The operator console at `/ui` (optional section; no users = nobody can log in).
+    #[serde(default)]
+    pub console: ConsoleSettings,
+}
+
+/// What a console user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsoleRole {
+    /// Sees every page; every action is refused (server-side).
+    Viewer,
+    /// May also resolve reviews, re-drive dead letters and redeliver notifications.
+    Operator,
+}
+
+impl ConsoleRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsoleRole::Viewer => "viewer",
+            ConsoleRole::Operator => "operator",
+        }
+    }
+}
+
+/// One console user. Separate from API keys: people, not applications.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleUser {
+    /// Login name, also the actor recorded in the audit trail.
+    pub name: String,
+    pub role: ConsoleRole,
+    /// PHC string of the password (argon2id), from `kirim console hash-password`.
+    /// A hash is not a secret, so it may live in a config file (like `api.keys`).
+    pub password_hash: String,
+}
+
+/// `[console]`: users and the session signing key.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSettings {
+    /// Serve the console at `/ui` in `kirim serve`.
+    pub enabled: bool,
+    /// How long a login lasts.
+    pub session_ttl_secs: u64,
+    /// HMAC key signing session cookies (environment only:
+    /// KIRIM_CONSOLE__SESSION_KEY, or `session_key_file`). Without one each process
+    /// makes a random key: sessions then end on restart and do not cross replicas.
+    #[serde(skip_serializing)]
+    pub session_key: Option<Secret>,
+    pub session_key_file: Option<PathBuf>,
+    /// Mark the session cookie `Secure` (HTTPS only). Turn on behind TLS.
+    pub secure_cookie: bool,
+    pub users: Vec<ConsoleUser>,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        ConsoleSettings {
+            enabled: true,
+            session_ttl_secs: 8 * 3600,
+            session_key: None,
+            session_key_file: None,
+            secure_cookie: false,
+            users: Vec::new(),
+        }
+    }
+}
+
+impl ConsoleSettings {
+    /// The configured session key, if any.
+    pub fn session_key(&self) -> Result<Option<Secret>, ConfigError> {
+        if self.session_key.as_ref().is_some_and(|k| !k.is_empty())
+            || self.session_key_file.is_some()
+        {
+            resolve_secret(
+                &self.session_key,
+                &self.session_key_file,
+                "console.session_key",
+            )
+            .map(Some)
+        } else {
+            Ok(None)
+        }
+    }
 }
 
 /// Application notifications: a signed POST when a payout reaches a final state.
@@ -391,6 +475,7 @@ const SECRET_KEYS: &[&str] = &[
     "providers.singapay.client_secret",
     "providers.singapay.api_key",
     "notify.secret",
+    "console.session_key",
 ];
 
 /// Resolve a secret from its value or its file.
@@ -622,6 +707,26 @@ impl Settings {
                     "must be 64 hex digits (sha256sum of the key)",
                 ));
             }
+        }
+        for (i, u) in self.console.users.iter().enumerate() {
+            if u.name.trim().is_empty() || u.name.len() > 64 {
+                return Err(ConfigError::invalid(
+                    format!("console.users[{i}].name"),
+                    "must be 1 to 64 characters",
+                ));
+            }
+            if argon2::PasswordHash::new(&u.password_hash).is_err() {
+                return Err(ConfigError::invalid(
+                    format!("console.users[{i}].password_hash"),
+                    "must be a PHC string from `kirim console hash-password`",
+                ));
+            }
+        }
+        if self.console.session_ttl_secs == 0 {
+            return Err(ConfigError::invalid(
+                "console.session_ttl_secs",
+                "must be positive",
+            ));
         }
         let p = &self.providers.ifortepay.merchant.transaction_purpose;
         if !matches!(p.as_str(), "1" | "2" | "3") {

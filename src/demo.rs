@@ -42,6 +42,9 @@ use crate::worker::{WorkerOptions, WorkerRuntime};
 
 /// The public demo API key (its SHA-256 is in `config/default.toml`).
 pub const DEMO_API_KEY: &str = "kirim-demo-key";
+/// The demo's operator-console login (added to the demo process's settings only).
+pub const DEMO_CONSOLE_USER: &str = "demo";
+pub const DEMO_CONSOLE_PASSWORD: &str = "kirim-demo";
 
 /// How the demo runs.
 #[derive(Debug, Clone)]
@@ -348,9 +351,19 @@ async fn start(mut settings: Settings, opts: &DemoOptions) -> anyhow::Result<Sta
 
         let mut s = settings.clone();
         tune(&mut s, &sandbox, &cfg);
+        if !s.console.users.iter().any(|u| u.name == DEMO_CONSOLE_USER) {
+            s.console.users.push(crate::config::ConsoleUser {
+                name: DEMO_CONSOLE_USER.into(),
+                role: crate::config::ConsoleRole::Operator,
+                password_hash: crate::console::auth::hash_password(DEMO_CONSOLE_PASSWORD)
+                    .map_err(anyhow::Error::msg)?,
+            });
+        }
         let client = Client::connect(&s).await?;
         let providers = crate::providers::build_all(&s.providers)?;
         let mut state = ApiState::new(&s, client.clone(), providers);
+        state.console =
+            crate::console::ConsoleState::from_settings(&s, client.clone())?.map(Arc::new);
         state.callbacks = Some(Arc::new(CallbackState::from_settings(&s, client.clone())));
         let server =
             match ApiServer::build(&format!("{host}:{port}"), state, s.api.max_body_bytes).await {
@@ -784,6 +797,10 @@ where
     );
     println!("  api      {}  (key {DEMO_API_KEY})", stack.api_url);
     println!(
+        "  console  {}/ui/  (log in as {DEMO_CONSOLE_USER} / {DEMO_CONSOLE_PASSWORD})",
+        stack.api_url
+    );
+    println!(
         "  workers  16 per job kind, reconciliation every {} s",
         stack.settings.reconcile.tick_secs
     );
@@ -806,6 +823,10 @@ where
         }
     };
     if opts.keep_running && !interrupted {
+        println!(
+            "Operator console: {}/ui/  (user {DEMO_CONSOLE_USER}, password {DEMO_CONSOLE_PASSWORD}, role operator)",
+            stack.api_url
+        );
         println!("The stack stays up; press Ctrl-C to stop.");
         let _ = out.flush();
         shutdown.await;

@@ -136,4 +136,24 @@ impl Keys {
     pub fn idempotency(&self, caller: &str, key: &str) -> String {
         format!("{}:idem:{caller}:{key}", self.ns)
     }
+
+    /// The operator console's overview samples (a sorted set by time).
+    pub fn console_samples(&self) -> String {
+        format!("{}:console:samples", self.ns)
+    }
+
+    /// The operator console's audit list (newest first, capped).
+    pub fn console_audit(&self) -> String {
+        format!("{}:console:audit", self.ns)
+    }
+
+    /// Marks a logged-out console session as revoked until it would have expired.
+    pub fn console_revoked(&self, sid: &str) -> String {
+        format!("{}:console:revoked:{sid}", self.ns)
+    }
+
+    /// Failed console logins of one user name (hashed), with a TTL.
+    pub fn console_login_failures(&self, name_sha256: &str) -> String {
+        format!("{}:console:login_failures:{name_sha256}", self.ns)
+    }
 }

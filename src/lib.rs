@@ -23,6 +23,7 @@
 //! - [`notify`]: signed application notifications from a transactional outbox.
 //! - [`client`]: `kirim::Client`, the producer API.
 //! - [`api`]: `kirim serve`, the HTTP API (axum), health and metrics.
+//! - [`console`]: the operator console at `/ui` (server-rendered pages, sessions, CSRF).
 //! - [`callbacks`]: verified provider callbacks, applied as forward moves only.
 //! - [`sandbox`]: a local server speaking all three providers, with fault injection.
 //! - [`demo`]: `kirim demo`, the whole stack in one process with a live table.
@@ -38,6 +39,7 @@ pub mod circuit;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod domain;
 pub mod durability;

@@ -160,6 +160,70 @@ impl Recorder {
     }
 }
 
+/// One provider's call totals across the deployment (what the console's health
+/// table shows): calls, calls that did not get an answer about the transaction
+/// (`retryable`, `unknown`, `refused`), and the latency sum and count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProviderCalls {
+    pub calls: u64,
+    pub errors: u64,
+    pub latency_sum_us: u64,
+    pub latency_count: u64,
+}
+
+impl ProviderCalls {
+    /// `self - earlier`, for a rate over a window.
+    pub fn minus(&self, earlier: &ProviderCalls) -> ProviderCalls {
+        ProviderCalls {
+            calls: self.calls.saturating_sub(earlier.calls),
+            errors: self.errors.saturating_sub(earlier.errors),
+            latency_sum_us: self.latency_sum_us.saturating_sub(earlier.latency_sum_us),
+            latency_count: self.latency_count.saturating_sub(earlier.latency_count),
+        }
+    }
+}
+
+/// Per-provider call totals from the counters workers flush to Redis.
+pub async fn provider_calls(
+    ledger: &Ledger,
+) -> Result<BTreeMap<Provider, ProviderCalls>, redis::RedisError> {
+    let keys = ledger.keys();
+    let mut conn = ledger.connection();
+    let jobs: BTreeMap<String, u64> = conn.hgetall(keys.metrics_jobs()).await?;
+    let lat: BTreeMap<String, u64> = conn.hgetall(keys.metrics_latency()).await?;
+    let mut out: BTreeMap<Provider, ProviderCalls> = BTreeMap::new();
+    for (field, n) in &jobs {
+        let mut parts = field.splitn(3, '|');
+        if let (Some(Ok(p)), Some(_op), Some(o)) = (
+            parts.next().map(str::parse::<Provider>),
+            parts.next(),
+            parts.next(),
+        ) {
+            let e = out.entry(p).or_default();
+            e.calls += n;
+            if matches!(o, "retryable" | "unknown" | "refused") {
+                e.errors += n;
+            }
+        }
+    }
+    for (field, n) in &lat {
+        let mut parts = field.splitn(3, '|');
+        if let (Some(Ok(p)), Some(_op), Some(k)) = (
+            parts.next().map(str::parse::<Provider>),
+            parts.next(),
+            parts.next(),
+        ) {
+            let e = out.entry(p).or_default();
+            match k {
+                "count" => e.latency_count += n,
+                "sum_us" => e.latency_sum_us += n,
+                _ => {}
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Render every metric for a scrape.
 pub async fn render(
     ledger: &Ledger,

@@ -68,6 +68,8 @@ pub struct ApiState {
     keys: Vec<(String, [u8; 32])>,
     limiter: RateLimiter,
     pub callbacks: Option<Arc<crate::callbacks::CallbackState>>,
+    /// The operator console at `/ui`, when enabled.
+    pub console: Option<Arc<crate::console::ConsoleState>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -100,6 +102,7 @@ impl ApiState {
                 buckets: Mutex::new(HashMap::new()),
             },
             callbacks: None,
+            console: None,
         }
     }
 
@@ -146,6 +149,9 @@ pub fn router(state: Shared, max_body: usize) -> Router {
         .route("/v1/account-inquiries", post(account_inquiry));
     if let Some(cb) = state.callbacks.clone() {
         r = r.merge(crate::callbacks::routes(cb));
+    }
+    if let Some(console) = state.console.clone() {
+        r = r.merge(crate::console::router(console));
     }
     r.layer(DefaultBodyLimit::max(max_body)).with_state(state)
 }

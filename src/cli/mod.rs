@@ -3,6 +3,7 @@
 //! stderr, with a non-zero exit code.
 
 mod bench;
+mod console;
 mod demo;
 mod enqueue;
 mod keygen;
@@ -66,8 +67,11 @@ pub enum Command {
     Events(ops::EventsCommand),
     /// Run workers for every job kind (and, by default, the reconciliation sweep).
     Worker(run::WorkerArgs),
-    /// Serve the HTTP API, provider callbacks, health and metrics.
+    /// Serve the HTTP API, the operator console (/ui), provider callbacks, health and metrics.
     Serve(run::ServeArgs),
+    /// Operator console helpers: hash-password.
+    #[command(subcommand)]
+    Console(console::ConsoleCommand),
     /// Run the built-in provider sandbox (iFortepay, NICEPAY, Singapay) with fault injection.
     Sandbox(sandbox::SandboxArgs),
     /// Call one provider by hand: token, profile, balance, account-inquiry, history, transfer-status, health.
@@ -131,6 +135,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::telemetry::init(cli.log_format.unwrap_or_default(), "warn");
             keygen::run(args)
         }
+        Command::Console(cmd) => {
+            crate::telemetry::init(cli.log_format.unwrap_or_default(), "warn");
+            console::run(cmd)
+        }
         Command::Sign(cmd) => {
             crate::telemetry::init(cli.log_format.unwrap_or_default(), "warn");
             sign::run(cmd)
@@ -164,6 +172,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Serve(a) => run::serve(settings, a).await,
                     Command::Bench(a) => bench::run(settings, a, cli.config).await,
                     Command::Keygen(_)
+                    | Command::Console(_)
                     | Command::Demo(_)
                     | Command::Sign(_)
                     | Command::Sandbox(_)

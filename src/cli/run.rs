@@ -51,10 +51,13 @@ pub async fn serve(settings: Settings, a: ServeArgs) -> anyhow::Result<ExitCode>
     let providers = crate::providers::build_all(&settings.providers)?;
     let client = Client::connect(&settings).await?;
     let mut state = ApiState::new(&settings, client.clone(), providers);
+    state.console =
+        crate::console::ConsoleState::from_settings(&settings, client.clone())?.map(Arc::new);
     state.callbacks = Some(Arc::new(CallbackState::from_settings(&settings, client)));
+    let console = state.console.is_some();
     let bind = a.bind.unwrap_or_else(|| settings.api.bind.clone());
     let server = ApiServer::build(&bind, state, settings.api.max_body_bytes).await?;
-    tracing::info!(addr = %server.local_addr()?, "API listening");
+    tracing::info!(addr = %server.local_addr()?, console, "API listening (console: /ui)");
     server.run_until_stopped(super::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
