@@ -91,6 +91,45 @@ pub struct RedisSettings {
     pub url: String,
     /// Prefix of every kirim key. Wrapped in `{…}` it is a Redis Cluster hash tag.
     pub namespace: String,
+    /// Find the primary through Redis Sentinel instead of `url`'s host (see
+    /// `redis_conn`). `url` still gives the database number and credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentinel: Option<SentinelSettings>,
+}
+
+/// `[redis.sentinel]`: which sentinels to ask for the primary of which master.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentinelSettings {
+    /// The name the sentinels monitor the primary under (`sentinel monitor NAME …`).
+    pub master_name: String,
+    /// Sentinel addresses, `redis://host:26379` (credentials for the sentinels
+    /// themselves go in these URLs).
+    pub nodes: Vec<String>,
+}
+
+impl SentinelSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.master_name.is_empty() {
+            return Err(ConfigError::invalid(
+                "redis.sentinel.master_name",
+                "must not be empty",
+            ));
+        }
+        if self.nodes.is_empty() {
+            return Err(ConfigError::invalid(
+                "redis.sentinel.nodes",
+                "must list at least one sentinel",
+            ));
+        }
+        if let Some(bad) = self.nodes.iter().find(|n| !n.starts_with("redis://")) {
+            return Err(ConfigError::invalid(
+                "redis.sentinel.nodes",
+                format!("{bad:?} must start with redis://"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -508,6 +547,9 @@ impl Settings {
         }
         if self.redis.namespace.is_empty() {
             return Err(ConfigError::invalid("redis.namespace", "must not be empty"));
+        }
+        if let Some(sentinel) = &self.redis.sentinel {
+            sentinel.validate()?;
         }
         let w = &self.worker;
         if w.concurrency == 0 || w.concurrency > 10_000 {

@@ -151,7 +151,7 @@ impl WorkerRuntime {
         providers: ProviderSet,
         options: WorkerOptions,
     ) -> Result<Self, EngineError> {
-        let ledger = Ledger::connect(&settings.redis.url, &settings.redis.namespace).await?;
+        let ledger = Ledger::connect(&settings.redis).await?;
         let queue = Queue::new(
             ledger.connection(),
             ledger.keys(),
