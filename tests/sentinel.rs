@@ -127,11 +127,16 @@ async fn query<T: redis::FromRedisValue>(url: &str, cmd: &redis::Cmd) -> redis::
 
 impl Topology {
     async fn start() -> Topology {
-        let primary = TestRedis::spawn_local(&[]).expect("primary starts");
+        let t0 = Instant::now();
+        // No 5 s wait for more replicas before a full sync (the default).
+        let fast_sync = ["--repl-diskless-sync-delay", "0"];
+        let primary = TestRedis::spawn_local(&fast_sync).expect("primary starts");
         let primary_port = port_of(primary.url());
-        let replica =
-            TestRedis::spawn_local(&["--replicaof", "127.0.0.1", &primary_port.to_string()])
-                .expect("replica starts");
+        let port = primary_port.to_string();
+        let replica = TestRedis::spawn_local(
+            &[&fast_sync[..], &["--replicaof", "127.0.0.1", &port]].concat(),
+        )
+        .expect("replica starts");
         let replica_url = replica.url().to_owned();
         wait_for("the replica to sync", Duration::from_secs(20), || {
             let url = replica_url.clone();
@@ -164,6 +169,7 @@ impl Topology {
             )
             .await;
         }
+        eprintln!("topology ready in {:.1} s", t0.elapsed().as_secs_f64());
         Topology {
             primary,
             replica,
@@ -498,4 +504,86 @@ async fn a_primary_killed_mid_run_is_followed_and_nothing_is_paid_twice() {
         client.ledger().connection().switches(),
         worker.conn.switches(),
     );
+}
+
+/// A switchover (`SENTINEL FAILOVER`) demotes the old primary and the sentinels close
+/// its client connections (`CLIENT KILL TYPE normal`). A command that was on such a
+/// connection may or may not have run, so kirim returns that one error to its caller
+/// (who retries, as for any Redis error) but has already asked the sentinels: the
+/// retry goes to the new primary and succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switchover_costs_at_most_one_error_then_writes_go_to_the_new_primary() {
+    let topology = Topology::start().await;
+    let sandbox = common::sandbox(|_| {}).await;
+    let settings = settings(&topology, &sandbox);
+    let client = Client::connect(&settings)
+        .await
+        .expect("connects through the sentinels");
+    let old_primary = client.ledger().connection().primary();
+    client
+        .enqueue_transfer(&transfer(Provider::Ifortepay, "SW-1", "8753293240"))
+        .await
+        .expect("enqueue on the first primary");
+
+    let _: String = query(
+        &topology.sentinels[0].url(),
+        redis::cmd("SENTINEL").arg("failover").arg(MASTER),
+    )
+    .await
+    .expect("SENTINEL FAILOVER accepted");
+    let replica_addr = format!("127.0.0.1:{}", port_of(topology.replica.url()));
+    wait_for(
+        "the sentinels to name the replica",
+        Duration::from_secs(30),
+        || async { topology.master_addr().await.as_deref() == Some(replica_addr.as_str()) },
+    )
+    .await;
+    let old_url = topology.primary.url().to_owned();
+    wait_for(
+        "the old primary to be demoted",
+        Duration::from_secs(30),
+        || {
+            let url = old_url.clone();
+            async move {
+                query::<String>(&url, redis::cmd("INFO").arg("replication"))
+                    .await
+                    .is_ok_and(|info| info.contains("role:slave"))
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        client.ledger().connection().primary(),
+        old_primary,
+        "nothing failed yet, so kirim has not moved"
+    );
+
+    let order = transfer(Provider::Ifortepay, "SW-2", "8753293240");
+    let mut errors = Vec::new();
+    loop {
+        match client.enqueue_transfer(&order).await {
+            Ok(_) => break,
+            Err(e) => {
+                errors.push(e.to_string());
+                assert!(errors.len() <= 1, "more than one error: {errors:?}");
+            }
+        }
+    }
+    assert_eq!(client.ledger().connection().primary(), replica_addr);
+    assert_eq!(client.ledger().connection().switches(), 1);
+    for reference in ["SW-1", "SW-2"] {
+        let id: PayoutId = format!("ifortepay:{reference}").parse().expect("id");
+        assert!(
+            client.ledger().get(&id).await.expect("read").is_some(),
+            "{reference} is on the new primary"
+        );
+    }
+    let new_primary_says: String = query(
+        &format!("redis://{replica_addr}"),
+        redis::cmd("INFO").arg("replication"),
+    )
+    .await
+    .expect("new primary answers");
+    assert!(new_primary_says.contains("role:master"));
+    eprintln!("switchover: errors seen by the caller: {errors:?}");
 }
