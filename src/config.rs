@@ -109,7 +109,13 @@ pub struct SentinelSettings {
 }
 
 impl SentinelSettings {
-    fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&self, url: &str) -> Result<(), ConfigError> {
+        if url.starts_with("rediss://") {
+            return Err(ConfigError::invalid(
+                "redis.url",
+                "TLS (rediss://) through Sentinel is not supported by this build",
+            ));
+        }
         if self.master_name.is_empty() {
             return Err(ConfigError::invalid(
                 "redis.sentinel.master_name",
@@ -549,7 +555,7 @@ impl Settings {
             return Err(ConfigError::invalid("redis.namespace", "must not be empty"));
         }
         if let Some(sentinel) = &self.redis.sentinel {
-            sentinel.validate()?;
+            sentinel.validate(&self.redis.url)?;
         }
         let w = &self.worker;
         if w.concurrency == 0 || w.concurrency > 10_000 {

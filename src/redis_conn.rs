@@ -22,7 +22,9 @@
 //! # What triggers a re-resolve
 //! - a connection error (refused, reset, dropped, timed out): the primary may be dead;
 //! - a `READONLY` answer (also inside a script or a `MULTI`): we reached a replica,
-//!   typically the old primary after it came back and was demoted.
+//!   typically the old primary after it came back and was demoted;
+//! - a `NOREPLICAS` answer: a primary that `min-replicas-to-write` has cut off
+//!   (usually the losing side of a partition, about to be replaced).
 //!
 //! Re-resolves are single-flight and at most one per [`MIN_REFRESH_INTERVAL`], so a
 //! burst of failing commands costs the sentinels one lookup. Until the sentinels have
@@ -31,8 +33,8 @@
 //! next failing command tries again.
 //!
 //! # What is retried here, and what is not
-//! A command answered `READONLY`, or refused before a connection existed, certainly did
-//! not run; it is sent once more to the new primary. A command whose connection broke
+//! A command answered `READONLY`/`NOREPLICAS`, or refused before a connection existed,
+//! certainly did not run; it is sent once more if the sentinels named another primary. A command whose connection broke
 //! after it was written may or may not have run, so its error goes back to the caller
 //! unchanged: the ledger's compare-and-set and the worker's retries decide what to do
 //! with an unknown outcome, as they already do for any Redis error.
@@ -43,8 +45,8 @@
 //! it back (see deploy/README.md, "Sentinel", and the `WAIT`-based durability setting).
 //!
 //! With a plain `url` the same type wraps one `ConnectionManager`, which reconnects by
-//! itself; a `READONLY` answer rebuilds it (re-resolving DNS, for a Service or proxy
-//! that moved to the new primary).
+//! itself; a refused write (`READONLY`, `NOREPLICAS`) rebuilds it, re-resolving DNS
+//! for a Service or proxy that has moved to the new primary.
 
 use std::fmt;
 use std::sync::{Arc, RwLock};
@@ -106,8 +108,10 @@ enum Source {
 /// What a failed (or oddly answered) command says about the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Trouble {
-    /// The node is a replica: the command did not run. Re-resolve and resend.
-    ReadOnly,
+    /// The node refused the write (`READONLY`: it is a replica; `NOREPLICAS`: a
+    /// primary cut off from its replicas by `min-replicas-to-write`): the command did
+    /// not run. Re-resolve, and resend if the sentinels name another primary.
+    Refused,
     /// Nothing was sent (connection refused). Re-resolve and resend.
     NotConnected,
     /// The connection broke or timed out; the command may have run. Re-resolve only.
@@ -244,7 +248,7 @@ impl Shared {
         }
         refresh.last_attempt = Some(Instant::now());
         let direct = matches!(refresh.source, Source::Direct(_));
-        if direct && trouble != Trouble::ReadOnly {
+        if direct && trouble != Trouble::Refused {
             // A plain URL: the ConnectionManager reconnects to it by itself.
             return false;
         }
@@ -283,14 +287,18 @@ impl Shared {
     }
 }
 
+/// Error codes with which a node refuses a write without running it.
+const REFUSALS: [&str; 2] = ["READONLY", "NOREPLICAS"];
+
 fn trouble_of_error(e: &RedisError) -> Option<Trouble> {
+    let text = e.to_string();
     if e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly)
-        || e.code() == Some("READONLY")
+        || e.code().is_some_and(|c| REFUSALS.contains(&c))
         // A script's write on a replica, or a MULTI aborted by one: the code is
-        // ERR/EXECABORT and READONLY is in the text.
-        || e.to_string().contains("READONLY")
+        // ERR/EXECABORT and the refusal is in the text.
+        || REFUSALS.iter().any(|r| text.contains(r))
     {
-        return Some(Trouble::ReadOnly);
+        return Some(Trouble::Refused);
     }
     if e.is_connection_refusal() {
         return Some(Trouble::NotConnected);
@@ -306,10 +314,11 @@ fn trouble_of_value(v: &Value) -> Option<Trouble> {
     match v {
         Value::ServerError(e)
             if e.kind() == Some(ServerErrorKind::ReadOnly)
-                || e.code() == "READONLY"
-                || e.details().is_some_and(|d| d.contains("READONLY")) =>
+                || REFUSALS.contains(&e.code())
+                || e.details()
+                    .is_some_and(|d| REFUSALS.iter().any(|r| d.contains(r))) =>
         {
-            Some(Trouble::ReadOnly)
+            Some(Trouble::Refused)
         }
         _ => None,
     }
@@ -317,7 +326,7 @@ fn trouble_of_value(v: &Value) -> Option<Trouble> {
 
 fn trouble_of<T>(result: &RedisResult<T>, values: impl Fn(&T) -> bool) -> Option<Trouble> {
     match result {
-        Ok(v) if values(v) => Some(Trouble::ReadOnly),
+        Ok(v) if values(v) => Some(Trouble::Refused),
         Ok(_) => None,
         Err(e) => trouble_of_error(e),
     }
@@ -376,13 +385,19 @@ mod tests {
             ErrorKind::Server(ServerErrorKind::ReadOnly),
             "You can't write against a read only replica.",
         ));
-        assert_eq!(trouble_of_error(&plain), Some(Trouble::ReadOnly));
+        assert_eq!(trouble_of_error(&plain), Some(Trouble::Refused));
         let in_script = RedisError::from((
             ErrorKind::Server(ServerErrorKind::ResponseError),
             "Error",
             "READONLY You can't write against a read only replica. script: abc".to_owned(),
         ));
-        assert_eq!(trouble_of_error(&in_script), Some(Trouble::ReadOnly));
+        assert_eq!(trouble_of_error(&in_script), Some(Trouble::Refused));
+        let isolated = RedisError::from((
+            ErrorKind::Server(ServerErrorKind::ResponseError),
+            "NOREPLICAS",
+            "Not enough good replicas to write.".to_owned(),
+        ));
+        assert_eq!(trouble_of_error(&isolated), Some(Trouble::Refused));
         let other = RedisError::from((
             ErrorKind::Server(ServerErrorKind::ResponseError),
             "WRONGTYPE",

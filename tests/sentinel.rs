@@ -389,6 +389,17 @@ async fn a_primary_killed_mid_run_is_followed_and_nothing_is_paid_twice() {
     )
     .await;
     let followed = killed_at.elapsed();
+    // What was in flight: the new primary's view right after the failover.
+    let in_flight: BTreeMap<State, u64> = client
+        .ledger()
+        .count_by_state()
+        .await
+        .map(|c| {
+            c.into_iter()
+                .filter(|(s, n)| !s.is_final() && *n > 0)
+                .collect()
+        })
+        .unwrap_or_default();
     for p in producers {
         p.await.expect("producer finished");
     }
@@ -489,7 +500,7 @@ async fn a_primary_killed_mid_run_is_followed_and_nothing_is_paid_twice() {
     let _ = worker.task.await;
     eprintln!(
         "sentinel failover: {payouts} payouts, primary killed after {acked_at_kill} acknowledged, \
-         failover seen after {:.1} s, producer on the new primary after {:.1} s, {} enqueue errors retried, producer done in {:.1} s, \
+         failover seen after {:.1} s (non-final then: {in_flight:?}), producer on the new primary after {:.1} s, {} enqueue errors retried, producer done in {:.1} s, \
          acknowledged then lost: {} (before failover; {lost_booked} of them already booked, \
          re-enqueued, paid once), lost after failover: {lost_after}, booked twice: {}, \
          settled in {:.1} s, total {:.1} s; connections switched: producer {}, worker {}",
@@ -586,4 +597,48 @@ async fn a_switchover_costs_at_most_one_error_then_writes_go_to_the_new_primary(
     .expect("new primary answers");
     assert!(new_primary_says.contains("role:master"));
     eprintln!("switchover: errors seen by the caller: {errors:?}");
+}
+
+/// `[redis.sentinel]` from a file, and the same from the environment (how the
+/// deploy examples set it); a sentinel list without addresses is refused by name.
+#[test]
+fn sentinel_settings_load_from_a_file_and_the_environment() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let default = root.join("config/default.toml");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("ha.toml");
+    std::fs::write(
+        &file,
+        "[redis.sentinel]\nmaster_name = \"kirim\"\n\
+         nodes = [\"redis://10.0.0.1:26379\", \"redis://10.0.0.2:26379\"]\n",
+    )
+    .expect("write");
+    let s = Settings::load_from(&default, Some(&file), false).expect("loads");
+    let sentinel = s.redis.sentinel.expect("sentinel section");
+    assert_eq!(sentinel.master_name, "kirim");
+    assert_eq!(sentinel.nodes.len(), 2);
+
+    std::fs::write(
+        &file,
+        "[redis.sentinel]\nmaster_name = \"kirim\"\nnodes = []\n",
+    )
+    .expect("write");
+    let err = Settings::load_from(&default, Some(&file), false).expect_err("refused");
+    assert!(err.to_string().contains("redis.sentinel.nodes"), "{err}");
+
+    // The only test in this binary that reads the environment.
+    std::env::set_var("KIRIM_REDIS__SENTINEL__MASTER_NAME", "kirim-env");
+    std::env::set_var(
+        "KIRIM_REDIS__SENTINEL__NODES",
+        "[\"redis://s0:26379\", \"redis://s1:26379\", \"redis://s2:26379\"]",
+    );
+    let s = Settings::load_from(&default, None, true).expect("loads from env");
+    std::env::remove_var("KIRIM_REDIS__SENTINEL__MASTER_NAME");
+    std::env::remove_var("KIRIM_REDIS__SENTINEL__NODES");
+    let sentinel = s.redis.sentinel.expect("sentinel from env");
+    assert_eq!(sentinel.master_name, "kirim-env");
+    assert_eq!(
+        sentinel.nodes,
+        ["redis://s0:26379", "redis://s1:26379", "redis://s2:26379"]
+    );
 }
