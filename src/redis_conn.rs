@@ -34,15 +34,19 @@
 //!
 //! # What is retried here, and what is not
 //! A command answered `READONLY`/`NOREPLICAS`, or refused before a connection existed,
-//! certainly did not run; it is sent once more if the sentinels named another primary. A command whose connection broke
-//! after it was written may or may not have run, so its error goes back to the caller
-//! unchanged: the ledger's compare-and-set and the worker's retries decide what to do
-//! with an unknown outcome, as they already do for any Redis error.
+//! certainly did not run; it is sent once more if the sentinels named another
+//! primary. A command whose connection broke after it was written may or may not have
+//! run, so its error goes back to the caller unchanged: the ledger's compare-and-set
+//! and the worker's retries decide what to do with an unknown outcome, as they already
+//! do for any Redis error. A switchover (`SENTINEL FAILOVER`) therefore costs each
+//! connection one error: the sentinels close the demoted node's client connections
+//! (`CLIENT KILL TYPE normal`), and the next command goes to the new primary.
 //!
 //! # What a failover can still lose
 //! Replication is asynchronous. A write the old primary acknowledged but had not yet
 //! sent to the replica is gone after the replica is promoted; this module cannot bring
-//! it back (see deploy/README.md, "Sentinel", and the `WAIT`-based durability setting).
+//! it back (see deploy/README.md, "Sentinel"; only waiting for a replica, `WAIT`,
+//! before acknowledging closes that window).
 //!
 //! With a plain `url` the same type wraps one `ConnectionManager`, which reconnects by
 //! itself; a refused write (`READONLY`, `NOREPLICAS`) rebuilds it, re-resolving DNS
