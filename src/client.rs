@@ -103,7 +103,7 @@ fn check_text(value: &Option<String>, field: &str, max: usize) -> Result<(), Fie
 impl Client {
     /// Connect using the settings' Redis URL and namespace.
     pub async fn connect(settings: &Settings) -> Result<Self, ClientError> {
-        let ledger = Ledger::connect(&settings.redis.url, &settings.redis.namespace)
+        let ledger = Ledger::connect(&settings.redis)
             .await?
             .durable(settings.redis.wait_for())
             .await?;

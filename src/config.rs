@@ -186,6 +186,10 @@ pub struct RedisSettings {
     /// How long a write waits for them (below the connection's 500 ms response timeout).
     #[serde(default = "default_replica_timeout_ms")]
     pub replica_timeout_ms: u64,
+    /// Find the primary through Redis Sentinel instead of `url`'s host (see
+    /// `redis_conn`). `url` still gives the database number and credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentinel: Option<SentinelSettings>,
 }
 
 fn default_replicas() -> u32 {
@@ -204,6 +208,47 @@ impl RedisSettings {
             replicas: self.replicas,
             timeout: Duration::from_millis(self.replica_timeout_ms),
         }
+    }
+}
+
+/// `[redis.sentinel]`: which sentinels to ask for the primary of which master.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentinelSettings {
+    /// The name the sentinels monitor the primary under (`sentinel monitor NAME …`).
+    pub master_name: String,
+    /// Sentinel addresses, `redis://host:26379` (credentials for the sentinels
+    /// themselves go in these URLs).
+    pub nodes: Vec<String>,
+}
+
+impl SentinelSettings {
+    fn validate(&self, url: &str) -> Result<(), ConfigError> {
+        if url.starts_with("rediss://") {
+            return Err(ConfigError::invalid(
+                "redis.url",
+                "TLS (rediss://) through Sentinel is not supported by this build",
+            ));
+        }
+        if self.master_name.is_empty() {
+            return Err(ConfigError::invalid(
+                "redis.sentinel.master_name",
+                "must not be empty",
+            ));
+        }
+        if self.nodes.is_empty() {
+            return Err(ConfigError::invalid(
+                "redis.sentinel.nodes",
+                "must list at least one sentinel",
+            ));
+        }
+        if let Some(bad) = self.nodes.iter().find(|n| !n.starts_with("redis://")) {
+            return Err(ConfigError::invalid(
+                "redis.sentinel.nodes",
+                format!("{bad:?} must start with redis://"),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -629,6 +674,9 @@ impl Settings {
         }
         if self.redis.namespace.is_empty() {
             return Err(ConfigError::invalid("redis.namespace", "must not be empty"));
+        }
+        if let Some(sentinel) = &self.redis.sentinel {
+            sentinel.validate(&self.redis.url)?;
         }
         let w = &self.worker;
         if w.concurrency == 0 || w.concurrency > 10_000 {

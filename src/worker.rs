@@ -151,7 +151,7 @@ impl WorkerRuntime {
         providers: ProviderSet,
         options: WorkerOptions,
     ) -> Result<Self, EngineError> {
-        let ledger = Ledger::connect(&settings.redis.url, &settings.redis.namespace)
+        let ledger = Ledger::connect(&settings.redis)
             .await?
             .durable(settings.redis.wait_for())
             .await?;

@@ -357,7 +357,7 @@ async fn read_outcomes(ledger: &Ledger, ids: &[String]) -> anyhow::Result<Outcom
 /// The bare queue: the same number of jobs through no-op workers.
 pub async fn run_bare(env: &BenchEnv, o: &E2eOptions) -> anyhow::Result<RunReport> {
     let (s, sandbox) = env.begin_run(o.concurrency, o.poll_ms).await?;
-    let ledger = Ledger::connect(&s.redis.url, &s.redis.namespace).await?;
+    let ledger = Ledger::connect(&s.redis).await?;
     let queue = Queue::new(
         ledger.connection(),
         ledger.keys(),

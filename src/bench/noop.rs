@@ -28,7 +28,7 @@ pub async fn run_noop_worker<F>(
 where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
-    let ledger = Ledger::connect(&settings.redis.url, &settings.redis.namespace).await?;
+    let ledger = Ledger::connect(&settings.redis).await?;
     let queue = Queue::new(
         ledger.connection(),
         ledger.keys(),

@@ -89,7 +89,7 @@ async fn create_many(ledger: &Ledger, prefix: &str, n: usize, due_at: i64) -> an
 pub async fn run_memory(env: &BenchEnv, records: usize) -> anyhow::Result<MemoryReport> {
     env.reset().await?;
     let s = env.run_settings(1, 50);
-    let ledger = Ledger::connect(&s.redis.url, &s.redis.namespace).await?;
+    let ledger = Ledger::connect(&s.redis).await?;
     let mut conn = env.conn();
     let keys0: u64 = redis::cmd("DBSIZE").query_async(&mut conn).await?;
     let before = snapshot(&mut conn).await?;
@@ -144,7 +144,7 @@ pub async fn run_sweep_case(
 ) -> anyhow::Result<SweepCase> {
     env.reset().await?;
     let s = env.run_settings(1, 50);
-    let ledger = Ledger::connect(&s.redis.url, &s.redis.namespace).await?;
+    let ledger = Ledger::connect(&s.redis).await?;
     let queue = Queue::new(
         ledger.connection(),
         ledger.keys(),

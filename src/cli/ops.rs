@@ -37,7 +37,7 @@ pub enum DeadCommand {
 }
 
 async fn connect(settings: &Settings) -> anyhow::Result<(Ledger, Queue)> {
-    let ledger = Ledger::connect(&settings.redis.url, &settings.redis.namespace).await?;
+    let ledger = Ledger::connect(&settings.redis).await?;
     let queue = Queue::new(
         ledger.connection(),
         ledger.keys(),

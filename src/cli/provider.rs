@@ -132,7 +132,7 @@ async fn health(
     name: Provider,
     probe: bool,
 ) -> anyhow::Result<serde_json::Value> {
-    let ledger = Ledger::connect(&settings.redis.url, &settings.redis.namespace).await?;
+    let ledger = Ledger::connect(&settings.redis).await?;
     let mut conn = ledger.connection();
     let circuit = circuit::read_all(&mut conn, ledger.keys())
         .await?

@@ -18,13 +18,13 @@ use std::time::Duration;
 
 use apalis::prelude::{TaskBuilder, TaskSink};
 use apalis_redis::{Config as RedisQueueConfig, RedisStorage};
-use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::State;
 use crate::keys::Keys;
 use crate::ledger::{PayoutId, PayoutKind};
+use crate::redis_conn::RedisConn;
 
 /// The work kirim's workers do. One queue carries all kinds; `kirim worker` runs them all.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,7 +113,7 @@ impl Lane {
 
 #[derive(Clone)]
 struct LaneQueue {
-    storage: RedisStorage<Job>,
+    storage: RedisStorage<Job, RedisConn>,
     config: RedisQueueConfig,
 }
 
@@ -121,7 +121,7 @@ struct LaneQueue {
 #[derive(Clone)]
 pub struct Queue {
     lanes: [LaneQueue; 3],
-    conn: ConnectionManager,
+    conn: RedisConn,
     promote: Script,
     retention: Script,
 }
@@ -191,7 +191,7 @@ impl Default for QueueOptions {
 }
 
 impl Queue {
-    pub fn new(conn: ConnectionManager, keys: &Keys, opts: &QueueOptions) -> Self {
+    pub fn new(conn: RedisConn, keys: &Keys, opts: &QueueOptions) -> Self {
         let lane = |lane: Lane| {
             let config = RedisQueueConfig::default()
                 .queue(keys.queue(lane.as_str()))
@@ -236,7 +236,7 @@ impl Queue {
     }
 
     /// The apalis storage of one lane, for building workers.
-    pub fn storage(&self, lane: Lane) -> RedisStorage<Job> {
+    pub fn storage(&self, lane: Lane) -> RedisStorage<Job, RedisConn> {
         self.lane(lane).storage.clone()
     }
 

@@ -21,7 +21,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -30,6 +29,7 @@ use thiserror::Error;
 use crate::domain::{Beneficiary, FieldError, Money, PartnerReference, Provider, Secret, State};
 use crate::durability::{ServerFacts, Verdict, WaitFor};
 use crate::keys::Keys;
+use crate::redis_conn::RedisConn;
 
 /// Creates per pipelined round trip in [`Ledger::create_many`].
 const CREATE_PIPELINE: usize = 200;
@@ -350,7 +350,7 @@ pub struct Transition {
 /// Handle to the ledger. Cheap to clone (one multiplexed connection).
 #[derive(Clone)]
 pub struct Ledger {
-    conn: ConnectionManager,
+    conn: RedisConn,
     keys: Keys,
     create: Script,
     transition: Script,
@@ -378,7 +378,7 @@ fn transition_script() -> Script {
 }
 
 impl Ledger {
-    pub fn new(conn: ConnectionManager, keys: Keys) -> Self {
+    pub fn new(conn: RedisConn, keys: Keys) -> Self {
         Ledger {
             conn,
             keys,
@@ -461,11 +461,10 @@ impl Ledger {
         Ok(())
     }
 
-    /// Connect to `url` and use `namespace`.
-    pub async fn connect(url: &str, namespace: &str) -> Result<Self, LedgerError> {
-        let client = redis::Client::open(url)?;
-        let conn = client.get_connection_manager().await?;
-        Ok(Ledger::new(conn, Keys::new(namespace)))
+    /// Connect as `[redis]` says (a URL, or the primary Sentinel names) and use its namespace.
+    pub async fn connect(settings: &crate::config::RedisSettings) -> Result<Self, LedgerError> {
+        let conn = RedisConn::connect(settings).await?;
+        Ok(Ledger::new(conn, Keys::new(&settings.namespace)))
     }
 
     pub fn keys(&self) -> &Keys {
@@ -473,7 +472,7 @@ impl Ledger {
     }
 
     /// A connection for other modules (queue, sweep) that share the ledger's.
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> RedisConn {
         self.conn.clone()
     }
 
