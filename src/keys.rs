@@ -1,9 +1,8 @@
-//! The one place that spells Redis key names.
+//! The one place that spells kirim's Redis key names (apalis names its own queue
+//! keys under [`Keys::queue`]).
 //!
-//! Every key starts with the configured namespace (default `{kirim}`). The braces
-//! make it a Redis Cluster hash tag: all of kirim's keys — the ledger, the due index
-//! and the apalis queue — hash to one slot, so the Lua scripts that touch several of
-//! them at once stay legal on a cluster.
+//! Every key starts with the configured namespace (default `{kirim}`). kirim runs
+//! on one primary (deploy/README.md, "Redis Cluster: not supported").
 
 use crate::domain::{Provider, State};
 

@@ -80,7 +80,12 @@ impl BenchEnv {
             ),
             Durability::Replicas | Durability::ReplicasFsync => {
                 let primary = TestRedis::spawn_local(&["--appendfsync", "everysec"])?;
-                let port = primary.url().rsplit(':').next().unwrap_or("6379").to_owned();
+                let port = primary
+                    .url()
+                    .rsplit(':')
+                    .next()
+                    .unwrap_or("6379")
+                    .to_owned();
                 let replica = TestRedis::spawn_local(&[
                     "--appendfsync",
                     "everysec",
