@@ -542,6 +542,58 @@ async fn direct_debit_payment_without_otp_and_no_card_token_leaks() {
         "Debug redacts it too"
     );
     app.stop_worker().await;
+
+    // Issue 13: the token does not outlive the payment, not even on disk.
+    assert!(
+        app.client
+            .ledger()
+            .card_token(&e.id)
+            .await
+            .unwrap()
+            .is_none(),
+        "deleted with the final state"
+    );
+    let conn = redis::Client::open(app.redis.url()).unwrap();
+    let mut c = conn.get_multiplexed_async_connection().await.unwrap();
+    let dir: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("dir")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let _: String = redis::cmd("BGREWRITEAOF")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    common::wait_for("the AOF rewrite finished", T, || {
+        let mut c = c.clone();
+        async move {
+            let info: String = redis::cmd("INFO")
+                .arg("persistence")
+                .query_async(&mut c)
+                .await
+                .unwrap_or_default();
+            info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0")
+        }
+    })
+    .await;
+    let _: () = redis::cmd("SAVE").query_async(&mut c).await.unwrap();
+    let mut files = vec![std::path::PathBuf::from(&dir[1])];
+    let mut grepped = 0;
+    while let Some(f) = files.pop() {
+        if f.is_dir() {
+            files.extend(std::fs::read_dir(&f).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let bytes = std::fs::read(&f).unwrap();
+        grepped += bytes.len();
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+            "the card token is in {}",
+            f.display()
+        );
+    }
+    assert!(grepped > 0, "the AOF and RDB files were read");
 }
 
 /// Issue 13: X-EXTERNAL-IDs must not depend on Redis history. A second deployment

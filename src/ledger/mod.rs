@@ -15,7 +15,7 @@
 //!   find the payout again when its due time passes.
 //! - **Append-only history.** Every transition appends an entry; nothing rewrites it.
 //!   Entries never hold secrets (card tokens live in a separate field that no read
-//!   path returns).
+//!   path returns, deleted by the final transition).
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -38,6 +38,10 @@ if ARGV[8] ~= '' then
 end
 local newv = tostring(tonumber(version) + 1)
 redis.call('HSET', KEYS[1], 'state', to, 'version', newv, 'meta', ARGV[3])
+if to == 'SUCCEEDED' or to == 'CANCELLED' or to == 'FAILED' then
+  -- A card token lives only as long as its payment: gone with the final state.
+  redis.call('HDEL', KEYS[1], 'secret')
+end
 if to ~= state then
   redis.call('SREM', ARGV[7] .. state, ARGV[6])
   redis.call('SADD', ARGV[7] .. to, ARGV[6])
