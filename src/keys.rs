@@ -155,4 +155,9 @@ impl Keys {
     pub fn console_login_failures(&self, name_sha256: &str) -> String {
         format!("{}:console:login_failures:{name_sha256}", self.ns)
     }
+
+    /// Counts of the latest `kirim recon report` (a hash `provider|verdict` → n, and `date`).
+    pub fn recon_counts(&self) -> String {
+        format!("{}:recon:last", self.ns)
+    }
 }

@@ -50,6 +50,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod notify;
 pub mod providers;
+pub mod recon;
 pub mod redis_conn;
 pub mod redis_server;
 pub mod retry;

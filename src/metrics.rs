@@ -282,6 +282,19 @@ pub async fn render(
     out.push_str("# HELP kirim_reconcile_lag_seconds How far behind its due time the oldest check is.\n# TYPE kirim_reconcile_lag_seconds gauge\n");
     let _ = writeln!(out, "kirim_reconcile_lag_seconds {lag:.3}");
 
+    if let Ok((date, recon)) = crate::recon::last_counts(ledger).await {
+        if !recon.is_empty() {
+            out.push_str("# HELP kirim_recon_transactions Provider transactions of the latest `kirim recon report`, by verdict (orphan: unknown to the ledger; mismatch: another final state or amount).\n# TYPE kirim_recon_transactions gauge\n");
+            let date = date.unwrap_or_default();
+            for ((p, v), n) in &recon {
+                let _ = writeln!(
+                    out,
+                    "kirim_recon_transactions{{provider=\"{p}\",verdict=\"{v}\",date=\"{date}\"}} {n}"
+                );
+            }
+        }
+    }
+
     let jobs: BTreeMap<String, u64> = conn.hgetall(keys.metrics_jobs()).await?;
     out.push_str("# HELP kirim_provider_calls_total Provider calls by provider, operation and outcome.\n# TYPE kirim_provider_calls_total counter\n");
     for (field, n) in &jobs {

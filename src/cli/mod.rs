@@ -9,6 +9,7 @@ mod enqueue;
 mod keygen;
 mod ops;
 mod provider;
+mod recon;
 mod run;
 mod sandbox;
 mod sign;
@@ -59,6 +60,9 @@ pub enum Command {
     /// Inspect and re-drive dead letters.
     #[command(subcommand)]
     Dead(ops::DeadCommand),
+    /// The day-end check of the providers' books against the ledger.
+    #[command(subcommand)]
+    Recon(recon::ReconCommand),
     /// Payouts that need an operator: list, resolve.
     #[command(subcommand)]
     Review(ops::ReviewCommand),
@@ -168,6 +172,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Dead(c) => ops::dead_cmd(&settings, c).await,
                     Command::Events(c) => ops::events_cmd(&settings, c).await,
                     Command::Review(c) => ops::review_cmd(&settings, c).await,
+                    Command::Recon(c) => recon::run(&settings, c).await,
                     Command::Worker(a) => run::worker(settings, a).await,
                     Command::Serve(a) => run::serve(settings, a).await,
                     Command::Bench(a) => bench::run(settings, a, cli.config).await,

@@ -1,0 +1,352 @@
+//! The day-end three-way check (`kirim recon report --date D`): every transaction
+//! a provider's history list shows for one Jakarta day, against the ledger.
+//!
+//! - **orphan**: the provider has a transaction whose `partnerReferenceNo` the
+//!   ledger does not know (a payout lost with Redis' tail, sent by another system
+//!   with the same credentials, or a namespace mix-up);
+//! - **mismatch**: the ledger knows it in a final state other than the provider's
+//!   final one, or final while the provider still processes it, or for another
+//!   amount — the cases finance must look at;
+//! - **behind**: the provider is final, the ledger not yet (normal lag: the
+//!   reconciliation sweep will settle it);
+//! - **matched**: same final state and amount.
+//!
+//! Providers without a history list (NICEPAY, Singapay) are reported as not
+//! checked. The counts of the latest report are kept in Redis and rendered in
+//! `/metrics` as `kirim_recon_transactions{provider,verdict}`.
+
+use std::collections::BTreeMap;
+
+use chrono::{NaiveDate, TimeZone};
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{ExternalId, Money, PartnerReference, Provider, State};
+use crate::ledger::{now_ms, Ledger, LedgerError, PayoutId};
+use crate::providers::{HistoryQuery, Outcome, PayoutProvider, ProviderError};
+
+/// Entries per history page.
+const PAGE: u32 = 100;
+/// A runaway provider cannot keep the report going for ever.
+const MAX_PAGES: u32 = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Orphan,
+    Mismatch,
+    Behind,
+    Matched,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 4] = [
+        Verdict::Orphan,
+        Verdict::Mismatch,
+        Verdict::Behind,
+        Verdict::Matched,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Orphan => "orphan",
+            Verdict::Mismatch => "mismatch",
+            Verdict::Behind => "behind",
+            Verdict::Matched => "matched",
+        }
+    }
+}
+
+/// One provider transaction and what the ledger says about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    pub provider: Provider,
+    pub partner_reference: String,
+    pub provider_reference: Option<String>,
+    pub provider_amount: Money,
+    /// The provider's word: `SUCCEEDED`, `CANCELLED`, `FAILED` or `IN_PROGRESS`.
+    pub provider_state: String,
+    pub ledger_state: Option<State>,
+    pub ledger_amount: Option<Money>,
+    pub verdict: Verdict,
+    /// Why it is not matched, in words.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub why: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconReport {
+    /// The Jakarta day, `YYYY-MM-DD`.
+    pub date: String,
+    /// Lines that need a look (everything but `matched`).
+    pub lines: Vec<Line>,
+    /// Counts per provider and verdict.
+    pub counts: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Providers whose transactions could not be listed, and why.
+    pub not_checked: BTreeMap<String, String>,
+}
+
+impl ReconReport {
+    pub fn count(&self, provider: Provider, v: Verdict) -> u64 {
+        self.counts
+            .get(provider.as_str())
+            .and_then(|m| m.get(v.as_str()))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Redis(#[from] redis::RedisError),
+}
+
+fn provider_state(o: &Outcome) -> Option<State> {
+    match o {
+        Outcome::Success { .. } => Some(State::Succeeded),
+        Outcome::Cancelled { .. } => Some(State::Cancelled),
+        Outcome::FinalFailure { .. } => Some(State::Failed),
+        _ => None,
+    }
+}
+
+/// Judge one history row against the ledger's record (if any).
+pub fn judge(
+    provider: Provider,
+    entry: &crate::providers::HistoryEntry,
+    ledger: Option<(State, Money)>,
+) -> Line {
+    let theirs = provider_state(&entry.outcome);
+    let (verdict, why) = match (ledger, theirs) {
+        (None, _) => (
+            Verdict::Orphan,
+            "the ledger has no payout with this reference".to_owned(),
+        ),
+        (Some((_, amount)), _) if amount != entry.amount => (
+            Verdict::Mismatch,
+            format!(
+                "amount: provider {} vs ledger {}",
+                entry.amount.to_wire(),
+                amount.to_wire()
+            ),
+        ),
+        (Some((ours, _)), Some(t)) if ours == t => (Verdict::Matched, String::new()),
+        (Some((ours, _)), Some(t)) if ours.is_final() => {
+            (Verdict::Mismatch, format!("provider {t}, ledger {ours}"))
+        }
+        (Some((ours, _)), Some(t)) => (
+            Verdict::Behind,
+            format!("provider {t}, ledger still {ours}"),
+        ),
+        (Some((ours, _)), None) if ours.is_final() => (
+            Verdict::Mismatch,
+            format!("provider still processing, ledger {ours}"),
+        ),
+        (Some(_), None) => (Verdict::Matched, String::new()),
+    };
+    Line {
+        provider,
+        partner_reference: entry.partner_reference.clone(),
+        provider_reference: entry.provider_reference.clone(),
+        provider_amount: entry.amount,
+        provider_state: theirs.map_or("IN_PROGRESS", State::as_str).to_owned(),
+        ledger_state: ledger.map(|(s, _)| s),
+        ledger_amount: ledger.map(|(_, a)| a),
+        verdict,
+        why,
+    }
+}
+
+/// Build the report for `date` (a Jakarta day) over `providers`, and record its
+/// counts for `/metrics`.
+pub async fn report(
+    ledger: &Ledger,
+    providers: &[(Provider, &dyn PayoutProvider)],
+    date: NaiveDate,
+) -> Result<ReconReport, ReconError> {
+    let mut out = ReconReport {
+        date: date.to_string(),
+        ..Default::default()
+    };
+    let jakarta = crate::snap::timestamp::jakarta();
+    let start = date
+        .and_hms_opt(0, 0, 0)
+        .and_then(|d| jakarta.from_local_datetime(&d).single());
+    let Some(start) = start else {
+        return Ok(out);
+    };
+    let end = start + chrono::Duration::days(1) - chrono::Duration::milliseconds(1);
+    for &(provider, client) in providers {
+        let counts = out.counts.entry(provider.as_str().to_owned()).or_default();
+        for v in Verdict::ALL {
+            counts.insert(v.as_str().to_owned(), 0);
+        }
+        let mut page = 1;
+        loop {
+            let query = HistoryQuery {
+                from: crate::snap::timestamp::format(start),
+                to: crate::snap::timestamp::format(end),
+                page,
+                page_size: PAGE,
+                external_id: ExternalId::fresh(now_ms()),
+            };
+            let listed = match client.history(&query).await {
+                Ok(p) => p,
+                Err(ProviderError::Unsupported { .. }) => {
+                    out.not_checked
+                        .insert(provider.as_str().into(), "no history list".into());
+                    out.counts.remove(provider.as_str());
+                    break;
+                }
+                Err(e) => {
+                    out.not_checked.insert(
+                        provider.as_str().into(),
+                        format!("history page {page}: {e}"),
+                    );
+                    break;
+                }
+            };
+            for entry in &listed.entries {
+                let known = match PartnerReference::parse(&entry.partner_reference) {
+                    Ok(r) => ledger
+                        .get(&PayoutId::new(provider, r))
+                        .await?
+                        .map(|p| (p.state, p.details.amount)),
+                    Err(_) => None,
+                };
+                let line = judge(provider, entry, known);
+                if let Some(c) = out
+                    .counts
+                    .get_mut(provider.as_str())
+                    .and_then(|m| m.get_mut(line.verdict.as_str()))
+                {
+                    *c += 1;
+                }
+                if line.verdict != Verdict::Matched {
+                    out.lines.push(line);
+                }
+            }
+            if !listed.has_more || listed.entries.is_empty() || page >= MAX_PAGES {
+                break;
+            }
+            page += 1;
+        }
+    }
+    record(ledger, &out).await?;
+    Ok(out)
+}
+
+/// Keep the latest report's counts for `/metrics` (a hash `provider|verdict`).
+async fn record(ledger: &Ledger, r: &ReconReport) -> Result<(), ReconError> {
+    let mut conn = ledger.connection();
+    let key = ledger.keys().recon_counts();
+    let mut pipe = redis::pipe();
+    pipe.atomic().del(&key).ignore();
+    for (p, m) in &r.counts {
+        for (v, n) in m {
+            pipe.hset(&key, format!("{p}|{v}"), *n).ignore();
+        }
+    }
+    pipe.hset(&key, "date", &r.date).ignore();
+    let _: () = pipe.query_async(&mut conn).await?;
+    Ok(())
+}
+
+/// The latest report's counts: `(provider, verdict) → n`, and its date.
+pub async fn last_counts(
+    ledger: &Ledger,
+) -> Result<(Option<String>, BTreeMap<(String, String), u64>), ReconError> {
+    let mut conn = ledger.connection();
+    let all: BTreeMap<String, String> = conn.hgetall(ledger.keys().recon_counts()).await?;
+    let mut out = BTreeMap::new();
+    let mut date = None;
+    for (k, v) in all {
+        if k == "date" {
+            date = Some(v);
+            continue;
+        }
+        if let (Some((p, verdict)), Ok(n)) = (k.split_once('|'), v.parse()) {
+            out.insert((p.to_owned(), verdict.to_owned()), n);
+        }
+    }
+    Ok((date, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::HistoryEntry;
+
+    fn entry(o: Outcome, amount: &str) -> HistoryEntry {
+        HistoryEntry {
+            partner_reference: "R-1".into(),
+            provider_reference: Some("P-1".into()),
+            amount: Money::parse(amount, "amount").expect("amount"),
+            outcome: o,
+        }
+    }
+
+    fn money(a: &str) -> Money {
+        Money::parse(a, "amount").expect("amount")
+    }
+
+    #[test]
+    fn verdicts() {
+        let ok = Outcome::Success { reference: None };
+        let p = Provider::Ifortepay;
+        assert_eq!(
+            judge(p, &entry(ok.clone(), "100"), None).verdict,
+            Verdict::Orphan
+        );
+        assert_eq!(
+            judge(
+                p,
+                &entry(ok.clone(), "100"),
+                Some((State::Succeeded, money("100")))
+            )
+            .verdict,
+            Verdict::Matched
+        );
+        let wrong = judge(
+            p,
+            &entry(ok.clone(), "100"),
+            Some((State::Failed, money("100"))),
+        );
+        assert_eq!(wrong.verdict, Verdict::Mismatch);
+        assert!(
+            wrong.why.contains("SUCCEEDED") && wrong.why.contains("FAILED"),
+            "{}",
+            wrong.why
+        );
+        assert_eq!(
+            judge(
+                p,
+                &entry(ok.clone(), "100"),
+                Some((State::Pending, money("100")))
+            )
+            .verdict,
+            Verdict::Behind
+        );
+        assert_eq!(
+            judge(p, &entry(ok, "100"), Some((State::Succeeded, money("101")))).verdict,
+            Verdict::Mismatch
+        );
+        let init = Outcome::InProgress { reference: None };
+        assert_eq!(
+            judge(
+                p,
+                &entry(init.clone(), "100"),
+                Some((State::Cancelled, money("100")))
+            )
+            .verdict,
+            Verdict::Mismatch
+        );
+        assert_eq!(
+            judge(p, &entry(init, "100"), Some((State::Pending, money("100")))).verdict,
+            Verdict::Matched
+        );
+    }
+}
