@@ -141,7 +141,7 @@ impl Client {
         &self.queue
     }
 
-    fn transfer_payout(order: &TransferOrder) -> Result<NewPayout, ClientError> {
+    pub fn transfer_payout(order: &TransferOrder) -> Result<NewPayout, ClientError> {
         if order.amount == Money::zero() {
             return Err(FieldError::new("amount", "must be greater than zero").into());
         }

@@ -102,6 +102,56 @@ pub enum ReconError {
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Redis(#[from] redis::RedisError),
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientError),
+    #[error(transparent)]
+    Apply(#[from] crate::jobs::apply::ApplyError),
+    #[error("{id} is already in the ledger ({state}): nothing to adopt")]
+    AlreadyKnown { id: PayoutId, state: State },
+    #[error("note: an adoption needs a note saying why (the provider's evidence)")]
+    NoNote,
+}
+
+/// Adopt an orphan: record the transaction the provider has (with the details the
+/// operator takes from the provider's report or the books) and let the lifecycle
+/// inquire it — it is never sent. Audited as `adopted` with the operator's name and
+/// note. The due time is set ahead so no sweep sends the fresh record before the
+/// adoption moves it to UNKNOWN.
+pub async fn adopt(
+    client: &crate::client::Client,
+    order: &crate::client::TransferOrder,
+    actor: &str,
+    note: &str,
+) -> Result<crate::jobs::apply::Reported, ReconError> {
+    if note.trim().is_empty() {
+        return Err(ReconError::NoNote);
+    }
+    let new = crate::client::Client::transfer_payout(order)?;
+    let id = new.details.id();
+    let ledger = client.ledger();
+    if let Some(p) = ledger.get(&id).await? {
+        return Err(ReconError::AlreadyKnown { id, state: p.state });
+    }
+    let now = now_ms();
+    match ledger.create(&new, now, now + 600_000).await? {
+        crate::ledger::CreateOutcome::Created => {}
+        crate::ledger::CreateOutcome::Existing(state)
+        | crate::ledger::CreateOutcome::Conflict(state) => {
+            return Err(ReconError::AlreadyKnown { id, state })
+        }
+    }
+    let mut entry = crate::ledger::HistoryEntry::new("adopted", now);
+    entry.actor = Some(actor.to_owned());
+    entry.note = Some(note.to_owned());
+    Ok(crate::jobs::apply::report(
+        ledger,
+        client.queue(),
+        client.policy(),
+        &id,
+        &crate::lifecycle::Event::Adopted,
+        entry,
+    )
+    .await?)
 }
 
 fn provider_state(o: &Outcome) -> Option<State> {

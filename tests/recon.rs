@@ -138,4 +138,44 @@ async fn the_day_end_report_finds_orphans_and_wrong_final_states() {
             && metrics.contains("} 1"),
         "{metrics}"
     );
+
+    // Adopt the orphan: recorded, inquired (never sent), then final.
+    let order = transfer(Provider::Ifortepay, "RECON-ORPHAN", OK_ACCOUNT);
+    let none = recon::adopt(&app.client, &order, "ops:ayu", " ").await;
+    assert!(matches!(none, Err(recon::ReconError::NoNote)), "{none:?}");
+    recon::adopt(
+        &app.client,
+        &order,
+        "ops:ayu",
+        "in iFortepay's history, booked 150000.00",
+    )
+    .await
+    .expect("adopted");
+    let again = recon::adopt(&app.client, &order, "ops:ayu", "twice").await;
+    assert!(
+        matches!(again, Err(recon::ReconError::AlreadyKnown { .. })),
+        "{again:?}"
+    );
+    let id = kirim::ledger::PayoutId::new(Provider::Ifortepay, order.partner_reference.clone());
+    app.start_worker().await;
+    app.wait_state(&id, State::Succeeded, T).await;
+    app.stop_worker().await;
+    assert_eq!(
+        app.booked(Provider::Ifortepay, "RECON-ORPHAN").await,
+        1,
+        "adopted, never sent again"
+    );
+    let history = ledger.history(&id).await.expect("history");
+    let adopted = history
+        .iter()
+        .find(|e| e.event == "adopted")
+        .expect("an adopted entry");
+    assert_eq!(adopted.actor.as_deref(), Some("ops:ayu"));
+    assert_eq!(adopted.to, Some(State::Unknown));
+    assert!(
+        !history.iter().any(|e| e.event == "request"),
+        "no submission was made: {history:?}"
+    );
+    let r = recon::report(&ledger, &list, today).await.expect("report");
+    assert_eq!(r.count(p, Verdict::Orphan), 0, "{r:#?}");
 }

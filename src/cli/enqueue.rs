@@ -50,6 +50,27 @@ pub struct TransferArgs {
     pub json: bool,
 }
 
+impl TransferArgs {
+    /// The order these arguments describe; a bad value names its flag.
+    pub fn order(self) -> anyhow::Result<TransferOrder> {
+        Ok(TransferOrder {
+            provider: self.provider.parse::<Provider>()?,
+            partner_reference: PartnerReference::parse(&self.reference)?,
+            amount: Money::parse(&self.amount, "amount")?,
+            beneficiary: Beneficiary {
+                account_no: AccountNumber::parse_field(&self.account_no, "account-no")?,
+                bank_code: BankCode::parse_field(&self.bank_code, "bank-code")?,
+                name: self.name,
+                email: self.email,
+                phone: self.phone,
+                address: self.address,
+            },
+            remark: self.remark,
+            verify_beneficiary_name: self.verify_name,
+        })
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct PaymentArgs {
     #[arg(long, default_value = "ifortepay")]
@@ -80,22 +101,8 @@ pub async fn run(settings: &Settings, cmd: EnqueueCommand) -> anyhow::Result<Exi
     }
     let (order, json) = match cmd {
         EnqueueCommand::Transfer(a) => {
-            let order = TransferOrder {
-                provider: a.provider.parse::<Provider>()?,
-                partner_reference: PartnerReference::parse(&a.reference)?,
-                amount: Money::parse(&a.amount, "amount")?,
-                beneficiary: Beneficiary {
-                    account_no: AccountNumber::parse_field(&a.account_no, "account-no")?,
-                    bank_code: BankCode::parse_field(&a.bank_code, "bank-code")?,
-                    name: a.name,
-                    email: a.email,
-                    phone: a.phone,
-                    address: a.address,
-                },
-                remark: a.remark,
-                verify_beneficiary_name: a.verify_name,
-            };
-            (Order::Transfer(order), a.json)
+            let json = a.json;
+            (Order::Transfer(a.order()?), json)
         }
         EnqueueCommand::Payment(a) => {
             let order = PaymentOrder {

@@ -17,6 +17,22 @@ pub enum ReconCommand {
     /// amount), behind (the ledger not final yet). Exits 1 when there are orphans or
     /// mismatches.
     Report(ReportArgs),
+    /// Adopt an orphan: record the transaction the provider has, with the details
+    /// from the provider's report, and let kirim inquire it (it is never sent).
+    /// Audited as `adopted` with --actor and --note.
+    Adopt(AdoptArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    #[command(flatten)]
+    pub transfer: super::enqueue::TransferArgs,
+    /// Who adopts it (recorded in the audit trail).
+    #[arg(long, env = "USER", default_value = "operator")]
+    pub actor: String,
+    /// Why: the provider's evidence (mandatory, recorded in the audit trail).
+    #[arg(long)]
+    pub note: String,
 }
 
 #[derive(Debug, Args)]
@@ -29,7 +45,30 @@ pub struct ReportArgs {
 }
 
 pub async fn run(settings: &Settings, c: ReconCommand) -> anyhow::Result<ExitCode> {
-    let ReconCommand::Report(a) = c;
+    match c {
+        ReconCommand::Report(a) => report(settings, a).await,
+        ReconCommand::Adopt(a) => adopt(settings, a).await,
+    }
+}
+
+async fn adopt(settings: &Settings, a: AdoptArgs) -> anyhow::Result<ExitCode> {
+    let order = a.transfer.order()?;
+    let client = crate::client::Client::connect(settings).await?;
+    match recon::adopt(&client, &order, &a.actor, &a.note).await? {
+        crate::jobs::apply::Reported::Applied { to, .. } => {
+            println!(
+                "{}:{} adopted ({to}): inquiring the provider",
+                order.provider, order.partner_reference
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        crate::jobs::apply::Reported::Missing => {
+            anyhow::bail!("the adopted record disappeared from the ledger")
+        }
+    }
+}
+
+async fn report(settings: &Settings, a: ReportArgs) -> anyhow::Result<ExitCode> {
     let date = match &a.date {
         Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
             .map_err(|_| anyhow::anyhow!("--date: must be YYYY-MM-DD, got {d:?}"))?,

@@ -27,7 +27,26 @@ pub fn decide(p: &Payout, event: &Event, policy: &Policy, now: Now) -> Decision 
         Event::Callback { trust, report } => callback(p, *trust, *report, policy, now),
         Event::Operator { to } => operator(p, *to, now),
         Event::Redrive => redrive(p, policy, now),
+        Event::Adopted => adopted(p, policy, now),
     }
+}
+
+/// A record created for a transaction the provider already has: inquire at once.
+fn adopted(p: &Payout, policy: &Policy, now: Now) -> Decision {
+    if p.state != State::Accepted || p.meta.submissions > 0 {
+        return Decision::record(format!(
+            "adoption ignored: the payout is {} and was submitted {} times",
+            p.state, p.meta.submissions
+        ));
+    }
+    let mut w = unknown(p, meta_at(p, now), policy, now);
+    w.due_at = Some(now.ms);
+    w.meta.next_check_at = Some(now.ms);
+    Decision::write(
+        w,
+        Action::Inquire,
+        "adopted from the provider's books: inquiring, never sending",
+    )
 }
 
 fn ms(d: Duration) -> i64 {

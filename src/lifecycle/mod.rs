@@ -112,6 +112,10 @@ pub enum Event {
     Operator { to: State },
     /// An operator re-drives the payout's dead letter.
     Redrive,
+    /// An operator adopts a transaction found in the provider's books but not in
+    /// the ledger (`kirim recon adopt`): the record was just created from the
+    /// operator's details. The provider already has it, so it is inquired, never sent.
+    Adopted,
 }
 
 impl Event {
@@ -126,6 +130,7 @@ impl Event {
             Event::Callback { .. } => "callback",
             Event::Operator { .. } => "review",
             Event::Redrive => "dead_letter_retry",
+            Event::Adopted => "adopted",
         }
     }
 }

@@ -102,6 +102,7 @@ fn events() -> Vec<Event> {
             paused_until: Some(i64::MAX / 4),
         },
         Event::Redrive,
+        Event::Adopted,
         Event::NotSent(NotSent::Invalid("amount: too small".into())),
         Event::NotSent(NotSent::Config("no key".into())),
         Event::NotSent(NotSent::Fenced {
