@@ -20,7 +20,7 @@ pub enum ReconCommand {
     /// Adopt an orphan: record the transaction the provider has, with the details
     /// from the provider's report, and let kirim inquire it (it is never sent).
     /// Audited as `adopted` with --actor and --note.
-    Adopt(AdoptArgs),
+    Adopt(Box<AdoptArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -47,7 +47,7 @@ pub struct ReportArgs {
 pub async fn run(settings: &Settings, c: ReconCommand) -> anyhow::Result<ExitCode> {
     match c {
         ReconCommand::Report(a) => report(settings, a).await,
-        ReconCommand::Adopt(a) => adopt(settings, a).await,
+        ReconCommand::Adopt(a) => adopt(settings, *a).await,
     }
 }
 
