@@ -9,5 +9,5 @@ cd "$(dirname "$0")/.."
 PAYOUTS=${1:-1000}
 CYCLES=${2:-10}
 CRASH_PAYOUTS=$PAYOUTS CRASH_CYCLES=$CYCLES \
-  cargo test --release --test crash -- --nocapture 2>&1 | tee "${TMPDIR:-/tmp}/kirim-crash.log" \
+  cargo test --release --test it crash:: -- --nocapture 2>&1 | tee "${TMPDIR:-/tmp}/kirim-crash.log" \
   | grep -E "crash test:|test result|panicked"

@@ -17,6 +17,7 @@
 //! `SENTINEL_PAYOUTS` sets the run size (default 300; `SENTINEL_PAYOUTS=2000` for the
 //! run recorded in docs/crash-test.md).
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::collections::BTreeMap;

@@ -4,11 +4,9 @@
 //! The three tests are independent and run concurrently; the outage test (60 s of
 //! refused connections) sets the file's wall time.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{transfer, wait_for, App, WorkerProcess};
+use crate::common::{transfer, wait_for, App, WorkerProcess};
 use kirim::circuit::CircuitState;
 use kirim::client::Client;
 use kirim::domain::{Provider, State};
@@ -215,12 +213,12 @@ async fn a_worker_stalled_past_the_send_deadline_never_sends() {
 /// registering again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sigkill_between_nicepay_registration_and_approve_does_not_register_twice() {
-    let redis = common::redis();
-    let sandbox = common::sandbox(|_| {}).await;
-    let mut settings = common::settings_for(&redis);
-    common::point_at(&mut settings, &sandbox);
+    let redis = crate::common::redis();
+    let sandbox = crate::common::sandbox(|_| {}).await;
+    let mut settings = crate::common::settings_for(&redis);
+    crate::common::point_at(&mut settings, &sandbox);
     let client = Client::connect(&settings).await.expect("client");
-    let env = common::worker_env(
+    let env = crate::common::worker_env(
         &settings,
         &sandbox,
         &[

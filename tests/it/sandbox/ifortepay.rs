@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::helpers::*;
+use crate::sandbox::helpers::*;
 
 pub fn transfer_body(reference: &str, account: &str, value: &str) -> Value {
     json!({

@@ -7,13 +7,10 @@
 //! `KIRIM_CONSOLE_SCREENSHOTS=docs/console cargo test --test console` also writes
 //! the README's 1280×800 screenshots of every page.
 
-mod common;
-mod console_support;
-
 use std::time::Duration;
 
-use common::{transfer, wait_for, App};
-use console_support::{with_console_users, Server, Ui, OPERATOR, VIEWER};
+use crate::common::{transfer, wait_for, App};
+use crate::console_support::{with_console_users, Server, Ui, OPERATOR, VIEWER};
 use kirim::domain::Provider;
 use kirim::domain::State;
 use kirim::jobs::dead;

@@ -2,11 +2,9 @@
 //! and replica acknowledgement (`WAIT`) before an enqueue is answered and before
 //! money is sent (issue 13).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{transfer, wait_for, Api};
+use crate::common::{transfer, wait_for, Api};
 use kirim::client::{Client, ClientError};
 use kirim::domain::{Provider, State};
 use kirim::durability::Durability;
@@ -50,7 +48,7 @@ async fn replica_of(primary: &TestRedis) -> TestRedis {
 #[tokio::test]
 async fn fsync_mode_refuses_a_server_that_fsyncs_every_second() {
     let lax = TestRedis::spawn_local(&["--appendfsync", "everysec"]).expect("redis");
-    let mut settings = common::settings_for(&lax);
+    let mut settings = crate::common::settings_for(&lax);
     assert_eq!(settings.redis.durability, Durability::Fsync, "the default");
     match Client::connect(&settings).await {
         Err(ClientError::Ledger(LedgerError::DurabilityRefused(why))) => {
@@ -65,17 +63,17 @@ async fn fsync_mode_refuses_a_server_that_fsyncs_every_second() {
         .await
         .expect("none starts anywhere");
     // The servers the tests start match the default.
-    let strict = common::redis();
-    Client::connect(&common::settings_for(&strict))
+    let strict = crate::common::redis();
+    Client::connect(&crate::common::settings_for(&strict))
         .await
         .expect("appendfsync always matches fsync");
 }
 
 #[tokio::test]
 async fn replicas_fsync_needs_waitaof() {
-    let primary = common::redis();
+    let primary = crate::common::redis();
     let version = info(&primary, "server").await;
-    let mut settings = common::settings_for(&primary);
+    let mut settings = crate::common::settings_for(&primary);
     settings.redis.durability = Durability::ReplicasFsync;
     let r = Client::connect(&settings).await;
     if version.contains("redis_version:7.0") || version.contains("redis_version:6.") {
@@ -101,9 +99,9 @@ async fn replicas_fsync_needs_waitaof() {
 /// a replica is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_mode_acknowledges_an_enqueue_only_once_a_replica_has_it() {
-    let primary = common::redis();
+    let primary = crate::common::redis();
     let replica = replica_of(&primary).await;
-    let mut settings = common::settings_for(&primary);
+    let mut settings = crate::common::settings_for(&primary);
     settings.redis.durability = Durability::Replicas;
     settings.redis.replicas = 1;
     let client = Client::connect(&settings).await.expect("client");
@@ -146,8 +144,8 @@ async fn replicas_mode_acknowledges_an_enqueue_only_once_a_replica_has_it() {
     );
     assert!(e.to_string().contains("redis.durability"), "{e}");
 
-    let sandbox = common::sandbox(|_| {}).await;
-    common::point_at(&mut settings, &sandbox);
+    let sandbox = crate::common::sandbox(|_| {}).await;
+    crate::common::point_at(&mut settings, &sandbox);
     let api = Api::start(&settings).await;
     let http = reqwest::Client::new();
     let body = serde_json::json!({
@@ -179,10 +177,10 @@ async fn replicas_mode_acknowledges_an_enqueue_only_once_a_replica_has_it() {
 /// backoff); with one it pays, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_mode_sends_nothing_until_a_replica_has_the_submission() {
-    let primary = common::redis();
-    let sandbox = common::sandbox(|_| {}).await;
-    let mut settings = common::settings_for(&primary);
-    common::point_at(&mut settings, &sandbox);
+    let primary = crate::common::redis();
+    let sandbox = crate::common::sandbox(|_| {}).await;
+    let mut settings = crate::common::settings_for(&primary);
+    crate::common::point_at(&mut settings, &sandbox);
     settings.redis.durability = Durability::Replicas;
     settings.redis.replicas = 1;
     // Enqueue while a replica is there.

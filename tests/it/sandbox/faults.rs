@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::*;
-use crate::ifortepay::transfer_body;
+use crate::sandbox::helpers::*;
+use crate::sandbox::ifortepay::transfer_body;
 
 const TRANSFER: &str = "/api/v1.2/transfer-interbank";
 

@@ -6,13 +6,11 @@
 //! CI runs the short version. The long one (≥ 1,000 payouts, several kill cycles):
 //! `scripts/crash-test.sh` (sets CRASH_PAYOUTS / CRASH_CYCLES, release build).
 
-mod common;
-
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::transfer;
+use crate::common::transfer;
 use kirim::client::Client;
 use kirim::domain::{Provider, State};
 use kirim::sandbox::FaultRule;
@@ -76,12 +74,12 @@ async fn sigkilled_workers_never_pay_twice_and_lose_nothing() {
     let cycles = env_usize("CRASH_CYCLES", 4);
     let started = Instant::now();
 
-    let redis = common::redis();
+    let redis = crate::common::redis();
     let rule = |endpoint: &str, kind: &str, p: f64| -> FaultRule {
         serde_json::from_value(json!({"endpoint": endpoint, "kind": kind, "probability": p}))
             .expect("rule")
     };
-    let sandbox = common::sandbox(|c| {
+    let sandbox = crate::common::sandbox(|c| {
         c.faults = vec![
             rule("ifortepay.transfer", "close_after", 0.15),
             rule("ifortepay.transfer", "error_500_after", 0.15),
@@ -98,8 +96,8 @@ async fn sigkilled_workers_never_pay_twice_and_lose_nothing() {
         }
     })
     .await;
-    let mut settings = common::settings_for(&redis);
-    common::point_at(&mut settings, &sandbox);
+    let mut settings = crate::common::settings_for(&redis);
+    crate::common::point_at(&mut settings, &sandbox);
     let client = Client::connect(&settings).await.expect("client");
 
     let env: Vec<(String, String)> = [

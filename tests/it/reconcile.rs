@@ -3,16 +3,14 @@
 //! lists, once-per-tick sweeps, and application notifications. Real Redis, the real
 //! sandbox over HTTP, the real API server for callbacks.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::{transfer, App};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use common::{transfer, App};
 use kirim::api::{ApiServer, ApiState};
 use kirim::callbacks::CallbackState;
 use kirim::domain::{Provider, State};
@@ -199,14 +197,14 @@ async fn duplicated_and_out_of_order_callbacks_with_polling() {
     // and ignored, and the state never moves again.
     let ledger = app.client.ledger().clone();
     for id in [&ok, &cx] {
-        common::wait_for("the late callbacks to be recorded", T, || async {
+        crate::common::wait_for("the late callbacks to be recorded", T, || async {
             events(&ledger.history(id).await.unwrap(), "callback_ignored") >= 2
         })
         .await;
     }
     // NICEPAY's signature does not cover the body: its notifications only trigger
     // inquiries (the FAILED came from one), and all three are recorded.
-    common::wait_for("the NICEPAY notifications to be recorded", T, || async {
+    crate::common::wait_for("the NICEPAY notifications to be recorded", T, || async {
         let h = ledger.history(&nf).await.unwrap();
         events(&h, "callback") + events(&h, "callback_ignored") >= 3
     })
@@ -371,7 +369,7 @@ async fn batch_settlement_from_history_pages() {
         .collect();
     app.client.enqueue_transfers(&orders).await.unwrap();
     let ledger = app.client.ledger().clone();
-    common::wait_for("all PENDING", T, || async {
+    crate::common::wait_for("all PENDING", T, || async {
         ledger.count_by_state().await.unwrap()[&State::Pending] == 40
     })
     .await;
@@ -485,7 +483,7 @@ async fn forged_and_replayed_callbacks_are_refused() {
         .unwrap();
     assert_eq!(refused, Some(3));
     // …and the three refusals triggered one coalesced inquiry (the provider still says INIT).
-    common::wait_for("an inquiry after the refusals", T, || async {
+    crate::common::wait_for("an inquiry after the refusals", T, || async {
         events(&ledger.history(&id).await.unwrap(), "inquiry") >= 1
     })
     .await;
@@ -553,7 +551,7 @@ async fn final_states_are_notified_signed_retried_and_redeliverable() {
         .unwrap()
         .id;
     app.wait_state(&id, State::Succeeded, T).await;
-    common::wait_for("a delivered notification", T, || async {
+    crate::common::wait_for("a delivered notification", T, || async {
         !seen.ok.lock().unwrap().is_empty()
     })
     .await;
@@ -578,7 +576,7 @@ async fn final_states_are_notified_signed_retried_and_redeliverable() {
     assert!(kirim::notify::redeliver(app.client.ledger(), &event_id)
         .await
         .unwrap());
-    common::wait_for("the redelivery", T, || async {
+    crate::common::wait_for("the redelivery", T, || async {
         seen.ok.lock().unwrap().len() >= 2
     })
     .await;
@@ -637,7 +635,7 @@ async fn a_replayed_nicepay_notification_with_another_body_changes_nothing() {
     }
     // The provider still says INIT for both: the inquiries keep them PENDING.
     let ledger = app.client.ledger().clone();
-    common::wait_for("an inquiry triggered by the notification", T, || async {
+    crate::common::wait_for("an inquiry triggered by the notification", T, || async {
         events(&ledger.history(&b).await.unwrap(), "inquiry") >= 1
     })
     .await;
@@ -696,7 +694,7 @@ async fn a_refused_status_check_never_fails_a_booked_payout() {
             .await
             .unwrap();
         assert!(r.status().is_success());
-        common::wait_for("two refused inquiries", T, || async {
+        crate::common::wait_for("two refused inquiries", T, || async {
             events(&ledger.history(&id).await.unwrap(), "inquiry") >= before + 2
         })
         .await;

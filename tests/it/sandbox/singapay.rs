@@ -7,11 +7,11 @@ use kirim::sandbox::canonical_json::canonical_json;
 use kirim::sandbox::singapay::v2_signature;
 use serde_json::{json, Value};
 
-use crate::helpers::*;
+use crate::sandbox::helpers::*;
 
 #[test]
 fn v2_signature_reproduces_the_shared_vectors() {
-    let text = std::fs::read_to_string(repo("tests/sandbox/singapay-v2.json")).unwrap();
+    let text = std::fs::read_to_string(repo("tests/it/sandbox/singapay-v2.json")).unwrap();
     let doc: Value = serde_json::from_str(&text).unwrap();
     let secret = doc["secret"].as_str().unwrap();
     let token = doc["access_token"].as_str().unwrap();

@@ -1,8 +1,6 @@
 //! The ledger against a real Redis: idempotent create, compare-and-set, forward-only
 //! transitions, X-EXTERNAL-ID allocation, the due index and its claims.
 
-mod common;
-
 use std::collections::HashSet;
 
 use kirim::client::{Client, ClientError, TransferOrder};
@@ -30,15 +28,15 @@ fn order(reference: &str, amount: &str) -> TransferOrder {
 }
 
 async fn setup() -> (kirim::redis_server::TestRedis, Client) {
-    let redis = common::redis();
-    let settings = common::settings_for(&redis);
+    let redis = crate::common::redis();
+    let settings = crate::common::settings_for(&redis);
     let client = Client::connect(&settings).await.unwrap();
     (redis, client)
 }
 
 #[tokio::test]
 async fn harness_gives_a_real_redis() {
-    let redis = common::redis();
+    let redis = crate::common::redis();
     let client = redis::Client::open(redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let pong: String = redis::cmd("PING").query_async(&mut conn).await.unwrap();

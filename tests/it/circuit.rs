@@ -2,8 +2,6 @@
 //! process (`kirim serve`'s `/metrics`, `kirim status`) reads; and the probe
 //! helper against the sandbox.
 
-mod common;
-
 use kirim::circuit::{probe, read_all, BreakerConfig, Breakers, CircuitState, Reason, Signal};
 use kirim::client::Client;
 use kirim::domain::Provider;
@@ -25,8 +23,8 @@ fn open(b: &Breakers, p: Provider, now: i64) {
 
 #[tokio::test]
 async fn publish_then_read_all_round_trips_and_writes_only_on_change() {
-    let redis = common::redis();
-    let settings = common::settings_for(&redis);
+    let redis = crate::common::redis();
+    let settings = crate::common::settings_for(&redis);
     let client = Client::connect(&settings).await.expect("connect");
     let keys = client.ledger().keys().clone();
     let mut conn = client.ledger().connection();
@@ -77,8 +75,8 @@ async fn publish_then_read_all_round_trips_and_writes_only_on_change() {
 
 #[tokio::test]
 async fn an_older_publish_does_not_hide_a_newer_one_but_every_opening_counts() {
-    let redis = common::redis();
-    let settings = common::settings_for(&redis);
+    let redis = crate::common::redis();
+    let settings = crate::common::settings_for(&redis);
     let client = Client::connect(&settings).await.expect("connect");
     let keys = client.ledger().keys().clone();
     let mut conn = client.ledger().connection();
@@ -97,8 +95,8 @@ async fn an_older_publish_does_not_hide_a_newer_one_but_every_opening_counts() {
 
 #[tokio::test]
 async fn an_unreadable_hash_is_an_error_naming_the_key() {
-    let redis = common::redis();
-    let settings = common::settings_for(&redis);
+    let redis = crate::common::redis();
+    let settings = crate::common::settings_for(&redis);
     let client = Client::connect(&settings).await.expect("connect");
     let keys = client.ledger().keys().clone();
     let mut conn = client.ledger().connection();
@@ -115,8 +113,8 @@ async fn an_unreadable_hash_is_an_error_naming_the_key() {
 
 #[tokio::test]
 async fn metrics_show_circuit_state_openings_and_alerts() {
-    let redis = common::redis();
-    let settings = common::settings_for(&redis);
+    let redis = crate::common::redis();
+    let settings = crate::common::settings_for(&redis);
     let client = Client::connect(&settings).await.expect("connect");
     let keys = client.ledger().keys().clone();
     let mut conn = client.ledger().connection();
@@ -161,10 +159,10 @@ async fn metrics_show_circuit_state_openings_and_alerts() {
 
 #[tokio::test]
 async fn probe_maps_answers_refusals_and_connect_failures() {
-    let sandbox = common::sandbox(|_| {}).await;
-    let redis = common::redis();
-    let mut settings = common::settings_for(&redis);
-    common::point_at(&mut settings, &sandbox);
+    let sandbox = crate::common::sandbox(|_| {}).await;
+    let redis = crate::common::redis();
+    let mut settings = crate::common::settings_for(&redis);
+    crate::common::point_at(&mut settings, &sandbox);
 
     let providers = kirim::providers::build_all(&settings.providers).expect("providers");
     // iFortepay and NICEPAY answer a balance inquiry; Singapay has none and is

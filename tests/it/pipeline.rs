@@ -2,11 +2,9 @@
 //! real worker runtime (apalis). Every test asserts on the ledger *and* on the
 //! sandbox's booking counter, the oracle for "never paid twice".
 
-mod common;
-
 use std::time::Duration;
 
-use common::{transfer, App};
+use crate::common::{transfer, App};
 use kirim::domain::{Provider, State};
 use kirim::jobs::dead;
 use kirim::ledger::{now_ms, HistoryEntry, Transition};
@@ -239,7 +237,7 @@ async fn exhausted_retries_go_to_dead_letters_and_can_be_redriven() {
         .await
         .unwrap();
     let ledger = app.client.ledger().clone();
-    common::wait_for("a dead letter", T, || async {
+    crate::common::wait_for("a dead letter", T, || async {
         !dead::list(&ledger).await.unwrap().is_empty()
     })
     .await;
@@ -357,7 +355,7 @@ async fn graceful_shutdown_loses_nothing() {
     app.client.enqueue_transfers(&orders).await.unwrap();
     app.start_worker().await;
     let ledger = app.client.ledger().clone();
-    common::wait_for("some payouts done", T, || async {
+    crate::common::wait_for("some payouts done", T, || async {
         ledger.count_by_state().await.unwrap()[&State::Succeeded] >= 10
     })
     .await;
@@ -375,7 +373,7 @@ async fn graceful_shutdown_loses_nothing() {
     // A new worker finishes the rest from the queue (not from the sweep's safety net,
     // which would only fire after stuck_after_secs).
     app.start_worker().await;
-    common::wait_for("all payouts succeeded", Duration::from_secs(60), || async {
+    crate::common::wait_for("all payouts succeeded", Duration::from_secs(60), || async {
         ledger.count_by_state().await.unwrap()[&State::Succeeded] == 120
     })
     .await;
@@ -404,7 +402,7 @@ async fn a_backlog_beyond_the_apalis_fetch_limit_drains() {
     assert_eq!(depth.active + depth.scheduled, 10_000);
     app.start_worker().await;
     let ledger = app.client.ledger().clone();
-    common::wait_for("the backlog to drain", Duration::from_secs(240), || async {
+    crate::common::wait_for("the backlog to drain", Duration::from_secs(240), || async {
         ledger.count_by_state().await.unwrap()[&State::Succeeded] == 10_000
     })
     .await;
@@ -475,7 +473,7 @@ async fn retention_deletes_finished_job_data_but_keeps_the_ledger() {
         .collect();
     app.client.enqueue_transfers(&orders).await.unwrap();
     let ledger = app.client.ledger().clone();
-    common::wait_for("all done", T, || async {
+    crate::common::wait_for("all done", T, || async {
         ledger.count_by_state().await.unwrap()[&State::Succeeded] == 20
     })
     .await;
@@ -565,7 +563,7 @@ async fn direct_debit_payment_without_otp_and_no_card_token_leaks() {
         .query_async(&mut c)
         .await
         .unwrap();
-    common::wait_for("the AOF rewrite finished", T, || {
+    crate::common::wait_for("the AOF rewrite finished", T, || {
         let mut c = c.clone();
         async move {
             let info: String = redis::cmd("INFO")

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::helpers::*;
+use crate::sandbox::helpers::*;
 
 const REG: &str = "/api/v1.0/transfer/registration";
 const APPROVE: &str = "/api/v1.0/transfer/approve";

@@ -2,12 +2,10 @@
 //! `kirim serve` on port 0, driven with reqwest over real HTTP. Also `/metrics`
 //! scraped and parsed, and `kirim demo` through the real binary.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::{wait_for, Api, App};
+use crate::common::{wait_for, Api, App};
 use kirim::domain::Provider;
 use kirim::jobs::Lane;
 use kirim::sandbox::magic;
@@ -191,7 +189,9 @@ async fn idempotency_validation_auth_and_pagination() {
 
     // Pagination: enough payouts for several pages, followed through nextCursor.
     let orders: Vec<_> = (0..200)
-        .map(|i| common::transfer(Provider::Nicepay, &format!("API-PAGE-{i:03}"), OK_ACCOUNT))
+        .map(|i| {
+            crate::common::transfer(Provider::Nicepay, &format!("API-PAGE-{i:03}"), OK_ACCOUNT)
+        })
         .collect();
     for r in app.client.enqueue_transfers(&orders).await.expect("bulk") {
         r.expect("enqueued");

@@ -1,11 +1,9 @@
 //! `kirim recon report`: the providers' books against the ledger, over the real
 //! HTTP stack against the sandbox and a real Redis (issue 13, provider-side orphans).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{transfer, App};
+use crate::common::{transfer, App};
 use kirim::domain::{
     AccountNumber, BankCode, Beneficiary, ExternalId, Money, PartnerReference, Provider, State,
 };

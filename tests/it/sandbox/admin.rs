@@ -5,8 +5,8 @@ use std::time::Duration;
 use kirim::sandbox::{Sandbox, SandboxConfig};
 use serde_json::json;
 
-use crate::helpers::*;
-use crate::ifortepay::transfer_body;
+use crate::sandbox::helpers::*;
+use crate::sandbox::ifortepay::transfer_body;
 
 #[tokio::test]
 async fn bookings_oracle_and_ambiguity() {
