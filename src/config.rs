@@ -200,6 +200,19 @@ fn default_replica_timeout_ms() -> u64 {
     200
 }
 
+/// The top-level sections of [`Settings`]: the only `KIRIM_<SECTION>__*`
+/// environment variables read as configuration.
+pub const CONFIG_SECTIONS: &[&str] = &[
+    "redis",
+    "log",
+    "worker",
+    "reconcile",
+    "api",
+    "notify",
+    "providers",
+    "console",
+];
+
 impl RedisSettings {
     /// What the ledger waits for after a write that must survive.
     pub fn wait_for(&self) -> crate::durability::WaitFor {
@@ -635,11 +648,16 @@ impl Settings {
             figment = figment.merge(Toml::file_exact(extra));
         }
         if use_env {
-            figment = figment.merge(
-                Env::prefixed("KIRIM_")
-                    .split("__")
-                    .ignore(&["config_dir", "client_secret"]),
-            );
+            // Only `KIRIM_<SECTION>__…` variables of kirim's own sections are
+            // configuration: `KIRIM_BANK_CARD_TOKEN`, `KIRIM_CONFIG`, the sandbox's
+            // `KIRIM_SANDBOX__*` and the like are read elsewhere (or by someone else)
+            // and must not stop every command with "unknown field".
+            figment = figment.merge(Env::prefixed("KIRIM_").split("__").filter(|key| {
+                // Seen after `split`, so `redis.url`; a bare `bank_card_token` has no section.
+                let key = key.as_str().to_ascii_lowercase().replace("__", ".");
+                key.split_once('.')
+                    .is_some_and(|(section, _)| CONFIG_SECTIONS.contains(&section))
+            }));
         }
         for key in SECRET_KEYS {
             if let Some(meta) = figment.find_metadata(key) {

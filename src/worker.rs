@@ -20,6 +20,7 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use apalis::prelude::*;
 use apalis_cron::{CronScheduler, Tick};
@@ -82,7 +83,17 @@ async fn handle_job(
     attempt: Attempt,
 ) -> Result<(), BoxDynError> {
     let span = tracing::info_span!("job", kind = job.kind(), payout = %job.payout(), attempt = attempt.current());
-    let _enter = span.enter();
+    // `Instrument`, not `span.enter()`: a guard held across `.await` would leave this
+    // span entered on whatever task the thread runs next (issue 12, logs naming the
+    // wrong payout).
+    handle_in_span(job, engine, attempt).instrument(span).await
+}
+
+async fn handle_in_span(
+    job: Job,
+    engine: Data<Arc<Engine>>,
+    attempt: Attempt,
+) -> Result<(), BoxDynError> {
     match engine.execute(&job).await {
         Ok(step) => {
             if let Step::DeadLettered = step {

@@ -443,3 +443,48 @@ fn bad_enqueue_input_is_named_once_before_any_connection() {
         "{err}"
     );
 }
+
+/// Issue 12: `KIRIM_BANK_CARD_TOKEN` (the documented way to pass a card token) and a
+/// stray `KIRIM_SANDBOX__*` used to stop every command with "unknown field";
+/// only `KIRIM_<SECTION>__…` of kirim's own sections is configuration.
+#[test]
+fn kirim_variables_outside_the_config_sections_are_not_configuration() {
+    let out = kirim(
+        &[
+            "enqueue",
+            "transfer",
+            "--provider",
+            "ifortepay",
+            "--reference",
+            "ENV-1",
+            "--amount",
+            "150000",
+            "--bank-code",
+            "01!",
+            "--account-no",
+            "8753293240",
+            "--name",
+            "Budi Santoso",
+        ],
+        &[
+            ("KIRIM_BANK_CARD_TOKEN", "card_.token"),
+            ("KIRIM_SANDBOX__PORT", "9999"),
+            ("KIRIM_REDIS__NAMESPACE", "{env-test}"),
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!err.contains("unknown field"), "{err}");
+    assert!(
+        err.contains("bank-code"),
+        "the input error, after the config loaded: {err}"
+    );
+    // A real section key with a bad value is still read, and refused by name.
+    let out = kirim(
+        &["list", "--state", "PENDING"],
+        &[("KIRIM_REDIS__REPLICA_TIMEOUT_MS", "0")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("redis.replica_timeout_ms"), "{err}");
+}
