@@ -678,6 +678,18 @@ impl Settings {
 
     /// Rules serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.api.max_body_bytes == 0 {
+            return Err(ConfigError::invalid(
+                "api.max_body_bytes",
+                "must be at least 1 (every request would be refused as too large)",
+            ));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
+            return Err(ConfigError::invalid(
+                "log.filter",
+                format!("not a tracing filter directive: {e}"),
+            ));
+        }
         if !(1..=400).contains(&self.redis.replica_timeout_ms) {
             return Err(ConfigError::invalid(
                 "redis.replica_timeout_ms",
@@ -816,6 +828,20 @@ mod tests {
 
     fn repo_default() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml")
+    }
+
+    /// Issue 12: settings that would break every request or every log line are
+    /// refused by name.
+    #[test]
+    fn zero_body_limit_and_bad_log_filter_are_refused_by_name() {
+        let mut s = Settings::load_from(&repo_default(), None, false).unwrap();
+        s.api.max_body_bytes = 0;
+        let e = s.validate().expect_err("refused").to_string();
+        assert!(e.contains("api.max_body_bytes"), "{e}");
+        let mut s = Settings::load_from(&repo_default(), None, false).unwrap();
+        s.log.filter = "kirim=[".into();
+        let e = s.validate().expect_err("refused").to_string();
+        assert!(e.contains("log.filter"), "{e}");
     }
 
     #[test]

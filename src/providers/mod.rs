@@ -74,6 +74,28 @@ pub enum Outcome {
     NeverReached { reason: String },
 }
 
+impl std::fmt::Display for Outcome {
+    /// A sentence for errors and logs (not Rust `Debug`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Success { reference } => match reference {
+                Some(r) => write!(f, "success (provider reference {r})"),
+                None => f.write_str("success"),
+            },
+            Outcome::InProgress { .. } => f.write_str("in progress"),
+            Outcome::Cancelled { reason, .. } => write!(f, "cancelled: {reason}"),
+            Outcome::FinalFailure { code, message } => {
+                write!(f, "refused the transaction ({code}: {message})")
+            }
+            Outcome::Retryable { reason, .. } => write!(f, "not processed, retry later: {reason}"),
+            Outcome::Unknown { reason } => write!(f, "outcome unknown: {reason}"),
+            Outcome::Refused { code, message } => write!(f, "request refused ({code}: {message})"),
+            Outcome::NotFound => f.write_str("no such transaction"),
+            Outcome::NeverReached { reason } => write!(f, "never reached the provider: {reason}"),
+        }
+    }
+}
+
 impl Outcome {
     /// Stable label for logs and metrics.
     pub fn label(&self) -> &'static str {
@@ -246,7 +268,7 @@ pub enum ProviderError {
     Config(String),
     /// A non-transactional call (balance, profile, history, account inquiry) that
     /// did not give a usable answer. `outcome` says whether retrying can help.
-    #[error("{operation} failed: {outcome:?}")]
+    #[error("{operation} failed: {outcome}")]
     Call {
         operation: &'static str,
         outcome: Outcome,
