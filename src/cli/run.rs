@@ -56,7 +56,9 @@ pub async fn serve(settings: Settings, a: ServeArgs) -> anyhow::Result<ExitCode>
     state.callbacks = Some(Arc::new(CallbackState::from_settings(&settings, client)));
     let console = state.console.is_some();
     let bind = a.bind.unwrap_or_else(|| settings.api.bind.clone());
-    let server = ApiServer::build(&bind, state, settings.api.max_body_bytes).await?;
+    let server = ApiServer::build(&bind, state, settings.api.max_body_bytes)
+        .await
+        .map_err(|e| anyhow::anyhow!("api.bind (or --bind) {bind:?}: cannot listen: {e}"))?;
     tracing::info!(addr = %server.local_addr()?, console, "API listening (console: /ui)");
     server.run_until_stopped(super::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)

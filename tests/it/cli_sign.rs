@@ -488,3 +488,24 @@ fn kirim_variables_outside_the_config_sections_are_not_configuration() {
     assert!(!out.status.success());
     assert!(err.contains("redis.replica_timeout_ms"), "{err}");
 }
+
+/// Issue 12: a configuration error is printed once, as a sentence.
+#[test]
+fn cli_errors_print_once() {
+    let out = kirim(
+        &["list", "--state", "PENDING"],
+        &[("KIRIM_WORKER__CONCURRENCY", "many")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(
+        err.to_lowercase().matches("concurrency").count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| !l.trim().is_empty()).count(),
+        1,
+        "{err}"
+    );
+}
