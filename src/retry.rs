@@ -4,6 +4,12 @@
 //! architecture blog). Each call draws from the thread RNG, so concurrent jobs do
 //! not march in lockstep — unlike tower's `ExponentialBackoff`, whose RNG state is
 //! shared per process (APALIS.md, "Crates").
+//!
+//! Why not `backon`: the lifecycle decides retries as a pure function of the
+//! attempt number and an injected jitter (`Backoff::delay_unit`, property-tested
+//! without an RNG), and the retry itself is a delayed job in Redis, not a loop in
+//! this process. backon's builders yield delays from an iterator with its own
+//! state and retry futures in place, which fits neither.
 
 use std::time::Duration;
 
