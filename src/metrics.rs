@@ -282,7 +282,7 @@ pub async fn render(
     out.push_str("# HELP kirim_reconcile_lag_seconds How far behind its due time the oldest check is.\n# TYPE kirim_reconcile_lag_seconds gauge\n");
     let _ = writeln!(out, "kirim_reconcile_lag_seconds {lag:.3}");
 
-    if let Ok((date, recon)) = crate::recon::last_counts(ledger).await {
+    if let Ok((date, recon)) = recon_counts(ledger).await {
         if !recon.is_empty() {
             out.push_str("# HELP kirim_recon_transactions Provider transactions of the latest `kirim recon report`, by verdict (orphan: unknown to the ledger; mismatch: another final state or amount).\n# TYPE kirim_recon_transactions gauge\n");
             let date = date.unwrap_or_default();
@@ -384,4 +384,25 @@ pub fn render_circuits(
             s.provider, s.opened_total
         );
     }
+}
+
+/// The counts `kirim recon report` last recorded: `(provider, verdict) → n`, and
+/// the day they are for (a hash `provider|verdict`, written by `recon::report`).
+async fn recon_counts(
+    ledger: &Ledger,
+) -> Result<(Option<String>, BTreeMap<(String, String), u64>), redis::RedisError> {
+    let mut conn = ledger.connection();
+    let all: BTreeMap<String, String> = conn.hgetall(ledger.keys().recon_counts()).await?;
+    let mut out = BTreeMap::new();
+    let mut date = None;
+    for (k, v) in all {
+        if k == "date" {
+            date = Some(v);
+            continue;
+        }
+        if let (Some((p, verdict)), Ok(n)) = (k.split_once('|'), v.parse()) {
+            out.insert((p.to_owned(), verdict.to_owned()), n);
+        }
+    }
+    Ok((date, out))
 }

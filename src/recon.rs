@@ -18,7 +18,6 @@
 use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, TimeZone};
-use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{ExternalId, Money, PartnerReference, Provider, State};
@@ -303,26 +302,6 @@ async fn record(ledger: &Ledger, r: &ReconReport) -> Result<(), ReconError> {
     pipe.hset(&key, "date", &r.date).ignore();
     let _: () = pipe.query_async(&mut conn).await?;
     Ok(())
-}
-
-/// The latest report's counts: `(provider, verdict) → n`, and its date.
-pub async fn last_counts(
-    ledger: &Ledger,
-) -> Result<(Option<String>, BTreeMap<(String, String), u64>), ReconError> {
-    let mut conn = ledger.connection();
-    let all: BTreeMap<String, String> = conn.hgetall(ledger.keys().recon_counts()).await?;
-    let mut out = BTreeMap::new();
-    let mut date = None;
-    for (k, v) in all {
-        if k == "date" {
-            date = Some(v);
-            continue;
-        }
-        if let (Some((p, verdict)), Ok(n)) = (k.split_once('|'), v.parse()) {
-            out.insert((p.to_owned(), verdict.to_owned()), n);
-        }
-    }
-    Ok((date, out))
 }
 
 #[cfg(test)]
