@@ -86,6 +86,8 @@ struct Report {
     forged_sent: u64,
     forged_accepted: u64,
     duplicate_callbacks: usize,
+    bad_signature_callbacks: usize,
+    not_final_states: std::collections::BTreeMap<String, usize>,
     offer_secs: f64,
     settle_secs: f64,
     secs: f64,
@@ -523,8 +525,11 @@ async fn run_mode(
         .await
         .map_err(|e| anyhow!("sandbox: {e}"))?;
 
+    // The API's stuck-payout deadline must match the workers' sweep.
     let namespace = format!("chaos-{}-{}", mode.as_str(), std::process::id());
     let mut settings = settings_for(root, &redis.url(), &namespace, mode)?;
+    settings.reconcile.stuck_after_secs = 5;
+    settings.reconcile.submit_grace_secs = Some(3);
     settings.providers.ifortepay.callback_url = format!("{api}/callbacks/ifortepay");
     settings.providers.singapay.webhook_url = format!("{api}/callbacks/singapay");
     settings.providers.ifortepay.http.base_url = sandbox.url("/ifortepay");
@@ -671,9 +676,10 @@ async fn run_mode(
     };
 
     // 1. Redis SIGKILL once a third of the payouts are acknowledged.
+    // (At least 3 s in, so the AOF tail that a machine crash loses is a full second.)
     let third = n / 3;
     wait_until(Duration::from_secs(600), || async {
-        acked_count.load(Ordering::Relaxed) >= third
+        acked_count.load(Ordering::Relaxed) >= third && started.elapsed() >= Duration::from_secs(3)
     })
     .await;
     redis.kill();
@@ -691,12 +697,24 @@ async fn run_mode(
             .next_back()
             .unwrap_or(now_len);
         let keep = then_len.min(now_len);
+        if let Ok(s) = samples.lock() {
+            eprintln!(
+                "[{mode}] {} AOF samples, first {:?} ago: {:?}",
+                s.len(),
+                s.front().map(|(t, _)| killed_at.duration_since(*t)),
+                s.iter().rev().take(25).map(|(_, b)| *b).collect::<Vec<_>>()
+            );
+        }
         std::fs::OpenOptions::new()
             .write(true)
             .open(&file)
             .and_then(|f| f.set_len(keep))
             .context("truncate AOF")?;
         report.aof_bytes_dropped = now_len - keep;
+        eprintln!(
+            "[{mode}] {}: {now_len} bytes, cut to {keep} (its size 1 s before the kill)",
+            file.display()
+        );
     }
     redis.start()?;
     eprintln!(
@@ -825,7 +843,13 @@ async fn run_mode(
         .state()
         .callback_log()
         .iter()
-        .filter(|c| c.faults.iter().any(|f| f.contains("duplicate")))
+        .filter(|c| c.faults.iter().any(|f| f == "Duplicate"))
+        .count();
+    report.bad_signature_callbacks = sandbox
+        .state()
+        .callback_log()
+        .iter()
+        .filter(|c| c.faults.iter().any(|f| f == "BadSignature"))
         .count();
     for (i, s) in states.iter().enumerate() {
         let booking = by_ref.get(&(provider_of(i), reference(i)));
@@ -836,7 +860,22 @@ async fn run_mode(
                     report.booked_not_in_ledger += 1;
                 }
             }
-            Some(st) if !st.is_final() => report.not_final += 1,
+            Some(st) if !st.is_final() => {
+                report.not_final += 1;
+                *report.not_final_states.entry(st.to_string()).or_default() += 1;
+                if report.not_final <= 3 {
+                    if let Ok(id) = payout_id(i) {
+                        let h = ledger.history(&id).await.unwrap_or_default();
+                        eprintln!(
+                            "not final: {id} {st}\n  {}",
+                            h.iter()
+                                .map(|e| serde_json::to_string(e).unwrap_or_default())
+                                .collect::<Vec<_>>()
+                                .join("\n  ")
+                        );
+                    }
+                }
+            }
             Some(State::Succeeded) => {
                 report.succeeded += 1;
                 if !paid {
@@ -897,7 +936,7 @@ fn print_table(reports: &[Report]) {
         println!(
             "{}: {} SUCCEEDED, {} CANCELLED/FAILED; lost {} (of them booked at the provider {}); \
              AOF bytes dropped {}; worker SIGKILLs {}; forged callbacks {} (accepted {}); \
-             duplicated callbacks {}; in ledger though not acknowledged {}; booked but not in ledger {}; \
+             duplicated callbacks {} (bad signature {}); not final by state {:?}; in ledger though not acknowledged {}; booked but not in ledger {}; \
              offering {:.0} s, settling {:.0} s",
             r.mode,
             r.succeeded,
@@ -909,6 +948,8 @@ fn print_table(reports: &[Report]) {
             r.forged_sent,
             r.forged_accepted,
             r.duplicate_callbacks,
+            r.bad_signature_callbacks,
+            r.not_final_states,
             r.in_ledger_not_acked,
             r.booked_not_in_ledger,
             r.offer_secs,
