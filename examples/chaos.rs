@@ -190,7 +190,7 @@ impl RedisProc {
                     .ends_with(&["type", "i"])
             })
             .filter_map(|l| l.split_whitespace().nth(1))
-            .last()
+            .next_back()
             .map(|f| adir.join(f))
     }
 }
