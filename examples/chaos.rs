@@ -803,8 +803,9 @@ async fn run_mode(
     let all_final = wait_until(Duration::from_secs(args.settle_deadline_secs), || async {
         match ledger.count_by_state().await {
             Ok(c) => {
+                // NEEDS_REVIEW waits for an operator: not final, but nothing to wait for.
                 c.iter()
-                    .filter(|(s, _)| !s.is_final())
+                    .filter(|(s, _)| !s.is_final() && **s != State::NeedsReview)
                     .map(|(_, k)| *k)
                     .sum::<u64>()
                     == 0
@@ -905,6 +906,7 @@ async fn run_mode(
         }
     }
     report.secs = started.elapsed().as_secs_f64();
+    print_table(std::slice::from_ref(&report));
 
     let _ = api_stop.send(());
     let _ = api_task.await;
