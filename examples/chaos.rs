@@ -1,0 +1,1027 @@
+//! The chaos run (issue 13, item 6): N payouts offered through the HTTP API while
+//! `kirim worker` processes are SIGKILLed, Redis is SIGKILLed (and, in the lossy
+//! mode, loses the last second of its AOF), the providers are down for a while,
+//! forged and duplicated callbacks arrive and the sandbox answers 429/500/timeouts
+//! and drops connections. Afterwards the sandbox's books are compared with the
+//! ledger. `scripts/chaos.sh` builds and runs it; docs/crash-test.md has results.
+//!
+//! ```text
+//! cargo run --release --example chaos -- --payouts 10000 --durability all
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use clap::Parser;
+use futures::StreamExt;
+use kirim::client::Client;
+use kirim::config::Settings;
+use kirim::domain::{Provider, State};
+use kirim::durability::Durability;
+use kirim::ledger::{Ledger, PayoutId};
+use kirim::sandbox::state::{Kind, Status};
+use kirim::sandbox::{FaultRule, Sandbox, SandboxConfig, SandboxHandle};
+use rand::Rng;
+use serde_json::json;
+
+const API_KEY: &str = "kirim-demo-key";
+const ACCOUNT: &str = "8753293240";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Modes {
+    Fsync,
+    None,
+    All,
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "kirim chaos run: SIGKILLs, a Redis crash, a provider outage, forged callbacks")]
+struct Args {
+    /// Payouts offered per durability mode (spread over the three providers).
+    #[arg(long, default_value_t = 10_000)]
+    payouts: usize,
+    /// Which durability mode(s) to run.
+    #[arg(long, value_enum, default_value_t = Modes::All)]
+    durability: Modes,
+    /// How long the providers refuse connections.
+    #[arg(long, default_value_t = 60)]
+    outage_secs: u64,
+    /// `kirim worker` processes kept running.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// The kirim binary (default: next to this example, i.e. target/<profile>/kirim).
+    #[arg(long)]
+    kirim: Option<PathBuf>,
+    /// Concurrent API clients offering payouts.
+    #[arg(long, default_value_t = 32)]
+    producers: usize,
+    /// Give up waiting for all payouts to be final after this long (after the faults end).
+    #[arg(long, default_value_t = 900)]
+    settle_deadline_secs: u64,
+}
+
+#[derive(Debug, Default)]
+struct Report {
+    mode: &'static str,
+    offered: usize,
+    acknowledged: usize,
+    booked_twice: usize,
+    lost: usize,
+    lost_booked: usize,
+    not_final: usize,
+    wrongly_final: usize,
+    in_ledger_not_acked: usize,
+    booked_not_in_ledger: usize,
+    succeeded: usize,
+    cancelled_or_failed: usize,
+    worker_kills: usize,
+    aof_bytes_dropped: u64,
+    forged_sent: u64,
+    forged_accepted: u64,
+    duplicate_callbacks: usize,
+    bad_signature_callbacks: usize,
+    not_final_states: std::collections::BTreeMap<String, usize>,
+    offer_secs: f64,
+    settle_secs: f64,
+    secs: f64,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn ping(port: u16) -> bool {
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+}
+
+/// A redis-server we can SIGKILL and start again on the same port and directory.
+struct RedisProc {
+    dir: tempfile::TempDir,
+    port: u16,
+    fsync_always: bool,
+    child: Option<Child>,
+}
+
+impl RedisProc {
+    fn new(fsync_always: bool) -> anyhow::Result<RedisProc> {
+        let mut r = RedisProc {
+            dir: tempfile::tempdir().context("temp dir for redis")?,
+            port: free_port()?,
+            fsync_always,
+            child: None,
+        };
+        r.start()?;
+        Ok(r)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn start(&mut self) -> anyhow::Result<()> {
+        let fsync = if self.fsync_always {
+            "always"
+        } else {
+            "everysec"
+        };
+        let mut child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "yes", "--appendfsync", fsync])
+            // No rewrite mid-run: the tail we cut must be in the last incr file.
+            .args(["--auto-aof-rewrite-percentage", "0"])
+            .args(["--aof-load-truncated", "yes", "--protected-mode", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("spawn redis-server (apt-get install redis-server)")?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        // PING answers +PONG only once the AOF is loaded.
+        while !ping(self.port) {
+            if let Ok(Some(st)) = child.try_wait() {
+                bail!("redis-server exited at start: {st}");
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!("redis-server not ready on port {}", self.port);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child = Some(child);
+        Ok(())
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The multi-part AOF's last incr file (Redis 7: `appendonlydir/*.manifest`).
+    fn last_incr(&self) -> Option<PathBuf> {
+        let adir = self.dir.path().join("appendonlydir");
+        let manifest = std::fs::read_dir(&adir)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "manifest"))?;
+        let text = std::fs::read_to_string(manifest).ok()?;
+        text.lines()
+            .filter(|l| {
+                l.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .ends_with(&["type", "i"])
+            })
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .next_back()
+            .map(|f| adir.join(f))
+    }
+}
+
+impl Drop for RedisProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The `kirim worker` processes.
+struct Fleet {
+    bin: PathBuf,
+    root: PathBuf,
+    env: Vec<(String, String)>,
+    children: Vec<Child>,
+    killed: usize,
+}
+
+impl Fleet {
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let child = Command::new(&self.bin)
+            .args(["worker", "--concurrency", "16"])
+            .current_dir(&self.root)
+            .env_remove("RUST_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("spawn {}", self.bin.display()))?;
+        self.children.push(child);
+        Ok(())
+    }
+
+    /// Replace workers that exited on their own (e.g. Redis gone at start-up).
+    fn keep(&mut self, n: usize) -> anyhow::Result<()> {
+        self.children
+            .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+        while self.children.len() < n {
+            self.spawn()?;
+        }
+        Ok(())
+    }
+
+    fn kill_one(&mut self) {
+        if self.children.is_empty() {
+            return;
+        }
+        let i = rand::thread_rng().gen_range(0..self.children.len());
+        let mut c = self.children.remove(i);
+        let _ = c.kill(); // SIGKILL
+        let _ = c.wait();
+        self.killed += 1;
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn rule(endpoint: &str, kind: &str, p: f64) -> anyhow::Result<FaultRule> {
+    let mut v = json!({"endpoint": endpoint, "kind": kind, "probability": p});
+    if kind == "latency" {
+        v["latency_ms"] = json!(100);
+    }
+    serde_json::from_value(v).with_context(|| format!("fault rule {endpoint} {kind}"))
+}
+
+fn faults() -> anyhow::Result<Vec<FaultRule>> {
+    [
+        ("ifortepay.transfer", "too_many_requests", 0.05),
+        ("ifortepay.transfer", "error_500_after", 0.05),
+        ("ifortepay.transfer", "close_after", 0.05),
+        ("ifortepay.transfer", "hang", 0.02),
+        ("nicepay.registration", "error_500_after", 0.05),
+        ("nicepay.approve", "too_many_requests", 0.05),
+        ("nicepay.approve", "close_after", 0.05),
+        ("nicepay.approve", "hang", 0.02),
+        ("singapay.transfer_v2", "too_many_requests", 0.05),
+        ("singapay.transfer_v2", "error_500_after", 0.05),
+        ("singapay.transfer_v2", "close_after", 0.05),
+        ("singapay.transfer_v2", "hang", 0.02),
+        ("*", "error_500_before", 0.02),
+        ("*", "latency", 0.1),
+        ("callbacks.*", "duplicate", 0.3),
+        ("callbacks.*", "bad_signature", 0.1),
+    ]
+    .into_iter()
+    .map(|(e, k, p)| rule(e, k, p))
+    .collect()
+}
+
+fn reference(i: usize) -> String {
+    format!("CHAOS-{i:06}")
+}
+
+fn provider_of(i: usize) -> Provider {
+    Provider::ALL[i % 3]
+}
+
+fn payout_id(i: usize) -> anyhow::Result<PayoutId> {
+    format!("{}:{}", provider_of(i), reference(i))
+        .parse()
+        .map_err(|e| anyhow!("payout id {i}: {e:?}"))
+}
+
+/// POST /v1/transfers until the API acknowledges (201/200) or `deadline`.
+async fn offer(http: &reqwest::Client, api: &str, i: usize, deadline: Instant) -> bool {
+    let body = json!({
+        "provider": provider_of(i).to_string(),
+        "partnerReferenceNo": reference(i),
+        "amount": {"value": "150000.00", "currency": "IDR"},
+        "beneficiary": {"accountNo": ACCOUNT, "bankCode": "014", "name": "Budi Santoso"},
+        "remark": "chaos"
+    });
+    loop {
+        let r = http
+            .post(format!("{api}/v1/transfers"))
+            .header("X-API-Key", API_KEY)
+            .json(&body)
+            .send()
+            .await;
+        match r {
+            Ok(resp) if resp.status().as_u16() == 201 || resp.status().as_u16() == 200 => {
+                return true
+            }
+            Ok(resp) if resp.status().is_client_error() && resp.status().as_u16() != 429 => {
+                eprintln!(
+                    "offer {}: refused {} {}",
+                    reference(i),
+                    resp.status(),
+                    resp.text().await.unwrap_or_default()
+                );
+                return false;
+            }
+            _ => {}
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A callback claiming a final status, with a signature nobody made.
+async fn forge(http: &reqwest::Client, api: &str, i: usize) -> Option<u16> {
+    let now = chrono::Utc::now();
+    let snap_ts = now
+        .with_timezone(&chrono::FixedOffset::east_opt(7 * 3600)?)
+        .format("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string();
+    let r = reference(i);
+    let (path, body, ts) = match provider_of(i) {
+        Provider::Ifortepay => (
+            "/callbacks/ifortepay",
+            json!({"partnerReferenceNo": r, "additionalInfo": {"status": "CANCELLED"}}),
+            snap_ts,
+        ),
+        Provider::Nicepay => (
+            "/callbacks/nicepay",
+            json!({"originalPartnerReferenceNo": r, "latestTransactionStatus": "04"}),
+            snap_ts,
+        ),
+        _ => (
+            "/callbacks/singapay",
+            json!({"data": {"reference_number": r, "transaction_status": {"code": "05"}}}),
+            now.timestamp().to_string(),
+        ),
+    };
+    let resp = http
+        .post(format!("{api}{path}"))
+        .header("X-TIMESTAMP", ts)
+        .header("X-SIGNATURE", "Zm9yZ2VkLXNpZ25hdHVyZQ==")
+        .header("X-VERSION", "1.0")
+        .json(&body)
+        .send()
+        .await
+        .ok()?;
+    Some(resp.status().as_u16())
+}
+
+fn settings_for(
+    root: &Path,
+    redis_url: &str,
+    namespace: &str,
+    mode: Durability,
+) -> anyhow::Result<Settings> {
+    let mut s = Settings::load_from(&root.join("config/default.toml"), None, false)
+        .map_err(|e| anyhow!("config/default.toml: {e}"))?;
+    s.redis.url = redis_url.to_owned();
+    s.redis.namespace = namespace.to_owned();
+    s.redis.durability = mode;
+    s.api.rate_limit_per_sec = 1_000_000;
+    s.api.rate_limit_burst = 1_000_000;
+    let p = &mut s.providers;
+    p.ifortepay.private_key_path = root.join(&p.ifortepay.private_key_path);
+    p.ifortepay.client_secret_file = p
+        .ifortepay
+        .client_secret_file
+        .as_ref()
+        .map(|f| root.join(f));
+    p.nicepay.private_key_path = root.join(&p.nicepay.private_key_path);
+    p.nicepay.public_key_path = p.nicepay.public_key_path.as_ref().map(|f| root.join(f));
+    p.nicepay.client_secret_file = p.nicepay.client_secret_file.as_ref().map(|f| root.join(f));
+    p.singapay.client_secret_file = p.singapay.client_secret_file.as_ref().map(|f| root.join(f));
+    p.singapay.api_key_file = p.singapay.api_key_file.as_ref().map(|f| root.join(f));
+    Ok(s)
+}
+
+fn worker_env(settings: &Settings, sandbox: &SandboxHandle) -> Vec<(String, String)> {
+    [
+        ("KIRIM_REDIS__URL", settings.redis.url.clone()),
+        ("KIRIM_REDIS__NAMESPACE", settings.redis.namespace.clone()),
+        (
+            "KIRIM_REDIS__DURABILITY",
+            settings.redis.durability.to_string(),
+        ),
+        (
+            "KIRIM_PROVIDERS__IFORTEPAY__BASE_URL",
+            sandbox.url("/ifortepay"),
+        ),
+        (
+            "KIRIM_PROVIDERS__NICEPAY__BASE_URL",
+            sandbox.url("/nicepay"),
+        ),
+        (
+            "KIRIM_PROVIDERS__SINGAPAY__BASE_URL",
+            sandbox.url("/singapay"),
+        ),
+        (
+            "KIRIM_PROVIDERS__IFORTEPAY__REQUEST_TIMEOUT_MS",
+            "1500".into(),
+        ),
+        (
+            "KIRIM_PROVIDERS__NICEPAY__REQUEST_TIMEOUT_MS",
+            "1500".into(),
+        ),
+        (
+            "KIRIM_PROVIDERS__SINGAPAY__REQUEST_TIMEOUT_MS",
+            "1500".into(),
+        ),
+        ("KIRIM_WORKER__HEARTBEAT_SECS", "1".into()),
+        ("KIRIM_WORKER__MISSED_HEARTBEATS", "2".into()),
+        ("KIRIM_WORKER__POLL_INTERVAL_MS", "20".into()),
+        ("KIRIM_WORKER__BACKOFF_BASE_MS", "100".into()),
+        ("KIRIM_WORKER__BACKOFF_MAX_MS", "2000".into()),
+        ("KIRIM_WORKER__MAX_ATTEMPTS", "200".into()),
+        ("KIRIM_WORKER__SHUTDOWN_TIMEOUT_SECS", "2".into()),
+        ("KIRIM_RECONCILE__TICK_SECS", "1".into()),
+        ("KIRIM_RECONCILE__SCHEDULE_SECS", "[1]".into()),
+        (
+            "KIRIM_RECONCILE__PROVIDERS__NICEPAY__SCHEDULE_SECS",
+            "[1]".into(),
+        ),
+        ("KIRIM_RECONCILE__NOT_FOUND_GRACE_SECS", "0".into()),
+        ("KIRIM_RECONCILE__SUBMIT_GRACE_SECS", "3".into()),
+        ("KIRIM_RECONCILE__STUCK_AFTER_SECS", "5".into()),
+        ("KIRIM_LOG__FILTER", "error".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Wait until `cond` holds, polling; false after `timeout`.
+async fn wait_until<F, Fut>(timeout: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond().await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Ledger states of payouts `0..n` (None = not in the ledger); None overall on a Redis error.
+async fn ledger_states(ledger: &Ledger, n: usize) -> anyhow::Result<Vec<Option<State>>> {
+    let ids = (0..n).map(payout_id).collect::<anyhow::Result<Vec<_>>>()?;
+    let got: Vec<_> = futures::stream::iter(ids.iter())
+        .map(|id| async move { ledger.get(id).await.map(|p| p.map(|p| p.state)) })
+        .buffered(64)
+        .collect()
+        .await;
+    got.into_iter()
+        .map(|r| r.map_err(|e| anyhow!("ledger: {e}")))
+        .collect()
+}
+
+async fn run_mode(
+    args: &Args,
+    mode: Durability,
+    bin: &Path,
+    root: &Path,
+) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let n = args.payouts;
+    let mut report = Report {
+        mode: mode.as_str(),
+        offered: n,
+        ..Report::default()
+    };
+    let mut redis = RedisProc::new(mode == Durability::Fsync)?;
+    let api_port = free_port()?;
+    let api = format!("http://127.0.0.1:{api_port}");
+
+    let mut cfg = SandboxConfig::repo_default().map_err(|e| anyhow!("sandbox config: {e}"))?;
+    cfg.port = 0;
+    cfg.settlement_delay_ms = 500;
+    cfg.cancel_ratio = 0.02;
+    cfg.hang_max_ms = 5_000;
+    cfg.shutdown_grace_ms = 200;
+    cfg.callbacks.max_attempts = 5;
+    cfg.callbacks.retry_base_ms = 200;
+    cfg.callbacks.timeout_ms = 2_000;
+    cfg.ifortepay.callback_url = format!("{api}/callbacks/ifortepay");
+    cfg.nicepay.notify_url = format!("{api}/callbacks/nicepay");
+    cfg.singapay.webhook_url = format!("{api}/callbacks/singapay");
+    cfg.faults = faults()?;
+    let sandbox = Sandbox::start(cfg)
+        .await
+        .map_err(|e| anyhow!("sandbox: {e}"))?;
+
+    // The API's stuck-payout deadline must match the workers' sweep.
+    let namespace = format!("chaos-{}-{}", mode.as_str(), std::process::id());
+    let mut settings = settings_for(root, &redis.url(), &namespace, mode)?;
+    settings.reconcile.stuck_after_secs = 5;
+    settings.reconcile.submit_grace_secs = Some(3);
+    settings.providers.ifortepay.callback_url = format!("{api}/callbacks/ifortepay");
+    settings.providers.singapay.webhook_url = format!("{api}/callbacks/singapay");
+    settings.providers.ifortepay.http.base_url = sandbox.url("/ifortepay");
+    settings.providers.nicepay.http.base_url = sandbox.url("/nicepay");
+    settings.providers.singapay.http.base_url = sandbox.url("/singapay");
+
+    // The API server, in process.
+    let client = Client::connect(&settings)
+        .await
+        .map_err(|e| anyhow!("client: {e}"))?;
+    let providers =
+        kirim::providers::build_all(&settings.providers).map_err(|e| anyhow!("providers: {e}"))?;
+    let mut state = kirim::api::ApiState::new(&settings, client.clone(), providers);
+    state.callbacks = Some(Arc::new(kirim::callbacks::CallbackState::from_settings(
+        &settings,
+        client.clone(),
+    )));
+    let server = kirim::api::ApiServer::build(
+        &format!("127.0.0.1:{api_port}"),
+        state,
+        settings.api.max_body_bytes,
+    )
+    .await
+    .context("API binds")?;
+    let (api_stop, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let api_task = tokio::spawn(async move {
+        let _ = server
+            .run_until_stopped(async move {
+                let _ = api_stopped.await;
+            })
+            .await;
+    });
+
+    let fleet = Arc::new(Mutex::new(Fleet {
+        bin: bin.to_owned(),
+        root: root.to_owned(),
+        env: worker_env(&settings, &sandbox),
+        children: Vec::new(),
+        killed: 0,
+    }));
+    fleet
+        .lock()
+        .map_err(|_| anyhow!("fleet lock"))?
+        .keep(args.workers)?;
+
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .context("http client")?;
+    let acked: Arc<Vec<AtomicBool>> = Arc::new((0..n).map(|_| AtomicBool::new(false)).collect());
+    let acked_count = Arc::new(AtomicUsize::new(0));
+    let next = Arc::new(AtomicUsize::new(0));
+    let stop_chaos = Arc::new(AtomicBool::new(false));
+
+    // Producers.
+    let offer_deadline = Instant::now() + Duration::from_secs(600 + n as u64 / 10);
+    let mut producers = Vec::new();
+    for _ in 0..args.producers {
+        let (http, api, acked, acked_count, next) = (
+            http.clone(),
+            api.clone(),
+            acked.clone(),
+            acked_count.clone(),
+            next.clone(),
+        );
+        producers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                if offer(&http, &api, i, offer_deadline).await {
+                    acked[i].store(true, Ordering::Relaxed);
+                    acked_count.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+
+    // Worker SIGKILLs at random moments.
+    let killer = {
+        let (fleet, stop, workers) = (fleet.clone(), stop_chaos.clone(), args.workers);
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let pause = rand::thread_rng().gen_range(1_000..4_000);
+                tokio::time::sleep(Duration::from_millis(pause)).await; // a random moment
+                let Ok(mut f) = fleet.lock() else { break };
+                f.kill_one();
+                if let Err(e) = f.keep(workers) {
+                    eprintln!("respawn: {e:#}");
+                }
+            }
+        })
+    };
+
+    // Forged callbacks about payouts already offered.
+    let forged_sent = Arc::new(AtomicU64::new(0));
+    let forged_accepted = Arc::new(AtomicU64::new(0));
+    let forger = {
+        let (http, api, next, stop) = (http.clone(), api.clone(), next.clone(), stop_chaos.clone());
+        let (sent, accepted) = (forged_sent.clone(), forged_accepted.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let upto = next.load(Ordering::Relaxed).min(n);
+                if upto > 0 {
+                    let i = rand::thread_rng().gen_range(0..upto);
+                    if let Some(status) = forge(&http, &api, i).await {
+                        sent.fetch_add(1, Ordering::Relaxed);
+                        if (200..300).contains(&status) {
+                            accepted.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+
+    // AOF size samples, to know what the last second wrote.
+    let samples: Arc<Mutex<VecDeque<(Instant, u64)>>> = Arc::new(Mutex::new(VecDeque::new()));
+    let sampler = {
+        let (samples, stop) = (samples.clone(), stop_chaos.clone());
+        let adir = redis.dir.path().to_owned();
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let size = std::fs::read_dir(adir.join("appendonlydir"))
+                    .ok()
+                    .and_then(|d| {
+                        d.filter_map(Result::ok)
+                            .filter(|e| e.file_name().to_string_lossy().ends_with(".incr.aof"))
+                            .filter_map(|e| e.metadata().ok().map(|m| m.len()))
+                            .max()
+                    })
+                    .unwrap_or(0);
+                if let Ok(mut s) = samples.lock() {
+                    s.push_back((Instant::now(), size));
+                    while s.len() > 100 {
+                        s.pop_front();
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+
+    // 1. Redis SIGKILL once a third of the payouts are acknowledged.
+    // (At least 3 s in, so the AOF tail that a machine crash loses is a full second.)
+    let third = n / 3;
+    wait_until(Duration::from_secs(600), || async {
+        acked_count.load(Ordering::Relaxed) >= third && started.elapsed() >= Duration::from_secs(3)
+    })
+    .await;
+    redis.kill();
+    let killed_at = Instant::now();
+    if mode == Durability::None {
+        // A machine crash: the page cache's last second never reached the disk.
+        let file = redis.last_incr().context("no incr AOF file")?;
+        let now_len = std::fs::metadata(&file).context("AOF size")?.len();
+        let then_len = samples
+            .lock()
+            .map_err(|_| anyhow!("samples lock"))?
+            .iter()
+            .filter(|(t, _)| killed_at.duration_since(*t) >= Duration::from_secs(1))
+            .map(|(_, s)| *s)
+            .next_back()
+            .unwrap_or(now_len);
+        let keep = then_len.min(now_len);
+        if let Ok(s) = samples.lock() {
+            eprintln!(
+                "[{mode}] {} AOF samples, first {:?} ago: {:?}",
+                s.len(),
+                s.front().map(|(t, _)| killed_at.duration_since(*t)),
+                s.iter().rev().take(25).map(|(_, b)| *b).collect::<Vec<_>>()
+            );
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&file)
+            .and_then(|f| f.set_len(keep))
+            .context("truncate AOF")?;
+        report.aof_bytes_dropped = now_len - keep;
+        eprintln!(
+            "[{mode}] {}: {now_len} bytes, cut to {keep} (its size 1 s before the kill)",
+            file.display()
+        );
+    }
+    redis.start()?;
+    eprintln!(
+        "[{}] redis SIGKILLed at {} acknowledged, {} AOF bytes dropped, back after {:.1}s",
+        mode,
+        acked_count.load(Ordering::Relaxed),
+        report.aof_bytes_dropped,
+        killed_at.elapsed().as_secs_f64()
+    );
+
+    // 2. Provider outage once two thirds are acknowledged.
+    let two_thirds = 2 * n / 3;
+    wait_until(Duration::from_secs(600), || async {
+        acked_count.load(Ordering::Relaxed) >= two_thirds
+    })
+    .await;
+    sandbox
+        .set_refusing(true)
+        .await
+        .map_err(|e| anyhow!("outage: {e}"))?;
+    eprintln!("[{mode}] providers down for {}s", args.outage_secs);
+    tokio::time::sleep(Duration::from_secs(args.outage_secs)).await; // the outage lasts
+    sandbox
+        .set_refusing(false)
+        .await
+        .map_err(|e| anyhow!("outage end: {e}"))?;
+
+    for p in producers {
+        let _ = p.await;
+    }
+    report.offer_secs = started.elapsed().as_secs_f64();
+    stop_chaos.store(true, Ordering::Relaxed);
+    let _ = killer.await;
+    let _ = forger.await;
+    let _ = sampler.await;
+    report.acknowledged = acked_count.load(Ordering::Relaxed);
+    report.forged_sent = forged_sent.load(Ordering::Relaxed);
+    report.forged_accepted = forged_accepted.load(Ordering::Relaxed);
+
+    // All faults lifted.
+    sandbox.state().faults.replace(Vec::new());
+    {
+        let mut f = fleet.lock().map_err(|_| anyhow!("fleet lock"))?;
+        f.keep(args.workers)?;
+        report.worker_kills = f.killed;
+    }
+    let settle_start = Instant::now();
+    let ledger = client.ledger().clone();
+
+    // Lost: acknowledged, yet not in the ledger after the Redis restart. Count, then re-offer.
+    let states = ledger_states(&ledger, n).await?;
+    let bookings: HashMap<(Provider, String), (u32, Status)> = sandbox
+        .state()
+        .all_bookings()
+        .into_iter()
+        .filter(|b| b.kind == Kind::Transfer)
+        .map(|b| ((b.provider, b.reference), (b.booked_count, b.status)))
+        .collect();
+    let mut lost = Vec::new();
+    for (i, s) in states.iter().enumerate() {
+        if acked[i].load(Ordering::Relaxed) && s.is_none() {
+            lost.push(i);
+            if bookings.contains_key(&(provider_of(i), reference(i))) {
+                report.lost_booked += 1;
+            }
+        }
+    }
+    report.lost = lost.len();
+    eprintln!(
+        "[{mode}] offered {n}, acknowledged {}, lost {} ({} of them booked at the provider); re-offering",
+        report.acknowledged, report.lost, report.lost_booked
+    );
+    let reoffer_deadline = Instant::now() + Duration::from_secs(120);
+    futures::stream::iter(lost.iter())
+        .for_each_concurrent(16, |&i| {
+            let (http, api) = (&http, &api);
+            async move {
+                if !offer(http, api, i, reoffer_deadline).await {
+                    eprintln!("re-offer of {} not acknowledged", reference(i));
+                }
+            }
+        })
+        .await;
+
+    // Wait for every ledger payout to be final.
+    let all_final = wait_until(Duration::from_secs(args.settle_deadline_secs), || async {
+        match ledger.count_by_state().await {
+            Ok(c) => {
+                // NEEDS_REVIEW waits for an operator: not final, but nothing to wait for.
+                c.iter()
+                    .filter(|(s, _)| !s.is_final() && **s != State::NeedsReview)
+                    .map(|(_, k)| *k)
+                    .sum::<u64>()
+                    == 0
+            }
+            Err(_) => false,
+        }
+    })
+    .await;
+    if !all_final {
+        eprintln!(
+            "[{mode}] not all final after {}s",
+            args.settle_deadline_secs
+        );
+    }
+    // The sandbox settles after settlement_delay_ms; let callbacks drain (bounded).
+    wait_until(Duration::from_secs(10), || async {
+        sandbox
+            .state()
+            .all_bookings()
+            .iter()
+            .all(|b| b.status != Status::Init)
+    })
+    .await;
+    report.settle_secs = settle_start.elapsed().as_secs_f64();
+
+    // The oracle: the sandbox's books against the ledger.
+    let states = ledger_states(&ledger, n).await?;
+    let books = sandbox.state().all_bookings();
+    report.booked_twice = books.iter().filter(|b| b.booked_count > 1).count();
+    let by_ref: HashMap<(Provider, String), (u32, Status)> = books
+        .into_iter()
+        .filter(|b| b.kind == Kind::Transfer)
+        .map(|b| ((b.provider, b.reference), (b.booked_count, b.status)))
+        .collect();
+    report.duplicate_callbacks = sandbox
+        .state()
+        .callback_log()
+        .iter()
+        .filter(|c| c.faults.iter().any(|f| f == "Duplicate"))
+        .count();
+    report.bad_signature_callbacks = sandbox
+        .state()
+        .callback_log()
+        .iter()
+        .filter(|c| c.faults.iter().any(|f| f == "BadSignature"))
+        .count();
+    for (i, s) in states.iter().enumerate() {
+        let booking = by_ref.get(&(provider_of(i), reference(i)));
+        let paid = matches!(booking, Some((c, Status::Success)) if *c > 0);
+        match s {
+            None => {
+                if booking.is_some() {
+                    report.booked_not_in_ledger += 1;
+                }
+            }
+            Some(st) if !st.is_final() => {
+                report.not_final += 1;
+                *report.not_final_states.entry(st.to_string()).or_default() += 1;
+                if report.not_final <= 3 {
+                    if let Ok(id) = payout_id(i) {
+                        let h = ledger.history(&id).await.unwrap_or_default();
+                        eprintln!(
+                            "not final: {id} {st}\n  {}",
+                            h.iter()
+                                .map(|e| serde_json::to_string(e).unwrap_or_default())
+                                .collect::<Vec<_>>()
+                                .join("\n  ")
+                        );
+                    }
+                }
+            }
+            Some(State::Succeeded) => {
+                report.succeeded += 1;
+                if !paid {
+                    report.wrongly_final += 1;
+                    eprintln!(
+                        "wrongly final: {} SUCCEEDED, sandbox {:?}",
+                        reference(i),
+                        booking
+                    );
+                }
+            }
+            Some(_) => {
+                report.cancelled_or_failed += 1;
+                if paid {
+                    report.wrongly_final += 1;
+                    eprintln!(
+                        "wrongly final: {} {:?}, sandbox {:?}",
+                        reference(i),
+                        s,
+                        booking
+                    );
+                }
+            }
+        }
+        if s.is_some() && !acked[i].load(Ordering::Relaxed) {
+            report.in_ledger_not_acked += 1;
+        }
+    }
+    report.secs = started.elapsed().as_secs_f64();
+    print_table(std::slice::from_ref(&report));
+
+    let _ = api_stop.send(());
+    let _ = api_task.await;
+    drop(fleet);
+    sandbox.shutdown().await;
+    drop(redis);
+    Ok(report)
+}
+
+fn print_table(reports: &[Report]) {
+    println!();
+    println!("| mode | offered | acknowledged | booked twice | lost | not final | wrongly final | duration |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for r in reports {
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {:.0} s |",
+            r.mode,
+            r.offered,
+            r.acknowledged,
+            r.booked_twice,
+            r.lost,
+            r.not_final,
+            r.wrongly_final,
+            r.secs
+        );
+    }
+    println!();
+    for r in reports {
+        println!(
+            "{}: {} SUCCEEDED, {} CANCELLED/FAILED; lost {} (of them booked at the provider {}); \
+             AOF bytes dropped {}; worker SIGKILLs {}; forged callbacks {} (accepted {}); \
+             duplicated callbacks {} (bad signature {}); not final by state {:?}; in ledger though not acknowledged {}; booked but not in ledger {}; \
+             offering {:.0} s, settling {:.0} s",
+            r.mode,
+            r.succeeded,
+            r.cancelled_or_failed,
+            r.lost,
+            r.lost_booked,
+            r.aof_bytes_dropped,
+            r.worker_kills,
+            r.forged_sent,
+            r.forged_accepted,
+            r.duplicate_callbacks,
+            r.bad_signature_callbacks,
+            r.not_final_states,
+            r.in_ledger_not_acked,
+            r.booked_not_in_ledger,
+            r.offer_secs,
+            r.settle_secs
+        );
+    }
+}
+
+fn kirim_bin(args: &Args) -> anyhow::Result<PathBuf> {
+    if let Some(p) = &args.kirim {
+        return Ok(p.clone());
+    }
+    // target/<profile>/examples/chaos → target/<profile>/kirim
+    let exe = std::env::current_exe().context("current exe")?;
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("kirim"))
+        .context("no parent directory")?;
+    if !bin.is_file() {
+        bail!(
+            "{} not found: build it (cargo build --release) or pass --kirim",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let bin = match kirim_bin(&args) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("chaos: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let modes = match args.durability {
+        Modes::Fsync => vec![Durability::Fsync],
+        Modes::None => vec![Durability::None],
+        Modes::All => vec![Durability::Fsync, Durability::None],
+    };
+    let mut reports = Vec::new();
+    for mode in modes {
+        eprintln!(
+            "[{mode}] {} payouts, {} workers, {}s outage",
+            args.payouts, args.workers, args.outage_secs
+        );
+        match run_mode(&args, mode, &bin, &root).await {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                eprintln!("chaos [{mode}]: {e:#}");
+                print_table(&reports);
+                return ExitCode::from(2);
+            }
+        }
+    }
+    print_table(&reports);
+    let failed = reports.iter().any(|r| {
+        r.booked_twice > 0
+            || r.wrongly_final > 0
+            || r.forged_accepted > 0
+            || (r.mode != Durability::None.as_str() && r.lost > 0)
+    });
+    if failed {
+        eprintln!("chaos: FAILED (booked twice, wrongly final, forged callback accepted, or a durable mode lost a payout)");
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
