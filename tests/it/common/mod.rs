@@ -275,14 +275,18 @@ pub struct Api {
 }
 
 impl Api {
-    /// Serve the API for `settings` (Redis and providers as configured).
+    /// Serve the API for `settings` as `kirim serve` does (callback receivers, and
+    /// the console at `/ui`).
     pub async fn start(settings: &Settings) -> Api {
         let client = Client::connect(settings).await.expect("client connects");
         let providers = kirim::providers::build_all(&settings.providers).expect("providers");
         let mut state = kirim::api::ApiState::new(settings, client.clone(), providers);
         state.callbacks = Some(std::sync::Arc::new(
-            kirim::callbacks::CallbackState::from_settings(settings, client),
+            kirim::callbacks::CallbackState::from_settings(settings, client.clone()),
         ));
+        state.console = kirim::console::ConsoleState::from_settings(settings, client)
+            .expect("console settings")
+            .map(std::sync::Arc::new);
         let server =
             kirim::api::ApiServer::build("127.0.0.1:0", state, settings.api.max_body_bytes)
                 .await

@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chromiumoxide::browser::{Browser, BrowserConfig};
@@ -11,10 +10,7 @@ use chromiumoxide::handler::viewport::Viewport;
 use chromiumoxide::page::ScreenshotParams;
 use chromiumoxide::Page;
 use futures::StreamExt;
-use kirim::api::{ApiServer, ApiState};
-use kirim::client::Client;
 use kirim::config::{ConsoleRole, ConsoleUser, Settings};
-use kirim::console::ConsoleState;
 use kirim::domain::Secret;
 
 pub const OPERATOR: (&str, &str) = ("alice", "alice-operator-pw");
@@ -36,54 +32,8 @@ pub fn with_console_users(settings: &mut Settings) {
     settings.console.session_key = Some(Secret::new("console-test-session-key"));
 }
 
-/// An in-process `kirim serve` with the console mounted at `/ui`.
-pub struct Server {
-    pub url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Server {
-    pub async fn start(settings: &Settings) -> Server {
-        let client = Client::connect(settings).await.expect("client connects");
-        let providers = kirim::providers::build_all(&settings.providers).expect("providers");
-        let mut state = ApiState::new(settings, client.clone(), providers);
-        state.console = ConsoleState::from_settings(settings, client)
-            .expect("console settings")
-            .map(Arc::new);
-        let server = ApiServer::build("127.0.0.1:0", state, settings.api.max_body_bytes)
-            .await
-            .expect("binds");
-        let url = format!("http://{}", server.local_addr().expect("addr"));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            server
-                .run_until_stopped(async move {
-                    let _ = rx.await;
-                })
-                .await
-                .expect("served");
-        });
-        Server {
-            url,
-            stop: Some(tx),
-            task: Some(task),
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
-    }
-
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.task.take() {
-            t.await.expect("server task");
-        }
-    }
-}
+/// The API server with the console, as `kirim serve` runs it.
+pub use crate::common::Api as Server;
 
 /// The Chromium binary. Missing Chromium is a test failure, never a skip: CI
 /// installs Debian's `chromium` in .ci/run.
