@@ -165,7 +165,7 @@ fn provider_state(o: &Outcome) -> Option<State> {
 /// Judge one history row against the ledger's record (if any).
 pub fn judge(
     provider: Provider,
-    entry: &crate::providers::HistoryEntry,
+    entry: &crate::providers::HistoryRow,
     ledger: Option<(State, Money)>,
 ) -> Line {
     let theirs = provider_state(&entry.outcome);
@@ -307,10 +307,10 @@ async fn record(ledger: &Ledger, r: &ReconReport) -> Result<(), ReconError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::HistoryEntry;
+    use crate::providers::HistoryRow;
 
-    fn entry(o: Outcome, amount: &str) -> HistoryEntry {
-        HistoryEntry {
+    fn entry(o: Outcome, amount: &str) -> HistoryRow {
+        HistoryRow {
             partner_reference: "R-1".into(),
             provider_reference: Some("P-1".into()),
             amount: Money::parse(amount, "amount").expect("amount"),

@@ -18,10 +18,10 @@ use std::collections::{HashMap, HashSet};
 
 use crate::domain::{Money, Provider, State};
 use crate::jobs::apply::{self, claim_inquiries, ApplyError, Reported};
-use crate::jobs::handler::ProviderSet;
 use crate::jobs::{job_for, Job, Queue, QueueError};
 use crate::ledger::{now_ms, HistoryEntry, Ledger, LedgerError, PayoutId, PayoutKind};
 use crate::lifecycle::{Event, Policy, Report};
+use crate::providers::Providers;
 use crate::providers::{HistoryQuery, Outcome};
 
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +60,7 @@ pub struct Sweeper {
     /// How long a claimed payout is hidden from other sweeps.
     pub lease: Duration,
     /// Provider clients, for batch settlement from history lists (may be empty).
-    pub providers: ProviderSet,
+    pub providers: Providers,
     /// Use history lists when at least this many payouts of a provider are due (0 = never).
     pub history_batch_min: usize,
     /// The lifecycle's timing rules (history rows are decided like any other news).

@@ -28,10 +28,11 @@ use rand::Rng;
 use redis::AsyncCommands;
 
 use crate::config::Settings;
-use crate::jobs::handler::{Engine, EngineError, ProviderSet, Step};
+use crate::jobs::handler::{Engine, EngineError, Step};
 use crate::jobs::{Job, Lane, Queue, QueueOptions};
 use crate::ledger::Ledger;
 use crate::lifecycle::Policy;
+use crate::providers::Providers;
 use crate::sweep::{hostname, Sweeper};
 
 /// How a worker process is started.
@@ -159,7 +160,7 @@ impl WorkerRuntime {
     /// Connect to Redis and assemble the engine.
     pub async fn build(
         settings: Settings,
-        providers: ProviderSet,
+        providers: Providers,
         options: WorkerOptions,
     ) -> Result<Self, EngineError> {
         let ledger = Ledger::connect(&settings.redis)

@@ -29,9 +29,9 @@ pub use errors::ApiError;
 use crate::client::Client;
 use crate::config::Settings;
 use crate::domain::{PartnerReference, Provider, State};
-use crate::jobs::handler::ProviderSet;
 use crate::ledger::{now_ms, PayoutId};
 use crate::providers::AccountInquiryRequest;
+use crate::providers::Providers;
 
 /// A token bucket per API key.
 #[derive(Debug)]
@@ -64,7 +64,7 @@ impl RateLimiter {
 /// Shared state of the API server.
 pub struct ApiState {
     pub client: Client,
-    pub providers: ProviderSet,
+    pub providers: Providers,
     keys: Vec<(String, [u8; 32])>,
     limiter: RateLimiter,
     pub callbacks: Option<Arc<crate::callbacks::CallbackState>>,
@@ -81,7 +81,7 @@ impl std::fmt::Debug for ApiState {
 }
 
 impl ApiState {
-    pub fn new(settings: &Settings, client: Client, providers: ProviderSet) -> Self {
+    pub fn new(settings: &Settings, client: Client, providers: Providers) -> Self {
         let keys = settings
             .api
             .keys

@@ -21,7 +21,7 @@ use crate::ledger::Ledger;
 use crate::providers::ifortepay::IfortepayClient;
 use crate::providers::nicepay::NicepayClient;
 use crate::providers::singapay::SingapayClient;
-use crate::providers::snap_client::fresh_external_id;
+use crate::providers::snap::client::fresh_external_id;
 use crate::providers::token::AccessToken;
 use crate::providers::{AccountInquiryRequest, HistoryQuery, PayoutProvider, StatusQuery};
 

@@ -14,7 +14,6 @@
 //!   it is open nothing is attempted (and no retry is spent); a half-open breaker
 //!   is probed with a cheap call.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,7 +36,7 @@ use crate::providers::{
 };
 
 /// The providers a worker can reach.
-pub type ProviderSet = HashMap<Provider, Arc<dyn PayoutProvider>>;
+pub use crate::providers::Providers;
 
 #[derive(Debug, Error)]
 pub enum EngineError {
@@ -78,7 +77,7 @@ pub enum Step {
 pub struct Engine {
     pub ledger: Ledger,
     pub queue: Queue,
-    pub providers: ProviderSet,
+    pub providers: Providers,
     pub policy: Policy,
     /// Recorded as the actor in the audit trail.
     pub actor: String,

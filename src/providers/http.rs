@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, Url};
 
-use super::{FenceHandle, Outcome, ProviderError};
+use super::{Exchange, FenceHandle, Outcome, ProviderError};
 use crate::config::HttpSettings;
 use crate::domain::Provider;
 
@@ -203,6 +203,65 @@ impl Transport {
             }),
         }
     }
+}
+
+/// How one provider's answer body names its response code and message.
+pub trait Answer: Sized {
+    fn from_raw(raw: &RawResponse) -> Self;
+    /// The response code as sent (`2021800`, `SP004`).
+    fn code(&self) -> Option<String>;
+    fn message(&self) -> Option<String>;
+}
+
+/// What a call produced: a transport result and the wall time of all attempts.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub transport: Transport,
+    pub latency: Duration,
+}
+
+impl Sent {
+    /// The answer, if a response arrived.
+    pub fn answer<A: Answer>(&self) -> Option<A> {
+        match &self.transport {
+            Transport::Response(raw) => Some(A::from_raw(raw)),
+            Transport::NotSent { .. } | Transport::MaybeSent { .. } => None,
+        }
+    }
+
+    /// The outcome when no answer arrived: not sent is retryable, a lost answer
+    /// is unknown (inquire, never resend).
+    pub fn failure_outcome(&self) -> Outcome {
+        self.transport
+            .failure_outcome()
+            .unwrap_or(Outcome::Unknown {
+                reason: "no response".into(),
+            })
+    }
+
+    /// The exchange to record: outcome, code, message, status and the redacted body.
+    pub fn exchange<A: Answer>(
+        &self,
+        outcome: Outcome,
+        provider_reference: Option<String>,
+    ) -> Exchange {
+        let mut ex = Exchange::bare(outcome, self.latency);
+        if let Transport::Response(raw) = &self.transport {
+            let a = A::from_raw(raw);
+            ex.response_code = a.code();
+            ex.response_message = a.message();
+            ex.http_status = Some(raw.status);
+            ex.audit = super::audit::audit_body(&raw.body);
+        }
+        ex.provider_reference = provider_reference;
+        ex
+    }
+}
+
+/// Serialise a request body once (it is hashed and sent as is).
+pub fn json_body<T: serde::Serialize>(body: &T) -> Result<Vec<u8>, ProviderError> {
+    serde_json::to_vec(body)
+        .map_err(|e| ProviderError::Config(format!("cannot serialise request: {e}")))
 }
 
 /// Send one request and read the whole answer. Never fails: every failure is

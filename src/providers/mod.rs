@@ -17,10 +17,10 @@ pub mod ifortepay;
 pub mod nicepay;
 pub mod registry;
 pub mod singapay;
-pub mod snap_answer;
-pub mod snap_client;
+pub mod snap;
 pub mod token;
 pub mod validate;
+pub mod verdict;
 
 pub use registry::{build_all, Providers};
 
@@ -366,7 +366,7 @@ pub struct HistoryQuery {
 
 /// One transaction in a history list, already mapped to an outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HistoryEntry {
+pub struct HistoryRow {
     pub partner_reference: String,
     pub provider_reference: Option<String>,
     pub amount: Money,
@@ -375,7 +375,7 @@ pub struct HistoryEntry {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryPage {
-    pub entries: Vec<HistoryEntry>,
+    pub entries: Vec<HistoryRow>,
     pub has_more: bool,
 }
 

@@ -129,7 +129,7 @@ impl ResponseCode {
     /// (401xx00 at :46, 404xx18 at :53) are refusals of the request, not of the
     /// transaction, and so are the other codes that cannot be about the transaction.
     /// The service code never changes the class; "not found" is checked against the
-    /// service by the caller ([`crate::providers::snap_answer::verdict`]).
+    /// service by the caller ([`crate::providers::snap::answer::verdict`]).
     pub fn classify(&self) -> CodeClass {
         match (self.http_status, self.case) {
             (202, _) => CodeClass::InProgress,

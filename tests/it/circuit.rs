@@ -6,7 +6,7 @@ use kirim::circuit::{probe, read_all, BreakerConfig, Breakers, CircuitState, Rea
 use kirim::client::Client;
 use kirim::domain::Provider;
 use kirim::metrics::{render, Recorder};
-use kirim::providers::snap_client::fresh_external_id;
+use kirim::providers::snap::client::fresh_external_id;
 use redis::AsyncCommands;
 
 const P: Provider = Provider::Nicepay;

@@ -282,7 +282,7 @@ async fn needs_review_is_reached_and_resolved_by_an_operator() {
 
 fn sweeper(
     app: &App,
-    providers: kirim::jobs::handler::ProviderSet,
+    providers: kirim::jobs::handler::Providers,
     history_batch_min: usize,
 ) -> Sweeper {
     Sweeper {

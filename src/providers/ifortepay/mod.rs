@@ -30,9 +30,9 @@ use reqwest::Method;
 use tokio::sync::OnceCell;
 
 use self::transformers as tf;
-use super::http::SendGate;
-use super::snap_answer::SnapAnswer;
-use super::snap_client::{fresh_external_id, SnapCall, SnapClient, SnapConfig};
+use super::http::{self, SendGate, Sent};
+use super::snap::answer::SnapAnswer;
+use super::snap::client::{fresh_external_id, SnapCall, SnapClient, SnapConfig};
 use super::token::AccessToken;
 use super::{
     AccountInfo, AccountInquiryRequest, Balance, Exchange, HistoryPage, HistoryQuery, Outcome,
@@ -64,11 +64,6 @@ pub struct IfortepayClient {
     settings: IfortepaySettings,
     /// Set once the configured source account matched the profile.
     source_checked: OnceCell<()>,
-}
-
-fn serialize<T: serde::Serialize>(body: &T) -> Result<Vec<u8>, ProviderError> {
-    serde_json::to_vec(body)
-        .map_err(|e| ProviderError::Config(format!("cannot serialise request: {e}")))
 }
 
 fn call_error(
@@ -137,7 +132,7 @@ impl IfortepayClient {
                 gate: None,
             })
             .await?;
-        let Some((answer, _)) = sent.answer() else {
+        let Some(answer) = sent.answer::<SnapAnswer>() else {
             return Err(call_error("merchant profile", read_failure(&sent), None));
         };
         tf::profile_result(&answer).map_err(|o| call_error("merchant profile", o, Some(&answer)))
@@ -168,7 +163,7 @@ impl IfortepayClient {
         external_id: &ExternalId,
         channel_id: &str,
         gate: Option<SendGate<'_>>,
-    ) -> Result<super::snap_client::Sent, ProviderError> {
+    ) -> Result<Sent, ProviderError> {
         self.snap
             .call(&SnapCall {
                 method,
@@ -183,7 +178,7 @@ impl IfortepayClient {
 }
 
 /// A read whose response never arrived: try again (reads move no money).
-fn read_failure(sent: &super::snap_client::Sent) -> Outcome {
+fn read_failure(sent: &Sent) -> Outcome {
     match sent.transport.failure_outcome() {
         Some(Outcome::Unknown { reason }) => Outcome::Retryable {
             delay_hint: None,
@@ -195,15 +190,6 @@ fn read_failure(sent: &super::snap_client::Sent) -> Outcome {
             reason: "no response".into(),
         },
     }
-}
-
-/// Outcome of a transactional or status call whose response never arrived.
-fn transport_outcome(sent: &super::snap_client::Sent) -> Outcome {
-    sent.transport
-        .failure_outcome()
-        .unwrap_or(Outcome::Unknown {
-            reason: "no response".into(),
-        })
 }
 
 impl IfortepayClient {
@@ -226,9 +212,9 @@ impl IfortepayClient {
             Ok(sent) => sent,
             Err(e) => return super::retryable_as_exchange(e),
         };
-        Ok(match sent.answer() {
-            Some((answer, _)) => sent.exchange(outcome(&answer), tf::reference(&answer)),
-            None => sent.exchange(transport_outcome(&sent), None),
+        Ok(match sent.answer::<SnapAnswer>() {
+            Some(answer) => sent.exchange::<SnapAnswer>(outcome(&answer), tf::reference(&answer)),
+            None => sent.exchange::<SnapAnswer>(sent.failure_outcome(), None),
         })
     }
 }
@@ -247,7 +233,7 @@ impl PayoutProvider for IfortepayClient {
         }
         self.exchange(
             paths::TRANSFER,
-            serialize(&body)?,
+            http::json_body(&body)?,
             &req.external_id,
             &self.settings.channel_id,
             Some(SendGate {
@@ -264,7 +250,7 @@ impl PayoutProvider for IfortepayClient {
         let body = tf::history_detail_request(query);
         self.exchange(
             paths::HISTORY_DETAIL,
-            serialize(&body)?,
+            http::json_body(&body)?,
             &query.external_id,
             &self.settings.channel_id,
             None,
@@ -282,13 +268,13 @@ impl PayoutProvider for IfortepayClient {
             .send(
                 Method::POST,
                 paths::ACCOUNT_INQUIRY,
-                serialize(&body)?,
+                http::json_body(&body)?,
                 &req.external_id,
                 &self.settings.channel_id,
                 None,
             )
             .await?;
-        let Some((answer, _)) = sent.answer() else {
+        let Some(answer) = sent.answer::<SnapAnswer>() else {
             return Err(call_error("account inquiry", read_failure(&sent), None));
         };
         tf::account_inquiry_result(&answer, req)
@@ -301,13 +287,13 @@ impl PayoutProvider for IfortepayClient {
             .send(
                 Method::POST,
                 paths::BALANCE,
-                serialize(&body)?,
+                http::json_body(&body)?,
                 external_id,
                 &self.settings.channel_id,
                 None,
             )
             .await?;
-        let Some((answer, _)) = sent.answer() else {
+        let Some(answer) = sent.answer::<SnapAnswer>() else {
             return Err(call_error("balance inquiry", read_failure(&sent), None));
         };
         tf::balance_result(&answer).map_err(|o| call_error("balance inquiry", o, Some(&answer)))
@@ -319,13 +305,13 @@ impl PayoutProvider for IfortepayClient {
             .send(
                 Method::POST,
                 paths::HISTORY_LIST,
-                serialize(&body)?,
+                http::json_body(&body)?,
                 &query.external_id,
                 &self.settings.channel_id,
                 None,
             )
             .await?;
-        let Some((answer, _)) = sent.answer() else {
+        let Some(answer) = sent.answer::<SnapAnswer>() else {
             return Err(call_error("history list", read_failure(&sent), None));
         };
         let (page, skipped) = tf::history_list_result(&answer, query)
@@ -345,7 +331,7 @@ impl PayoutProvider for IfortepayClient {
             .send(
                 Method::POST,
                 paths::DEBIT_PAYMENT,
-                serialize(&body)?,
+                http::json_body(&body)?,
                 &req.external_id,
                 &self.settings.debit_channel_id,
                 Some(SendGate {
@@ -359,14 +345,14 @@ impl PayoutProvider for IfortepayClient {
             Ok(sent) => sent,
             Err(e) => return super::retryable_as_exchange(e),
         };
-        Ok(match sent.answer() {
-            Some((answer, _)) => {
+        Ok(match sent.answer::<SnapAnswer>() {
+            Some(answer) => {
                 let (outcome, charge) = tf::debit_outcome(&answer, req.with_otp);
-                let mut ex = sent.exchange(outcome, tf::reference(&answer));
+                let mut ex = sent.exchange::<SnapAnswer>(outcome, tf::reference(&answer));
                 ex.charge_token = charge.map(crate::domain::Secret::new);
                 ex
             }
-            None => sent.exchange(transport_outcome(&sent), None),
+            None => sent.exchange::<SnapAnswer>(sent.failure_outcome(), None),
         })
     }
 
@@ -374,7 +360,7 @@ impl PayoutProvider for IfortepayClient {
         let body = tf::debit_status_request(query);
         self.exchange(
             paths::DEBIT_STATUS,
-            serialize(&body)?,
+            http::json_body(&body)?,
             &query.external_id,
             &self.settings.debit_channel_id,
             None,

@@ -9,10 +9,11 @@ use serde_json::Value;
 
 use crate::config::IfortepayMerchant;
 use crate::domain::{Amount, FieldError, Money};
-use crate::providers::snap_answer::{amount_at, verdict, CallKind, SnapAnswer, Verdict};
+use crate::providers::snap::answer::{amount_at, verdict, CallKind, SnapAnswer, Verdict};
 use crate::providers::validate;
+pub use crate::providers::verdict::token_rejected;
 use crate::providers::{
-    AccountInfo, AccountInquiryRequest, HistoryEntry, HistoryPage, HistoryQuery, Outcome,
+    AccountInfo, AccountInquiryRequest, HistoryPage, HistoryQuery, HistoryRow, Outcome,
     PaymentRequest, StatusQuery, TransferRequest,
 };
 use crate::snap::timestamp;
@@ -291,15 +292,6 @@ fn not_found_on_submission(answer: &SnapAnswer) -> Outcome {
     }
 }
 
-/// The provider refused our token twice (once after a refresh): nothing was
-/// processed, try again later.
-pub fn token_rejected() -> Outcome {
-    Outcome::Retryable {
-        delay_hint: None,
-        reason: "access token rejected after a refresh".to_owned(),
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Transaction history detail (service 13) = transfer status
 // ---------------------------------------------------------------------------
@@ -438,7 +430,7 @@ pub struct IfortepayBalanceRequest {
     pub additional_info: serde_json::Map<String, Value>,
 }
 
-pub use crate::providers::snap_answer::balance_result;
+pub use crate::providers::snap::answer::balance_result;
 
 pub fn balance_request(source_account_no: &str) -> IfortepayBalanceRequest {
     IfortepayBalanceRequest {
@@ -547,7 +539,7 @@ pub fn history_list_request(q: &HistoryQuery) -> Result<IfortepayHistoryListRequ
 
 /// One history item → entry. Reads `partnerReferenceNo`, `referenceNo`, `amount`,
 /// and the status at `status` or `additionalInfo.status`.
-fn history_entry(item: &Value) -> Option<HistoryEntry> {
+fn history_entry(item: &Value) -> Option<HistoryRow> {
     let a = SnapAnswer::new(200, None, Some(item.clone()));
     // SNAP history items put the references at the top or under additionalInfo.
     let partner_reference = a
@@ -578,7 +570,7 @@ fn history_entry(item: &Value) -> Option<HistoryEntry> {
             reason: "history entry without a status".into(),
         },
     };
-    Some(HistoryEntry {
+    Some(HistoryRow {
         partner_reference,
         provider_reference,
         amount,

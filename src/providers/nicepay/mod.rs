@@ -35,8 +35,9 @@ use async_trait::async_trait;
 use reqwest::Method;
 
 use self::transformers as tf;
-use super::http::SendGate;
-use super::snap_client::{Sent, SnapCall, SnapClient, SnapConfig};
+use super::http::{self, SendGate, Sent};
+use super::snap::answer::SnapAnswer;
+use super::snap::client::{SnapCall, SnapClient, SnapConfig};
 use super::token::AccessToken;
 use super::{
     AccountInfo, AccountInquiryRequest, Balance, Exchange, Outcome, PayoutProvider, ProviderError,
@@ -62,19 +63,6 @@ pub struct NicepayClient {
     snap: SnapClient,
     settings: NicepaySettings,
     channel_id: String,
-}
-
-fn serialize<T: serde::Serialize>(body: &T) -> Result<Vec<u8>, ProviderError> {
-    serde_json::to_vec(body)
-        .map_err(|e| ProviderError::Config(format!("cannot serialise request: {e}")))
-}
-
-fn transport_outcome(sent: &Sent) -> Outcome {
-    sent.transport
-        .failure_outcome()
-        .unwrap_or(Outcome::Unknown {
-            reason: "no response".into(),
-        })
 }
 
 impl NicepayClient {
@@ -145,7 +133,7 @@ impl NicepayClient {
         let sent = match self
             .send(
                 paths::APPROVE,
-                serialize(&body)?,
+                http::json_body(&body)?,
                 &tf::approve_external_id(&req.external_id),
                 Some(SendGate {
                     fence: &req.fence,
@@ -162,11 +150,11 @@ impl NicepayClient {
                 return Ok(ex);
             }
         };
-        let outcome = match sent.answer() {
-            Some((answer, _)) => tf::approve_outcome(&answer),
-            None => transport_outcome(&sent),
+        let outcome = match sent.answer::<SnapAnswer>() {
+            Some(answer) => tf::approve_outcome(&answer),
+            None => sent.failure_outcome(),
         };
-        Ok(sent.exchange(outcome, Some(reference.to_owned())))
+        Ok(sent.exchange::<SnapAnswer>(outcome, Some(reference.to_owned())))
     }
 }
 
@@ -181,7 +169,7 @@ impl PayoutProvider for NicepayClient {
         let sent = match self
             .send(
                 paths::REGISTRATION,
-                serialize(&body)?,
+                http::json_body(&body)?,
                 &tf::registration_external_id(&req.external_id),
                 Some(SendGate {
                     fence: &req.fence,
@@ -194,11 +182,13 @@ impl PayoutProvider for NicepayClient {
             Ok(sent) => sent,
             Err(e) => return super::retryable_as_exchange(e),
         };
-        let Some((answer, _)) = sent.answer() else {
-            return Ok(sent.exchange(transport_outcome(&sent), None));
+        let Some(answer) = sent.answer::<SnapAnswer>() else {
+            return Ok(sent.exchange::<SnapAnswer>(sent.failure_outcome(), None));
         };
         match tf::registration_result(&answer) {
-            tf::Registration::Stop(outcome) => Ok(sent.exchange(outcome, tf::reference(&answer))),
+            tf::Registration::Stop(outcome) => {
+                Ok(sent.exchange::<SnapAnswer>(outcome, tf::reference(&answer)))
+            }
             tf::Registration::Registered { reference } => {
                 // The engine records the reference before approve can move money;
                 // if it cannot (deadline passed, ledger moved on), approve is not sent.
@@ -254,7 +244,7 @@ impl PayoutProvider for NicepayClient {
         let sent = match self
             .send(
                 paths::INQUIRY,
-                serialize(&body)?,
+                http::json_body(&body)?,
                 query.external_id.as_str(),
                 None,
             )
@@ -263,11 +253,11 @@ impl PayoutProvider for NicepayClient {
             Ok(sent) => sent,
             Err(e) => return super::retryable_as_exchange(e),
         };
-        let outcome = match sent.answer() {
-            Some((answer, _)) => tf::inquiry_outcome(&answer),
-            None => transport_outcome(&sent),
+        let outcome = match sent.answer::<SnapAnswer>() {
+            Some(answer) => tf::inquiry_outcome(&answer),
+            None => sent.failure_outcome(),
         };
-        Ok(sent.exchange(outcome, query.provider_reference.clone()))
+        Ok(sent.exchange::<SnapAnswer>(outcome, query.provider_reference.clone()))
     }
 
     async fn cancel_transfer(&self, query: &StatusQuery) -> Result<Exchange, ProviderError> {
@@ -275,7 +265,7 @@ impl PayoutProvider for NicepayClient {
         let sent = match self
             .send(
                 paths::CANCEL,
-                serialize(&body)?,
+                http::json_body(&body)?,
                 query.external_id.as_str(),
                 None,
             )
@@ -284,11 +274,11 @@ impl PayoutProvider for NicepayClient {
             Ok(sent) => sent,
             Err(e) => return super::retryable_as_exchange(e),
         };
-        let outcome = match sent.answer() {
-            Some((answer, _)) => tf::cancel_outcome(&answer),
-            None => transport_outcome(&sent),
+        let outcome = match sent.answer::<SnapAnswer>() {
+            Some(answer) => tf::cancel_outcome(&answer),
+            None => sent.failure_outcome(),
         };
-        Ok(sent.exchange(outcome, query.provider_reference.clone()))
+        Ok(sent.exchange::<SnapAnswer>(outcome, query.provider_reference.clone()))
     }
 
     async fn account_inquiry(
@@ -307,13 +297,13 @@ impl PayoutProvider for NicepayClient {
         let sent = self
             .send(
                 paths::BALANCE,
-                serialize(&body)?,
+                http::json_body(&body)?,
                 external_id.as_str(),
                 None,
             )
             .await?;
-        let Some((answer, _)) = sent.answer() else {
-            let outcome = match transport_outcome(&sent) {
+        let Some(answer) = sent.answer::<SnapAnswer>() else {
+            let outcome = match sent.failure_outcome() {
                 Outcome::Unknown { reason } => Outcome::Retryable {
                     delay_hint: None,
                     reason,

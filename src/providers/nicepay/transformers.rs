@@ -11,8 +11,9 @@ use serde::Serialize;
 
 use crate::config::NicepaySettings;
 use crate::domain::{Amount, ExternalId, FieldError};
-use crate::providers::snap_answer::{verdict, CallKind, SnapAnswer, Verdict};
+use crate::providers::snap::answer::{verdict, CallKind, SnapAnswer, Verdict};
 use crate::providers::validate;
+use crate::providers::verdict::token_rejected;
 use crate::providers::{Outcome, StatusQuery, TransferRequest};
 
 /// `amount.value` is at most 12 characters (`999999999.99`).
@@ -170,13 +171,6 @@ fn not_found_on_submission(answer: &SnapAnswer) -> Outcome {
             answer.code_raw.as_deref().unwrap_or("404xx01"),
             answer.message.as_deref().unwrap_or("(no responseMessage)")
         ),
-    }
-}
-
-fn token_rejected() -> Outcome {
-    Outcome::Retryable {
-        delay_hint: None,
-        reason: "access token rejected after a refresh".into(),
     }
 }
 
@@ -407,7 +401,7 @@ pub fn balance_request(s: &NicepaySettings) -> NicepayBalanceRequest {
     }
 }
 
-pub use crate::providers::snap_answer::balance_result;
+pub use crate::providers::snap::answer::balance_result;
 
 #[cfg(test)]
 mod tests {

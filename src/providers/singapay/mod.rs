@@ -27,11 +27,11 @@ use async_trait::async_trait;
 use reqwest::Method;
 
 use self::transformers::{self as tf, SingapayAnswer};
-use super::http::{self, OutgoingRequest, SendGate, Transport};
+use super::http::{self, OutgoingRequest, SendGate, Sent, Transport};
 use super::token::{AccessToken, TokenCache};
 use super::{
-    audit, AccountInfo, AccountInquiryRequest, Balance, Exchange, Outcome, PayoutProvider,
-    ProviderError, StatusQuery, TransferRequest,
+    AccountInfo, AccountInquiryRequest, Balance, Exchange, Outcome, PayoutProvider, ProviderError,
+    StatusQuery, TransferRequest,
 };
 use crate::config::{SingapayApiVersion, SingapaySettings};
 use crate::domain::{ExternalId, Provider, Secret};
@@ -76,42 +76,6 @@ impl std::fmt::Debug for SingapayClient {
             .field("client_id", &self.settings.client_id)
             .field("api_version", &self.settings.api_version)
             .finish_non_exhaustive()
-    }
-}
-
-/// What a call produced.
-struct Sent {
-    transport: Transport,
-    latency: Duration,
-}
-
-impl Sent {
-    fn answer(&self) -> Option<SingapayAnswer> {
-        match &self.transport {
-            Transport::Response(raw) => Some(SingapayAnswer::from_raw(raw)),
-            Transport::NotSent { .. } | Transport::MaybeSent { .. } => None,
-        }
-    }
-
-    fn exchange(&self, outcome: Outcome, provider_reference: Option<String>) -> Exchange {
-        let mut ex = Exchange::bare(outcome, self.latency);
-        if let Transport::Response(raw) = &self.transport {
-            let a = SingapayAnswer::from_raw(raw);
-            ex.response_code = a.code;
-            ex.response_message = a.message;
-            ex.http_status = Some(raw.status);
-            ex.audit = audit::audit_body(&raw.body);
-        }
-        ex.provider_reference = provider_reference;
-        ex
-    }
-
-    fn failure_outcome(&self) -> Outcome {
-        self.transport
-            .failure_outcome()
-            .unwrap_or(Outcome::Unknown {
-                reason: "no response".into(),
-            })
     }
 }
 
@@ -309,9 +273,11 @@ impl SingapayClient {
             Ok(s) => s,
             Err(e) => return super::retryable_as_exchange(e),
         };
-        Ok(match sent.answer() {
-            Some(a) => sent.exchange(tf::v1_transfer_outcome(&a), tf::reference(&a)),
-            None => sent.exchange(sent.failure_outcome(), None),
+        Ok(match sent.answer::<SingapayAnswer>() {
+            Some(a) => {
+                sent.exchange::<SingapayAnswer>(tf::v1_transfer_outcome(&a), tf::reference(&a))
+            }
+            None => sent.exchange::<SingapayAnswer>(sent.failure_outcome(), None),
         })
     }
 
@@ -332,9 +298,11 @@ impl SingapayClient {
             Ok(s) => s,
             Err(e) => return super::retryable_as_exchange(e),
         };
-        Ok(match sent.answer() {
-            Some(a) => sent.exchange(tf::v2_transfer_outcome(&a), tf::reference(&a)),
-            None => sent.exchange(sent.failure_outcome(), None),
+        Ok(match sent.answer::<SingapayAnswer>() {
+            Some(a) => {
+                sent.exchange::<SingapayAnswer>(tf::v2_transfer_outcome(&a), tf::reference(&a))
+            }
+            None => sent.exchange::<SingapayAnswer>(sent.failure_outcome(), None),
         })
     }
 }
@@ -368,9 +336,11 @@ impl PayoutProvider for SingapayClient {
             Ok(s) => s,
             Err(e) => return super::retryable_as_exchange(e),
         };
-        Ok(match sent.answer() {
-            Some(a) => sent.exchange(tf::v2_inquiry_outcome(&a), tf::reference(&a)),
-            None => sent.exchange(sent.failure_outcome(), None),
+        Ok(match sent.answer::<SingapayAnswer>() {
+            Some(a) => {
+                sent.exchange::<SingapayAnswer>(tf::v2_inquiry_outcome(&a), tf::reference(&a))
+            }
+            None => sent.exchange::<SingapayAnswer>(sent.failure_outcome(), None),
         })
     }
 

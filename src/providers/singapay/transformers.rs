@@ -6,7 +6,7 @@
 //! are from NOTES.md; the others follow the sandbox's numbering and are marked so);
 //! otherwise the `success` flag and the HTTP status decide, conservatively.
 //!
-//! As for SNAP (DESIGN rule 9, [`crate::providers::snap_answer`]): a refusal of the
+//! As for SNAP (DESIGN rule 9, [`crate::providers::snap::answer`]): a refusal of the
 //! request (SP003 unauthorized, SP011 unknown `account_id`, a header named in the
 //! message, a bare HTTP 4xx) is [`Outcome::Refused`], never a failed transfer, and on
 //! the inquiry no request-level "no" is a statement about the transfer.
@@ -18,10 +18,23 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::domain::{FieldError, Money};
-use crate::providers::http::RawResponse;
-use crate::providers::snap_answer::{names_a_header, on_inquiry, unknown_or_retry, CallKind};
+use crate::providers::http::{Answer, RawResponse};
+use crate::providers::snap::answer::{names_a_header, on_inquiry, unknown_or_retry, CallKind};
 use crate::providers::validate;
+use crate::providers::verdict::{token_rejected, Verdict};
 use crate::providers::{Outcome, StatusQuery, TransferRequest};
+
+impl Answer for SingapayAnswer {
+    fn from_raw(raw: &RawResponse) -> Self {
+        SingapayAnswer::from_raw(raw)
+    }
+    fn code(&self) -> Option<String> {
+        self.code.clone()
+    }
+    fn message(&self) -> Option<String> {
+        self.message.clone()
+    }
+}
 
 /// The parts of a Singapay answer every mapping needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,13 +162,6 @@ impl FromStr for SpCode {
 }
 
 /// What an answer means before the status fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Accepted,
-    NotFound,
-    TokenRejected,
-    Decided(Outcome),
-}
 
 /// The inquiry-status call. Singapay codes carry no service part, so SP008 is the
 /// only "not found" there is.
@@ -176,7 +182,7 @@ pub fn verdict(a: &SingapayAnswer, kind: CallKind) -> Verdict {
     };
     let outcome = match a.code.as_deref().map(str::parse::<SpCode>) {
         Some(Ok(code)) => match code {
-            SpCode::Success => return Verdict::Accepted,
+            SpCode::Success => return Verdict::Accepted { in_progress: false },
             SpCode::NotFound => return Verdict::NotFound,
             SpCode::TokenInvalid => return Verdict::TokenRejected,
             SpCode::GeneralError | SpCode::Timeout => unknown_or_retry(kind, reason()),
@@ -198,7 +204,7 @@ pub fn verdict(a: &SingapayAnswer, kind: CallKind) -> Verdict {
         },
         // No code we know: the `success` flag and the HTTP status decide.
         Some(Err(_)) | None => match (a.http_status, a.success_flag()) {
-            (200..=299, Some(true)) => return Verdict::Accepted,
+            (200..=299, Some(true)) => return Verdict::Accepted { in_progress: false },
             (429, _) => Outcome::Retryable {
                 delay_hint: a.retry_after,
                 reason: reason(),
@@ -228,13 +234,6 @@ fn not_found_on_submission(a: &SingapayAnswer) -> Outcome {
     }
 }
 
-fn token_rejected() -> Outcome {
-    Outcome::Retryable {
-        delay_hint: None,
-        reason: "access token rejected after a refresh".into(),
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Token
 // ---------------------------------------------------------------------------
@@ -242,7 +241,7 @@ fn token_rejected() -> Outcome {
 /// `data.access_token` and `data.expires_in` (a string) of a token answer.
 pub fn token_result(a: &SingapayAnswer) -> Result<(String, Option<Duration>), Outcome> {
     match verdict(a, CallKind::Read) {
-        Verdict::Accepted => {}
+        Verdict::Accepted { .. } => {}
         Verdict::Decided(o) => return Err(o),
         // The token call itself refused: our credentials, not any transfer.
         Verdict::NotFound | Verdict::TokenRejected => {
@@ -262,7 +261,7 @@ pub fn token_result(a: &SingapayAnswer) -> Result<(String, Option<Duration>), Ou
         .json
         .as_ref()
         .and_then(|j| j.pointer("/data/expires_in"))
-        .and_then(|v| crate::providers::snap_client::parse_expires_in(Some(v)));
+        .and_then(|v| crate::providers::snap::client::parse_expires_in(Some(v)));
     Ok((token, expires))
 }
 
@@ -345,7 +344,7 @@ pub fn reference(a: &SingapayAnswer) -> Option<String> {
 
 pub fn v1_transfer_outcome(a: &SingapayAnswer) -> Outcome {
     match verdict(a, CallKind::Transactional) {
-        Verdict::Accepted => {
+        Verdict::Accepted { .. } => {
             // The seed's example nests a second envelope whose `status` is the HTTP
             // status (a number); the transaction status is the innermost string.
             let str_at = |p: &str| {
@@ -498,7 +497,7 @@ fn v2_accepted(a: &SingapayAnswer) -> Outcome {
 
 pub fn v2_transfer_outcome(a: &SingapayAnswer) -> Outcome {
     match verdict(a, CallKind::Transactional) {
-        Verdict::Accepted => match v2_accepted(a) {
+        Verdict::Accepted { .. } => match v2_accepted(a) {
             // A transfer answer cannot say "not found"; do not let it look like one.
             Outcome::NotFound => Outcome::Unknown {
                 reason: "transfer answered with status 07 (not found)".into(),
@@ -517,7 +516,7 @@ pub fn v2_inquiry_outcome(a: &SingapayAnswer) -> Outcome {
         return Outcome::NotFound;
     }
     match verdict(a, INQUIRY) {
-        Verdict::Accepted => v2_accepted(a),
+        Verdict::Accepted { .. } => v2_accepted(a),
         Verdict::NotFound => Outcome::NotFound,
         Verdict::TokenRejected => token_rejected(),
         Verdict::Decided(o) => o,

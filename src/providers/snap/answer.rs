@@ -22,9 +22,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::http::RawResponse;
-use super::{Balance, Outcome};
 use crate::domain::{FieldError, Money};
+use crate::providers::http::{Answer, RawResponse};
+use crate::providers::{Balance, Outcome};
 use crate::snap::{CodeClass, ResponseCode};
 
 /// The parts of a SNAP answer every mapping needs.
@@ -154,21 +154,7 @@ pub fn on_inquiry(outcome: Outcome) -> Outcome {
     }
 }
 
-/// What a SNAP answer means, before provider-specific status fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// 2xx with a success code (`in_progress` for 202xx00): read the provider's
-    /// status fields next.
-    Accepted { in_progress: bool },
-    /// `404xx01`. On a [`CallKind::Inquiry`] only from the expected service: the
-    /// transaction is unknown to the provider. On other calls the caller decides
-    /// (a submission never reads it as final).
-    NotFound,
-    /// `401xx01`/`401xx03` even after one refresh.
-    TokenRejected,
-    /// Decided by the code or the HTTP status alone.
-    Decided(Outcome),
-}
+pub use crate::providers::verdict::Verdict;
 
 /// Classify an answer. See the module doc for the precedence rules.
 pub fn verdict(answer: &SnapAnswer, kind: CallKind) -> Verdict {
@@ -567,5 +553,17 @@ mod tests {
                 reason: "4291800: (no responseMessage)".into()
             })
         );
+    }
+}
+
+impl Answer for SnapAnswer {
+    fn from_raw(raw: &RawResponse) -> Self {
+        SnapAnswer::from_raw(raw)
+    }
+    fn code(&self) -> Option<String> {
+        self.code_raw.clone()
+    }
+    fn message(&self) -> Option<String> {
+        self.message.clone()
     }
 }

@@ -19,12 +19,12 @@ use reqwest::Method;
 use rsa::RsaPrivateKey;
 use serde::Deserialize;
 
-use super::http::{self, OutgoingRequest, RawResponse, SendGate, Transport};
-use super::snap_answer::{verdict, CallKind, SnapAnswer, Verdict};
-use super::token::{AccessToken, TokenCache};
-use super::{audit, Exchange, Outcome, ProviderError};
+use super::answer::{verdict, CallKind, SnapAnswer, Verdict};
 use crate::config::{EndpointUrlMode, HttpSettings};
 use crate::domain::{ExternalId, Provider, Secret};
+use crate::providers::http::{self, OutgoingRequest, SendGate, Sent, Transport};
+use crate::providers::token::{AccessToken, TokenCache};
+use crate::providers::{Outcome, ProviderError};
 use crate::snap::{self, timestamp};
 
 /// A message id for calls kirim makes on its own (the profile check, CLI reads).
@@ -70,37 +70,6 @@ pub struct SnapCall<'a> {
     pub channel_id: &'a str,
     /// Set for calls that can move money; reads (inquiry, balance, profile) pass none.
     pub gate: Option<SendGate<'a>>,
-}
-
-/// What a call produced: a transport result and the wall time of all attempts.
-#[derive(Debug, Clone)]
-pub struct Sent {
-    pub transport: Transport,
-    pub latency: Duration,
-}
-
-impl Sent {
-    /// The exchange to record: outcome, code, message, status and the redacted body.
-    pub fn exchange(&self, outcome: Outcome, provider_reference: Option<String>) -> Exchange {
-        let mut ex = Exchange::bare(outcome, self.latency);
-        if let Transport::Response(raw) = &self.transport {
-            let a = SnapAnswer::from_raw(raw);
-            ex.response_code = a.code_raw;
-            ex.response_message = a.message;
-            ex.http_status = Some(raw.status);
-            ex.audit = audit::audit_body(&raw.body);
-        }
-        ex.provider_reference = provider_reference;
-        ex
-    }
-
-    /// The answer as SNAP fields, if a response arrived.
-    pub fn answer(&self) -> Option<(SnapAnswer, &RawResponse)> {
-        match &self.transport {
-            Transport::Response(raw) => Some((SnapAnswer::from_raw(raw), raw)),
-            Transport::NotSent { .. } | Transport::MaybeSent { .. } => None,
-        }
-    }
 }
 
 /// Token endpoint response. `expiresIn` is a number for most providers and the
@@ -339,6 +308,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::providers::http::RawResponse;
 
     fn raw(status: u16, body: serde_json::Value) -> Transport {
         Transport::Response(RawResponse {
