@@ -1,10 +1,8 @@
-//! Provider callback receivers (served by `kirim serve`).
-//!
-//! | route | provider | verification |
-//! |---|---|---|
-//! | `POST /callbacks/ifortepay` | iFortepay disbursement | HMAC-SHA512(clientSecret, `callbackUrl:X-VERSION:sha256(minify(body)):X-TIMESTAMP`) |
-//! | `POST /callbacks/nicepay` (also `/api/v1.0/transfer/notify`) | NICEPAY transfer notify | SHA256withRSA(NICEPAY key, `clientId|X-TIMESTAMP`) |
-//! | `POST /callbacks/singapay` | Singapay webhook | hex HMAC-SHA512(clientSecret, `webhookUrl:sha256(canonical(body)):X-Timestamp`) |
+//! The one receiver of provider callbacks (served by `kirim serve`):
+//! `POST /callbacks/{provider}`, plus any further path a provider's webhook names
+//! (NICEPAY's `/api/v1.0/transfer/notify`). Each provider folder says how its
+//! notifications are verified and read (`providers::webhook::Webhook`); this file
+//! only runs them.
 //!
 //! A callback is a shortcut, never the only path, and it is news like any other:
 //! the lifecycle ([`crate::lifecycle::decide`]) says what it may change, by how far
@@ -17,73 +15,58 @@
 //! (`kirim_alerts_total{kind="callback_refused"}`), without an audit entry, and
 //! triggers at most one inquiry per payout per minute.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::State as AxState;
+use axum::extract::{Path as AxPath, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use rsa::RsaPublicKey;
 use serde_json::{json, Value};
 
 use crate::client::Client;
 use crate::config::Settings;
-use crate::domain::{PartnerReference, Provider, Secret, State};
+use crate::domain::{PartnerReference, Provider, State};
 use crate::jobs::apply::Reported;
 use crate::ledger::{now_ms, HistoryEntry, PayoutId};
 use crate::lifecycle::{Action, Event, Policy, Report, Trust};
-use crate::snap;
+use crate::providers::webhook::{self, header, Webhook};
+use crate::providers::Registry;
 
-/// How far an `X-TIMESTAMP` may be from now before a callback is treated as a replay.
-pub const MAX_SKEW: Duration = Duration::from_secs(600);
+pub use crate::providers::webhook::MAX_SKEW;
 
-/// What the receivers need: the ledger, and the keys that verify each provider.
+/// What the receiver needs: the ledger, the lifecycle's timing rules and the
+/// webhook of every enabled provider that sends notifications.
 pub struct CallbackState {
     pub client: Client,
-    pub ifortepay_secret: Option<Secret>,
-    pub ifortepay_callback_url: String,
-    pub nicepay_client_id: String,
-    pub nicepay_separator: String,
-    pub nicepay_public_key: Option<RsaPublicKey>,
-    pub singapay_secret: Option<Secret>,
-    pub singapay_webhook_url: String,
+    pub webhooks: HashMap<Provider, Arc<dyn Webhook>>,
     /// The lifecycle's timing rules.
     pub policy: Policy,
 }
 
 impl std::fmt::Debug for CallbackState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallbackState").finish()
+        f.debug_struct("CallbackState")
+            .field("webhooks", &self.webhooks.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
 impl CallbackState {
-    /// From settings; a provider whose key cannot be loaded refuses every callback.
+    /// From settings, with the built-in providers.
     pub fn from_settings(settings: &Settings, client: Client) -> Self {
-        let p = &settings.providers;
-        let nicepay_public_key = p
-            .nicepay
-            .public_key_path
-            .as_ref()
-            .and_then(|path| match snap::keys::load_public_key(path) {
-                Ok(k) => Some(k),
-                Err(e) => {
-                    tracing::warn!(error = %e, "NICEPAY public key not loaded; notifications will be refused");
-                    None
-                }
-            });
+        Self::with_registry(&Registry::builtin(), settings, client)
+    }
+
+    /// From settings and a registry; a provider whose key cannot be loaded
+    /// refuses every callback (logged once here).
+    pub fn with_registry(registry: &Registry, settings: &Settings, client: Client) -> Self {
         CallbackState {
             client,
-            ifortepay_secret: p.ifortepay.client_secret().ok(),
-            ifortepay_callback_url: p.ifortepay.callback_url.clone(),
-            nicepay_client_id: p.nicepay.client_id.clone(),
-            nicepay_separator: p.nicepay.token_separator.clone(),
-            nicepay_public_key,
-            singapay_secret: p.singapay.client_secret().ok(),
-            singapay_webhook_url: p.singapay.webhook_url.clone(),
+            webhooks: registry.webhooks(&settings.providers),
             policy: Policy::from_settings(settings),
         }
     }
@@ -92,34 +75,44 @@ impl CallbackState {
 type Shared = Arc<CallbackState>;
 
 pub fn routes<S>(state: Shared) -> Router<S> {
-    Router::new()
-        .route("/callbacks/ifortepay", post(ifortepay))
-        .route("/callbacks/nicepay", post(nicepay))
-        .route("/api/v1.0/transfer/notify", post(nicepay))
-        .route("/callbacks/singapay", post(singapay))
-        .with_state(state)
-}
-
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name).and_then(|v| v.to_str().ok())
-}
-
-fn fresh(ts: &str) -> bool {
-    match snap::timestamp::parse(ts) {
-        Ok(at) => {
-            (chrono::Utc::now() - at.with_timezone(&chrono::Utc))
-                .num_seconds()
-                .unsigned_abs()
-                <= MAX_SKEW.as_secs()
+    let mut router = Router::new().route("/callbacks/{provider}", post(by_name));
+    for (provider, hook) in &state.webhooks {
+        for path in hook.extra_paths() {
+            let provider = *provider;
+            router = router.route(
+                path,
+                post(
+                    move |AxState(s): AxState<Shared>, headers: HeaderMap, body: Bytes| async move {
+                        receive(&s, provider, &headers, &body).await
+                    },
+                ),
+            );
         }
-        Err(_) => false,
     }
+    router.with_state(state)
 }
 
-fn fresh_unix(ts: &str) -> bool {
-    ts.parse::<i64>()
-        .map(|t| (chrono::Utc::now().timestamp() - t).unsigned_abs() <= MAX_SKEW.as_secs())
-        .unwrap_or(false)
+async fn by_name(
+    AxState(s): AxState<Shared>,
+    AxPath(name): AxPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(provider) = s
+        .webhooks
+        .keys()
+        .copied()
+        .find(|p| p.as_str() == name.as_str())
+    else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(
+                json!({"responseCode": "4040000", "responseMessage": "No such callback receiver"}),
+            ),
+        )
+            .into_response();
+    };
+    receive(&s, provider, &headers, &body).await
 }
 
 fn reference_of(body: &Value, pointers: &[&str]) -> Option<PartnerReference> {
@@ -127,50 +120,6 @@ fn reference_of(body: &Value, pointers: &[&str]) -> Option<PartnerReference> {
         .iter()
         .find_map(|p| body.pointer(p).and_then(Value::as_str))
         .and_then(|s| PartnerReference::parse(s).ok())
-}
-
-/// iFortepay: `additionalInfo.status` INIT | SUCCESS | CANCELLED.
-pub fn ifortepay_status(body: &Value) -> Option<Report> {
-    match body
-        .pointer("/additionalInfo/status")
-        .and_then(Value::as_str)?
-    {
-        "SUCCESS" => Some(Report::Final(State::Succeeded)),
-        "CANCELLED" => Some(Report::Final(State::Cancelled)),
-        "INIT" => Some(Report::InProgress),
-        _ => None,
-    }
-}
-
-/// NICEPAY `latestTransactionStatus`: 00 success, 03/08 pending, 04 cancelled,
-/// 05 rejected, 09 failed.
-pub fn nicepay_status(body: &Value) -> Option<Report> {
-    match body
-        .get("latestTransactionStatus")
-        .and_then(Value::as_str)?
-    {
-        "00" => Some(Report::Final(State::Succeeded)),
-        "04" | "05" => Some(Report::Final(State::Cancelled)),
-        "09" => Some(Report::Final(State::Failed)),
-        "03" | "08" => Some(Report::InProgress),
-        _ => None,
-    }
-}
-
-/// Singapay `transaction_status.code`: 00 success, 01/02/03 in progress,
-/// 04 refunded and 05 cancelled (no money moved), 06 failed.
-pub fn singapay_status(data: &Value) -> Option<Report> {
-    let code = data
-        .pointer("/transaction_status/code")
-        .and_then(Value::as_str)
-        .or_else(|| data.get("status_code").and_then(Value::as_str))?;
-    match code {
-        "00" => Some(Report::Final(State::Succeeded)),
-        "04" | "05" => Some(Report::Final(State::Cancelled)),
-        "06" => Some(Report::Final(State::Failed)),
-        "01" | "02" | "03" => Some(Report::InProgress),
-        _ => None,
-    }
 }
 
 fn ok() -> Response {
@@ -293,22 +242,18 @@ fn bad_body() -> Response {
         .into_response()
 }
 
-/// What differs per provider: where the reference is, how the signature and the
-/// timestamp are checked, and how the status reads.
-struct Receiver<'a> {
-    provider: Provider,
-    refs: &'a [&'a str],
-    /// Verify `sig` over the request; `Err` says why not.
-    verify: &'a (dyn Fn(&str, &str) -> Result<(), &'static str> + Sync),
-    fresh: fn(&str) -> bool,
-    status: fn(&Value) -> Option<Report>,
-    /// How far the signature reaches.
-    trust: Trust,
-}
-
 /// The common path of every callback: parse, check headers, verify, check the
 /// timestamp, then apply. Anything unverified is refused (and inquired).
-async fn receive(s: &CallbackState, r: Receiver<'_>, headers: &HeaderMap, body: &[u8]) -> Response {
+async fn receive(
+    s: &CallbackState,
+    provider: Provider,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let Some(hook) = s.webhooks.get(&provider) else {
+        return (StatusCode::NOT_FOUND, "no such callback receiver").into_response();
+    };
+    let refs = hook.references();
     let Some(v) = parse(body) else {
         return bad_body();
     };
@@ -316,29 +261,23 @@ async fn receive(s: &CallbackState, r: Receiver<'_>, headers: &HeaderMap, body: 
         header(headers, "x-timestamp"),
         header(headers, "x-signature"),
     ) else {
-        return refuse(
-            s,
-            r.provider,
-            &v,
-            r.refs,
-            "missing X-TIMESTAMP or X-SIGNATURE",
-        )
-        .await;
+        return refuse(s, provider, &v, refs, "missing X-TIMESTAMP or X-SIGNATURE").await;
     };
-    if let Err(why) = (r.verify)(ts, sig) {
-        return refuse(s, r.provider, &v, r.refs, why).await;
+    if let Err(why) = hook.verify(ts, sig, headers, body, &v) {
+        return refuse(s, provider, &v, refs, why).await;
     }
-    if !(r.fresh)(ts) {
+    if !hook.fresh(ts) {
         return refuse(
             s,
-            r.provider,
+            provider,
             &v,
-            r.refs,
+            refs,
             "X-TIMESTAMP too far from now (replay?)",
         )
         .await;
     }
-    let (Some(reference), Some(reported)) = (reference_of(&v, r.refs), (r.status)(&v)) else {
+    let reported = hook.outcome(&v).as_ref().and_then(webhook::report);
+    let (Some(reference), Some(reported)) = (reference_of(&v, refs), reported) else {
         return (
             StatusCode::BAD_REQUEST,
             Json(json!({"responseCode": "4000002", "responseMessage": "Missing reference or status"})),
@@ -347,99 +286,10 @@ async fn receive(s: &CallbackState, r: Receiver<'_>, headers: &HeaderMap, body: 
     };
     apply(
         s,
-        &PayoutId::new(r.provider, reference),
-        r.trust,
+        &PayoutId::new(provider, reference),
+        hook.trust(),
         reported,
         v,
     )
     .await
-}
-
-async fn ifortepay(AxState(s): AxState<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let version = header(&headers, "x-version").unwrap_or("1.0").to_owned();
-    let text = String::from_utf8_lossy(&body).into_owned();
-    let verify = |ts: &str, sig: &str| -> Result<(), &'static str> {
-        let secret = s
-            .ifortepay_secret
-            .as_ref()
-            .ok_or("no iFortepay client secret configured")?;
-        let minified = snap::minify::minify_unchecked(&text);
-        let message = snap::callback_string_to_sign(
-            &s.ifortepay_callback_url,
-            &version,
-            minified.as_bytes(),
-            ts,
-        );
-        snap::hmac_verify(secret.expose(), &message, sig).map_err(|_| "signature does not verify")
-    };
-    let r = Receiver {
-        provider: Provider::Ifortepay,
-        refs: &["/partnerReferenceNo"],
-        verify: &verify,
-        fresh,
-        status: ifortepay_status,
-        // The HMAC covers sha256(minify(body)).
-        trust: Trust::Body,
-    };
-    receive(&s, r, &headers, &body).await
-}
-
-async fn nicepay(AxState(s): AxState<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let verify = |ts: &str, sig: &str| -> Result<(), &'static str> {
-        let key = s
-            .nicepay_public_key
-            .as_ref()
-            .ok_or("no NICEPAY public key configured")?;
-        let message = snap::token_string_to_sign(&s.nicepay_client_id, &s.nicepay_separator, ts);
-        snap::rsa_verify(key, &message, sig).map_err(|_| "signature does not verify")
-    };
-    let r = Receiver {
-        provider: Provider::Nicepay,
-        refs: &["/originalPartnerReferenceNo", "/partnerReferenceNo"],
-        verify: &verify,
-        fresh,
-        status: nicepay_status,
-        // SHA256withRSA over `clientId|X-TIMESTAMP` only: a captured header pair can
-        // be replayed with any body, so the body only triggers an inquiry.
-        trust: Trust::HeadersOnly,
-    };
-    receive(&s, r, &headers, &body).await
-}
-
-async fn singapay(AxState(s): AxState<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let parsed: Option<Value> = parse(&body);
-    let verify = |ts: &str, sig: &str| -> Result<(), &'static str> {
-        let secret = s
-            .singapay_secret
-            .as_ref()
-            .ok_or("no Singapay client secret configured")?;
-        let v = parsed.as_ref().ok_or("body is not JSON")?;
-        let canonical = snap::canonical::canonical_json(v);
-        let message = format!(
-            "{}:{}:{ts}",
-            s.singapay_webhook_url,
-            snap::sha256_hex(canonical.as_bytes())
-        );
-        let expected = hex::encode(snap::hmac_sha512(
-            secret.expose().as_bytes(),
-            message.as_bytes(),
-        ));
-        let given = sig.trim().to_ascii_lowercase();
-        let same = expected.len() == given.len()
-            && bool::from(subtle::ConstantTimeEq::ct_eq(
-                expected.as_bytes(),
-                given.as_bytes(),
-            ));
-        same.then_some(()).ok_or("signature does not verify")
-    };
-    let r = Receiver {
-        provider: Provider::Singapay,
-        refs: &["/data/reference_number"],
-        verify: &verify,
-        fresh: fresh_unix,
-        status: |v| singapay_status(v.get("data").unwrap_or(&Value::Null)),
-        // The HMAC covers sha256(canonical(body)).
-        trust: Trust::Body,
-    };
-    receive(&s, r, &headers, &body).await
 }

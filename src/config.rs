@@ -11,6 +11,7 @@
 //!
 //! Everything is validated at start; an error names the key and the rule.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -31,7 +32,7 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    fn invalid(key: impl Into<String>, rule: impl Into<String>) -> Self {
+    pub fn invalid(key: impl Into<String>, rule: impl Into<String>) -> Self {
         ConfigError::Invalid {
             key: key.into(),
             rule: rule.into(),
@@ -369,12 +370,129 @@ pub struct ApiKey {
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProvidersSettings {
-    pub ifortepay: IfortepaySettings,
-    pub nicepay: NicepaySettings,
-    pub singapay: SingapaySettings,
+/// `[providers.NAME]`: one section per provider, each read by its own module
+/// (`providers::registry`); this file knows only the keys every provider shares.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct ProvidersSettings(BTreeMap<String, ProviderSection>);
+
+/// One provider's section, kept as loaded until its module parses it.
+#[derive(Clone, Default, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct ProviderSection(figment::value::Dict);
+
+impl std::fmt::Debug for ProviderSection {
+    /// Keys only: a section may hold a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl ProviderSection {
+    /// `enabled = true`; a section without it is off.
+    pub fn enabled(&self) -> bool {
+        matches!(
+            self.0.get("enabled"),
+            Some(figment::value::Value::Bool(_, true))
+        )
+    }
+
+    /// The section as the provider's own settings type; errors name the key
+    /// (`providers.NAME.key`) and the rule.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, ConfigError> {
+        figment::value::Value::from(self.0.clone())
+            .deserialize::<T>()
+            .map_err(|e| {
+                let mut key = format!("providers.{name}");
+                for part in e.path.iter() {
+                    key.push('.');
+                    key.push_str(part);
+                }
+                ConfigError::invalid(key, e.kind.to_string())
+            })
+    }
+
+    /// A top-level text value (`base_url`, `client_id`).
+    pub fn text(&self, key: &str) -> Option<&str> {
+        match self.0.get(key) {
+            Some(figment::value::Value::String(_, v)) => Some(v.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The top-level keys naming files (`*_path`, `*_file`) with their values.
+    pub fn file_keys(&self) -> Vec<(String, PathBuf)> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k.ends_with("_path") || k.ends_with("_file"))
+            .filter_map(|(k, v)| match v {
+                figment::value::Value::String(_, s) => Some((k.clone(), PathBuf::from(s))),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Set `dotted_key` (e.g. `base_url`, `merchant.sender_city`): for tests, the
+    /// demo and the bench, which point providers at the sandbox.
+    pub fn set(&mut self, dotted_key: &str, value: impl Into<figment::value::Value>) {
+        let mut parts: Vec<&str> = dotted_key.split('.').collect();
+        let last = parts.pop().unwrap_or(dotted_key);
+        let mut dict = &mut self.0;
+        for part in parts {
+            let entry = dict
+                .entry(part.to_owned())
+                .or_insert_with(|| figment::value::Value::from(figment::value::Dict::new()));
+            if !matches!(entry, figment::value::Value::Dict(..)) {
+                *entry = figment::value::Value::from(figment::value::Dict::new());
+            }
+            let figment::value::Value::Dict(_, inner) = entry else {
+                return;
+            };
+            dict = inner;
+        }
+        dict.insert(last.to_owned(), value.into());
+    }
+}
+
+impl ProvidersSettings {
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
+    pub fn section(&self, name: &str) -> Option<&ProviderSection> {
+        self.0.get(name)
+    }
+
+    /// The section, created empty if missing.
+    pub fn section_mut(&mut self, name: &str) -> &mut ProviderSection {
+        self.0.entry(name.to_owned()).or_default()
+    }
+
+    /// Set one key of one provider's section (see [`ProviderSection::set`]).
+    pub fn set(&mut self, name: &str, dotted_key: &str, value: impl Into<figment::value::Value>) {
+        self.section_mut(name).set(dotted_key, value);
+    }
+
+    /// One provider's section as its settings type; a missing section is an error
+    /// naming it.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, ConfigError> {
+        self.section(name)
+            .ok_or_else(|| ConfigError::invalid(format!("providers.{name}"), "section is missing"))?
+            .parse(name)
+    }
+
+    /// The HTTP keys every provider shares.
+    pub fn http(&self, name: &str) -> Result<HttpSettings, ConfigError> {
+        self.parse(name)
+    }
+
+    /// Names of the enabled sections.
+    pub fn enabled(&self) -> impl Iterator<Item = &str> {
+        self.0
+            .iter()
+            .filter(|(_, s)| s.enabled())
+            .map(|(n, _)| n.as_str())
+    }
 }
 
 /// How the SNAP `EndpointUrl` in the string-to-sign is formed (NOTES.md: unconfirmed
@@ -389,9 +507,8 @@ pub enum EndpointUrlMode {
     Absolute,
 }
 
-/// Settings every HTTP provider shares.
+/// Settings every HTTP provider shares (flattened into each provider's section).
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     pub base_url: String,
     pub connect_timeout_ms: u64,
@@ -409,132 +526,11 @@ impl HttpSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct IfortepaySettings {
-    pub enabled: bool,
-    #[serde(flatten)]
-    pub http: HttpSettings,
-    pub client_id: String,
-    #[serde(default, skip_serializing)]
-    pub client_secret: Option<Secret>,
-    pub client_secret_file: Option<PathBuf>,
-    pub private_key_path: PathBuf,
-    /// Public key that verifies callbacks signed with RSA (not used by HMAC callbacks).
-    pub channel_id: String,
-    /// CHANNEL-ID for direct debit (`DD003` in the examples).
-    pub debit_channel_id: String,
-    pub endpoint_url_mode: EndpointUrlMode,
-    /// `|` per SNAP; `:` per one iFortepay page (unconfirmed).
-    pub token_separator: String,
-    /// The URL iFortepay calls back, as registered; part of the callback signature.
-    pub callback_url: String,
-    pub merchant: IfortepayMerchant,
-}
-
-/// Merchant-level transfer fields supplied from config, not by each producer.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct IfortepayMerchant {
-    /// Must equal the profile's `businessAccountNumber`.
-    pub source_account_no: String,
-    pub originator_customer_no: String,
-    pub originator_customer_name: String,
-    pub originator_bank_code: String,
-    pub sender_country: String,
-    pub sender_city: String,
-    pub beneficiary_country: String,
-    pub beneficiary_city: String,
-    /// "1" business, "2" education, "3" other.
-    pub transaction_purpose: String,
-    /// `additionalInfo.isVirtualAccount`: "Y" or "N" (default "N").
-    #[serde(default = "default_is_virtual_account")]
-    pub is_virtual_account: String,
-    /// `feeType`: "OUR" (fee charged to sender) is the only value iFortepay supports.
-    #[serde(default = "default_fee_type")]
-    pub fee_type: String,
-}
-
-fn default_is_virtual_account() -> String {
-    "N".to_owned()
-}
-
-fn default_fee_type() -> String {
-    "OUR".to_owned()
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct NicepaySettings {
-    pub enabled: bool,
-    #[serde(flatten)]
-    pub http: HttpSettings,
-    pub client_id: String,
-    #[serde(default, skip_serializing)]
-    pub client_secret: Option<Secret>,
-    pub client_secret_file: Option<PathBuf>,
-    pub private_key_path: PathBuf,
-    /// NICEPAY's public key, verifying its notifications.
-    pub public_key_path: Option<PathBuf>,
-    pub endpoint_url_mode: EndpointUrlMode,
-    pub token_separator: String,
-    /// Path prefix (e.g. `/nicepay`) left out of the signed path, as NICEPAY's SDK does (unconfirmed).
-    pub unsigned_path_prefix: String,
-    pub merchant_id: String,
-    pub ms_id: String,
-    /// `beneficiaryCustomerResidence` sent with every registration: "1" Indonesia,
-    /// "2" abroad (default "1").
-    #[serde(default = "default_one")]
-    pub beneficiary_customer_residence: String,
-    /// `beneficiaryCustomerType`: "1" personal, "2" company, "3" government (default "1").
-    #[serde(default = "default_one")]
-    pub beneficiary_customer_type: String,
-}
-
-fn default_one() -> String {
-    "1".to_owned()
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
-pub enum SingapayApiVersion {
-    /// v1.0 transfer: no client reference, cannot be made idempotent.
-    #[serde(rename = "v1")]
-    V1,
-    /// v2.0 transfer with `reference_number` (default: idempotent).
-    #[default]
-    #[serde(rename = "v2")]
-    V2,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SingapaySettings {
-    pub enabled: bool,
-    #[serde(flatten)]
-    pub http: HttpSettings,
-    pub client_id: String,
-    #[serde(default, skip_serializing)]
-    pub client_secret: Option<Secret>,
-    pub client_secret_file: Option<PathBuf>,
-    /// The `X-PARTNER-ID` API key.
-    #[serde(default, skip_serializing)]
-    pub api_key: Option<Secret>,
-    pub api_key_file: Option<PathBuf>,
-    pub account_id: String,
-    pub api_version: SingapayApiVersion,
-    /// Our webhook URL as registered with Singapay; part of the webhook signature.
-    pub webhook_url: String,
-}
-
 /// Keys that hold secrets and therefore must not come from a file.
-const SECRET_KEYS: &[&str] = &[
-    "providers.ifortepay.client_secret",
-    "providers.nicepay.client_secret",
-    "providers.singapay.client_secret",
-    "providers.singapay.api_key",
-    "notify.secret",
-    "console.session_key",
-];
+const SECRET_KEYS: &[&str] = &["notify.secret", "console.session_key"];
+
+/// Keys of a provider section that hold secrets (`providers.NAME.KEY`).
+pub const PROVIDER_SECRET_KEYS: &[&str] = &["client_secret", "api_key", "private_key"];
 
 /// Resolve a secret from its value or its file.
 pub fn resolve_secret(
@@ -570,43 +566,6 @@ pub fn resolve_secret(
             key.to_ascii_uppercase().replace('.', "__")
         ),
     ))
-}
-
-impl IfortepaySettings {
-    pub fn client_secret(&self) -> Result<Secret, ConfigError> {
-        resolve_secret(
-            &self.client_secret,
-            &self.client_secret_file,
-            "providers.ifortepay.client_secret",
-        )
-    }
-}
-
-impl NicepaySettings {
-    pub fn client_secret(&self) -> Result<Secret, ConfigError> {
-        resolve_secret(
-            &self.client_secret,
-            &self.client_secret_file,
-            "providers.nicepay.client_secret",
-        )
-    }
-}
-
-impl SingapaySettings {
-    pub fn client_secret(&self) -> Result<Secret, ConfigError> {
-        resolve_secret(
-            &self.client_secret,
-            &self.client_secret_file,
-            "providers.singapay.client_secret",
-        )
-    }
-    pub fn api_key(&self) -> Result<Secret, ConfigError> {
-        resolve_secret(
-            &self.api_key,
-            &self.api_key_file,
-            "providers.singapay.api_key",
-        )
-    }
 }
 
 /// The directory holding `default.toml`: `KIRIM_CONFIG_DIR`, else `./config`.
@@ -659,11 +618,26 @@ impl Settings {
                     .is_some_and(|(section, _)| CONFIG_SECTIONS.contains(&section))
             }));
         }
-        for key in SECRET_KEYS {
+        let provider_names: Vec<String> = match figment.find_value("providers") {
+            Ok(figment::value::Value::Dict(_, d)) => d.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let provider_secrets = provider_names.iter().flat_map(|name| {
+            PROVIDER_SECRET_KEYS
+                .iter()
+                .map(move |k| format!("providers.{name}.{k}"))
+        });
+        let all_secret_keys: Vec<String> = SECRET_KEYS
+            .iter()
+            .map(|k| (*k).to_owned())
+            .chain(provider_secrets)
+            .collect();
+        for key in &all_secret_keys {
+            let key = key.as_str();
             if let Some(meta) = figment.find_metadata(key) {
                 if meta.source.as_ref().and_then(|s| s.file_path()).is_some() {
                     return Err(ConfigError::invalid(
-                        *key,
+                        key,
                         "secrets must not be written in a config file; use the environment or the *_file key",
                     ));
                 }
@@ -760,11 +734,8 @@ impl Settings {
                 "tick_secs and batch must be positive",
             ));
         }
-        for (name, http) in [
-            ("ifortepay", &self.providers.ifortepay.http),
-            ("nicepay", &self.providers.nicepay.http),
-            ("singapay", &self.providers.singapay.http),
-        ] {
+        for name in self.providers.names() {
+            let http = self.providers.http(name)?;
             if !http.base_url.starts_with("http://") && !http.base_url.starts_with("https://") {
                 return Err(ConfigError::invalid(
                     format!("providers.{name}.base_url"),
@@ -806,13 +777,6 @@ impl Settings {
                 "must be positive",
             ));
         }
-        let p = &self.providers.ifortepay.merchant.transaction_purpose;
-        if !matches!(p.as_str(), "1" | "2" | "3") {
-            return Err(ConfigError::invalid(
-                "providers.ifortepay.merchant.transaction_purpose",
-                "must be \"1\", \"2\" or \"3\"",
-            ));
-        }
         Ok(())
     }
 
@@ -848,7 +812,48 @@ mod tests {
     fn default_config_loads_and_validates() {
         let s = Settings::load_from(&repo_default(), None, false).unwrap();
         assert!(s.worker.concurrency > 0);
-        assert!(s.providers.ifortepay.client_secret.is_none());
+        let names: Vec<&str> = s.providers.names().collect();
+        assert_eq!(names, ["ifortepay", "nicepay", "singapay"]);
+        assert!(s
+            .providers
+            .section("ifortepay")
+            .is_some_and(|p| p.text("client_secret").is_none()));
+    }
+
+    #[test]
+    fn a_provider_section_parses_with_keys_named() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Merchant {
+            #[allow(dead_code)]
+            sender_city: u32,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        struct Section {
+            #[allow(dead_code)]
+            merchant: Merchant,
+        }
+        let mut s = Settings::load_from(&repo_default(), None, false).unwrap();
+        s.providers
+            .set("ifortepay", "merchant.sender_city", "Jakarta");
+        let e = s
+            .providers
+            .parse::<Section>("ifortepay")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("providers.ifortepay.merchant.sender_city"),
+            "{e}"
+        );
+        let e = s
+            .providers
+            .parse::<Section>("nosuch")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("providers.nosuch"), "{e}");
+        // Debug shows keys, never values (a section may hold a secret).
+        s.providers
+            .set("ifortepay", "client_secret", "s3cr3t-value");
+        assert!(!format!("{:?}", s.providers).contains("s3cr3t-value"));
     }
 
     #[test]

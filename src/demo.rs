@@ -414,23 +414,20 @@ async fn start(mut settings: Settings, opts: &DemoOptions) -> anyhow::Result<Sta
 /// Point the user's settings at the demo's sandbox and API, with demo timings.
 fn tune(s: &mut Settings, sandbox: &SandboxHandle, cfg: &SandboxConfig) {
     let p = &mut s.providers;
-    p.ifortepay.enabled = true;
-    p.nicepay.enabled = true;
-    p.singapay.enabled = true;
-    p.ifortepay.http.base_url = sandbox.url("/ifortepay");
-    p.nicepay.http.base_url = sandbox.url("/nicepay");
-    p.singapay.http.base_url = sandbox.url("/singapay");
-    p.ifortepay.callback_url = cfg.ifortepay.callback_url.clone();
-    p.singapay.webhook_url = cfg.singapay.webhook_url.clone();
-    for http in [
-        &mut p.ifortepay.http,
-        &mut p.nicepay.http,
-        &mut p.singapay.http,
-    ] {
+    crate::sandbox::point_providers_at(p, sandbox);
+    let names: Vec<String> = p.names().map(str::to_owned).collect();
+    for name in &names {
+        p.set(name, "enabled", true);
         // Short enough that the "timeout" payout is visible, long enough for RSA.
-        http.request_timeout_ms = 2_000;
-        http.connect_timeout_ms = 1_000;
+        p.set(name, "request_timeout_ms", 2_000u64);
+        p.set(name, "connect_timeout_ms", 1_000u64);
     }
+    p.set(
+        "ifortepay",
+        "callback_url",
+        cfg.ifortepay.callback_url.clone(),
+    );
+    p.set("singapay", "webhook_url", cfg.singapay.webhook_url.clone());
     s.worker.poll_interval_ms = 20;
     s.worker.backoff_base_ms = 100;
     s.worker.backoff_max_ms = 1_000;

@@ -423,3 +423,17 @@ mod tests {
         assert_eq!(trouble_of_error(&refused), Some(Trouble::NotConnected));
     }
 }
+
+impl crate::ledger::Ledger {
+    /// Connect as `[redis]` says (a URL, or the primary Sentinel names) and use its
+    /// namespace. (Here, not in `ledger`, so the ledger knows nothing of settings.)
+    pub async fn connect(
+        settings: &crate::config::RedisSettings,
+    ) -> Result<Self, crate::ledger::LedgerError> {
+        let conn = RedisConn::connect(settings).await?;
+        Ok(crate::ledger::Ledger::new(
+            conn,
+            crate::keys::Keys::new(&settings.namespace),
+        ))
+    }
+}

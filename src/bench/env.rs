@@ -101,14 +101,13 @@ impl BenchEnv {
         settings.redis.url = redis.url().to_owned();
         settings.redis.durability = durability;
         settings.notify.url = String::new();
-        let p = &mut settings.providers;
-        p.ifortepay.private_key_path = absolute(&p.ifortepay.private_key_path);
-        p.ifortepay.client_secret_file = p.ifortepay.client_secret_file.as_deref().map(absolute);
-        p.nicepay.private_key_path = absolute(&p.nicepay.private_key_path);
-        p.nicepay.public_key_path = p.nicepay.public_key_path.as_deref().map(absolute);
-        p.nicepay.client_secret_file = p.nicepay.client_secret_file.as_deref().map(absolute);
-        p.singapay.client_secret_file = p.singapay.client_secret_file.as_deref().map(absolute);
-        p.singapay.api_key_file = p.singapay.api_key_file.as_deref().map(absolute);
+        let names: Vec<String> = settings.providers.names().map(str::to_owned).collect();
+        for name in names {
+            let section = settings.providers.section_mut(&name);
+            for (key, path) in section.file_keys() {
+                section.set(&key, absolute(&path).display().to_string());
+            }
+        }
         // The driver's own connection does bulk work (FLUSHALL, big ZADDs, INFO):
         // give it more than the default 500 ms response timeout.
         let cfg = redis::aio::ConnectionManagerConfig::new()
@@ -150,10 +149,7 @@ impl BenchEnv {
         self.reset().await?;
         let sandbox = Sandbox::start(sandbox_config()?).await?;
         let mut s = self.run_settings(concurrency, poll_ms);
-        let p = &mut s.providers;
-        p.ifortepay.http.base_url = sandbox.url("/ifortepay");
-        p.nicepay.http.base_url = sandbox.url("/nicepay");
-        p.singapay.http.base_url = sandbox.url("/singapay");
+        crate::sandbox::point_providers_at(&mut s.providers, &sandbox);
         Ok((s, sandbox))
     }
 
@@ -194,34 +190,23 @@ impl BenchEnv {
             ("KIRIM_NOTIFY__URL".into(), String::new()),
             ("KIRIM_RECONCILE__IN_WORKER".into(), "false".into()),
         ];
-        let p = &s.providers;
-        let path = |v: &Path| v.display().to_string();
-        let mut put = |k: &str, v: String| env.push((format!("KIRIM_PROVIDERS__{k}"), v));
-        put("IFORTEPAY__BASE_URL", p.ifortepay.http.base_url.clone());
-        put("NICEPAY__BASE_URL", p.nicepay.http.base_url.clone());
-        put("SINGAPAY__BASE_URL", p.singapay.http.base_url.clone());
-        put(
-            "IFORTEPAY__PRIVATE_KEY_PATH",
-            path(&p.ifortepay.private_key_path),
-        );
-        put(
-            "NICEPAY__PRIVATE_KEY_PATH",
-            path(&p.nicepay.private_key_path),
-        );
-        if let Some(f) = &p.ifortepay.client_secret_file {
-            put("IFORTEPAY__CLIENT_SECRET_FILE", path(f));
-        }
-        if let Some(f) = &p.nicepay.client_secret_file {
-            put("NICEPAY__CLIENT_SECRET_FILE", path(f));
-        }
-        if let Some(f) = &p.nicepay.public_key_path {
-            put("NICEPAY__PUBLIC_KEY_PATH", path(f));
-        }
-        if let Some(f) = &p.singapay.client_secret_file {
-            put("SINGAPAY__CLIENT_SECRET_FILE", path(f));
-        }
-        if let Some(f) = &p.singapay.api_key_file {
-            put("SINGAPAY__API_KEY_FILE", path(f));
+        for name in s.providers.names() {
+            let Some(section) = s.providers.section(name) else {
+                continue;
+            };
+            let upper = name.to_ascii_uppercase();
+            if let Some(url) = section.text("base_url") {
+                env.push((
+                    format!("KIRIM_PROVIDERS__{upper}__BASE_URL"),
+                    url.to_owned(),
+                ));
+            }
+            for (key, path) in section.file_keys() {
+                env.push((
+                    format!("KIRIM_PROVIDERS__{upper}__{}", key.to_ascii_uppercase()),
+                    path.display().to_string(),
+                ));
+            }
         }
         env
     }

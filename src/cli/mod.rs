@@ -113,8 +113,15 @@ fn one_line(err: &anyhow::Error) -> String {
     out
 }
 
+/// Settings with every `[providers.*]` section checked by its provider.
+fn checked_settings(config: Option<&std::path::Path>) -> anyhow::Result<Settings> {
+    let settings = Settings::load(config)?;
+    crate::providers::Registry::builtin().check(&settings.providers)?;
+    Ok(settings)
+}
+
 fn load_settings(cli: &Cli) -> anyhow::Result<Settings> {
-    let settings = Settings::load(cli.config.as_deref())?;
+    let settings = checked_settings(cli.config.as_deref())?;
     crate::telemetry::init(
         cli.log_format.unwrap_or(settings.log.format),
         &settings.log.filter,
@@ -174,7 +181,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Demo(args) => {
             // The live table owns the terminal: only errors are logged (RUST_LOG wins).
-            let settings = Settings::load(cli.config.as_deref())?;
+            let settings = checked_settings(cli.config.as_deref())?;
             crate::telemetry::init(cli.log_format.unwrap_or(settings.log.format), "error");
             runtime()?.block_on(demo::run(settings, args))
         }

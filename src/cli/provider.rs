@@ -9,8 +9,9 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -18,12 +19,10 @@ use crate::circuit;
 use crate::config::Settings;
 use crate::domain::{AccountNumber, BankCode, Money, PartnerReference, Provider};
 use crate::ledger::Ledger;
-use crate::providers::ifortepay::IfortepayClient;
-use crate::providers::nicepay::NicepayClient;
-use crate::providers::singapay::SingapayClient;
 use crate::providers::snap::client::fresh_external_id;
-use crate::providers::token::AccessToken;
-use crate::providers::{AccountInquiryRequest, HistoryQuery, PayoutProvider, StatusQuery};
+use crate::providers::{
+    AccountInquiryRequest, HistoryQuery, PayoutProvider, Registry, StatusQuery,
+};
 
 #[derive(Debug, Args)]
 pub struct ProviderArgs {
@@ -81,42 +80,12 @@ pub enum ProviderCommand {
     },
 }
 
-/// One concrete client: the CLI reaches provider-specific calls (token, profile).
-enum Client {
-    Ifortepay(Box<IfortepayClient>),
-    Nicepay(Box<NicepayClient>),
-    Singapay(Box<SingapayClient>),
-}
-
-impl Client {
-    fn build(settings: &Settings, name: Provider) -> anyhow::Result<Client> {
-        let p = &settings.providers;
-        Ok(match name {
-            Provider::Ifortepay => Client::Ifortepay(Box::new(IfortepayClient::new(&p.ifortepay)?)),
-            Provider::Nicepay => Client::Nicepay(Box::new(NicepayClient::new(&p.nicepay)?)),
-            Provider::Singapay => Client::Singapay(Box::new(SingapayClient::new(&p.singapay)?)),
-        })
-    }
-
-    fn api(&self) -> &dyn PayoutProvider {
-        match self {
-            Client::Ifortepay(c) => c.as_ref(),
-            Client::Nicepay(c) => c.as_ref(),
-            Client::Singapay(c) => c.as_ref(),
-        }
-    }
-
-    async fn fresh_token(&self) -> anyhow::Result<AccessToken> {
-        Ok(match self {
-            Client::Ifortepay(c) => c.snap().fetch_token().await?,
-            Client::Nicepay(c) => c.snap().fetch_token().await?,
-            Client::Singapay(c) => c.fetch_token().await?,
-        })
-    }
+fn build(settings: &Settings, name: Provider) -> anyhow::Result<Arc<dyn PayoutProvider>> {
+    Ok(Registry::builtin().build_one(&settings.providers, name)?)
 }
 
 pub fn run(args: ProviderArgs, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let settings = Settings::load(config.as_deref())?;
+    let settings = super::checked_settings(config.as_deref())?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
     let out = runtime.block_on(execute(&settings, args))?;
     let text = serde_json::to_string_pretty(&out).context("cannot print the answer")?;
@@ -144,8 +113,8 @@ async fn health(
         "summary": circuit.describe(),
     });
     if probe {
-        let client = Client::build(settings, name)?;
-        let signal = circuit::probe(client.api(), &fresh_external_id()).await;
+        let client = build(settings, name)?;
+        let signal = circuit::probe(client.as_ref(), &fresh_external_id()).await;
         out["probe"] = json!(signal.as_str());
     }
     Ok(out)
@@ -155,23 +124,17 @@ async fn execute(settings: &Settings, args: ProviderArgs) -> anyhow::Result<serd
     if let ProviderCommand::Health { probe } = args.command {
         return health(settings, args.name, probe).await;
     }
-    let client = Client::build(settings, args.name)?;
-    let api = client.api();
+    let api = build(settings, args.name)?;
     Ok(match args.command {
         ProviderCommand::Token => {
-            let t = client.fresh_token().await?;
+            let t = api.fresh_token().await?;
             json!({
                 "provider": args.name,
                 "token": t.masked(),
                 "expires_in_secs": t.lifetime.as_secs(),
             })
         }
-        ProviderCommand::Profile => match &client {
-            Client::Ifortepay(c) => serde_json::to_value(c.profile().await?)?,
-            Client::Nicepay(_) | Client::Singapay(_) => {
-                bail!("{} has no merchant profile API", args.name)
-            }
-        },
+        ProviderCommand::Profile => api.merchant_profile().await?,
         ProviderCommand::Balance => serde_json::to_value(api.balance(&fresh_external_id()).await?)?,
         ProviderCommand::AccountInquiry {
             bank_code,

@@ -4,6 +4,7 @@
 
 pub mod external_id;
 pub mod money;
+pub mod outcome;
 mod secret;
 mod state;
 
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use money::{Amount, Currency, Money};
+pub use outcome::Outcome;
 pub use secret::Secret;
 pub use state::State;
 

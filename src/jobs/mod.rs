@@ -13,6 +13,7 @@
 pub mod apply;
 pub mod dead;
 pub mod handler;
+mod policy;
 
 use std::time::Duration;
 

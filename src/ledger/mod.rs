@@ -461,12 +461,6 @@ impl Ledger {
         Ok(())
     }
 
-    /// Connect as `[redis]` says (a URL, or the primary Sentinel names) and use its namespace.
-    pub async fn connect(settings: &crate::config::RedisSettings) -> Result<Self, LedgerError> {
-        let conn = RedisConn::connect(settings).await?;
-        Ok(Ledger::new(conn, Keys::new(&settings.namespace)))
-    }
-
     pub fn keys(&self) -> &Keys {
         &self.keys
     }

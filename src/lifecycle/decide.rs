@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use super::{Action, Alert, Decision, Event, Health, NotSent, Now, Policy, Report, Trust, Write};
+use crate::domain::Outcome;
 use crate::domain::State;
 use crate::ledger::{Payout, PayoutKind, PayoutMeta};
-use crate::providers::Outcome;
 
 /// A job that finds `not_before`/`next_check_at` this close to now runs anyway:
 /// delayed jobs have one-second resolution and may run up to a second early

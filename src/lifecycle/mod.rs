@@ -33,7 +33,7 @@
 //!   while the provider's circuit is open nothing is attempted or burned.
 
 mod decide;
-mod policy;
+pub mod policy;
 
 #[cfg(test)]
 mod tests;
@@ -41,9 +41,9 @@ mod tests;
 pub use decide::decide;
 pub use policy::Policy;
 
+use crate::domain::Outcome;
 use crate::domain::State;
 use crate::ledger::PayoutMeta;
-use crate::providers::Outcome;
 
 /// "Now", as the decision needs it: the clock, and a uniform draw in `[0, 1)`
 /// for backoff jitter (so [`decide`] stays a pure function of its inputs).

@@ -1,4 +1,4 @@
-//! The timing rules [`super::decide`] applies, built from settings.
+//! The timing rules [`super::decide`] applies (built from settings by `jobs`).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -34,53 +34,6 @@ pub struct Policy {
 }
 
 impl Policy {
-    pub fn from_settings(s: &crate::config::Settings) -> Self {
-        let request_timeout = Duration::from_millis(
-            [
-                s.providers.ifortepay.http.request_timeout_ms,
-                s.providers.nicepay.http.request_timeout_ms,
-                s.providers.singapay.http.request_timeout_ms,
-            ]
-            .into_iter()
-            .max()
-            .unwrap_or(15_000),
-        );
-        // Three of the longest requests (token fetch, send, one refresh and resend) plus slack.
-        let submit_grace = s
-            .reconcile
-            .submit_grace_secs
-            .map(Duration::from_secs)
-            .unwrap_or(request_timeout * 3 + Duration::from_secs(5));
-        Policy {
-            backoff: Backoff {
-                base: Duration::from_millis(s.worker.backoff_base_ms),
-                cap: Duration::from_millis(s.worker.backoff_max_ms),
-            },
-            retry_window: Duration::from_secs(s.worker.retry_window_secs),
-            schedule: secs(&s.reconcile.schedule_secs),
-            horizon: Duration::from_secs(s.reconcile.horizon_secs),
-            per_provider: s
-                .reconcile
-                .providers
-                .iter()
-                .map(|(p, ps)| {
-                    (
-                        *p,
-                        (
-                            secs(&ps.schedule_secs),
-                            Duration::from_secs(ps.horizon_secs),
-                        ),
-                    )
-                })
-                .collect(),
-            not_found_grace: Duration::from_secs(s.reconcile.not_found_grace_secs),
-            max_resubmits: s.reconcile.max_resubmits,
-            submit_grace,
-            send_deadline: send_deadline(submit_grace, request_timeout),
-            stuck_after: Duration::from_secs(s.reconcile.stuck_after_secs),
-        }
-    }
-
     /// Delay before check number `checks` for `provider`.
     pub fn check_delay(&self, provider: Provider, checks: u32) -> Duration {
         match self.per_provider.get(&provider) {
@@ -107,6 +60,6 @@ pub fn send_deadline(submit_grace: Duration, request_timeout: Duration) -> Durat
         .max(submit_grace / 2)
 }
 
-fn secs(v: &[u64]) -> Vec<Duration> {
+pub(crate) fn secs(v: &[u64]) -> Vec<Duration> {
     v.iter().map(|x| Duration::from_secs(*x)).collect()
 }

@@ -21,8 +21,10 @@ pub mod snap;
 pub mod token;
 pub mod validate;
 pub mod verdict;
+pub mod webhook;
 
-pub use registry::{build_all, Providers};
+pub use crate::domain::Outcome;
+pub use registry::{build_all, Capability, ProviderModule, Providers, Registry};
 
 use std::time::Duration;
 
@@ -34,84 +36,6 @@ use crate::domain::{
     AccountNumber, BankCode, Beneficiary, ExternalId, FieldError, Money, PartnerReference,
     Provider, Secret,
 };
-
-/// What a provider call means for the payout. Every provider answer maps into
-/// exactly one of these, with no wildcard arms in the mappings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Outcome {
-    /// Money moved (transfer SUCCESS, debit executed).
-    Success { reference: Option<String> },
-    /// Accepted, not final (INIT, 202, pending). Reconcile later.
-    InProgress { reference: Option<String> },
-    /// Accepted earlier, then cancelled by the provider (iFortepay CANCELLED, NICEPAY
-    /// cancelled/rejected, Singapay cancelled/refunded): final, no money moved.
-    Cancelled {
-        reference: Option<String>,
-        reason: String,
-    },
-    /// A definite "no" before any money moved (validation, limits, funds, invalid account).
-    FinalFailure { code: String, message: String },
-    /// The provider did not act; safe to send the same message again after a delay.
-    Retryable {
-        delay_hint: Option<Duration>,
-        reason: String,
-    },
-    /// We cannot tell whether the provider acted. Inquire; never resend.
-    Unknown { reason: String },
-    /// The provider (or a gateway in front of it) refused *this request* — its
-    /// signature, token, headers, format or route — without saying anything about
-    /// the transaction. Never final for a payout: a refused submission stays unsent,
-    /// a refused inquiry leaves the payout where it was; both raise an alert and
-    /// count against the provider's circuit breaker (DESIGN rule 9).
-    Refused { code: String, message: String },
-    /// Inquiry only: the provider has no record of this transaction.
-    NotFound,
-    /// Inquiry only, and certain: no earlier submission of this payout can have
-    /// moved money, whatever reached the provider (NICEPAY: no registration
-    /// reference was recorded, and no approve is ever sent without one). A new
-    /// submission is safe at once and does not count as a resubmission.
-    NeverReached { reason: String },
-}
-
-impl std::fmt::Display for Outcome {
-    /// A sentence for errors and logs (not Rust `Debug`).
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Outcome::Success { reference } => match reference {
-                Some(r) => write!(f, "success (provider reference {r})"),
-                None => f.write_str("success"),
-            },
-            Outcome::InProgress { .. } => f.write_str("in progress"),
-            Outcome::Cancelled { reason, .. } => write!(f, "cancelled: {reason}"),
-            Outcome::FinalFailure { code, message } => {
-                write!(f, "refused the transaction ({code}: {message})")
-            }
-            Outcome::Retryable { reason, .. } => write!(f, "not processed, retry later: {reason}"),
-            Outcome::Unknown { reason } => write!(f, "outcome unknown: {reason}"),
-            Outcome::Refused { code, message } => write!(f, "request refused ({code}: {message})"),
-            Outcome::NotFound => f.write_str("no such transaction"),
-            Outcome::NeverReached { reason } => write!(f, "never reached the provider: {reason}"),
-        }
-    }
-}
-
-impl Outcome {
-    /// Stable label for logs and metrics.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Outcome::Success { .. } => "success",
-            Outcome::InProgress { .. } => "in_progress",
-            Outcome::Cancelled { .. } => "cancelled",
-            Outcome::FinalFailure { .. } => "final_failure",
-            Outcome::Retryable { .. } => "retryable",
-            Outcome::Unknown { .. } => "unknown",
-            Outcome::NotFound => "not_found",
-            Outcome::NeverReached { .. } => "never_reached",
-            Outcome::Refused { .. } => "refused",
-        }
-    }
-}
 
 /// One request/response exchange with a provider, as the worker records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -440,6 +364,23 @@ pub trait PayoutProvider: Send + Sync + 'static {
         Err(ProviderError::Unsupported {
             provider: self.provider(),
             operation: "cancel transfer",
+        })
+    }
+
+    /// Fetch a fresh access token (`kirim provider NAME token`), where the
+    /// provider uses tokens.
+    async fn fresh_token(&self) -> Result<token::AccessToken, ProviderError> {
+        Err(ProviderError::Unsupported {
+            provider: self.provider(),
+            operation: "access token",
+        })
+    }
+
+    /// The merchant profile, where the provider has one (iFortepay).
+    async fn merchant_profile(&self) -> Result<serde_json::Value, ProviderError> {
+        Err(ProviderError::Unsupported {
+            provider: self.provider(),
+            operation: "merchant profile",
         })
     }
 

@@ -1,41 +1,215 @@
-//! One line per provider: build the enabled clients from settings.
+//! The provider registry: the one list of providers kirim knows.
+//!
+//! Each provider folder exports one [`ProviderModule`]; [`Registry::builtin`]
+//! lists them, one line each. Everything else asks the registry: which sections of
+//! `[providers.*]` are valid, which clients to build, which webhook verifies
+//! `/callbacks/{provider}`, what each provider can do, the names the API, the CLI
+//! and the OpenAPI document accept. A fourth provider is one folder and one line
+//! here (ARCHITECTURE.md, "Adding a provider"; `tests/it/toy_provider.rs` registers
+//! one that lives only in the tests).
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use super::ifortepay::IfortepayClient;
-use super::nicepay::NicepayClient;
-use super::singapay::SingapayClient;
+use super::webhook::Webhook;
 use super::{PayoutProvider, ProviderError};
-use crate::config::ProvidersSettings;
+use crate::config::{ConfigError, ProviderSection, ProvidersSettings};
 use crate::domain::Provider;
 
 /// The enabled providers, ready to share across workers (each holds one pooled
-/// HTTP client and one token cache). The same shape as the worker's provider set.
+/// HTTP client and one token cache).
 pub type Providers = HashMap<Provider, Arc<dyn PayoutProvider>>;
 
-/// Build every enabled provider. Fails on the first misconfigured one (missing
-/// secret or key file, bad URL, invalid merchant defaults), naming the key; no
-/// network call is made here.
+/// What a provider can do, beyond transfers and transfer inquiries (which every
+/// provider must offer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    /// Direct debit payments (`POST /v1/payments`).
+    DirectDebit,
+    /// A history list the sweep settles from and `kirim recon` reads.
+    HistoryList,
+    /// Beneficiary account inquiry (name check).
+    AccountInquiry,
+    Balance,
+    /// Signed status notifications at `/callbacks/{provider}`.
+    Callbacks,
+    /// A registered transfer can be cancelled before approval.
+    Cancel,
+}
+
+/// One provider, as the registry knows it. Implemented once per provider folder.
+pub trait ProviderModule: Send + Sync + 'static {
+    fn id(&self) -> Provider;
+
+    /// How the provider is named to people (`iFortepay`).
+    fn title(&self) -> &'static str;
+
+    fn capabilities(&self) -> &'static [Capability];
+
+    /// Check `[providers.NAME]` without building anything that touches the
+    /// network; errors name the key and the rule.
+    fn check(&self, section: &ProviderSection) -> Result<(), ConfigError>;
+
+    /// The client the workers use. No network call is made here.
+    fn build(&self, section: &ProviderSection) -> Result<Arc<dyn PayoutProvider>, ProviderError>;
+
+    /// The verifier of the provider's notifications, if it sends any. A webhook
+    /// whose key cannot be loaded refuses every callback (the error is logged).
+    fn webhook(&self, section: &ProviderSection) -> Option<Result<Arc<dyn Webhook>, ConfigError>> {
+        let _ = section;
+        None
+    }
+}
+
+/// The providers kirim knows, in registration order.
+#[derive(Clone, Default)]
+pub struct Registry {
+    modules: Vec<Arc<dyn ProviderModule>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.ids()).finish()
+    }
+}
+
+impl Registry {
+    /// The providers kirim ships: one line per provider.
+    pub fn builtin() -> Self {
+        Registry::default()
+            .with(super::ifortepay::Module)
+            .with(super::nicepay::Module)
+            .with(super::singapay::Module)
+    }
+
+    /// Add a provider (a later one with the same id replaces the earlier).
+    pub fn with(mut self, module: impl ProviderModule) -> Self {
+        let id = module.id();
+        self.modules.retain(|m| m.id() != id);
+        self.modules.push(Arc::new(module));
+        self
+    }
+
+    pub fn get(&self, id: Provider) -> Option<&dyn ProviderModule> {
+        self.modules
+            .iter()
+            .find(|m| m.id() == id)
+            .map(|m| m.as_ref())
+    }
+
+    pub fn modules(&self) -> impl Iterator<Item = &dyn ProviderModule> {
+        self.modules.iter().map(|m| m.as_ref())
+    }
+
+    pub fn ids(&self) -> Vec<Provider> {
+        self.modules.iter().map(|m| m.id()).collect()
+    }
+
+    /// The ids as `a, b, c` for error messages.
+    pub fn names(&self) -> String {
+        self.ids()
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The registered provider called `name`, or an error naming `field` and the
+    /// names that are known.
+    pub fn resolve(&self, name: &str, field: &str) -> Result<Provider, crate::domain::FieldError> {
+        self.ids()
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| {
+                crate::domain::FieldError::new(field, format!("must be one of {}", self.names()))
+            })
+    }
+
+    /// Every `[providers.NAME]` names a registered provider, and every enabled one
+    /// is valid.
+    pub fn check(&self, settings: &ProvidersSettings) -> Result<(), ConfigError> {
+        for name in settings.names() {
+            let Some(module) = self.modules.iter().find(|m| m.id().as_str() == name) else {
+                return Err(ConfigError::invalid(
+                    format!("providers.{name}"),
+                    format!("unknown provider; known: {}", self.names()),
+                ));
+            };
+            if let Some(section) = settings.section(name).filter(|s| s.enabled()) {
+                module.check(section)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Build every enabled provider. Fails on the first misconfigured one, naming
+    /// the key; no network call is made here.
+    pub fn build(&self, settings: &ProvidersSettings) -> Result<Providers, ProviderError> {
+        let mut out = Providers::new();
+        for module in &self.modules {
+            if let Some(section) = settings
+                .section(module.id().as_str())
+                .filter(|s| s.enabled())
+            {
+                out.insert(module.id(), module.build(section)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Build one provider, enabled or not (the CLI's manual checks).
+    pub fn build_one(
+        &self,
+        settings: &ProvidersSettings,
+        id: Provider,
+    ) -> Result<Arc<dyn PayoutProvider>, ProviderError> {
+        let module = self.get(id).ok_or_else(|| {
+            ProviderError::Config(format!("{id}: unknown provider; known: {}", self.names()))
+        })?;
+        let section = settings
+            .section(id.as_str())
+            .ok_or_else(|| ProviderError::Config(format!("providers.{id}: section is missing")))?;
+        module.build(section)
+    }
+
+    /// The webhook verifier of every enabled provider that sends notifications.
+    pub fn webhooks(&self, settings: &ProvidersSettings) -> HashMap<Provider, Arc<dyn Webhook>> {
+        let mut out = HashMap::new();
+        for module in &self.modules {
+            let Some(section) = settings
+                .section(module.id().as_str())
+                .filter(|s| s.enabled())
+            else {
+                continue;
+            };
+            match module.webhook(section) {
+                Some(Ok(w)) => {
+                    out.insert(module.id(), w);
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(provider = %module.id(), error = %e, "webhook not configured; its callbacks will be refused");
+                }
+                None => {}
+            }
+        }
+        out
+    }
+
+    /// The longest request timeout of any configured provider (the lifecycle's
+    /// in-flight grace is built from it); 15 s when none is configured.
+    pub fn longest_request_timeout(settings: &ProvidersSettings) -> Duration {
+        settings
+            .names()
+            .filter_map(|n| settings.http(n).ok())
+            .map(|h| h.request_timeout())
+            .max()
+            .unwrap_or(Duration::from_secs(15))
+    }
+}
+
+/// Build every enabled built-in provider (`Registry::builtin().build`).
 pub fn build_all(settings: &ProvidersSettings) -> Result<Providers, ProviderError> {
-    let mut out: Providers = HashMap::new();
-    if settings.ifortepay.enabled {
-        out.insert(
-            Provider::Ifortepay,
-            Arc::new(IfortepayClient::new(&settings.ifortepay)?),
-        );
-    }
-    if settings.nicepay.enabled {
-        out.insert(
-            Provider::Nicepay,
-            Arc::new(NicepayClient::new(&settings.nicepay)?),
-        );
-    }
-    if settings.singapay.enabled {
-        out.insert(
-            Provider::Singapay,
-            Arc::new(SingapayClient::new(&settings.singapay)?),
-        );
-    }
-    Ok(out)
+    Registry::builtin().build(settings)
 }

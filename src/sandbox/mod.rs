@@ -526,3 +526,15 @@ async fn settler(state: AppState) {
 pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
+
+/// Point every configured provider at its counterpart here (`/NAME` under the
+/// sandbox's address), as tests, the demo and the bench do.
+pub fn point_providers_at(
+    providers: &mut crate::config::ProvidersSettings,
+    sandbox: &SandboxHandle,
+) {
+    let names: Vec<String> = providers.names().map(str::to_owned).collect();
+    for name in names {
+        providers.set(&name, "base_url", sandbox.url(&format!("/{name}")));
+    }
+}

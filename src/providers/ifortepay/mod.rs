@@ -23,12 +23,15 @@
 //! ([`SendGate`]) after the token, the profile check and the signing, immediately
 //! before the write (DESIGN.md rule 11); reads pass none.
 
+pub mod settings;
 pub mod transformers;
+pub mod webhook;
 
 use async_trait::async_trait;
 use reqwest::Method;
 use tokio::sync::OnceCell;
 
+pub use self::settings::{IfortepayMerchant, IfortepaySettings};
 use self::transformers as tf;
 use super::http::{self, SendGate, Sent};
 use super::snap::answer::SnapAnswer;
@@ -38,7 +41,6 @@ use super::{
     AccountInfo, AccountInquiryRequest, Balance, Exchange, HistoryPage, HistoryQuery, Outcome,
     PaymentRequest, PayoutProvider, ProviderError, StatusQuery, TransferRequest,
 };
-use crate::config::IfortepaySettings;
 use crate::domain::{ExternalId, Provider};
 use crate::snap::keys;
 
@@ -221,6 +223,16 @@ impl IfortepayClient {
 
 #[async_trait]
 impl PayoutProvider for IfortepayClient {
+    async fn fresh_token(&self) -> Result<AccessToken, ProviderError> {
+        self.snap.fetch_token().await
+    }
+
+    async fn merchant_profile(&self) -> Result<serde_json::Value, ProviderError> {
+        let profile = self.profile().await?;
+        serde_json::to_value(profile)
+            .map_err(|e| ProviderError::Config(format!("cannot print the profile: {e}")))
+    }
+
     fn provider(&self) -> Provider {
         Provider::Ifortepay
     }
@@ -367,5 +379,68 @@ impl PayoutProvider for IfortepayClient {
             tf::debit_status_outcome,
         )
         .await
+    }
+}
+
+/// This provider's id.
+pub const ID: Provider = Provider::Ifortepay;
+
+/// iFortepay in the provider registry.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Module;
+
+impl crate::providers::ProviderModule for Module {
+    fn id(&self) -> Provider {
+        ID
+    }
+
+    fn title(&self) -> &'static str {
+        "iFortepay"
+    }
+
+    fn capabilities(&self) -> &'static [crate::providers::Capability] {
+        use crate::providers::Capability;
+        &[
+            Capability::DirectDebit,
+            Capability::HistoryList,
+            Capability::AccountInquiry,
+            Capability::Balance,
+            Capability::Callbacks,
+        ]
+    }
+
+    fn check(
+        &self,
+        section: &crate::config::ProviderSection,
+    ) -> Result<(), crate::config::ConfigError> {
+        let settings: IfortepaySettings = section.parse(ID.as_str())?;
+        settings.validate()?;
+        Ok(())
+    }
+
+    fn build(
+        &self,
+        section: &crate::config::ProviderSection,
+    ) -> Result<std::sync::Arc<dyn PayoutProvider>, ProviderError> {
+        let settings: IfortepaySettings = section
+            .parse(ID.as_str())
+            .map_err(|e| ProviderError::Config(e.to_string()))?;
+        Ok(std::sync::Arc::new(IfortepayClient::new(&settings)?))
+    }
+
+    fn webhook(
+        &self,
+        section: &crate::config::ProviderSection,
+    ) -> Option<
+        Result<std::sync::Arc<dyn crate::providers::webhook::Webhook>, crate::config::ConfigError>,
+    > {
+        Some(
+            section
+                .parse::<IfortepaySettings>(ID.as_str())
+                .and_then(|s| webhook::IfortepayWebhook::new(&s))
+                .map(|w| {
+                    std::sync::Arc::new(w) as std::sync::Arc<dyn crate::providers::webhook::Webhook>
+                }),
+        )
     }
 }

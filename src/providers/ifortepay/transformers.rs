@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::IfortepayMerchant;
+use super::settings::IfortepayMerchant;
 use crate::domain::{Amount, FieldError, Money};
 use crate::providers::snap::answer::{amount_at, verdict, CallKind, SnapAnswer, Verdict};
 use crate::providers::validate;

@@ -29,11 +29,14 @@
 //! `CHANNEL-ID` is the client id + `01`. The signed path leaves out
 //! `unsigned_path_prefix` (`/nicepay`), as NICEPAY's SDK does (unconfirmed; a setting).
 
+pub mod settings;
 pub mod transformers;
+pub mod webhook;
 
 use async_trait::async_trait;
 use reqwest::Method;
 
+pub use self::settings::NicepaySettings;
 use self::transformers as tf;
 use super::http::{self, SendGate, Sent};
 use super::snap::answer::SnapAnswer;
@@ -43,7 +46,6 @@ use super::{
     AccountInfo, AccountInquiryRequest, Balance, Exchange, Outcome, PayoutProvider, ProviderError,
     StatusQuery, TransferRequest,
 };
-use crate::config::NicepaySettings;
 use crate::domain::{ExternalId, Provider};
 use crate::snap::keys;
 
@@ -160,6 +162,10 @@ impl NicepayClient {
 
 #[async_trait]
 impl PayoutProvider for NicepayClient {
+    async fn fresh_token(&self) -> Result<AccessToken, ProviderError> {
+        self.snap.fetch_token().await
+    }
+
     fn provider(&self) -> Provider {
         Provider::Nicepay
     }
@@ -321,5 +327,67 @@ impl PayoutProvider for NicepayClient {
             outcome,
             response_code: answer.code_raw.clone(),
         })
+    }
+}
+
+/// This provider's id.
+pub const ID: Provider = Provider::Nicepay;
+
+/// NICEPAY in the provider registry.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Module;
+
+impl crate::providers::ProviderModule for Module {
+    fn id(&self) -> Provider {
+        ID
+    }
+
+    fn title(&self) -> &'static str {
+        "NICEPAY"
+    }
+
+    fn capabilities(&self) -> &'static [crate::providers::Capability] {
+        use crate::providers::Capability;
+        &[
+            Capability::AccountInquiry,
+            Capability::Balance,
+            Capability::Callbacks,
+            Capability::Cancel,
+        ]
+    }
+
+    fn check(
+        &self,
+        section: &crate::config::ProviderSection,
+    ) -> Result<(), crate::config::ConfigError> {
+        let settings: NicepaySettings = section.parse(ID.as_str())?;
+        settings.client_secret()?;
+        Ok(())
+    }
+
+    fn build(
+        &self,
+        section: &crate::config::ProviderSection,
+    ) -> Result<std::sync::Arc<dyn PayoutProvider>, ProviderError> {
+        let settings: NicepaySettings = section
+            .parse(ID.as_str())
+            .map_err(|e| ProviderError::Config(e.to_string()))?;
+        Ok(std::sync::Arc::new(NicepayClient::new(&settings)?))
+    }
+
+    fn webhook(
+        &self,
+        section: &crate::config::ProviderSection,
+    ) -> Option<
+        Result<std::sync::Arc<dyn crate::providers::webhook::Webhook>, crate::config::ConfigError>,
+    > {
+        Some(
+            section
+                .parse::<NicepaySettings>(ID.as_str())
+                .and_then(|s| webhook::NicepayWebhook::new(&s))
+                .map(|w| {
+                    std::sync::Arc::new(w) as std::sync::Arc<dyn crate::providers::webhook::Webhook>
+                }),
+        )
     }
 }

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::config::NicepaySettings;
+use super::settings::NicepaySettings;
 use crate::domain::{Amount, ExternalId, FieldError};
 use crate::providers::snap::answer::{verdict, CallKind, SnapAnswer, Verdict};
 use crate::providers::validate;

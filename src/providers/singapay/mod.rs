@@ -18,14 +18,17 @@
 //! Singapay has no balance or account-inquiry API in the documents; those
 //! operations answer [`ProviderError::Unsupported`].
 
+pub mod settings;
 pub mod signature;
 pub mod transformers;
+pub mod webhook;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::Method;
 
+pub use self::settings::{SingapayApiVersion, SingapaySettings};
 use self::transformers::{self as tf, SingapayAnswer};
 use super::http::{self, OutgoingRequest, SendGate, Sent, Transport};
 use super::token::{AccessToken, TokenCache};
@@ -33,7 +36,6 @@ use super::{
     AccountInfo, AccountInquiryRequest, Balance, Exchange, Outcome, PayoutProvider, ProviderError,
     StatusQuery, TransferRequest,
 };
-use crate::config::{SingapayApiVersion, SingapaySettings};
 use crate::domain::{ExternalId, Provider, Secret};
 use crate::snap::timestamp;
 
@@ -309,6 +311,10 @@ impl SingapayClient {
 
 #[async_trait]
 impl PayoutProvider for SingapayClient {
+    async fn fresh_token(&self) -> Result<AccessToken, ProviderError> {
+        SingapayClient::fetch_token(self).await
+    }
+
     fn provider(&self) -> Provider {
         Provider::Singapay
     }
@@ -361,5 +367,67 @@ impl PayoutProvider for SingapayClient {
             provider: Provider::Singapay,
             operation: "balance inquiry",
         })
+    }
+}
+
+/// This provider's id.
+pub const ID: Provider = Provider::Singapay;
+
+/// Singapay in the provider registry.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Module;
+
+impl crate::providers::ProviderModule for Module {
+    fn id(&self) -> Provider {
+        ID
+    }
+
+    fn title(&self) -> &'static str {
+        "Singapay"
+    }
+
+    fn capabilities(&self) -> &'static [crate::providers::Capability] {
+        use crate::providers::Capability;
+        &[
+            Capability::AccountInquiry,
+            Capability::Balance,
+            Capability::Callbacks,
+        ]
+    }
+
+    fn check(
+        &self,
+        section: &crate::config::ProviderSection,
+    ) -> Result<(), crate::config::ConfigError> {
+        let settings: SingapaySettings = section.parse(ID.as_str())?;
+        settings.client_secret()?;
+        settings.api_key()?;
+        Ok(())
+    }
+
+    fn build(
+        &self,
+        section: &crate::config::ProviderSection,
+    ) -> Result<std::sync::Arc<dyn PayoutProvider>, ProviderError> {
+        let settings: SingapaySettings = section
+            .parse(ID.as_str())
+            .map_err(|e| ProviderError::Config(e.to_string()))?;
+        Ok(std::sync::Arc::new(SingapayClient::new(&settings)?))
+    }
+
+    fn webhook(
+        &self,
+        section: &crate::config::ProviderSection,
+    ) -> Option<
+        Result<std::sync::Arc<dyn crate::providers::webhook::Webhook>, crate::config::ConfigError>,
+    > {
+        Some(
+            section
+                .parse::<SingapaySettings>(ID.as_str())
+                .and_then(|s| webhook::SingapayWebhook::new(&s))
+                .map(|w| {
+                    std::sync::Arc::new(w) as std::sync::Arc<dyn crate::providers::webhook::Webhook>
+                }),
+        )
     }
 }

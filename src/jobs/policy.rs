@@ -1,0 +1,49 @@
+//! The lifecycle's timing rules built from settings (here, so the decision core
+//! knows nothing of configuration).
+
+use std::time::Duration;
+
+use crate::lifecycle::policy::{secs, send_deadline};
+use crate::lifecycle::Policy;
+use crate::providers::Registry;
+use crate::retry::Backoff;
+
+impl Policy {
+    pub fn from_settings(s: &crate::config::Settings) -> Self {
+        let request_timeout = Registry::longest_request_timeout(&s.providers);
+        // Three of the longest requests (token fetch, send, one refresh and resend) plus slack.
+        let submit_grace = s
+            .reconcile
+            .submit_grace_secs
+            .map(Duration::from_secs)
+            .unwrap_or(request_timeout * 3 + Duration::from_secs(5));
+        Policy {
+            backoff: Backoff {
+                base: Duration::from_millis(s.worker.backoff_base_ms),
+                cap: Duration::from_millis(s.worker.backoff_max_ms),
+            },
+            retry_window: Duration::from_secs(s.worker.retry_window_secs),
+            schedule: secs(&s.reconcile.schedule_secs),
+            horizon: Duration::from_secs(s.reconcile.horizon_secs),
+            per_provider: s
+                .reconcile
+                .providers
+                .iter()
+                .map(|(p, ps)| {
+                    (
+                        *p,
+                        (
+                            secs(&ps.schedule_secs),
+                            Duration::from_secs(ps.horizon_secs),
+                        ),
+                    )
+                })
+                .collect(),
+            not_found_grace: Duration::from_secs(s.reconcile.not_found_grace_secs),
+            max_resubmits: s.reconcile.max_resubmits,
+            submit_grace,
+            send_deadline: send_deadline(submit_grace, request_timeout),
+            stuck_after: Duration::from_secs(s.reconcile.stuck_after_secs),
+        }
+    }
+}
