@@ -34,6 +34,7 @@
 
 mod decide;
 mod policy;
+mod steps;
 
 #[cfg(test)]
 mod tests;
