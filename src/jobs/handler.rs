@@ -14,16 +14,15 @@
 //!   it is open nothing is attempted (and no retry is spent); a half-open breaker
 //!   is probed with a cheap call.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::circuit::{Breakers, Permit, Signal};
 use crate::domain::{ExternalId, Provider, State};
 use crate::jobs::apply::{self, follow_up, now, release_inquiry};
+pub use crate::jobs::fence::LedgerFence;
 use crate::jobs::{Job, Observer, Queue, QueueError};
 use crate::ledger::{
     now_ms, HistoryEntry, Ledger, LedgerError, Payout, PayoutId, PayoutKind, Transition,
@@ -32,7 +31,7 @@ use crate::ledger::{
 use crate::lifecycle::{decide, Action, Decision, Event, Health, NotSent, Policy};
 use crate::providers::{
     AccountInquiryRequest, Exchange, FenceHandle, Outcome, PaymentRequest, PayoutProvider,
-    ProviderError, SendFence, StatusQuery, TransferRequest,
+    ProviderError, StatusQuery, TransferRequest,
 };
 
 /// The providers a worker can reach.
@@ -565,118 +564,6 @@ fn event_name(d: &Decision) -> &'static str {
     }
 }
 
-/// The engine's [`SendFence`]: the send deadline, the ledger version re-check,
-/// and persisting a first step's reference before the next step.
-pub struct LedgerFence {
-    ledger: Ledger,
-    id: PayoutId,
-    actor: String,
-    deadline_ms: i64,
-    version: AtomicU64,
-    reference: Mutex<Option<String>>,
-}
-
-impl LedgerFence {
-    pub fn new(ledger: Ledger, p: &Payout, actor: String, deadline_ms: i64) -> Self {
-        LedgerFence {
-            ledger,
-            id: p.id.clone(),
-            actor,
-            deadline_ms,
-            version: AtomicU64::new(p.version),
-            reference: Mutex::new(None),
-        }
-    }
-
-    /// The record's version as this fence last wrote or checked it.
-    pub fn version(&self) -> u64 {
-        self.version.load(Ordering::SeqCst)
-    }
-
-    /// The first step's reference, once persisted.
-    pub fn reference(&self) -> Option<String> {
-        self.reference.lock().ok().and_then(|r| r.clone())
-    }
-
-    fn deadline_passed(&self) -> Option<String> {
-        let late = now_ms() - self.deadline_ms;
-        (late > 0).then(|| format!("send deadline passed {late} ms ago"))
-    }
-}
-
-#[async_trait]
-impl SendFence for LedgerFence {
-    async fn before_send(&self, step: &'static str) -> Result<(), String> {
-        if let Some(why) = self.deadline_passed() {
-            return Err(format!("{step}: {why}"));
-        }
-        match self.ledger.version(&self.id).await {
-            Ok(Some(v)) if v == self.version() => self
-                .ledger
-                .confirm_durable()
-                .await
-                .map_err(|e| format!("{step}: the SUBMITTING record is not durable yet: {e}")),
-            Ok(Some(v)) => Err(format!(
-                "{step}: the ledger moved on (version {} → {v})",
-                self.version()
-            )),
-            Ok(None) => Err(format!("{step}: the payout is gone from the ledger")),
-            Err(e) => Err(format!("{step}: cannot re-check the ledger: {e}")),
-        }
-    }
-
-    async fn first_step_done(&self, provider_reference: &str) -> Result<(), String> {
-        // Persist first, whatever the deadline: the reference is what lets a
-        // recovered payout ask the provider instead of registering again.
-        let p = match self.ledger.get(&self.id).await {
-            Ok(Some(p)) => p,
-            Ok(None) => return Err("the payout is gone from the ledger".into()),
-            Err(e) => return Err(format!("cannot read the ledger: {e}")),
-        };
-        if p.version != self.version() || p.state != State::Submitting {
-            return Err(format!(
-                "the ledger moved on ({} v{}) before the first step's reference was recorded",
-                p.state, p.version
-            ));
-        }
-        let mut meta = p.meta.clone();
-        meta.updated_at = now_ms();
-        meta.provider_reference = Some(provider_reference.to_owned());
-        let mut entry = HistoryEntry::new("first_step", now_ms());
-        entry.actor = Some(self.actor.clone());
-        entry.note = Some(format!(
-            "registered with provider reference {provider_reference}; recorded before the next step"
-        ));
-        let t = Transition {
-            to: State::Submitting,
-            meta,
-            entry,
-            due_at: None,
-            allocate_external_id: false,
-            dead_letter: None,
-        };
-        // A self-move keeps the due entry only if given; keep SUBMITTING's.
-        let t = Transition {
-            due_at: p.meta.next_check_at,
-            ..t
-        };
-        match self.ledger.transition(&p, t).await {
-            Ok(TransitionOutcome::Applied { version, .. }) => {
-                self.version.store(version, Ordering::SeqCst);
-                if let Ok(mut r) = self.reference.lock() {
-                    *r = Some(provider_reference.to_owned());
-                }
-            }
-            Ok(other) => return Err(format!("could not record the reference: {other:?}")),
-            Err(e) => return Err(format!("could not record the reference: {e}")),
-        }
-        match self.deadline_passed() {
-            Some(why) => Err(why),
-            None => Ok(()),
-        }
-    }
-}
-
 /// Account-holder names as banks return them differ in case, spacing and
 /// punctuation, and are often truncated; compare letters and digits only, and
 /// accept one being a word-prefix of the other.
@@ -698,19 +585,5 @@ pub fn names_match(given: &str, holder: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::names_match;
-
-    #[test]
-    fn name_matching_ignores_case_spacing_punctuation_and_truncation() {
-        assert!(names_match("Budi  Santoso", "BUDI SANTOSO"));
-        assert!(names_match("Budi Santoso, S.Kom", "BUDI SANTOSO SKOM"));
-        assert!(names_match(
-            "Muhammad Abdurrahman Wahid",
-            "MUHAMMAD ABDURRAHMAN"
-        ));
-        assert!(!names_match("Budi Santoso", "SITI AMINAH"));
-        assert!(!names_match("", "SITI"));
-        assert!(!names_match("Bud", "BUDI SANTOSO"), "whole words only");
-    }
-}
+#[path = "handler_tests.rs"]
+mod tests;

@@ -12,6 +12,7 @@
 
 pub mod apply;
 pub mod dead;
+pub mod fence;
 pub mod handler;
 mod policy;
 

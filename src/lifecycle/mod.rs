@@ -34,6 +34,7 @@
 
 mod decide;
 pub mod policy;
+mod steps;
 
 #[cfg(test)]
 mod tests;

@@ -61,6 +61,7 @@
 //! ```
 
 pub mod admin;
+mod books;
 pub mod callbacks;
 pub mod canonical_json;
 pub mod clock;

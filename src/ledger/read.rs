@@ -1,0 +1,166 @@
+//! Reads: one record, its audit trail, the state sets and the due index.
+
+use std::collections::BTreeMap;
+
+use redis::AsyncCommands;
+
+use super::{
+    HistoryEntry, Ledger, LedgerError, Payout, PayoutDetails, PayoutId, PayoutKind, PayoutMeta,
+};
+use crate::domain::{Secret, State};
+
+impl Ledger {
+    /// Read one payout.
+    pub async fn get(&self, id: &PayoutId) -> Result<Option<Payout>, LedgerError> {
+        let mut conn = self.conn.clone();
+        let key = self.keys.payout(&id.to_string());
+        let fields: BTreeMap<String, String> = conn.hgetall(&key).await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        parse_payout(id, &fields).map(Some)
+    }
+
+    /// The card token of a direct-debit payout (for the worker only).
+    pub async fn card_token(&self, id: &PayoutId) -> Result<Option<Secret>, LedgerError> {
+        let mut conn = self.conn.clone();
+        let v: Option<String> = conn
+            .hget(self.keys.payout(&id.to_string()), "secret")
+            .await?;
+        Ok(v.map(Secret::new))
+    }
+
+    /// The record's current version (the send fence's cheap re-check).
+    pub async fn version(&self, id: &PayoutId) -> Result<Option<u64>, LedgerError> {
+        let mut conn = self.conn.clone();
+        let v: Option<u64> = conn
+            .hget(self.keys.payout(&id.to_string()), "version")
+            .await?;
+        Ok(v)
+    }
+
+    /// The whole audit trail, oldest first.
+    pub async fn history(&self, id: &PayoutId) -> Result<Vec<HistoryEntry>, LedgerError> {
+        let mut conn = self.conn.clone();
+        let raw: Vec<String> = conn
+            .lrange(self.keys.history(&id.to_string()), 0, -1)
+            .await?;
+        raw.iter()
+            .map(|r| serde_json::from_str(r).map_err(LedgerError::from))
+            .collect()
+    }
+
+    /// Payout ids in `state`, `count` at a time from `cursor` (0 to start; 0 back = done).
+    pub async fn list(
+        &self,
+        state: State,
+        cursor: u64,
+        count: usize,
+    ) -> Result<(u64, Vec<PayoutId>), LedgerError> {
+        let mut conn = self.conn.clone();
+        let (next, ids): (u64, Vec<String>) = redis::cmd("SSCAN")
+            .arg(self.keys.state_set(state))
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut conn)
+            .await?;
+        Ok((next, ids.iter().filter_map(|s| s.parse().ok()).collect()))
+    }
+
+    /// How many payouts are in each state.
+    pub async fn count_by_state(&self) -> Result<BTreeMap<State, u64>, LedgerError> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        for s in State::ALL {
+            pipe.scard(self.keys.state_set(s));
+        }
+        let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
+        Ok(State::ALL.into_iter().zip(counts).collect())
+    }
+
+    /// Claim up to `limit` payouts whose due time has passed (see claim_due.lua).
+    pub async fn claim_due(
+        &self,
+        now: i64,
+        limit: usize,
+        lease_ms: i64,
+    ) -> Result<Vec<(PayoutId, State, PayoutKind)>, LedgerError> {
+        let mut conn = self.conn.clone();
+        let flat: Vec<String> = self
+            .claim
+            .key(self.keys.due())
+            .arg(now)
+            .arg(limit)
+            .arg(lease_ms)
+            .arg(self.keys.payout_prefix())
+            .invoke_async(&mut conn)
+            .await?;
+        let mut out = Vec::with_capacity(flat.len() / 3);
+        for chunk in flat.chunks(3) {
+            let (Some(id), Some(state), Some(kind)) = (chunk.first(), chunk.get(1), chunk.get(2))
+            else {
+                continue;
+            };
+            let (Ok(id), Ok(state)) = (id.parse::<PayoutId>(), state.parse::<State>()) else {
+                continue; // removed record: the entry is dropped by the next transition or ignored
+            };
+            let kind = if kind == "payment" {
+                PayoutKind::Payment
+            } else {
+                PayoutKind::Transfer
+            };
+            out.push((id, state, kind));
+        }
+        Ok(out)
+    }
+
+    /// Number of entries in the due index whose time has passed (reconciliation lag).
+    pub async fn due_count(&self, now: i64) -> Result<u64, LedgerError> {
+        let mut conn = self.conn.clone();
+        Ok(conn.zcount(self.keys.due(), "-inf", now).await?)
+    }
+
+    /// Oldest due time in the index, if any.
+    pub async fn oldest_due(&self) -> Result<Option<i64>, LedgerError> {
+        let mut conn = self.conn.clone();
+        let v: Vec<(String, f64)> = conn.zrange_withscores(self.keys.due(), 0, 0).await?;
+        Ok(v.first().map(|(_, s)| *s as i64))
+    }
+}
+
+fn parse_payout(id: &PayoutId, f: &BTreeMap<String, String>) -> Result<Payout, LedgerError> {
+    let corrupt = |detail: &str| LedgerError::Corrupt {
+        id: id.to_string(),
+        detail: detail.to_owned(),
+    };
+    let state = f
+        .get("state")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| corrupt("state"))?;
+    let version = f
+        .get("version")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| corrupt("version"))?;
+    let details: PayoutDetails = serde_json::from_str(f.get("doc").ok_or_else(|| corrupt("doc"))?)
+        .map_err(|e| corrupt(&e.to_string()))?;
+    let meta: PayoutMeta = serde_json::from_str(f.get("meta").ok_or_else(|| corrupt("meta"))?)
+        .map_err(|e| corrupt(&e.to_string()))?;
+    let external_ids = f
+        .get("ext")
+        .map(|s| {
+            s.split(',')
+                .filter(|x| !x.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Payout {
+        id: id.clone(),
+        state,
+        version,
+        details,
+        meta,
+        external_ids,
+    })
+}
