@@ -349,12 +349,12 @@ async fn forge(http: &reqwest::Client, api: &str, i: usize) -> Option<u16> {
         .to_string();
     let r = reference(i);
     let (path, body, ts) = match provider_of(i) {
-        Provider::Ifortepay => (
+        kirim::providers::ifortepay::ID => (
             "/callbacks/ifortepay",
             json!({"partnerReferenceNo": r, "additionalInfo": {"status": "CANCELLED"}}),
             snap_ts,
         ),
-        Provider::Nicepay => (
+        kirim::providers::nicepay::ID => (
             "/callbacks/nicepay",
             json!({"originalPartnerReferenceNo": r, "latestTransactionStatus": "04"}),
             snap_ts,

@@ -358,7 +358,7 @@ pub fn render_circuits(
     published: &BTreeMap<Provider, crate::circuit::PublishedState>,
 ) {
     use crate::circuit::PublishedState;
-    let states: Vec<PublishedState> = Provider::ALL
+    let states: Vec<PublishedState> = crate::providers::builtin_ids()
         .iter()
         .map(|p| {
             published

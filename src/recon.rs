@@ -325,7 +325,7 @@ mod tests {
     #[test]
     fn verdicts() {
         let ok = Outcome::Success { reference: None };
-        let p = Provider::Ifortepay;
+        let p = crate::providers::ifortepay::ID;
         assert_eq!(
             judge(p, &entry(ok.clone(), "100"), None).verdict,
             Verdict::Orphan

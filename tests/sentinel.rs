@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use common::{transfer, wait_for};
 use kirim::client::Client;
 use kirim::config::{SentinelSettings, Settings};
-use kirim::domain::{Provider, State};
+use kirim::domain::State;
 use kirim::ledger::PayoutId;
 use kirim::redis_server::TestRedis;
 use kirim::sandbox::FaultRule;
@@ -220,12 +220,9 @@ fn settings(topology: &Topology, sandbox: &kirim::sandbox::SandboxHandle) -> Set
     s.worker.shutdown_timeout_secs = 2;
     s.reconcile.submit_grace_secs = Some(3);
     s.reconcile.stuck_after_secs = 5;
-    for p in [
-        &mut s.providers.ifortepay.http,
-        &mut s.providers.nicepay.http,
-        &mut s.providers.singapay.http,
-    ] {
-        p.request_timeout_ms = 1_500;
+    let names: Vec<String> = s.providers.names().map(str::to_owned).collect();
+    for name in &names {
+        s.providers.set(name, "request_timeout_ms", 1_500u64);
     }
     s
 }
@@ -327,7 +324,7 @@ async fn a_primary_killed_mid_run_is_followed_and_nothing_is_paid_twice() {
                     if i >= payouts {
                         return;
                     }
-                    let provider = Provider::ALL[i % 3];
+                    let provider = kirim::providers::builtin_ids()[i % 3];
                     let reference = format!("HA-{i}");
                     let order = transfer(provider, &reference, "8753293240");
                     loop {
@@ -533,7 +530,7 @@ async fn a_switchover_costs_at_most_one_error_then_writes_go_to_the_new_primary(
         .expect("connects through the sentinels");
     let old_primary = client.ledger().connection().primary();
     client
-        .enqueue_transfer(&transfer(Provider::Ifortepay, "SW-1", "8753293240"))
+        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "SW-1", "8753293240"))
         .await
         .expect("enqueue on the first primary");
 
@@ -570,7 +567,7 @@ async fn a_switchover_costs_at_most_one_error_then_writes_go_to_the_new_primary(
         "nothing failed yet, so kirim has not moved"
     );
 
-    let order = transfer(Provider::Ifortepay, "SW-2", "8753293240");
+    let order = transfer(kirim::providers::ifortepay::ID, "SW-2", "8753293240");
     let mut errors = Vec::new();
     loop {
         match client.enqueue_transfer(&order).await {

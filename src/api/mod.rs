@@ -279,7 +279,7 @@ async fn get_payout(
     let reference = PartnerReference::parse(&reference)?;
     let providers: Vec<Provider> = match q.provider {
         Some(p) => vec![p.parse()?],
-        None => Provider::ALL.to_vec(),
+        None => crate::providers::builtin_ids(),
     };
     for p in providers {
         if let Some(view) = s

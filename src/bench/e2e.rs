@@ -34,8 +34,8 @@ pub enum ProviderMix {
 impl ProviderMix {
     fn provider(self, i: usize) -> Provider {
         match self {
-            ProviderMix::Ifortepay => Provider::Ifortepay,
-            ProviderMix::All => [Provider::Ifortepay, Provider::Nicepay, Provider::Singapay][i % 3],
+            ProviderMix::Ifortepay => crate::providers::ifortepay::ID,
+            ProviderMix::All => [crate::providers::ifortepay::ID, crate::providers::nicepay::ID, crate::providers::singapay::ID][i % 3],
         }
     }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::env::BenchEnv;
 use super::redis_stats::snapshot;
 use super::stats::Summary;
-use crate::domain::{AccountNumber, BankCode, Beneficiary, Money, PartnerReference, Provider};
+use crate::domain::{AccountNumber, BankCode, Beneficiary, Money, PartnerReference};
 use crate::jobs::Queue;
 use crate::ledger::{now_ms, Ledger, NewPayout, PayoutDetails, PayoutKind};
 use crate::sweep::Sweeper;
@@ -52,7 +52,7 @@ fn new_payout(reference: &str, i: usize) -> anyhow::Result<NewPayout> {
     Ok(NewPayout {
         details: PayoutDetails {
             kind: PayoutKind::Transfer,
-            provider: Provider::Ifortepay,
+            provider: crate::providers::ifortepay::ID,
             partner_reference: PartnerReference::parse(reference)?,
             amount: Money::parse("150000", "amount")?,
             beneficiary: Some(Beneficiary {

@@ -1,7 +1,9 @@
 //! The breaker state machine: one [`Breakers`] per worker process, pure state
 //! behind a mutex per provider, driven by the caller's clock.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{BreakerConfig, BreakerState, Permit, Reason, Signal, Transition, PROBE_RECHECK_MS};
@@ -52,8 +54,9 @@ impl Entry {
 
 pub(super) struct Inner {
     pub(super) cfg: BreakerConfig,
-    /// Indexed by [`slot`]; one mutex per provider so providers never contend.
-    pub(super) entries: [Mutex<Entry>; 3],
+    /// One entry per provider, created on first use (providers come from the
+    /// registry, not a fixed list). The critical sections are a few field reads.
+    pub(super) entries: Mutex<HashMap<Provider, Entry>>,
     /// Who wrote a published state (pid and a random tag), for operators.
     pub(super) instance: String,
 }
@@ -73,11 +76,25 @@ impl fmt::Debug for Breakers {
     }
 }
 
-fn slot(p: Provider) -> usize {
-    match p {
-        Provider::Ifortepay => 0,
-        Provider::Nicepay => 1,
-        Provider::Singapay => 2,
+/// The lock on one provider's entry.
+pub(super) struct EntryGuard<'a> {
+    map: MutexGuard<'a, HashMap<Provider, Entry>>,
+    provider: Provider,
+}
+
+impl Deref for EntryGuard<'_> {
+    type Target = Entry;
+    fn deref(&self) -> &Entry {
+        // Inserted by `Breakers::entry` before the guard is made.
+        &self.map[&self.provider]
+    }
+}
+
+impl DerefMut for EntryGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Entry {
+        self.map
+            .get_mut(&self.provider)
+            .expect("inserted by Breakers::entry")
     }
 }
 
@@ -88,11 +105,7 @@ impl Breakers {
         Breakers {
             inner: Arc::new(Inner {
                 cfg,
-                entries: [
-                    Mutex::new(Entry::new(&cfg)),
-                    Mutex::new(Entry::new(&cfg)),
-                    Mutex::new(Entry::new(&cfg)),
-                ],
+                entries: Mutex::new(HashMap::new()),
                 instance: format!("{}-{tag:04x}", std::process::id()),
             }),
         }
@@ -102,12 +115,17 @@ impl Breakers {
         self.inner.cfg
     }
 
-    pub(super) fn entry(&self, p: Provider) -> MutexGuard<'_, Entry> {
+    pub(super) fn entry(&self, p: Provider) -> EntryGuard<'_> {
         // A panic while holding the lock cannot leave an Entry half-updated in a
         // way that matters more than pausing payouts would; keep going.
-        self.inner.entries[slot(p)]
+        let mut map = self
+            .inner
+            .entries
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(|e| e.into_inner());
+        let cfg = self.inner.cfg;
+        map.entry(p).or_insert_with(|| Entry::new(&cfg));
+        EntryGuard { map, provider: p }
     }
 
     /// May a payout be sent to `p` now? See [`Breakers::acquire`], which also

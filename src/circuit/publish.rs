@@ -224,12 +224,12 @@ pub async fn read_all<C: ConnectionLike + Send>(
     keys: &Keys,
 ) -> Result<BTreeMap<Provider, PublishedState>, redis::RedisError> {
     let mut pipe = redis::pipe();
-    for p in Provider::ALL {
+    for p in crate::providers::builtin_ids() {
         pipe.hgetall(keys.circuit(p));
     }
     let hashes: Vec<std::collections::HashMap<String, String>> = pipe.query_async(conn).await?;
     let mut out = BTreeMap::new();
-    for (p, h) in Provider::ALL.into_iter().zip(hashes) {
+    for (p, h) in crate::providers::builtin_ids().into_iter().zip(hashes) {
         if h.is_empty() {
             continue;
         }

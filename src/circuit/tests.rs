@@ -6,7 +6,7 @@ use super::*;
 use crate::domain::{ExternalId, PartnerReference};
 use crate::providers::{Outcome, PayoutProvider, ProviderError, StatusQuery};
 
-const P: Provider = Provider::Ifortepay;
+const P: Provider = crate::providers::ifortepay::ID;
 
 fn cfg() -> BreakerConfig {
     BreakerConfig {
@@ -73,8 +73,8 @@ fn ok_while_closed_resets_the_count() {
 fn providers_are_independent() {
     let b = Breakers::new(cfg());
     open_at(&b, 0);
-    assert_eq!(b.permit(Provider::Nicepay, 1), Permit::Allow);
-    assert_eq!(b.state(Provider::Singapay), BreakerState::Closed);
+    assert_eq!(b.permit(crate::providers::nicepay::ID, 1), Permit::Allow);
+    assert_eq!(b.state(crate::providers::singapay::ID), BreakerState::Closed);
 }
 
 #[test]
@@ -238,7 +238,7 @@ struct Mute;
 #[async_trait::async_trait]
 impl PayoutProvider for Mute {
     fn provider(&self) -> Provider {
-        Provider::Singapay
+        crate::providers::singapay::ID
     }
     async fn transfer(
         &self,
@@ -251,7 +251,7 @@ impl PayoutProvider for Mute {
         _: &StatusQuery,
     ) -> Result<crate::providers::Exchange, ProviderError> {
         Err(ProviderError::Unsupported {
-            provider: Provider::Singapay,
+            provider: crate::providers::singapay::ID,
             operation: "transfer status",
         })
     }
@@ -263,7 +263,7 @@ impl PayoutProvider for Mute {
     }
     async fn balance(&self, _: &ExternalId) -> Result<crate::providers::Balance, ProviderError> {
         Err(ProviderError::Unsupported {
-            provider: Provider::Singapay,
+            provider: crate::providers::singapay::ID,
             operation: "balance inquiry",
         })
     }

@@ -55,7 +55,7 @@ pub fn candidate_ids(reference: &str, provider: Option<&str>) -> anyhow::Result<
     let reference = PartnerReference::parse(reference)?;
     Ok(match provider {
         Some(p) => vec![PayoutId::new(p.parse()?, reference)],
-        None => Provider::ALL
+        None => crate::providers::builtin_ids()
             .iter()
             .map(|p| PayoutId::new(*p, reference.clone()))
             .collect(),
@@ -66,7 +66,7 @@ pub fn candidate_ids(reference: &str, provider: Option<&str>) -> anyhow::Result<
 pub async fn circuits(client: &Client) -> anyhow::Result<Vec<PublishedState>> {
     let mut conn = client.ledger().connection();
     let published = read_all(&mut conn, client.ledger().keys()).await?;
-    Ok(Provider::ALL
+    Ok(crate::providers::builtin_ids()
         .iter()
         .map(|p| {
             published

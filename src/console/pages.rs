@@ -203,12 +203,12 @@ pub fn overview_live(o: &Overview) -> Markup {
                 section {
                     h2 { "Payouts by state and provider" }
                     table #states {
-                        thead { tr { th { "state" } @for p in Provider::ALL { th.num { (p.as_str()) } } th.num { "total" } } }
+                        thead { tr { th { "state" } @for p in crate::providers::builtin_ids() { th.num { (p.as_str()) } } th.num { "total" } } }
                         tbody {
                             @for s in State::ALL {
                                 tr {
                                     td { a href=(format!("/ui/payouts?state={}", s.as_str())) { (state_badge(s)) } }
-                                    @for p in Provider::ALL {
+                                    @for p in crate::providers::builtin_ids() {
                                         td.num {
                                             @match o.by_state_provider.get(&s).and_then(|m| m.as_ref()) {
                                                 Some(m) => (m.get(&p).copied().unwrap_or(0)),
@@ -241,7 +241,7 @@ pub fn overview_live(o: &Overview) -> Markup {
                 table #providers {
                     thead { tr { th { "provider" } th { "circuit" } th.num { "calls" } th.num { "error rate" } th.num { "mean latency" } th { "window" } } }
                     tbody {
-                        @for p in Provider::ALL {
+                        @for p in crate::providers::builtin_ids() {
                             @let c = o.circuits.get(&p).cloned().unwrap_or_else(|| crate::circuit::PublishedState::never_published(p));
                             @let (calls, windowed) = windowed_calls(o, p);
                             tr {
@@ -272,7 +272,7 @@ pub fn overview(me: &User, o: &Overview) -> Markup {
 fn provider_options(selected: Option<Provider>) -> Markup {
     html! {
         option value="" { "any provider" }
-        @for p in Provider::ALL {
+        @for p in crate::providers::builtin_ids() {
             option value=(p.as_str()) selected[selected == Some(p)] { (p.as_str()) }
         }
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::scenario::Case;
 use super::{Stack, DEMO_API_KEY};
-use crate::domain::{Provider, State};
+use crate::domain::State;
 use crate::ledger::{HistoryEntry, Payout, PayoutId};
 
 /// What the summary shows for one payout.
@@ -88,7 +88,7 @@ pub(super) fn progress_table(rows: &[Row], elapsed: Duration) -> Vec<String> {
     lines.push(head);
     let mut totals = [0usize; 8];
     let (mut all_final, mut all) = (0, 0);
-    for p in Provider::ALL {
+    for p in crate::providers::builtin_ids() {
         let mine: Vec<&Row> = rows.iter().filter(|r| r.case.provider == p).collect();
         let mut line = format!("{:<9}", p.as_str());
         for (i, (s, _)) in COLS.iter().enumerate() {

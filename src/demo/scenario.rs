@@ -54,9 +54,10 @@ const AMOUNTS: [&str; 6] = [
 
 fn short(p: Provider) -> &'static str {
     match p {
-        Provider::Ifortepay => "IFP",
-        Provider::Nicepay => "NCP",
-        Provider::Singapay => "SGP",
+        crate::providers::ifortepay::ID => "IFP",
+        crate::providers::nicepay::ID => "NCP",
+        crate::providers::singapay::ID => "SGP",
+        other => other.as_str(),
     }
 }
 
@@ -65,7 +66,7 @@ fn short(p: Provider) -> &'static str {
 pub(super) fn batch(quick: bool) -> Vec<Case> {
     let mut cases = Vec::new();
     let successes = if quick { 1 } else { 4 };
-    for (pi, p) in Provider::ALL.into_iter().enumerate() {
+    for (pi, p) in crate::providers::builtin_ids().into_iter().enumerate() {
         let mut n = 0;
         let mut next_ref = || {
             n += 1;
@@ -73,29 +74,31 @@ pub(super) fn batch(quick: bool) -> Vec<Case> {
         };
         // The faulted payout first: its endpoint's next request is the one that fails.
         let fault = match p {
-            Provider::Ifortepay => (
+            crate::providers::ifortepay::ID => (
                 Fault {
                     endpoint: "ifortepay.transfer",
                     kind: "error_500_after",
                 },
                 "HTTP 500 after booking; inquired",
             ),
-            Provider::Nicepay => (
+            crate::providers::nicepay::ID => (
                 Fault {
                     endpoint: "nicepay.approve",
                     kind: "close_after",
                 },
                 "connection dropped after booking; inquired",
             ),
-            Provider::Singapay => (
+            crate::providers::singapay::ID => (
                 Fault {
                     endpoint: "singapay.transfer_v2",
                     kind: "hang",
                 },
                 "timed out; not found; resubmitted",
             ),
+            // The demo's scenario covers the built-in providers only.
+            _ => continue,
         };
-        if !quick || p == Provider::Ifortepay || p == Provider::Singapay {
+        if !quick || p == crate::providers::ifortepay::ID || p == crate::providers::singapay::ID {
             let (acc, bank, name) = BENEFICIARIES[pi];
             cases.push(Case {
                 reference: next_ref(),
@@ -127,10 +130,10 @@ pub(super) fn batch(quick: bool) -> Vec<Case> {
                 story: "paid",
             });
         }
-        if !quick || p == Provider::Ifortepay {
+        if !quick || p == crate::providers::ifortepay::ID {
             // NICEPAY reports a cancelled (refunded) transfer as 09 "Failed".
             let (expected, story) = match p {
-                Provider::Nicepay => (State::Failed, "cancelled (NICEPAY reports 09)"),
+                crate::providers::nicepay::ID => (State::Failed, "cancelled (NICEPAY reports 09)"),
                 _ => (State::Cancelled, "cancelled by the provider"),
             };
             cases.push(Case {
@@ -147,7 +150,7 @@ pub(super) fn batch(quick: bool) -> Vec<Case> {
                 story,
             });
         }
-        if !quick || p == Provider::Nicepay {
+        if !quick || p == crate::providers::nicepay::ID {
             cases.push(Case {
                 reference: next_ref(),
                 provider: p,
@@ -162,7 +165,7 @@ pub(super) fn batch(quick: bool) -> Vec<Case> {
                 story: "invalid account",
             });
         }
-        if !quick && p == Provider::Singapay {
+        if !quick && p == crate::providers::singapay::ID {
             cases.push(Case {
                 reference: next_ref(),
                 provider: p,
@@ -177,7 +180,7 @@ pub(super) fn batch(quick: bool) -> Vec<Case> {
                 story: "insufficient funds",
             });
         }
-        if !quick && p == Provider::Ifortepay {
+        if !quick && p == crate::providers::ifortepay::ID {
             cases.push(Case {
                 reference: "DEMO-DD-001".into(),
                 provider: p,
@@ -200,7 +203,7 @@ mod tests {
     fn batches_cover_every_provider_and_outcome() {
         for quick in [false, true] {
             let b = batch(quick);
-            for p in Provider::ALL {
+            for p in crate::providers::builtin_ids() {
                 assert!(b.iter().any(|c| c.provider == p), "{p} in batch");
             }
             for s in [State::Succeeded, State::Cancelled, State::Failed] {

@@ -5,17 +5,18 @@
 pub mod external_id;
 pub mod money;
 pub mod outcome;
+mod provider;
 mod secret;
 mod state;
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use money::{Amount, Currency, Money};
 pub use outcome::Outcome;
+pub use provider::Provider;
 pub use secret::Secret;
 pub use state::State;
 
@@ -35,48 +36,6 @@ impl FieldError {
         FieldError {
             field: field.into(),
             rule: rule.into(),
-        }
-    }
-}
-
-/// The payment providers kirim speaks to. One enum, one spelling (`as_str`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
-    Ifortepay,
-    Nicepay,
-    Singapay,
-}
-
-impl Provider {
-    pub const ALL: [Provider; 3] = [Provider::Ifortepay, Provider::Nicepay, Provider::Singapay];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Ifortepay => "ifortepay",
-            Provider::Nicepay => "nicepay",
-            Provider::Singapay => "singapay",
-        }
-    }
-}
-
-impl fmt::Display for Provider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Provider {
-    type Err = FieldError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "ifortepay" => Ok(Provider::Ifortepay),
-            "nicepay" => Ok(Provider::Nicepay),
-            "singapay" => Ok(Provider::Singapay),
-            _ => Err(FieldError::new(
-                "provider",
-                "must be one of ifortepay, nicepay, singapay",
-            )),
         }
     }
 }
@@ -209,14 +168,6 @@ mod tests {
         assert!(BankCode::parse("014-").is_err());
         assert!(ExternalId::parse("1672977134961").is_ok());
         assert!(ExternalId::parse("12a").is_err());
-    }
-
-    #[test]
-    fn provider_parse() {
-        assert_eq!("NICEPAY".parse::<Provider>().unwrap(), Provider::Nicepay);
-        assert_eq!("x".parse::<Provider>().unwrap_err().field, "provider");
-        let json = serde_json::to_string(&Provider::Ifortepay).unwrap();
-        assert_eq!(json, "\"ifortepay\"");
     }
 }
 

@@ -301,7 +301,7 @@ fn every_state_times_every_event_keeps_the_invariants() {
         for e in &events {
             for meta in &metas {
                 for now in nows {
-                    let p = payout(state, meta.clone(), Provider::Ifortepay);
+                    let p = payout(state, meta.clone(), Provider::named("ifortepay"));
                     let now = Now::at(now);
                     let d = decide(&p, e, &pol, now);
                     check(&p, e, &pol, now, &d);
@@ -323,7 +323,7 @@ proptest! {
         meta in meta_strategy(),
         now in 0i64..500_000_000,
         jitter in 0.0f64..1.0,
-        provider in proptest::sample::select(Provider::ALL.to_vec()),
+        provider in proptest::sample::select(vec![Provider::named("ifortepay"), Provider::named("nicepay"), Provider::named("singapay")]),
     ) {
         let pol = policy();
         let p = payout(state, meta, provider);
@@ -341,7 +341,7 @@ fn a_refused_status_check_leaves_a_pending_payout_pending_and_alerts() {
             unresolved_since: Some(0),
             ..Default::default()
         },
-        Provider::Ifortepay,
+        Provider::named("ifortepay"),
     );
     let refused = Outcome::Refused {
         code: "HTTP403".into(),
@@ -361,7 +361,7 @@ fn not_found_resubmits_once_then_needs_review() {
         unresolved_since: Some(0),
         ..Default::default()
     };
-    let p = payout(State::Unknown, meta, Provider::Ifortepay);
+    let p = payout(State::Unknown, meta, Provider::named("ifortepay"));
     let d = decide(
         &p,
         &Event::Inquired(Outcome::NotFound),
@@ -382,7 +382,7 @@ fn not_found_resubmits_once_then_needs_review() {
             unknown_since: Some(GRACE_MS),
             ..w.meta
         },
-        Provider::Ifortepay,
+        Provider::named("ifortepay"),
     );
     let d = decide(
         &again,
@@ -405,7 +405,7 @@ fn the_first_resubmission_is_due_when_the_grace_ends() {
             checks: 4,
             ..Default::default()
         },
-        Provider::Ifortepay,
+        Provider::named("ifortepay"),
     );
     // Check number 5 would be 900 s later; the grace ends at 120 s.
     let d = decide(
@@ -421,7 +421,7 @@ fn the_first_resubmission_is_due_when_the_grace_ends() {
 #[test]
 fn a_header_only_callback_never_settles_and_inquires() {
     for state in [State::Pending, State::Unknown, State::NeedsReview] {
-        let p = payout(state, PayoutMeta::default(), Provider::Nicepay);
+        let p = payout(state, PayoutMeta::default(), Provider::named("nicepay"));
         for report in reports() {
             let d = decide(
                 &p,
@@ -441,7 +441,7 @@ fn a_header_only_callback_never_settles_and_inquires() {
 
 #[test]
 fn a_callback_about_an_unsent_payout_stops_the_send() {
-    let p = payout(State::Accepted, PayoutMeta::default(), Provider::Ifortepay);
+    let p = payout(State::Accepted, PayoutMeta::default(), Provider::named("ifortepay"));
     let d = decide(
         &p,
         &Event::Callback {
@@ -455,7 +455,7 @@ fn a_callback_about_an_unsent_payout_stops_the_send() {
     assert_eq!(d.action, Action::Inquire);
     // …and the UNKNOWN payout is not resent before the grace.
     let w = d.write.expect("write");
-    let p = payout(State::Unknown, w.meta, Provider::Ifortepay);
+    let p = payout(State::Unknown, w.meta, Provider::named("ifortepay"));
     let d = decide(
         &p,
         &Event::Inquired(Outcome::NotFound),
@@ -479,7 +479,7 @@ fn not_sent_is_retried_for_the_window_then_parked() {
             retries: 50,
             ..Default::default()
         },
-        Provider::Singapay,
+        Provider::named("singapay"),
     );
     let d = decide(&p, &retry, &pol, Now::at(1_799_000));
     assert!(matches!(d.action, Action::Enqueue { .. }), "{d:?}");
@@ -490,7 +490,7 @@ fn not_sent_is_retried_for_the_window_then_parked() {
 
 #[test]
 fn a_paused_provider_burns_no_attempt() {
-    let p = payout(State::Accepted, PayoutMeta::default(), Provider::Ifortepay);
+    let p = payout(State::Accepted, PayoutMeta::default(), Provider::named("ifortepay"));
     let d = decide(
         &p,
         &Event::Picked {
@@ -511,7 +511,7 @@ fn a_submission_refused_for_configuration_is_not_failed() {
     let p = payout(
         State::Submitting,
         PayoutMeta::default(),
-        Provider::Ifortepay,
+        Provider::named("ifortepay"),
     );
     let d = decide(
         &p,
@@ -538,7 +538,7 @@ fn never_reached_resubmits_without_using_the_allowance_until_the_horizon() {
         resubmits: pol.max_resubmits,
         ..Default::default()
     };
-    let p = payout(State::Unknown, meta.clone(), Provider::Nicepay);
+    let p = payout(State::Unknown, meta.clone(), Provider::named("nicepay"));
     let never = Event::Inquired(Outcome::NeverReached {
         reason: "no reference recorded".into(),
     });

@@ -374,13 +374,13 @@ mod tests {
     #[test]
     fn join_keeps_base_path() {
         let u = join_url(
-            Provider::Ifortepay,
+            crate::providers::ifortepay::ID,
             "http://h:1/ifortepay/",
             "/api/v1.0/profile",
         )
         .unwrap();
         assert_eq!(u.as_str(), "http://h:1/ifortepay/api/v1.0/profile");
-        assert!(join_url(Provider::Ifortepay, "nope", "/x").is_err());
+        assert!(join_url(crate::providers::ifortepay::ID, "nope", "/x").is_err());
     }
 
     #[test]

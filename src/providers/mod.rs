@@ -24,7 +24,7 @@ pub mod verdict;
 pub mod webhook;
 
 pub use crate::domain::Outcome;
-pub use registry::{build_all, Capability, ProviderModule, Providers, Registry};
+pub use registry::{build_all, builtin_ids, Capability, ProviderModule, Providers, Registry};
 
 use std::time::Duration;
 

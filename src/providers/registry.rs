@@ -213,3 +213,9 @@ impl Registry {
 pub fn build_all(settings: &ProvidersSettings) -> Result<Providers, ProviderError> {
     Registry::builtin().build(settings)
 }
+
+/// The ids of the built-in providers, in registration order (status pages,
+/// metrics and reports that list every provider).
+pub fn builtin_ids() -> Vec<Provider> {
+    Registry::builtin().ids()
+}

@@ -107,7 +107,7 @@ async fn booking(
 }
 
 async fn balances(State(state): State<AppState>) -> Response {
-    let v: serde_json::Map<String, serde_json::Value> = Provider::ALL
+    let v: serde_json::Map<String, serde_json::Value> = crate::providers::builtin_ids()
         .into_iter()
         .map(|p| (p.as_str().to_owned(), json!(wire(state.balance(p)))))
         .collect();

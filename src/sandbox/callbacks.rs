@@ -24,7 +24,6 @@ use super::canonical_json::canonical_json;
 use super::faults::Endpoint;
 use super::state::{AppState, Booking, CallbackRecord, Kind, Settled, Status};
 use super::{ifortepay, nicepay, singapay};
-use crate::domain::Provider;
 use crate::snap::{self, timestamp};
 
 /// Receive final statuses and deliver each in its own task.
@@ -58,24 +57,20 @@ pub(crate) async fn dispatcher(state: AppState, mut rx: mpsc::UnboundedReceiver<
 
 fn target(state: &AppState, b: &Booking) -> Option<(String, Endpoint)> {
     let (url, ep) = match (b.provider, b.kind) {
-        (Provider::Ifortepay, Kind::Transfer) => (
+        (crate::providers::ifortepay::ID, Kind::Transfer) => (
             &state.cfg.ifortepay.callback_url,
             Endpoint::CallbackIfortepay,
         ),
         // Direct debit notify (service 56) is not simulated.
-        (Provider::Ifortepay, _) => return None,
-        (Provider::Nicepay, _) => (&state.cfg.nicepay.notify_url, Endpoint::CallbackNicepay),
-        (Provider::Singapay, _) => (&state.cfg.singapay.webhook_url, Endpoint::CallbackSingapay),
+        (crate::providers::ifortepay::ID, _) => return None,
+        (crate::providers::nicepay::ID, _) => (&state.cfg.nicepay.notify_url, Endpoint::CallbackNicepay),
+        (crate::providers::singapay::ID, _) => (&state.cfg.singapay.webhook_url, Endpoint::CallbackSingapay),
+        // A provider the sandbox does not simulate has no callbacks.
+        _ => return None,
     };
     (!url.is_empty()).then(|| (url.clone(), ep))
 }
 
-/// The stale status an out-of-order delivery carries.
-fn stale(b: &Booking) -> Status {
-    match b.provider {
-        Provider::Ifortepay | Provider::Nicepay | Provider::Singapay => Status::Init,
-    }
-}
 
 async fn deliver(state: AppState, client: reqwest::Client, b: Booking) {
     let Some((url, ep)) = target(&state, &b) else {
@@ -88,13 +83,17 @@ async fn deliver(state: AppState, client: reqwest::Client, b: Booking) {
         messages.push(b.status);
     }
     if faults.contains(&super::FaultKind::OutOfOrder) {
-        messages.push(stale(&b));
+        // An out-of-order delivery carries the stale status: still in progress.
+        messages.push(Status::Init);
     }
     let mut bad_signature = faults.contains(&super::FaultKind::BadSignature);
     let mut shutdown = state.shutdown.clone();
     for status in messages {
         for attempt in 1..=state.cfg.callbacks.max_attempts {
-            let (body, headers, wire_status) = build(&state, &b, status, &url, bad_signature);
+            let Some((body, headers, wire_status)) = build(&state, &b, status, &url, bad_signature)
+            else {
+                return;
+            };
             bad_signature = false;
             let mut req = client
                 .post(&url)
@@ -146,9 +145,9 @@ fn build(
     status: Status,
     url: &str,
     corrupt: bool,
-) -> (String, Vec<(&'static str, String)>, String) {
-    match b.provider {
-        Provider::Ifortepay => {
+) -> Option<(String, Vec<(&'static str, String)>, String)> {
+    Some(match b.provider {
+        crate::providers::ifortepay::ID => {
             let body = ifortepay::callback_body(b, status);
             let text = body.to_string();
             let ts = timestamp::format(state.now());
@@ -166,7 +165,7 @@ fn build(
             ];
             (text, headers, ifortepay::status_str(status).to_owned())
         }
-        Provider::Nicepay => {
+        crate::providers::nicepay::ID => {
             let c = &state.cfg.nicepay;
             let body = nicepay::notify_body(b, status, &c.merchant_id);
             let ts = timestamp::format(state.now());
@@ -186,7 +185,7 @@ fn build(
                 nicepay::status_code(status).0.to_owned(),
             )
         }
-        Provider::Singapay => {
+        crate::providers::singapay::ID => {
             let view = Booking {
                 status,
                 ..b.clone()
@@ -212,7 +211,9 @@ fn build(
                 wire,
             )
         }
-    }
+        // `target` has no URL for a provider the sandbox does not simulate.
+        _ => return None,
+    })
 }
 
 /// Singapay webhook string-to-sign: `webhookUrl:sha256hex(canonical(body)):X-Timestamp`.

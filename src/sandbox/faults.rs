@@ -149,7 +149,7 @@ impl Endpoint {
             | Endpoint::IfortepayProfile
             | Endpoint::IfortepayDebitPayment
             | Endpoint::IfortepayDebitStatus
-            | Endpoint::CallbackIfortepay => Provider::Ifortepay,
+            | Endpoint::CallbackIfortepay => crate::providers::ifortepay::ID,
             Endpoint::NicepayToken
             | Endpoint::NicepayRegistration
             | Endpoint::NicepayApprove
@@ -157,12 +157,12 @@ impl Endpoint {
             | Endpoint::NicepayCancel
             | Endpoint::NicepayReject
             | Endpoint::NicepayBalance
-            | Endpoint::CallbackNicepay => Provider::Nicepay,
+            | Endpoint::CallbackNicepay => crate::providers::nicepay::ID,
             Endpoint::SingapayToken
             | Endpoint::SingapayTransferV1
             | Endpoint::SingapayTransferV2
             | Endpoint::SingapayInquiryStatus
-            | Endpoint::CallbackSingapay => Provider::Singapay,
+            | Endpoint::CallbackSingapay => crate::providers::singapay::ID,
         }
     }
 

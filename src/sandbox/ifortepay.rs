@@ -36,7 +36,7 @@ use super::{guarded, Endpoint};
 use crate::domain::Provider;
 use crate::snap::timestamp;
 
-const P: Provider = Provider::Ifortepay;
+const P: Provider = crate::providers::ifortepay::ID;
 
 /// Smallest and largest transfer (IDR), from the transfer-interbank page.
 pub const MIN_TRANSFER: i64 = 10_000;

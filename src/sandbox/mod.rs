@@ -376,7 +376,7 @@ async fn fault_layer(
 /// An error answer in the endpoint's provider dialect.
 fn fault_response(ep: Endpoint, http: u16, case: u8, message: &str) -> Response {
     match ep.provider() {
-        crate::domain::Provider::Singapay => singapay::fault_response(http, message),
+        crate::providers::singapay::ID => singapay::fault_response(http, message),
         _ => SnapError::new(ep, http, case, message).into_response(),
     }
 }

@@ -38,7 +38,7 @@ use super::{guarded, Endpoint};
 use crate::domain::Provider;
 use crate::snap::timestamp;
 
-const P: Provider = Provider::Nicepay;
+const P: Provider = crate::providers::nicepay::ID;
 
 pub fn routes(state: AppState) -> Router {
     use Endpoint as E;

@@ -67,7 +67,7 @@ use super::{guarded, Endpoint};
 use crate::domain::Provider;
 use crate::snap::{sha256_hex, timestamp};
 
-const P: Provider = Provider::Singapay;
+const P: Provider = crate::providers::singapay::ID;
 
 pub fn routes(state: AppState) -> Router {
     use Endpoint as E;

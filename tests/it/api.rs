@@ -190,7 +190,7 @@ async fn idempotency_validation_auth_and_pagination() {
     // Pagination: enough payouts for several pages, followed through nextCursor.
     let orders: Vec<_> = (0..200)
         .map(|i| {
-            crate::common::transfer(Provider::Nicepay, &format!("API-PAGE-{i:03}"), OK_ACCOUNT)
+            crate::common::transfer(kirim::providers::nicepay::ID, &format!("API-PAGE-{i:03}"), OK_ACCOUNT)
         })
         .collect();
     for r in app.client.enqueue_transfers(&orders).await.expect("bulk") {

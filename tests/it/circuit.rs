@@ -9,7 +9,7 @@ use kirim::metrics::{render, Recorder};
 use kirim::providers::snap::client::fresh_external_id;
 use redis::AsyncCommands;
 
-const P: Provider = Provider::Nicepay;
+const P: Provider = kirim::providers::nicepay::ID;
 
 fn open(b: &Breakers, p: Provider, now: i64) {
     for _ in 0..b.config().failures_to_open {
@@ -101,12 +101,12 @@ async fn an_unreadable_hash_is_an_error_naming_the_key() {
     let keys = client.ledger().keys().clone();
     let mut conn = client.ledger().connection();
     let _: () = conn
-        .hset(keys.circuit(Provider::Singapay), "state", "sideways")
+        .hset(keys.circuit(kirim::providers::singapay::ID), "state", "sideways")
         .await
         .unwrap();
     let err = read_all(&mut conn, &keys).await.unwrap_err();
     assert!(
-        err.to_string().contains(&keys.circuit(Provider::Singapay)),
+        err.to_string().contains(&keys.circuit(kirim::providers::singapay::ID)),
         "{err}"
     );
 }
@@ -122,16 +122,16 @@ async fn metrics_show_circuit_state_openings_and_alerts() {
     let b = Breakers::new(BreakerConfig::default());
     open(&b, P, 1_000);
     b.publish(&mut conn, &keys, P).await.unwrap();
-    open(&b, Provider::Singapay, 1_000);
-    b.permit(Provider::Singapay, 6_000);
-    b.publish(&mut conn, &keys, Provider::Singapay)
+    open(&b, kirim::providers::singapay::ID, 1_000);
+    b.permit(kirim::providers::singapay::ID, 6_000);
+    b.publish(&mut conn, &keys, kirim::providers::singapay::ID)
         .await
         .unwrap();
 
     let rec = Recorder::default();
     rec.alert(P, "submission_refused");
     rec.alert(P, "submission_refused");
-    rec.alert(Provider::Ifortepay, "callback_refused");
+    rec.alert(kirim::providers::ifortepay::ID, "callback_refused");
     rec.flush(client.ledger()).await.unwrap();
 
     let text = render(client.ledger(), client.queue())
@@ -167,30 +167,27 @@ async fn probe_maps_answers_refusals_and_connect_failures() {
     let providers = kirim::providers::build_all(&settings.providers).expect("providers");
     // iFortepay and NICEPAY answer a balance inquiry; Singapay has none and is
     // probed with a status inquiry for a reference that does not exist.
-    for p in Provider::ALL {
+    for p in kirim::providers::builtin_ids() {
         let signal = probe(providers[&p].as_ref(), &fresh_external_id()).await;
         assert_eq!(signal, Signal::Ok, "{p}");
     }
 
     // Nothing listens: a connect failure.
     let mut down = settings.providers.clone();
-    for http in [
-        &mut down.ifortepay.http,
-        &mut down.nicepay.http,
-        &mut down.singapay.http,
-    ] {
-        http.base_url = "http://127.0.0.1:1/".into();
+    let names: Vec<String> = down.names().map(str::to_owned).collect();
+    for name in &names {
+        down.set(name, "base_url", "http://127.0.0.1:1/");
     }
     let down = kirim::providers::build_all(&down).expect("providers");
-    for p in Provider::ALL {
+    for p in kirim::providers::builtin_ids() {
         let signal = probe(down[&p].as_ref(), &fresh_external_id()).await;
         assert_eq!(signal, Signal::ConnectFailure, "{p}");
     }
 
     // Credentials the provider does not know: refused.
     let mut wrong = settings.providers.clone();
-    wrong.ifortepay.client_id = "MCPD99999999".into();
+    wrong.set("ifortepay", "client_id", "MCPD99999999");
     let wrong = kirim::providers::build_all(&wrong).expect("providers");
-    let signal = probe(wrong[&Provider::Ifortepay].as_ref(), &fresh_external_id()).await;
+    let signal = probe(wrong[&kirim::providers::ifortepay::ID].as_ref(), &fresh_external_id()).await;
     assert_eq!(signal, Signal::Refused);
 }

@@ -159,7 +159,7 @@ async fn sigkilled_workers_never_pay_twice_and_lose_nothing() {
 
     let orders: Vec<_> = (0..payouts)
         .map(|i| {
-            let p = Provider::ALL[i % 3];
+            let p = kirim::providers::builtin_ids()[i % 3];
             transfer(p, &format!("CRASH-{i}"), "8753293240")
         })
         .collect();
@@ -255,7 +255,7 @@ async fn sigkilled_workers_never_pay_twice_and_lose_nothing() {
     let unknown_seen = {
         let mut n = 0;
         for i in 0..payouts.min(300) {
-            let id = format!("{}:CRASH-{i}", Provider::ALL[i % 3])
+            let id = format!("{}:CRASH-{i}", kirim::providers::builtin_ids()[i % 3])
                 .parse()
                 .unwrap();
             let h = ledger.history(&id).await.unwrap();

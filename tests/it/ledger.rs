@@ -11,7 +11,7 @@ use kirim::ledger::{now_ms, HistoryEntry, Ledger, PayoutId, Transition, Transiti
 
 fn order(reference: &str, amount: &str) -> TransferOrder {
     TransferOrder {
-        provider: Provider::Ifortepay,
+        provider: kirim::providers::ifortepay::ID,
         partner_reference: PartnerReference::parse(reference).unwrap(),
         amount: Money::parse(amount, "amount").unwrap(),
         beneficiary: Beneficiary {

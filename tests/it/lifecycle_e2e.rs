@@ -83,7 +83,7 @@ async fn a_worker_stalled_past_the_send_deadline_never_sends() {
         |s| {
             // A token fetch may take up to 5 s; the grace other workers wait is 4 s,
             // so the send deadline is max(4 s - 5 s, 4 s / 2) = 2 s.
-            s.providers.ifortepay.http.request_timeout_ms = 5_000;
+            s.providers.set("ifortepay", "request_timeout_ms", 5_000u64);
             s.reconcile.submit_grace_secs = Some(4);
         },
     )
@@ -100,7 +100,7 @@ async fn a_worker_stalled_past_the_send_deadline_never_sends() {
 
     let id = app
         .client
-        .enqueue_transfer(&transfer(Provider::Ifortepay, "STALL-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "STALL-1", OK_ACCOUNT))
         .await
         .unwrap()
         .id;
@@ -116,7 +116,7 @@ async fn a_worker_stalled_past_the_send_deadline_never_sends() {
         || {
             let (client, id) = (client.clone(), id.clone());
             async move {
-                let booked = bookings(sandbox, Provider::Ifortepay, "STALL-1");
+                let booked = bookings(sandbox, kirim::providers::ifortepay::ID, "STALL-1");
                 let h = history(&client, &id).await;
                 let fenced = h.iter().any(|e| e.event == "not_sent");
                 assert!(
@@ -181,15 +181,15 @@ async fn a_worker_stalled_past_the_send_deadline_never_sends() {
     // the one that booked did.
     let (stalled, sent) = (&p.external_ids[0], p.external_ids.last().unwrap());
     assert!(
-        external_id_reached(&app.sandbox, Provider::Ifortepay, sent),
+        external_id_reached(&app.sandbox, kirim::providers::ifortepay::ID, sent),
         "control: the successful submission's id was seen"
     );
     assert!(
-        !external_id_reached(&app.sandbox, Provider::Ifortepay, stalled),
+        !external_id_reached(&app.sandbox, kirim::providers::ifortepay::ID, stalled),
         "the stalled worker wrote its transfer after the send deadline\n  {}",
         trail(&h)
     );
-    let b = bookings(&app.sandbox, Provider::Ifortepay, "STALL-1");
+    let b = bookings(&app.sandbox, kirim::providers::ifortepay::ID, "STALL-1");
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].booked_count, 1, "booked exactly once");
     assert_eq!(b[0].duplicate_attempts, 0, "no second transfer arrived");
@@ -199,7 +199,7 @@ async fn a_worker_stalled_past_the_send_deadline_never_sends() {
         Duration::from_secs(10),
         || {
             let client = client.clone();
-            async move { alert_count(&client, Provider::Ifortepay, "fenced").await >= 1 }
+            async move { alert_count(&client, kirim::providers::ifortepay::ID, "fenced").await >= 1 }
         },
     )
     .await;
@@ -237,7 +237,7 @@ async fn a_sigkill_between_nicepay_registration_and_approve_does_not_register_tw
     let mut first = WorkerProcess::spawn("e2e-nicepay-first", &env);
     let reference = "KILL-NICEPAY-1";
     let id = client
-        .enqueue_transfer(&transfer(Provider::Nicepay, reference, OK_ACCOUNT))
+        .enqueue_transfer(&transfer(kirim::providers::nicepay::ID, reference, OK_ACCOUNT))
         .await
         .unwrap()
         .id;
@@ -253,7 +253,7 @@ async fn a_sigkill_between_nicepay_registration_and_approve_does_not_register_tw
     .await;
     let approve_arrived = Instant::now();
     first.sigkill();
-    let registered = bookings(&sandbox, Provider::Nicepay, reference);
+    let registered = bookings(&sandbox, kirim::providers::nicepay::ID, reference);
     assert_eq!(registered.len(), 1, "registered");
     assert_eq!(
         registered[0].booked_count, 0,
@@ -277,7 +277,7 @@ async fn a_sigkill_between_nicepay_registration_and_approve_does_not_register_tw
     let p = payout(&client, &id).await;
     let h = history(&client, &id).await;
     assert_eq!(p.state, State::Succeeded, "{:?}\n  {}", p.meta, trail(&h));
-    let b = bookings(&sandbox, Provider::Nicepay, reference);
+    let b = bookings(&sandbox, kirim::providers::nicepay::ID, reference);
     assert_eq!(b.len(), 1);
     assert_eq!(
         b[0].duplicate_attempts,
@@ -332,7 +332,7 @@ async fn a_sixty_second_outage_ends_with_every_payout_final_and_none_dead_letter
     let started = Instant::now();
     let n = 30;
     let orders: Vec<_> = (0..n)
-        .map(|i| transfer(Provider::ALL[i % 3], &format!("OUT-{i}"), OK_ACCOUNT))
+        .map(|i| transfer(kirim::providers::builtin_ids()[i % 3], &format!("OUT-{i}"), OK_ACCOUNT))
         .collect();
     let ids: Vec<PayoutId> = app
         .client
@@ -435,7 +435,7 @@ async fn a_sixty_second_outage_ends_with_every_payout_final_and_none_dead_letter
     let c = kirim::circuit::read_all(&mut conn, ledger.keys())
         .await
         .unwrap();
-    for p in Provider::ALL {
+    for p in kirim::providers::builtin_ids() {
         assert_eq!(c[&p].state, CircuitState::Closed, "{p}: {c:?}");
         assert!(c[&p].opened_total >= 1);
     }

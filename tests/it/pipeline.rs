@@ -18,7 +18,7 @@ async fn every_provider_pays_once_and_succeeds() {
     let mut app = App::spawn(|_| {}, |_| {}).await;
     app.start_worker().await;
     let mut ids = Vec::new();
-    for p in Provider::ALL {
+    for p in kirim::providers::builtin_ids() {
         let e = app
             .client
             .enqueue_transfer(&transfer(p, &format!("OK-{p}"), OK_ACCOUNT))
@@ -56,7 +56,7 @@ async fn outcome_classes_map_to_final_states() {
     let cancel = app
         .client
         .enqueue_transfer(&transfer(
-            Provider::Ifortepay,
+            kirim::providers::ifortepay::ID,
             "CXL-1",
             magic::ALWAYS_CANCEL,
         ))
@@ -65,7 +65,7 @@ async fn outcome_classes_map_to_final_states() {
     let invalid = app
         .client
         .enqueue_transfer(&transfer(
-            Provider::Ifortepay,
+            kirim::providers::ifortepay::ID,
             "BAD-1",
             magic::INVALID_ACCOUNT,
         ))
@@ -74,7 +74,7 @@ async fn outcome_classes_map_to_final_states() {
     let funds = app
         .client
         .enqueue_transfer(&transfer(
-            Provider::Ifortepay,
+            kirim::providers::ifortepay::ID,
             "NSF-1",
             magic::INSUFFICIENT_FUNDS,
         ))
@@ -100,12 +100,12 @@ async fn pending_payouts_are_settled_by_reconciliation() {
     app.start_worker().await;
     let e = app
         .client
-        .enqueue_transfer(&transfer(Provider::Ifortepay, "PND-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "PND-1", OK_ACCOUNT))
         .await
         .unwrap();
     let n = app
         .client
-        .enqueue_transfer(&transfer(Provider::Nicepay, "PND-2", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(kirim::providers::nicepay::ID, "PND-2", OK_ACCOUNT))
         .await
         .unwrap();
     app.wait_state(&e.id, State::Pending, T).await;
@@ -119,7 +119,7 @@ async fn pending_payouts_are_settled_by_reconciliation() {
         h.iter().any(|x| x.event == "inquiry"),
         "settled by an inquiry"
     );
-    assert_eq!(app.booked(Provider::Ifortepay, "PND-1").await, 1);
+    assert_eq!(app.booked(kirim::providers::ifortepay::ID, "PND-1").await, 1);
     app.stop_worker().await;
 }
 
@@ -133,7 +133,7 @@ async fn error_after_booking_is_unknown_then_inquired_never_resent() {
         .await;
     app.start_worker().await;
     let mut ids = Vec::new();
-    for p in Provider::ALL {
+    for p in kirim::providers::builtin_ids() {
         ids.push(
             app.client
                 .enqueue_transfer(&transfer(p, &format!("UNK-{p}"), OK_ACCOUNT))
@@ -168,7 +168,7 @@ async fn not_received_is_submitted_once_more_with_the_same_reference() {
     app.start_worker().await;
     let e = app
         .client
-        .enqueue_transfer(&transfer(Provider::Ifortepay, "NF-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "NF-1", OK_ACCOUNT))
         .await
         .unwrap();
     app.wait_state(&e.id, State::Succeeded, T).await;
@@ -183,7 +183,7 @@ async fn not_received_is_submitted_once_more_with_the_same_reference() {
         "each submission had its own X-EXTERNAL-ID"
     );
     assert_ne!(p.external_ids[0], p.external_ids[1]);
-    assert_eq!(app.booked(Provider::Ifortepay, "NF-1").await, 1);
+    assert_eq!(app.booked(kirim::providers::ifortepay::ID, "NF-1").await, 1);
     app.stop_worker().await;
 }
 
@@ -195,7 +195,7 @@ async fn rate_limits_and_expired_tokens_are_retried() {
     app.start_worker().await;
     let e = app
         .client
-        .enqueue_transfer(&transfer(Provider::Ifortepay, "RL-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "RL-1", OK_ACCOUNT))
         .await
         .unwrap();
     app.wait_state(&e.id, State::Succeeded, T).await;
@@ -205,7 +205,7 @@ async fn rate_limits_and_expired_tokens_are_retried() {
         .filter(|x| x.outcome.as_deref() == Some("retryable"))
         .count();
     assert_eq!(retries, 2, "two 429s, two retries: {h:?}");
-    assert_eq!(app.booked(Provider::Ifortepay, "RL-1").await, 1);
+    assert_eq!(app.booked(kirim::providers::ifortepay::ID, "RL-1").await, 1);
 
     // Expire every token at the provider: the next payout refreshes and goes through.
     let r = app
@@ -217,11 +217,11 @@ async fn rate_limits_and_expired_tokens_are_retried() {
     assert!(r.status().is_success());
     let e2 = app
         .client
-        .enqueue_transfer(&transfer(Provider::Ifortepay, "TOK-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "TOK-1", OK_ACCOUNT))
         .await
         .unwrap();
     app.wait_state(&e2.id, State::Succeeded, T).await;
-    assert_eq!(app.booked(Provider::Ifortepay, "TOK-1").await, 1);
+    assert_eq!(app.booked(kirim::providers::ifortepay::ID, "TOK-1").await, 1);
     app.stop_worker().await;
 }
 
@@ -233,7 +233,7 @@ async fn exhausted_retries_go_to_dead_letters_and_can_be_redriven() {
     app.start_worker().await;
     let e = app
         .client
-        .enqueue_transfer(&transfer(Provider::Nicepay, "DL-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(kirim::providers::nicepay::ID, "DL-1", OK_ACCOUNT))
         .await
         .unwrap();
     let ledger = app.client.ledger().clone();
@@ -246,7 +246,7 @@ async fn exhausted_retries_go_to_dead_letters_and_can_be_redriven() {
     let p = ledger.get(&e.id).await.unwrap().unwrap();
     assert_eq!(p.state, State::Accepted, "never sent, so still ACCEPTED");
     assert!(p.meta.dead);
-    assert_eq!(app.booked(Provider::Nicepay, "DL-1").await, 0);
+    assert_eq!(app.booked(kirim::providers::nicepay::ID, "DL-1").await, 0);
     app.clear_faults().await;
     let r = dead::retry(
         &ledger,
@@ -259,7 +259,7 @@ async fn exhausted_retries_go_to_dead_letters_and_can_be_redriven() {
     .unwrap();
     assert!(matches!(r, dead::Redrive::Requeued(_)), "{r:?}");
     app.wait_state(&e.id, State::Succeeded, T).await;
-    assert_eq!(app.booked(Provider::Nicepay, "DL-1").await, 1);
+    assert_eq!(app.booked(kirim::providers::nicepay::ID, "DL-1").await, 1);
     let h = ledger.history(&e.id).await.unwrap();
     let redrive = h
         .iter()
@@ -279,7 +279,7 @@ async fn a_payout_found_submitting_is_inquired_not_resent() {
         .await;
     let e = app
         .client
-        .enqueue_transfer(&transfer(Provider::Ifortepay, "CR-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "CR-1", OK_ACCOUNT))
         .await
         .unwrap();
     let ledger = app.client.ledger().clone();
@@ -317,7 +317,7 @@ async fn a_payout_found_submitting_is_inquired_not_resent() {
         transaction_date: kirim::snap::timestamp::now(),
         fence: Default::default(),
     };
-    let ex = providers[&Provider::Ifortepay]
+    let ex = providers[&kirim::providers::ifortepay::ID]
         .transfer(&req)
         .await
         .unwrap();
@@ -325,13 +325,13 @@ async fn a_payout_found_submitting_is_inquired_not_resent() {
         ex.outcome,
         kirim::providers::Outcome::Unknown { .. }
     ));
-    assert_eq!(app.booked(Provider::Ifortepay, "CR-1").await, 1);
+    assert_eq!(app.booked(kirim::providers::ifortepay::ID, "CR-1").await, 1);
     // Now the worker (re)starts and finds the payout SUBMITTING.
     app.start_worker().await;
     app.wait_state(&e.id, State::Succeeded, T).await;
     let p = ledger.get(&e.id).await.unwrap().unwrap();
     assert_eq!(p.meta.submissions, 1, "never sent again");
-    assert_eq!(app.booked(Provider::Ifortepay, "CR-1").await, 1);
+    assert_eq!(app.booked(kirim::providers::ifortepay::ID, "CR-1").await, 1);
     let h = ledger.history(&e.id).await.unwrap();
     assert!(h.iter().any(|x| x.event == "recovered"), "{h:?}");
     app.stop_worker().await;
@@ -350,7 +350,7 @@ async fn graceful_shutdown_loses_nothing() {
         .unwrap();
     assert!(r.status().is_success());
     let orders: Vec<_> = (0..120)
-        .map(|i| transfer(Provider::Ifortepay, &format!("GS-{i}"), OK_ACCOUNT))
+        .map(|i| transfer(kirim::providers::ifortepay::ID, &format!("GS-{i}"), OK_ACCOUNT))
         .collect();
     app.client.enqueue_transfers(&orders).await.unwrap();
     app.start_worker().await;
@@ -378,7 +378,7 @@ async fn graceful_shutdown_loses_nothing() {
     })
     .await;
     for i in 0..120 {
-        assert_eq!(app.booked(Provider::Ifortepay, &format!("GS-{i}")).await, 1);
+        assert_eq!(app.booked(kirim::providers::ifortepay::ID, &format!("GS-{i}")).await, 1);
     }
     app.stop_worker().await;
 }
@@ -389,7 +389,7 @@ async fn a_backlog_beyond_the_apalis_fetch_limit_drains() {
     // kirim promotes in chunks; 10,000 queued payouts must all drain.
     let mut app = App::spawn(|_| {}, |s| s.worker.concurrency = 64).await;
     let orders: Vec<_> = (0..10_000)
-        .map(|i| transfer(Provider::Ifortepay, &format!("BL-{i}"), OK_ACCOUNT))
+        .map(|i| transfer(kirim::providers::ifortepay::ID, &format!("BL-{i}"), OK_ACCOUNT))
         .collect();
     let results = app.client.enqueue_transfers(&orders).await.unwrap();
     assert!(results.iter().all(|r| r.is_ok()));
@@ -422,13 +422,13 @@ async fn nicepay_lost_registration_answer_recovers_without_paying_twice() {
     app.start_worker().await;
     let e = app
         .client
-        .enqueue_transfer(&transfer(Provider::Nicepay, "NLR-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(kirim::providers::nicepay::ID, "NLR-1", OK_ACCOUNT))
         .await
         .unwrap();
     app.wait_state(&e.id, State::Succeeded, T).await;
     let p = app.client.ledger().get(&e.id).await.unwrap().unwrap();
     assert_eq!(p.meta.submissions, 2);
-    assert_eq!(app.booked(Provider::Nicepay, "NLR-1").await, 1);
+    assert_eq!(app.booked(kirim::providers::nicepay::ID, "NLR-1").await, 1);
     app.stop_worker().await;
 }
 
@@ -437,10 +437,10 @@ async fn beneficiary_name_check_before_transfer() {
     let mut app = App::spawn(|_| {}, |_| {}).await;
     app.start_worker().await;
     // The sandbox names every account "SANDBOX ACCOUNT <last 4 digits>".
-    let mut good = transfer(Provider::Ifortepay, "NAME-OK", OK_ACCOUNT);
+    let mut good = transfer(kirim::providers::ifortepay::ID, "NAME-OK", OK_ACCOUNT);
     good.beneficiary.name = "Sandbox  account 3240".into();
     good.verify_beneficiary_name = true;
-    let mut bad = transfer(Provider::Ifortepay, "NAME-BAD", OK_ACCOUNT);
+    let mut bad = transfer(kirim::providers::ifortepay::ID, "NAME-BAD", OK_ACCOUNT);
     bad.verify_beneficiary_name = true;
     let g = app.client.enqueue_transfer(&good).await.unwrap();
     let b = app.client.enqueue_transfer(&bad).await.unwrap();
@@ -455,7 +455,7 @@ async fn beneficiary_name_check_before_transfer() {
         .unwrap()
         .contains("SANDBOX ACCOUNT 3240"));
     assert_eq!(
-        app.booked(Provider::Ifortepay, "NAME-BAD").await,
+        app.booked(kirim::providers::ifortepay::ID, "NAME-BAD").await,
         0,
         "nothing sent on a mismatch"
     );
@@ -469,7 +469,7 @@ async fn retention_deletes_finished_job_data_but_keeps_the_ledger() {
     let mut app = App::spawn(|_| {}, |_| {}).await;
     app.start_worker().await;
     let orders: Vec<_> = (0..20)
-        .map(|i| transfer(Provider::Ifortepay, &format!("RET-{i}"), OK_ACCOUNT))
+        .map(|i| transfer(kirim::providers::ifortepay::ID, &format!("RET-{i}"), OK_ACCOUNT))
         .collect();
     app.client.enqueue_transfers(&orders).await.unwrap();
     let ledger = app.client.ledger().clone();
@@ -514,7 +514,7 @@ async fn direct_debit_payment_without_otp_and_no_card_token_leaks() {
     app.start_worker().await;
     let token = "card_.eyJpYXQiOjE3MjE4OTM3NDQsInNlY3JldCI6dHJ1ZX0.sig-kirim-test";
     let order = kirim::client::PaymentOrder {
-        provider: Provider::Ifortepay,
+        provider: kirim::providers::ifortepay::ID,
         partner_reference: kirim::domain::PartnerReference::parse("DD-1").unwrap(),
         amount: kirim::domain::Money::parse("15000.00", "amount").unwrap(),
         bank_card_token: kirim::domain::Secret::new(token),
@@ -610,7 +610,7 @@ async fn a_fresh_namespace_does_not_reuse_external_ids_the_provider_has_seen() {
         app.start_worker().await;
         let mut ids = Vec::new();
         for i in 0..6 {
-            let p = Provider::ALL[i % Provider::ALL.len()];
+            let p = kirim::providers::builtin_ids()[i % 3];
             let e = app
                 .client
                 .enqueue_transfer(&transfer(p, &format!("NS-{round}-{i}"), OK_ACCOUNT))

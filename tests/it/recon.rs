@@ -37,12 +37,12 @@ fn direct(reference: &str) -> TransferRequest {
 async fn the_day_end_report_finds_orphans_and_wrong_final_states() {
     let mut app = App::spawn(|_| {}, |_| {}).await;
     let providers = kirim::providers::build_all(&app.settings.providers).expect("providers");
-    let ifortepay = providers[&Provider::Ifortepay].clone();
+    let ifortepay = providers[&kirim::providers::ifortepay::ID].clone();
 
     // A payout the ledger marked FAILED that the provider did book.
     let wrong = app
         .client
-        .enqueue_transfer(&transfer(Provider::Ifortepay, "RECON-WRONG", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "RECON-WRONG", OK_ACCOUNT))
         .await
         .expect("enqueue");
     let ledger = app.client.ledger().clone();
@@ -80,7 +80,7 @@ async fn the_day_end_report_finds_orphans_and_wrong_final_states() {
         ok.push(
             app.client
                 .enqueue_transfer(&transfer(
-                    Provider::Ifortepay,
+                    kirim::providers::ifortepay::ID,
                     &format!("RECON-OK-{i}"),
                     OK_ACCOUNT,
                 ))
@@ -101,7 +101,7 @@ async fn the_day_end_report_finds_orphans_and_wrong_final_states() {
     list.sort_by_key(|(p, _)| p.as_str());
     let r = recon::report(&ledger, &list, today).await.expect("report");
 
-    let p = Provider::Ifortepay;
+    let p = kirim::providers::ifortepay::ID;
     assert_eq!(r.count(p, Verdict::Orphan), 1, "{r:#?}");
     assert_eq!(r.count(p, Verdict::Mismatch), 1, "{r:#?}");
     assert_eq!(r.count(p, Verdict::Matched), 3, "{r:#?}");
@@ -138,7 +138,7 @@ async fn the_day_end_report_finds_orphans_and_wrong_final_states() {
     );
 
     // Adopt the orphan: recorded, inquired (never sent), then final.
-    let order = transfer(Provider::Ifortepay, "RECON-ORPHAN", OK_ACCOUNT);
+    let order = transfer(kirim::providers::ifortepay::ID, "RECON-ORPHAN", OK_ACCOUNT);
     let none = recon::adopt(&app.client, &order, "ops:ayu", " ").await;
     assert!(matches!(none, Err(recon::ReconError::NoNote)), "{none:?}");
     recon::adopt(
@@ -154,12 +154,12 @@ async fn the_day_end_report_finds_orphans_and_wrong_final_states() {
         matches!(again, Err(recon::ReconError::AlreadyKnown { .. })),
         "{again:?}"
     );
-    let id = kirim::ledger::PayoutId::new(Provider::Ifortepay, order.partner_reference.clone());
+    let id = kirim::ledger::PayoutId::new(kirim::providers::ifortepay::ID, order.partner_reference.clone());
     app.start_worker().await;
     app.wait_state(&id, State::Succeeded, T).await;
     app.stop_worker().await;
     assert_eq!(
-        app.booked(Provider::Ifortepay, "RECON-ORPHAN").await,
+        app.booked(kirim::providers::ifortepay::ID, "RECON-ORPHAN").await,
         1,
         "adopted, never sent again"
     );

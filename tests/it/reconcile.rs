@@ -46,8 +46,8 @@ async fn callback_app(poll: bool, tune: impl FnOnce(&mut kirim::sandbox::Sandbox
             tune(c);
         },
         move |s| {
-            s.providers.ifortepay.callback_url = ifp;
-            s.providers.singapay.webhook_url = sgp;
+            s.providers.set("ifortepay", "callback_url", ifp);
+            s.providers.set("singapay", "webhook_url", sgp);
             s.api.bind = api_addr.to_string();
             if !poll {
                 s.reconcile.schedule_secs = vec![3600];
@@ -79,13 +79,13 @@ async fn settles_by_polling_alone() {
     app.start_worker().await;
     let ok = app
         .client
-        .enqueue_transfer(&transfer(Provider::Singapay, "POLL-OK", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(kirim::providers::singapay::ID, "POLL-OK", OK_ACCOUNT))
         .await
         .unwrap();
     let cx = app
         .client
         .enqueue_transfer(&transfer(
-            Provider::Ifortepay,
+            kirim::providers::ifortepay::ID,
             "POLL-CX",
             magic::ALWAYS_CANCEL,
         ))
@@ -106,7 +106,7 @@ async fn settles_by_polling_alone() {
 async fn settles_by_callback_alone() {
     let mut app = callback_app(false, |_| {}).await;
     let mut ids = Vec::new();
-    for p in Provider::ALL {
+    for p in kirim::providers::builtin_ids() {
         ids.push(
             app.client
                 .enqueue_transfer(&transfer(p, &format!("CB-{p}"), OK_ACCOUNT))
@@ -118,7 +118,7 @@ async fn settles_by_callback_alone() {
     let cx = app
         .client
         .enqueue_transfer(&transfer(
-            Provider::Ifortepay,
+            kirim::providers::ifortepay::ID,
             "CB-CX",
             magic::ALWAYS_CANCEL,
         ))
@@ -133,7 +133,7 @@ async fn settles_by_callback_alone() {
         app.wait_state(id, State::Succeeded, T).await;
         let h = app.client.ledger().history(id).await.unwrap();
         assert_eq!(events(&h, "callback"), 1, "{id}: its callback arrived");
-        if id.provider == Provider::Nicepay {
+        if id.provider == kirim::providers::nicepay::ID {
             // A header-only signature never settles from the body: the
             // notification made the payout due and an inquiry settled it.
             assert!(
@@ -165,14 +165,14 @@ async fn duplicated_and_out_of_order_callbacks_with_polling() {
     .await;
     let ok = app
         .client
-        .enqueue_transfer(&transfer(Provider::Ifortepay, "DUP-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "DUP-1", OK_ACCOUNT))
         .await
         .unwrap()
         .id;
     let cx = app
         .client
         .enqueue_transfer(&transfer(
-            Provider::Ifortepay,
+            kirim::providers::ifortepay::ID,
             "DUP-2",
             magic::ALWAYS_CANCEL,
         ))
@@ -182,7 +182,7 @@ async fn duplicated_and_out_of_order_callbacks_with_polling() {
     // NICEPAY reports the sandbox's cancellations as 09 (failed).
     let nf = app
         .client
-        .enqueue_transfer(&transfer(Provider::Nicepay, "DUP-3", magic::ALWAYS_CANCEL))
+        .enqueue_transfer(&transfer(kirim::providers::nicepay::ID, "DUP-3", magic::ALWAYS_CANCEL))
         .await
         .unwrap()
         .id;
@@ -213,7 +213,7 @@ async fn duplicated_and_out_of_order_callbacks_with_polling() {
     assert_eq!(app.state(&ok).await, Some(State::Succeeded));
     assert_eq!(app.state(&cx).await, Some(State::Cancelled));
     assert_eq!(app.state(&nf).await, Some(State::Failed));
-    assert_eq!(app.booked(Provider::Ifortepay, "DUP-1").await, 1);
+    assert_eq!(app.booked(kirim::providers::ifortepay::ID, "DUP-1").await, 1);
     app.stop_worker().await;
 }
 
@@ -224,7 +224,7 @@ async fn unknown_resolved_by_callback() {
         .await;
     let id = app
         .client
-        .enqueue_transfer(&transfer(Provider::Ifortepay, "UNK-CB", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "UNK-CB", OK_ACCOUNT))
         .await
         .unwrap()
         .id;
@@ -233,7 +233,7 @@ async fn unknown_resolved_by_callback() {
     app.wait_state(&id, State::Succeeded, T).await;
     let h = app.client.ledger().history(&id).await.unwrap();
     assert_eq!(events(&h, "callback"), 1);
-    assert_eq!(app.booked(Provider::Ifortepay, "UNK-CB").await, 1);
+    assert_eq!(app.booked(kirim::providers::ifortepay::ID, "UNK-CB").await, 1);
     app.stop_worker().await;
 }
 
@@ -243,7 +243,7 @@ async fn needs_review_is_reached_and_resolved_by_an_operator() {
     app.start_worker().await;
     let id = app
         .client
-        .enqueue_transfer(&transfer(Provider::Ifortepay, "STUCK-1", magic::STUCK))
+        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "STUCK-1", magic::STUCK))
         .await
         .unwrap()
         .id;
@@ -300,7 +300,7 @@ fn sweeper(
 async fn two_reconcilers_never_poll_the_same_payout_twice_in_a_tick() {
     let app = App::spawn(|_| {}, |s| s.reconcile.stuck_after_secs = 0).await;
     let orders: Vec<_> = (0..300)
-        .map(|i| transfer(Provider::Ifortepay, &format!("TR-{i}"), OK_ACCOUNT))
+        .map(|i| transfer(kirim::providers::ifortepay::ID, &format!("TR-{i}"), OK_ACCOUNT))
         .collect();
     app.client.enqueue_transfers(&orders).await.unwrap();
     // Drop the jobs the enqueue pushed so only the sweeps' jobs are counted.
@@ -330,7 +330,7 @@ async fn two_reconcilers_never_poll_the_same_payout_twice_in_a_tick() {
     assert_eq!(report.claimed, 300);
     // And two sweeps running at once (different ticks) split the work.
     let orders: Vec<_> = (0..300)
-        .map(|i| transfer(Provider::Nicepay, &format!("TR2-{i}"), OK_ACCOUNT))
+        .map(|i| transfer(kirim::providers::nicepay::ID, &format!("TR2-{i}"), OK_ACCOUNT))
         .collect();
     app.client.enqueue_transfers(&orders).await.unwrap();
     let _: () = redis::cmd("DEL")
@@ -365,7 +365,7 @@ async fn batch_settlement_from_history_pages() {
     .await;
     app.start_worker().await;
     let orders: Vec<_> = (0..40)
-        .map(|i| transfer(Provider::Ifortepay, &format!("HB-{i}"), OK_ACCOUNT))
+        .map(|i| transfer(kirim::providers::ifortepay::ID, &format!("HB-{i}"), OK_ACCOUNT))
         .collect();
     app.client.enqueue_transfers(&orders).await.unwrap();
     let ledger = app.client.ledger().clone();
@@ -406,12 +406,18 @@ async fn forged_and_replayed_callbacks_are_refused() {
     let mut app = callback_app(false, |_| {}).await;
     let id = app
         .client
-        .enqueue_transfer(&transfer(Provider::Ifortepay, "FORGE-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "FORGE-1", OK_ACCOUNT))
         .await
         .unwrap()
         .id;
     app.wait_state(&id, State::Pending, T).await;
-    let url = app.settings.providers.ifortepay.callback_url.clone();
+    let url = app
+        .settings
+        .providers
+        .section("ifortepay")
+        .and_then(|p| p.text("callback_url"))
+        .expect("callback_url")
+        .to_owned();
     let body = serde_json::json!({"partnerReferenceNo": "FORGE-1", "referenceNo": "X",
         "additionalInfo": {"status": "SUCCESS"}})
     .to_string();
@@ -546,7 +552,7 @@ async fn final_states_are_notified_signed_retried_and_redeliverable() {
     app.start_worker().await;
     let id = app
         .client
-        .enqueue_transfer(&transfer(Provider::Ifortepay, "EVT-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "EVT-1", OK_ACCOUNT))
         .await
         .unwrap()
         .id;
@@ -593,13 +599,13 @@ async fn a_replayed_nicepay_notification_with_another_body_changes_nothing() {
     let mut app = callback_app(false, |_| {}).await;
     let a = app
         .client
-        .enqueue_transfer(&transfer(Provider::Nicepay, "RPL-A", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(kirim::providers::nicepay::ID, "RPL-A", OK_ACCOUNT))
         .await
         .unwrap()
         .id;
     let b = app
         .client
-        .enqueue_transfer(&transfer(Provider::Nicepay, "RPL-B", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(kirim::providers::nicepay::ID, "RPL-B", OK_ACCOUNT))
         .await
         .unwrap()
         .id;
@@ -612,7 +618,8 @@ async fn a_replayed_nicepay_notification_with_another_body_changes_nothing() {
     )))
     .unwrap();
     let ts = kirim::snap::timestamp::now();
-    let n = &app.settings.providers.nicepay;
+    let n: kirim::providers::nicepay::NicepaySettings =
+        app.settings.providers.parse("nicepay").unwrap();
     let sig = kirim::snap::rsa_sign(
         &key,
         &kirim::snap::token_string_to_sign(&n.client_id, &n.token_separator, &ts),
@@ -645,7 +652,7 @@ async fn a_replayed_nicepay_notification_with_another_body_changes_nothing() {
     app.stop_worker().await;
     let c = app
         .client
-        .enqueue_transfer(&transfer(Provider::Nicepay, "RPL-C", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(kirim::providers::nicepay::ID, "RPL-C", OK_ACCOUNT))
         .await
         .unwrap()
         .id;
@@ -658,7 +665,7 @@ async fn a_replayed_nicepay_notification_with_another_body_changes_nothing() {
         ),
         "a callback finalised a payout never sent: {st:?}"
     );
-    assert_eq!(app.booked(Provider::Nicepay, "RPL-C").await, 0);
+    assert_eq!(app.booked(kirim::providers::nicepay::ID, "RPL-C").await, 0);
 }
 
 /// A refused status check (issue 11, defect 2) — a signature refusal after a
@@ -670,7 +677,7 @@ async fn a_refused_status_check_never_fails_a_booked_payout() {
     app.start_worker().await;
     let id = app
         .client
-        .enqueue_transfer(&transfer(Provider::Ifortepay, "REFUSED-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "REFUSED-1", OK_ACCOUNT))
         .await
         .unwrap()
         .id;
@@ -707,7 +714,7 @@ async fn a_refused_status_check_never_fails_a_booked_payout() {
     app.clear_faults().await;
     app.settle_sandbox().await;
     app.wait_state(&id, State::Succeeded, T).await;
-    assert_eq!(app.booked(Provider::Ifortepay, "REFUSED-1").await, 1);
+    assert_eq!(app.booked(kirim::providers::ifortepay::ID, "REFUSED-1").await, 1);
     app.stop_worker().await;
 }
 
@@ -721,7 +728,7 @@ async fn not_found_is_resubmitted_once_then_needs_review() {
     app.start_worker().await;
     let id = app
         .client
-        .enqueue_transfer(&transfer(Provider::Ifortepay, "NF-ONCE", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "NF-ONCE", OK_ACCOUNT))
         .await
         .unwrap()
         .id;
@@ -729,6 +736,6 @@ async fn not_found_is_resubmitted_once_then_needs_review() {
     let p = app.client.ledger().get(&id).await.unwrap().unwrap();
     assert_eq!(p.meta.submissions, 2, "one submission and one resubmission");
     assert_eq!(p.meta.resubmits, 1);
-    assert_eq!(app.booked(Provider::Ifortepay, "NF-ONCE").await, 0);
+    assert_eq!(app.booked(kirim::providers::ifortepay::ID, "NF-ONCE").await, 0);
     app.stop_worker().await;
 }

@@ -93,7 +93,7 @@ impl IfortepayClient {
         tf::validate_merchant(&settings.merchant)
             .map_err(|e| ProviderError::Config(format!("providers.ifortepay.merchant: {e}")))?;
         let snap = SnapClient::new(SnapConfig {
-            provider: Provider::Ifortepay,
+            provider: crate::providers::ifortepay::ID,
             http: settings.http.clone(),
             client_id: settings.client_id.clone(),
             client_secret,
@@ -234,7 +234,7 @@ impl PayoutProvider for IfortepayClient {
     }
 
     fn provider(&self) -> Provider {
-        Provider::Ifortepay
+        crate::providers::ifortepay::ID
     }
 
     async fn transfer(&self, req: &TransferRequest) -> Result<Exchange, ProviderError> {
@@ -383,7 +383,7 @@ impl PayoutProvider for IfortepayClient {
 }
 
 /// This provider's id.
-pub const ID: Provider = Provider::Ifortepay;
+pub const ID: Provider = Provider::named("ifortepay");
 
 /// iFortepay in the provider registry.
 #[derive(Debug, Clone, Copy, Default)]

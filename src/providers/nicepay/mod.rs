@@ -78,7 +78,7 @@ impl NicepayClient {
         tf::validate_merchant(settings)
             .map_err(|e| ProviderError::Config(format!("providers.nicepay: {e}")))?;
         let snap = SnapClient::new(SnapConfig {
-            provider: Provider::Nicepay,
+            provider: crate::providers::nicepay::ID,
             http: settings.http.clone(),
             client_id: settings.client_id.clone(),
             client_secret,
@@ -167,7 +167,7 @@ impl PayoutProvider for NicepayClient {
     }
 
     fn provider(&self) -> Provider {
-        Provider::Nicepay
+        crate::providers::nicepay::ID
     }
 
     async fn transfer(&self, req: &TransferRequest) -> Result<Exchange, ProviderError> {
@@ -293,7 +293,7 @@ impl PayoutProvider for NicepayClient {
     ) -> Result<AccountInfo, ProviderError> {
         let _ = req;
         Err(ProviderError::Unsupported {
-            provider: Provider::Nicepay,
+            provider: crate::providers::nicepay::ID,
             operation: "account inquiry",
         })
     }
@@ -331,7 +331,7 @@ impl PayoutProvider for NicepayClient {
 }
 
 /// This provider's id.
-pub const ID: Provider = Provider::Nicepay;
+pub const ID: Provider = Provider::named("nicepay");
 
 /// NICEPAY in the provider registry.
 #[derive(Debug, Clone, Copy, Default)]

@@ -94,8 +94,8 @@ impl SingapayClient {
                 "providers.singapay.account_id: must not be empty".into(),
             ));
         }
-        let client = http::build_client(Provider::Singapay, &settings.http)?;
-        http::join_url(Provider::Singapay, &settings.http.base_url, paths::TOKEN)?;
+        let client = http::build_client(crate::providers::singapay::ID, &settings.http)?;
+        http::join_url(crate::providers::singapay::ID, &settings.http.base_url, paths::TOKEN)?;
         Ok(SingapayClient {
             tokens: TokenCache::new(
                 format!("singapay:{}", settings.client_id),
@@ -124,7 +124,7 @@ impl SingapayClient {
     /// `POST /api/v1.1/access-token/b2b`.
     pub async fn fetch_token(&self) -> Result<AccessToken, ProviderError> {
         let url = http::join_url(
-            Provider::Singapay,
+            crate::providers::singapay::ID,
             &self.settings.http.base_url,
             paths::TOKEN,
         )?;
@@ -218,7 +218,7 @@ impl SingapayClient {
         body: &serde_json::Value,
         token: &AccessToken,
     ) -> Result<OutgoingRequest, ProviderError> {
-        let url = http::join_url(Provider::Singapay, &self.settings.http.base_url, path)?;
+        let url = http::join_url(crate::providers::singapay::ID, &self.settings.http.base_url, path)?;
         let canonical = signature::canonical_json(body).into_bytes();
         let mut req = OutgoingRequest::new(Method::POST, url, canonical);
         let ts = chrono::Utc::now().timestamp().to_string();
@@ -250,7 +250,7 @@ impl SingapayClient {
         token: &AccessToken,
     ) -> Result<OutgoingRequest, ProviderError> {
         let path = format!("{}/{}", paths::TRANSFER_V1, self.settings.account_id);
-        let url = http::join_url(Provider::Singapay, &self.settings.http.base_url, &path)?;
+        let url = http::join_url(crate::providers::singapay::ID, &self.settings.http.base_url, &path)?;
         let mut req = OutgoingRequest::new(Method::POST, url, body.to_vec());
         req.header(headers::CONTENT_TYPE, "application/json")?;
         req.header(headers::ACCEPT, "application/json")?;
@@ -316,7 +316,7 @@ impl PayoutProvider for SingapayClient {
     }
 
     fn provider(&self) -> Provider {
-        Provider::Singapay
+        crate::providers::singapay::ID
     }
 
     async fn transfer(&self, req: &TransferRequest) -> Result<Exchange, ProviderError> {
@@ -331,7 +331,7 @@ impl PayoutProvider for SingapayClient {
             SingapayApiVersion::V2 => {}
             SingapayApiVersion::V1 => {
                 return Err(ProviderError::Unsupported {
-                    provider: Provider::Singapay,
+                    provider: crate::providers::singapay::ID,
                     operation: "transfer status (v1.0 has no client reference; use api_version v2)",
                 })
             }
@@ -356,7 +356,7 @@ impl PayoutProvider for SingapayClient {
     ) -> Result<AccountInfo, ProviderError> {
         let _ = req;
         Err(ProviderError::Unsupported {
-            provider: Provider::Singapay,
+            provider: crate::providers::singapay::ID,
             operation: "account inquiry",
         })
     }
@@ -364,14 +364,14 @@ impl PayoutProvider for SingapayClient {
     async fn balance(&self, external_id: &ExternalId) -> Result<Balance, ProviderError> {
         let _ = external_id;
         Err(ProviderError::Unsupported {
-            provider: Provider::Singapay,
+            provider: crate::providers::singapay::ID,
             operation: "balance inquiry",
         })
     }
 }
 
 /// This provider's id.
-pub const ID: Provider = Provider::Singapay;
+pub const ID: Provider = Provider::named("singapay");
 
 /// Singapay in the provider registry.
 #[derive(Debug, Clone, Copy, Default)]

@@ -325,7 +325,7 @@ mod tests {
         )))
         .unwrap();
         SnapClient::new(SnapConfig {
-            provider: Provider::Nicepay,
+            provider: crate::providers::nicepay::ID,
             http: HttpSettings {
                 base_url: "https://dev.nicepay.co.id/nicepay".into(),
                 connect_timeout_ms: 1000,

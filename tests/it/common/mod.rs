@@ -20,18 +20,13 @@ pub fn settings_for(redis: &TestRedis) -> Settings {
     }
     // Key and secret paths in default.toml are relative to the repository root.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let p = &mut s.providers;
-    p.ifortepay.private_key_path = root.join(&p.ifortepay.private_key_path);
-    p.ifortepay.client_secret_file = p
-        .ifortepay
-        .client_secret_file
-        .as_ref()
-        .map(|f| root.join(f));
-    p.nicepay.private_key_path = root.join(&p.nicepay.private_key_path);
-    p.nicepay.public_key_path = p.nicepay.public_key_path.as_ref().map(|f| root.join(f));
-    p.nicepay.client_secret_file = p.nicepay.client_secret_file.as_ref().map(|f| root.join(f));
-    p.singapay.client_secret_file = p.singapay.client_secret_file.as_ref().map(|f| root.join(f));
-    p.singapay.api_key_file = p.singapay.api_key_file.as_ref().map(|f| root.join(f));
+    let names: Vec<String> = s.providers.names().map(str::to_owned).collect();
+    for name in names {
+        let section = s.providers.section_mut(&name);
+        for (key, path) in section.file_keys() {
+            section.set(&key, root.join(path).display().to_string());
+        }
+    }
     s
 }
 
@@ -87,16 +82,11 @@ pub async fn sandbox(tune: impl FnOnce(&mut SandboxConfig)) -> SandboxHandle {
 /// Point provider base URLs at the sandbox and make timings test-sized.
 pub fn point_at(settings: &mut Settings, sandbox: &SandboxHandle) {
     let p = &mut settings.providers;
-    p.ifortepay.http.base_url = sandbox.url("/ifortepay");
-    p.nicepay.http.base_url = sandbox.url("/nicepay");
-    p.singapay.http.base_url = sandbox.url("/singapay");
-    for http in [
-        &mut p.ifortepay.http,
-        &mut p.nicepay.http,
-        &mut p.singapay.http,
-    ] {
-        http.request_timeout_ms = 2_000;
-        http.connect_timeout_ms = 1_000;
+    kirim::sandbox::point_providers_at(p, sandbox);
+    let names: Vec<String> = p.names().map(str::to_owned).collect();
+    for name in &names {
+        p.set(name, "request_timeout_ms", 2_000u64);
+        p.set(name, "connect_timeout_ms", 1_000u64);
     }
     settings.worker.poll_interval_ms = 20;
     settings.worker.backoff_base_ms = 50;
