@@ -317,7 +317,7 @@ pub struct StatusQuery {
 }
 
 /// Direct debit payment (iFortepay service 54).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct PaymentRequest {
     pub partner_reference: PartnerReference,
     pub amount: Money,
