@@ -182,8 +182,8 @@ impl Drop for TestRedis {
 
 /// A namespace unique to this process and call, for isolating tests on a shared server.
 pub fn unique_namespace(prefix: &str) -> String {
-    use rand::Rng;
-    let n: u64 = rand::thread_rng().gen();
+    use rand::RngExt;
+    let n: u64 = rand::rng().random();
     format!("{{{prefix}-{}-{n:x}}}", std::process::id())
 }
 
