@@ -54,6 +54,7 @@ pub enum Outcome {
     FinalFailure { code: String, message: String },
     /// The provider did not act; safe to send the same message again after a delay.
     Retryable {
+        #[serde(default, with = "crate::domain::millis::option")]
         delay_hint: Option<Duration>,
         reason: String,
     },
@@ -123,6 +124,7 @@ pub struct Exchange {
     /// Transport status, if a response arrived.
     pub http_status: Option<u16>,
     /// Wall time of the call(s).
+    #[serde(with = "crate::domain::millis")]
     pub latency: Duration,
     /// The response body with secrets and tokens redacted, for the audit trail.
     pub audit: Option<serde_json::Value>,
