@@ -28,7 +28,7 @@ use kirim::durability::Durability;
 use kirim::ledger::{Ledger, PayoutId};
 use kirim::sandbox::state::{Kind, Status};
 use kirim::sandbox::{FaultRule, Sandbox, SandboxConfig, SandboxHandle};
-use rand::Rng;
+use rand::RngExt;
 use serde_json::json;
 
 const API_KEY: &str = "kirim-demo-key";
@@ -239,7 +239,7 @@ impl Fleet {
         if self.children.is_empty() {
             return;
         }
-        let i = rand::thread_rng().gen_range(0..self.children.len());
+        let i = rand::rng().random_range(0..self.children.len());
         let mut c = self.children.remove(i);
         let _ = c.kill(); // SIGKILL
         let _ = c.wait();
@@ -614,7 +614,7 @@ async fn run_mode(
         let (fleet, stop, workers) = (fleet.clone(), stop_chaos.clone(), args.workers);
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                let pause = rand::thread_rng().gen_range(1_000..4_000);
+                let pause = rand::rng().random_range(1_000..4_000);
                 tokio::time::sleep(Duration::from_millis(pause)).await; // a random moment
                 let Ok(mut f) = fleet.lock() else { break };
                 f.kill_one();
@@ -635,7 +635,7 @@ async fn run_mode(
             while !stop.load(Ordering::Relaxed) {
                 let upto = next.load(Ordering::Relaxed).min(n);
                 if upto > 0 {
-                    let i = rand::thread_rng().gen_range(0..upto);
+                    let i = rand::rng().random_range(0..upto);
                     if let Some(status) = forge(&http, &api, i).await {
                         sent.fetch_add(1, Ordering::Relaxed);
                         if (200..300).contains(&status) {

@@ -49,7 +49,7 @@ pub struct TransferOrder {
 }
 
 /// A direct-debit payment as a producer asks for it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct PaymentOrder {
     pub provider: Provider,
     pub partner_reference: PartnerReference,

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::providers::{Env, Format, Toml};
+use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -400,8 +400,10 @@ impl ProviderSection {
     /// The section as the provider's own settings type; errors name the key
     /// (`providers.NAME.key`) and the rule.
     pub fn parse<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, ConfigError> {
-        figment::value::Value::from(self.0.clone())
-            .deserialize::<T>()
+        // Lossy, as the whole configuration is: a value from the environment is
+        // text ("5000") even where the provider expects a number.
+        Figment::from(figment::providers::Serialized::defaults(&self.0))
+            .extract_lossy::<T>()
             .map_err(|e| {
                 let mut key = format!("providers.{name}");
                 for part in e.path.iter() {
@@ -568,6 +570,157 @@ pub fn resolve_secret(
     ))
 }
 
+/// The `KIRIM_<SECTION>__…` variables, keyed `section.key` after `split("__")`.
+///
+/// Only `KIRIM_<SECTION>__…` variables of kirim's own sections are configuration:
+/// `KIRIM_BANK_CARD_TOKEN`, `KIRIM_CONFIG`, the sandbox's `KIRIM_SANDBOX__*` and the
+/// like are read elsewhere (or by someone else) and must not stop every command
+/// with "unknown field".
+fn kirim_env() -> Env {
+    Env::prefixed("KIRIM_").split("__").filter(|key| {
+        // Seen after `split`, so `redis.url`; a bare `bank_card_token` has no section.
+        let key = key.as_str().to_ascii_lowercase().replace("__", ".");
+        key.split_once('.')
+            .is_some_and(|(section, _)| CONFIG_SECTIONS.contains(&section))
+    })
+}
+
+/// Environment variables whose scalar values stay strings.
+///
+/// figment's [`Env`] parses every value: `1234567890` becomes an integer, `true` a
+/// boolean, `007` the number 7, and a `String` setting (an account number, a
+/// client id, a city code) then refuses it unless it is quoted as `'"1234567890"'`.
+/// Here a scalar is kept exactly as written; numeric and boolean settings still
+/// accept it because [`Settings::load_from`] extracts lossily (a numeric string
+/// is a number where a number is expected). Arrays and tables
+/// (`KIRIM_RECONCILE__SCHEDULE_SECS=[10,30]`) are parsed as before.
+struct EnvStrings {
+    /// `(dotted key, value as written)`.
+    vars: Vec<(String, String)>,
+}
+
+impl EnvStrings {
+    /// This process's `KIRIM_<SECTION>__…` variables.
+    fn from_process() -> Self {
+        let vars = kirim_env()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v))
+            .collect();
+        EnvStrings { vars }
+    }
+}
+
+impl figment::Provider for EnvStrings {
+    /// Errors name the variable as it is set: `KIRIM_WORKER__CONCURRENCY`.
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("environment variable").interpolater(|_, keys| {
+            let name: Vec<String> = keys.iter().map(|k| k.to_ascii_uppercase()).collect();
+            format!("KIRIM_{}", name.join("__"))
+        })
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        use figment::value::{Dict, Value};
+        let mut dict = Dict::new();
+        for (key, raw) in &self.vars {
+            let value = match raw.parse::<Value>() {
+                Ok(v @ (Value::Array(..) | Value::Dict(..))) => v,
+                _ => Value::from(raw.clone()),
+            };
+            insert_nested(&mut dict, key, value);
+        }
+        Ok(figment::Profile::Default.collect(dict))
+    }
+}
+
+/// Put `value` at the dotted `key` of `dict`, making tables on the way; a later
+/// variable for the same key wins, as in figment's own `Env`.
+fn insert_nested(dict: &mut figment::value::Dict, key: &str, value: figment::value::Value) {
+    use figment::value::{Dict, Value};
+    match key.split_once('.') {
+        None => {
+            dict.insert(key.to_owned(), value);
+        }
+        Some((head, rest)) => {
+            let entry = dict
+                .entry(head.to_owned())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if !matches!(entry, Value::Dict(..)) {
+                *entry = Value::from(Dict::new());
+            }
+            if let Value::Dict(_, inner) = entry {
+                insert_nested(inner, rest, value);
+            }
+        }
+    }
+}
+
+/// Make relative `*_file` and `*_path` values from a config file relative to that
+/// file's directory, so `kirim worker --config /etc/kirim/prod.toml` finds
+/// `client_secret_file = "secrets/ifortepay"` beside the file whatever the working
+/// directory. Values from the environment and absolute paths are left as written
+/// (an environment value has no file to be relative to: it stays relative to the
+/// working directory).
+///
+/// Generic over the settings tree: any key ending in `_file` or `_path`, in any
+/// section, so a new provider's key files need no code here.
+fn resolve_relative_paths(figment: Figment) -> Result<Figment, ConfigError> {
+    let mut found = Vec::new();
+    for section in CONFIG_SECTIONS {
+        if let Ok(value) = figment.find_value(section) {
+            collect_path_values(&value, section, &mut found);
+        }
+    }
+    let mut resolved = Vec::new();
+    for (key, tag, text) in found {
+        let path = Path::new(&text);
+        if text.is_empty() || path.is_absolute() {
+            continue;
+        }
+        let source = figment
+            .get_metadata(tag)
+            .and_then(|m| m.source.as_ref())
+            .and_then(|s| s.file_path());
+        let Some(dir) = source.and_then(Path::parent) else {
+            continue;
+        };
+        let joined = dir.join(path);
+        let Some(joined) = joined.to_str() else {
+            return Err(ConfigError::invalid(
+                key,
+                format!("{} is not valid UTF-8", joined.display()),
+            ));
+        };
+        resolved.push((key, joined.to_owned()));
+    }
+    Ok(resolved.into_iter().fold(figment, |f, (key, path)| {
+        f.merge(Serialized::default(&key, path))
+    }))
+}
+
+/// Every string under `value` whose key ends in `_file` or `_path`, with its dotted
+/// key and the tag that says where it came from.
+fn collect_path_values(
+    value: &figment::value::Value,
+    key: &str,
+    out: &mut Vec<(String, figment::value::Tag, String)>,
+) {
+    use figment::value::Value;
+    match value {
+        Value::Dict(_, dict) => {
+            for (k, v) in dict {
+                collect_path_values(v, &format!("{key}.{k}"), out);
+            }
+        }
+        Value::String(tag, text) if key.ends_with("_file") || key.ends_with("_path") => {
+            out.push((key.to_owned(), *tag, text.clone()));
+        }
+        _ => {}
+    }
+}
+
 /// The directory holding `default.toml`: `KIRIM_CONFIG_DIR`, else `./config`.
 pub fn config_dir() -> PathBuf {
     std::env::var_os("KIRIM_CONFIG_DIR")
@@ -586,6 +739,16 @@ impl Settings {
         default: &Path,
         extra: Option<&Path>,
         use_env: bool,
+    ) -> Result<Settings, ConfigError> {
+        Self::load_layers(default, extra, use_env.then(EnvStrings::from_process))
+    }
+
+    /// [`Settings::load_from`] with the environment layer given (tests pass their
+    /// own instead of changing the process environment).
+    fn load_layers(
+        default: &Path,
+        extra: Option<&Path>,
+        env: Option<EnvStrings>,
     ) -> Result<Settings, ConfigError> {
         if !default.exists() {
             return Err(ConfigError::invalid(
@@ -606,18 +769,10 @@ impl Settings {
             }
             figment = figment.merge(Toml::file_exact(extra));
         }
-        if use_env {
-            // Only `KIRIM_<SECTION>__…` variables of kirim's own sections are
-            // configuration: `KIRIM_BANK_CARD_TOKEN`, `KIRIM_CONFIG`, the sandbox's
-            // `KIRIM_SANDBOX__*` and the like are read elsewhere (or by someone else)
-            // and must not stop every command with "unknown field".
-            figment = figment.merge(Env::prefixed("KIRIM_").split("__").filter(|key| {
-                // Seen after `split`, so `redis.url`; a bare `bank_card_token` has no section.
-                let key = key.as_str().to_ascii_lowercase().replace("__", ".");
-                key.split_once('.')
-                    .is_some_and(|(section, _)| CONFIG_SECTIONS.contains(&section))
-            }));
+        if let Some(env) = env {
+            figment = figment.merge(env);
         }
+        let figment = resolve_relative_paths(figment)?;
         let provider_names: Vec<String> = match figment.find_value("providers") {
             Ok(figment::value::Value::Dict(_, d)) => d.keys().cloned().collect(),
             _ => Vec::new(),
@@ -643,8 +798,10 @@ impl Settings {
                 }
             }
         }
+        // Lossy: a numeric setting also accepts a numeric string ("32"), which is
+        // what every environment value is (see `EnvStrings`).
         let settings: Settings = figment
-            .extract()
+            .extract_lossy()
             .map_err(|e| ConfigError::Load(Box::new(e)))?;
         settings.validate()?;
         Ok(settings)
@@ -882,6 +1039,105 @@ mod tests {
         std::fs::write(&extra, "[worker]\nconcurency = 3\n").unwrap();
         let err = Settings::load_from(&repo_default(), Some(&extra), false).unwrap_err();
         assert!(err.to_string().contains("concurency"), "{err}");
+    }
+
+    fn env(vars: &[(&str, &str)]) -> Option<EnvStrings> {
+        Some(EnvStrings {
+            vars: vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        })
+    }
+
+    /// Issue 12: `KIRIM_PROVIDERS__IFORTEPAY__MERCHANT__SOURCE_ACCOUNT_NO=0012345678`
+    /// is a string setting given digits; numeric settings still take numbers, and
+    /// arrays still parse.
+    #[test]
+    fn numeric_looking_env_values_fill_string_and_numeric_settings() {
+        let s = Settings::load_layers(
+            &repo_default(),
+            None,
+            env(&[
+                (
+                    "providers.ifortepay.merchant.source_account_no",
+                    "0012345678",
+                ),
+                ("providers.ifortepay.client_id", "1234567890"),
+                ("providers.ifortepay.merchant.sender_city", "3171"),
+                ("providers.ifortepay.token_separator", ":"),
+                ("worker.concurrency", "7"),
+                ("reconcile.in_worker", "false"),
+                ("reconcile.schedule_secs", "[5, 10]"),
+                ("reconcile.submit_grace_secs", "45"),
+            ]),
+        )
+        .expect("loads");
+        let i = &s.providers.ifortepay;
+        assert_eq!(i.merchant.source_account_no, "0012345678");
+        assert_eq!(i.client_id, "1234567890");
+        assert_eq!(i.merchant.sender_city, "3171");
+        assert_eq!(i.token_separator, ":");
+        assert_eq!(s.worker.concurrency, 7);
+        assert!(!s.reconcile.in_worker);
+        assert_eq!(s.reconcile.schedule_secs, vec![5, 10]);
+        assert_eq!(s.reconcile.submit_grace_secs, Some(45));
+
+        let err = Settings::load_layers(
+            &repo_default(),
+            None,
+            env(&[("worker.concurrency", "many")]),
+        )
+        .expect_err("not a number");
+        let text = err.to_string();
+        assert!(text.contains("KIRIM_WORKER__CONCURRENCY"), "{text}");
+    }
+
+    /// Issue 12: a relative `*_file`/`*_path` in a config file is relative to that
+    /// file, whatever the working directory; absolute paths and environment values
+    /// are taken as written.
+    #[test]
+    fn relative_paths_in_a_config_file_resolve_beside_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("secret.txt"), "s3cr3t\n").expect("write");
+        let extra = dir.path().join("site.toml");
+        std::fs::write(
+            &extra,
+            "[providers.ifortepay]\nclient_secret_file = \"secret.txt\"\n\
+             private_key_path = \"/abs/key.pem\"\n\
+             [providers.nicepay]\nclient_secret_file = \"sub/../nicepay\"\n",
+        )
+        .expect("write");
+        // The cargo test working directory is the package root, not `dir`.
+        assert_ne!(std::env::current_dir().ok().as_deref(), Some(dir.path()));
+        let s = Settings::load_layers(
+            &repo_default(),
+            Some(&extra),
+            env(&[("providers.singapay.api_key_file", "from-env/key")]),
+        )
+        .expect("loads");
+        let i = &s.providers.ifortepay;
+        assert_eq!(
+            i.client_secret_file.as_deref(),
+            Some(dir.path().join("secret.txt").as_path())
+        );
+        assert_eq!(i.client_secret().expect("readable").expose(), "s3cr3t");
+        assert_eq!(i.private_key_path, Path::new("/abs/key.pem"));
+        assert_eq!(
+            s.providers.nicepay.client_secret_file.as_deref(),
+            Some(dir.path().join("sub/../nicepay").as_path())
+        );
+        assert_eq!(
+            s.providers.singapay.api_key_file.as_deref(),
+            Some(Path::new("from-env/key"))
+        );
+        // default.toml's own relative paths resolve beside default.toml.
+        let config_dir = repo_default().parent().map(Path::to_path_buf);
+        assert_eq!(
+            s.providers.nicepay.private_key_path.parent(),
+            config_dir.map(|d| d.join("sandbox")).as_deref()
+        );
+        assert!(s.providers.nicepay.private_key_path.exists());
     }
 
     #[test]

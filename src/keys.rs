@@ -58,6 +58,12 @@ impl Keys {
         format!("{}:due", self.ns)
     }
 
+    /// The API rate limit state of one API client (GCRA's next arrival time,
+    /// microseconds; expires when idle). Shared by every `kirim serve` replica.
+    pub fn rate_limit(&self, client: &str) -> String {
+        format!("{}:ratelimit:{client}", self.ns)
+    }
+
     /// Dead letters: hash of dead-letter id → JSON.
     pub fn dead(&self) -> String {
         format!("{}:dead", self.ns)

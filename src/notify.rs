@@ -189,9 +189,7 @@ impl Notifier {
                 "notification parked after max attempts"
             );
         } else {
-            let delay = self
-                .backoff
-                .delay(d.attempts - 1, None, &mut rand::thread_rng());
+            let delay = self.backoff.delay(d.attempts - 1, None, &mut rand::rng());
             pipe.zadd(
                 self.ledger.keys().events_due(),
                 id,

@@ -4,8 +4,10 @@
 //! 1. `REDIS_URL` when set (a shared server; callers isolate with a unique namespace);
 //! 2. `redis-server` from `PATH`, started on a free port in a temporary directory and
 //!    stopped when the handle is dropped (a drop guard, like mini-redis's `DbDropGuard`);
-//! 3. a `redis:7` container when a Docker engine answers (`docker info`);
-//! 4. otherwise an error that says how to install Redis.
+//! 3. with the `testcontainers` cargo feature, a `redis:7` container started through
+//!    the `testcontainers` crate (removed when the handle is dropped);
+//! 4. otherwise an error that says how to get Redis (and, with the feature, why no
+//!    container could be started: typically no Docker engine answers).
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -18,9 +20,15 @@ pub enum HarnessError {
     #[error(
         "no Redis available: set REDIS_URL, or install redis-server \
          (Debian/Ubuntu: apt-get install -y redis-server; macOS: brew install redis), \
-         or start a Docker engine"
+         or build with `--features testcontainers` and start a Docker engine"
     )]
     NoRedis,
+    /// The container fallback (feature `testcontainers`) could not start Redis.
+    #[error(
+        "no Redis available: set REDIS_URL or install redis-server; \
+         the redis:7 container did not start either ({0})"
+    )]
+    Container(String),
     #[error("redis-server did not start: {0}")]
     Start(String),
 }
@@ -31,9 +39,8 @@ enum Backing {
         child: Child,
         _dir: tempfile::TempDir,
     },
-    Container {
-        id: String,
-    },
+    #[cfg(feature = "testcontainers")]
+    Container(container::Handle),
 }
 
 /// A running Redis that tests or the demo can use. Dropping it stops what it started.
@@ -56,10 +63,7 @@ impl TestRedis {
         if which("redis-server") {
             return Self::spawn_local(&[]);
         }
-        if docker_answers() {
-            return Self::spawn_container();
-        }
-        Err(HarnessError::NoRedis)
+        Self::spawn_container()
     }
 
     /// Start a private `redis-server` from PATH with extra arguments
@@ -104,42 +108,19 @@ impl TestRedis {
         Err(HarnessError::Start(last_err))
     }
 
+    #[cfg(feature = "testcontainers")]
     fn spawn_container() -> Result<TestRedis, HarnessError> {
-        let out = Command::new("docker")
-            .args(["run", "-d", "--rm", "-p", "127.0.0.1::6379", "redis:7"])
-            .output()
-            .map_err(|e| HarnessError::Start(e.to_string()))?;
-        if !out.status.success() {
-            return Err(HarnessError::Start(
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            ));
-        }
-        let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        let port_out = Command::new("docker")
-            .args(["port", &id, "6379/tcp"])
-            .output()
-            .map_err(|e| HarnessError::Start(e.to_string()))?;
-        let mapping = String::from_utf8_lossy(&port_out.stdout).to_string();
-        let port: u16 = mapping
-            .lines()
-            .next()
-            .and_then(|l| l.rsplit(':').next())
-            .and_then(|p| p.trim().parse().ok())
-            .ok_or_else(|| {
-                HarnessError::Start(format!("cannot read mapped port from {mapping:?}"))
-            })?;
+        let handle = container::Handle::start().map_err(HarnessError::Container)?;
         let redis = TestRedis {
-            url: format!("redis://127.0.0.1:{port}"),
-            backing: Backing::Container { id },
+            url: format!("redis://{}:{}", handle.host, handle.port),
+            backing: Backing::Container(handle),
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if ping(port) {
-                return Ok(redis);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Err(HarnessError::Start("container did not answer PING".into()))
+        Ok(redis)
+    }
+
+    #[cfg(not(feature = "testcontainers"))]
+    fn spawn_container() -> Result<TestRedis, HarnessError> {
+        Err(HarnessError::NoRedis)
     }
 
     /// `redis://127.0.0.1:PORT`.
@@ -169,21 +150,16 @@ impl Drop for TestRedis {
                 let _ = child.kill();
                 let _ = child.wait();
             }
-            Backing::Container { id } => {
-                let _ = Command::new("docker")
-                    .args(["rm", "-f", id.as_str()])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-            }
+            #[cfg(feature = "testcontainers")]
+            Backing::Container(handle) => handle.stop(),
         }
     }
 }
 
 /// A namespace unique to this process and call, for isolating tests on a shared server.
 pub fn unique_namespace(prefix: &str) -> String {
-    use rand::Rng;
-    let n: u64 = rand::thread_rng().gen();
+    use rand::RngExt;
+    let n: u64 = rand::rng().random();
     format!("{{{prefix}-{}-{n:x}}}", std::process::id())
 }
 
@@ -191,17 +167,6 @@ fn which(bin: &str) -> bool {
     std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).any(|p| p.join(bin).is_file()))
         .unwrap_or(false)
-}
-
-fn docker_answers() -> bool {
-    which("docker")
-        && Command::new("docker")
-            .arg("info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
 }
 
 fn free_port() -> std::io::Result<u16> {
@@ -234,4 +199,115 @@ fn wait_ready(port: u16, timeout: Duration, child: &mut Child) -> bool {
         std::thread::sleep(Duration::from_millis(10));
     }
     false
+}
+
+/// The container fallback, through the `testcontainers` crate.
+///
+/// `TestRedis` is synchronous and is created and dropped both inside and outside
+/// tokio runtimes (tests, `kirim demo`), so the container lives on a thread of its
+/// own with its own runtime: start, report the address, wait for the stop signal,
+/// remove the container. No runtime is ever entered from inside another.
+#[cfg(feature = "testcontainers")]
+mod container {
+    use std::sync::mpsc;
+    use std::thread::JoinHandle;
+
+    use testcontainers::core::{IntoContainerPort, WaitFor};
+    use testcontainers::runners::AsyncRunner;
+    use testcontainers::{GenericImage, ImageExt};
+
+    /// A running `redis:7` container; [`Handle::stop`] removes it.
+    pub(super) struct Handle {
+        pub(super) host: String,
+        pub(super) port: u16,
+        stop: Option<mpsc::Sender<()>>,
+        thread: Option<JoinHandle<()>>,
+    }
+
+    impl Handle {
+        /// Start the container (AOF with `appendfsync always`, as the default
+        /// `redis.durability = "fsync"` requires) and wait until Redis is ready.
+        /// The error says why, e.g. that no Docker engine answers.
+        pub(super) fn start() -> Result<Handle, String> {
+            let (ready_tx, ready_rx) = mpsc::channel::<Result<(String, u16), String>>();
+            let (stop_tx, stop_rx) = mpsc::channel::<()>();
+            let thread = std::thread::Builder::new()
+                .name("redis-container".into())
+                .spawn(move || run(ready_tx, stop_rx))
+                .map_err(|e| format!("cannot start a thread: {e}"))?;
+            match ready_rx.recv() {
+                Ok(Ok((host, port))) => Ok(Handle {
+                    host,
+                    port,
+                    stop: Some(stop_tx),
+                    thread: Some(thread),
+                }),
+                Ok(Err(e)) => {
+                    let _ = thread.join();
+                    Err(e)
+                }
+                Err(_) => {
+                    let _ = thread.join();
+                    Err("the container thread ended without an answer".into())
+                }
+            }
+        }
+
+        /// Remove the container and wait for that to finish.
+        pub(super) fn stop(&mut self) {
+            self.stop.take();
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    fn run(ready: mpsc::Sender<Result<(String, u16), String>>, stop: mpsc::Receiver<()>) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = ready.send(Err(format!("cannot start a tokio runtime: {e}")));
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            let request = GenericImage::new("redis", "7")
+                .with_exposed_port(6379.tcp())
+                .with_wait_for(WaitFor::message_on_stdout("Ready to accept connections"))
+                .with_cmd([
+                    "redis-server",
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "always",
+                ]);
+            let container = match request.start().await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = ready.send(Err(format!("testcontainers: {e}")));
+                    return;
+                }
+            };
+            let address = async {
+                let host = container.get_host().await?.to_string();
+                let port = container.get_host_port_ipv4(6379.tcp()).await?;
+                Ok::<_, testcontainers::TestcontainersError>((host, port))
+            }
+            .await
+            .map_err(|e| format!("testcontainers: {e}"));
+            let started = address.is_ok();
+            let _ = ready.send(address);
+            if started {
+                // Blocks this thread (and its runtime) until the handle is stopped or
+                // dropped: nothing else runs here.
+                let _ = stop.recv();
+            }
+            if let Err(e) = container.rm().await {
+                eprintln!("redis container not removed: {e}");
+            }
+        });
+    }
 }

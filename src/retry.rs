@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use rand::Rng;
+use rand::RngExt;
 
 /// Backoff policy; pure apart from the RNG it is handed.
 #[derive(Debug, Clone, Copy)]
@@ -32,14 +32,14 @@ impl Backoff {
 
     /// A full-jitter delay for retry number `attempt`, never below `floor`
     /// (a provider's Retry-After hint).
-    pub fn delay<R: Rng + ?Sized>(
+    pub fn delay<R: RngExt + ?Sized>(
         &self,
         attempt: u32,
         floor: Option<Duration>,
         rng: &mut R,
     ) -> Duration {
         let ceiling = self.ceiling(attempt).as_millis() as u64;
-        let drawn = Duration::from_millis(rng.gen_range(0..=ceiling));
+        let drawn = Duration::from_millis(rng.random_range(0..=ceiling));
         match floor {
             Some(f) if f > drawn => f.min(self.cap.max(f)),
             _ => drawn,

@@ -24,7 +24,7 @@ use tracing::Instrument as _;
 
 use apalis::prelude::*;
 use apalis_cron::{CronScheduler, Tick};
-use rand::Rng;
+use rand::RngExt;
 use redis::AsyncCommands;
 
 use crate::config::Settings;
@@ -70,7 +70,7 @@ pub fn sweep_lease(settings: &Settings) -> Duration {
 
 /// A worker name nobody else uses: host, pid, random suffix.
 pub fn unique_name(role: &str) -> String {
-    let suffix: u32 = rand::thread_rng().gen();
+    let suffix: u32 = rand::rng().random();
     format!(
         "kirim-{role}-{}-{}-{suffix:08x}",
         hostname(),

@@ -530,7 +530,11 @@ async fn a_switchover_costs_at_most_one_error_then_writes_go_to_the_new_primary(
         .expect("connects through the sentinels");
     let old_primary = client.ledger().connection().primary();
     client
-        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "SW-1", "8753293240"))
+        .enqueue_transfer(&transfer(
+            kirim::providers::ifortepay::ID,
+            "SW-1",
+            "8753293240",
+        ))
         .await
         .expect("enqueue on the first primary");
 

@@ -5,13 +5,12 @@
 //! port 0 ([`ApiServer::build`]) exactly as production does.
 
 mod errors;
+mod limit;
 mod openapi;
 mod requests;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -32,34 +31,7 @@ use crate::domain::{PartnerReference, Provider, State};
 use crate::ledger::{now_ms, PayoutId};
 use crate::providers::AccountInquiryRequest;
 use crate::providers::Providers;
-
-/// A token bucket per API key.
-#[derive(Debug)]
-struct RateLimiter {
-    per_sec: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
-}
-
-impl RateLimiter {
-    /// Take one token for `who`; `Err(seconds)` says when to retry.
-    fn take(&self, who: &str) -> Result<(), u64> {
-        let Ok(mut b) = self.buckets.lock() else {
-            return Ok(());
-        };
-        let now = Instant::now();
-        let (tokens, last) = b.entry(who.to_owned()).or_insert((self.burst, now));
-        let refill = now.duration_since(*last).as_secs_f64() * self.per_sec;
-        *tokens = (*tokens + refill).min(self.burst);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - *tokens) / self.per_sec).ceil().max(1.0) as u64)
-        }
-    }
-}
+use limit::RateLimiter;
 
 /// Shared state of the API server.
 pub struct ApiState {
@@ -92,22 +64,24 @@ impl ApiState {
                 Some((k.name.clone(), arr))
             })
             .collect();
+        let limiter = RateLimiter::new(
+            client.ledger().connection(),
+            client.ledger().keys().clone(),
+            settings.api.rate_limit_per_sec,
+            settings.api.rate_limit_burst,
+        );
         ApiState {
             client,
             providers,
             keys,
-            limiter: RateLimiter {
-                per_sec: f64::from(settings.api.rate_limit_per_sec.max(1)),
-                burst: f64::from(settings.api.rate_limit_burst.max(1)),
-                buckets: Mutex::new(HashMap::new()),
-            },
+            limiter,
             callbacks: None,
             console: None,
         }
     }
 
     /// Which API client is calling, from `Authorization: Bearer KEY` or `X-API-Key`.
-    fn authenticate(&self, headers: &HeaderMap) -> Result<String, ApiError> {
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<String, ApiError> {
         let key = headers
             .get("x-api-key")
             .and_then(|v| v.to_str().ok())
@@ -128,7 +102,10 @@ impl ApiState {
             }
         }
         let name = found.ok_or(ApiError::Unauthorized)?;
-        self.limiter.take(&name).map_err(ApiError::RateLimited)?;
+        self.limiter
+            .take(&name)
+            .await
+            .map_err(ApiError::RateLimited)?;
         Ok(name)
     }
 }
@@ -233,7 +210,7 @@ async fn create_transfer(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let who = s.authenticate(&headers)?;
+    let who = s.authenticate(&headers).await?;
     let body = body_bytes(body)?;
     let idem = check_idempotency(&s, &who, &headers, &body).await?;
     let order = requests::transfer_order(&body, idem.as_deref())?;
@@ -251,7 +228,7 @@ async fn create_payment(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let who = s.authenticate(&headers)?;
+    let who = s.authenticate(&headers).await?;
     let body = body_bytes(body)?;
     let idem = check_idempotency(&s, &who, &headers, &body).await?;
     let order = requests::payment_order(&body, idem.as_deref())?;
@@ -275,7 +252,7 @@ async fn get_payout(
     Path(reference): Path<String>,
     Query(q): Query<GetQuery>,
 ) -> Result<Response, ApiError> {
-    s.authenticate(&headers)?;
+    s.authenticate(&headers).await?;
     let reference = PartnerReference::parse(&reference)?;
     let providers: Vec<Provider> = match q.provider {
         Some(p) => vec![p.parse()?],
@@ -305,7 +282,7 @@ async fn list_payouts(
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    s.authenticate(&headers)?;
+    s.authenticate(&headers).await?;
     let state: State = q
         .state
         .as_deref()
@@ -347,7 +324,7 @@ async fn account_inquiry(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    s.authenticate(&headers)?;
+    s.authenticate(&headers).await?;
     let body = body_bytes(body)?;
     let (provider, bank_code, account_no) = requests::account_inquiry(&body)?;
     let client = s

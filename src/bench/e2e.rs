@@ -35,7 +35,11 @@ impl ProviderMix {
     fn provider(self, i: usize) -> Provider {
         match self {
             ProviderMix::Ifortepay => crate::providers::ifortepay::ID,
-            ProviderMix::All => [crate::providers::ifortepay::ID, crate::providers::nicepay::ID, crate::providers::singapay::ID][i % 3],
+            ProviderMix::All => [
+                crate::providers::ifortepay::ID,
+                crate::providers::nicepay::ID,
+                crate::providers::singapay::ID,
+            ][i % 3],
         }
     }
 }

@@ -118,11 +118,7 @@ impl Breakers {
     pub(super) fn entry(&self, p: Provider) -> EntryGuard<'_> {
         // A panic while holding the lock cannot leave an Entry half-updated in a
         // way that matters more than pausing payouts would; keep going.
-        let mut map = self
-            .inner
-            .entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut map = self.inner.entries.lock().unwrap_or_else(|e| e.into_inner());
         let cfg = self.inner.cfg;
         map.entry(p).or_insert_with(|| Entry::new(&cfg));
         EntryGuard { map, provider: p }

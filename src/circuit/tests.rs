@@ -74,7 +74,10 @@ fn providers_are_independent() {
     let b = Breakers::new(cfg());
     open_at(&b, 0);
     assert_eq!(b.permit(crate::providers::nicepay::ID, 1), Permit::Allow);
-    assert_eq!(b.state(crate::providers::singapay::ID), BreakerState::Closed);
+    assert_eq!(
+        b.state(crate::providers::singapay::ID),
+        BreakerState::Closed
+    );
 }
 
 #[test]

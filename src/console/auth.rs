@@ -21,7 +21,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use rand::RngCore;
+use rand::Rng;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
@@ -103,7 +103,7 @@ impl std::fmt::Debug for Signer {
 /// A random URL-safe token of 16 bytes.
 pub fn random_token() -> String {
     let mut b = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut b);
+    rand::rng().fill_bytes(&mut b);
     hex::encode(b)
 }
 
@@ -116,7 +116,7 @@ impl Signer {
     /// A signer with a random key (no `console.session_key` configured).
     pub fn random() -> Self {
         let mut k = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut k);
+        rand::rng().fill_bytes(&mut k);
         Signer::new(&k)
     }
 

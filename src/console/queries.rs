@@ -323,7 +323,10 @@ pub async fn list(
     // An exact reference is found without scanning.
     if let Some(q) = &f.search {
         if let Ok(r) = crate::domain::PartnerReference::parse(q) {
-            for p in f.provider.map_or(crate::providers::builtin_ids(), |p| vec![p]) {
+            for p in f
+                .provider
+                .map_or(crate::providers::builtin_ids(), |p| vec![p])
+            {
                 if let Some(x) = ledger.get(&PayoutId::new(p, r.clone())).await? {
                     if f.state.map_or(true, |s| s == x.state) && f.matches(&x) {
                         found.push(x);

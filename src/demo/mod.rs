@@ -232,7 +232,11 @@ fn tune(s: &mut Settings, sandbox: &SandboxHandle, cfg: &SandboxConfig) {
         p.set(name, "request_timeout_ms", 2_000u64);
         p.set(name, "connect_timeout_ms", 1_000u64);
     }
-    p.set("ifortepay", "callback_url", cfg.ifortepay.callback_url.clone());
+    p.set(
+        "ifortepay",
+        "callback_url",
+        cfg.ifortepay.callback_url.clone(),
+    );
     p.set("singapay", "webhook_url", cfg.singapay.webhook_url.clone());
     s.worker.poll_interval_ms = 20;
     s.worker.backoff_base_ms = 100;

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 use chrono::{DateTime, FixedOffset};
-use rand::Rng;
+use rand::RngExt;
 
 use super::ExternalId;
 
@@ -43,7 +43,7 @@ static TAG: OnceLock<u32> = OnceLock::new();
 static SEQUENCE: AtomicU32 = AtomicU32::new(0);
 
 fn tag() -> u32 {
-    *TAG.get_or_init(|| rand::thread_rng().gen_range(0..1_000_000))
+    *TAG.get_or_init(|| rand::rng().random_range(0..1_000_000))
 }
 
 impl ExternalId {

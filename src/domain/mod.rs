@@ -3,6 +3,7 @@
 //! every parse error names the field and the rule it broke.
 
 pub mod external_id;
+pub mod millis;
 pub mod money;
 pub mod outcome;
 mod provider;

@@ -24,6 +24,7 @@ pub enum Outcome {
     FinalFailure { code: String, message: String },
     /// The provider did not act; safe to send the same message again after a delay.
     Retryable {
+        #[serde(default, with = "crate::domain::millis::option")]
         delay_hint: Option<Duration>,
         reason: String,
     },

@@ -119,7 +119,11 @@ mod tests {
     #[test]
     fn refuses_names_that_are_not_names() {
         for bad in ["", "1abc", "a-b", "a b", "ä", &"x".repeat(33)] {
-            assert_eq!(bad.parse::<Provider>().unwrap_err().field, "provider", "{bad:?}");
+            assert_eq!(
+                bad.parse::<Provider>().unwrap_err().field,
+                "provider",
+                "{bad:?}"
+            );
         }
     }
 }

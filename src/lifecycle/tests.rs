@@ -441,7 +441,11 @@ fn a_header_only_callback_never_settles_and_inquires() {
 
 #[test]
 fn a_callback_about_an_unsent_payout_stops_the_send() {
-    let p = payout(State::Accepted, PayoutMeta::default(), Provider::named("ifortepay"));
+    let p = payout(
+        State::Accepted,
+        PayoutMeta::default(),
+        Provider::named("ifortepay"),
+    );
     let d = decide(
         &p,
         &Event::Callback {
@@ -490,7 +494,11 @@ fn not_sent_is_retried_for_the_window_then_parked() {
 
 #[test]
 fn a_paused_provider_burns_no_attempt() {
-    let p = payout(State::Accepted, PayoutMeta::default(), Provider::named("ifortepay"));
+    let p = payout(
+        State::Accepted,
+        PayoutMeta::default(),
+        Provider::named("ifortepay"),
+    );
     let d = decide(
         &p,
         &Event::Picked {

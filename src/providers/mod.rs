@@ -47,6 +47,7 @@ pub struct Exchange {
     /// Transport status, if a response arrived.
     pub http_status: Option<u16>,
     /// Wall time of the call(s).
+    #[serde(with = "crate::domain::millis")]
     pub latency: Duration,
     /// The response body with secrets and tokens redacted, for the audit trail.
     pub audit: Option<serde_json::Value>,
@@ -241,7 +242,7 @@ pub struct StatusQuery {
 }
 
 /// Direct debit payment (iFortepay service 54).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct PaymentRequest {
     pub partner_reference: PartnerReference,
     pub amount: Money,

@@ -63,14 +63,17 @@ fn target(state: &AppState, b: &Booking) -> Option<(String, Endpoint)> {
         ),
         // Direct debit notify (service 56) is not simulated.
         (crate::providers::ifortepay::ID, _) => return None,
-        (crate::providers::nicepay::ID, _) => (&state.cfg.nicepay.notify_url, Endpoint::CallbackNicepay),
-        (crate::providers::singapay::ID, _) => (&state.cfg.singapay.webhook_url, Endpoint::CallbackSingapay),
+        (crate::providers::nicepay::ID, _) => {
+            (&state.cfg.nicepay.notify_url, Endpoint::CallbackNicepay)
+        }
+        (crate::providers::singapay::ID, _) => {
+            (&state.cfg.singapay.webhook_url, Endpoint::CallbackSingapay)
+        }
         // A provider the sandbox does not simulate has no callbacks.
         _ => return None,
     };
     (!url.is_empty()).then(|| (url.clone(), ep))
 }
-
 
 async fn deliver(state: AppState, client: reqwest::Client, b: Booking) {
     let Some((url, ep)) = target(&state, &b) else {

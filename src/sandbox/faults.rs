@@ -48,7 +48,7 @@ use std::sync::Mutex;
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Provider;
@@ -424,7 +424,7 @@ impl Faults {
                 continue;
             }
             if let Some(p) = rule.probability {
-                if !rng.gen_bool(p) {
+                if !rng.random_bool(p) {
                     continue;
                 }
             }
@@ -465,7 +465,7 @@ impl Faults {
                 continue;
             }
             if let Some(p) = rule.probability {
-                if !rng.gen_bool(p) {
+                if !rng.random_bool(p) {
                     continue;
                 }
             }

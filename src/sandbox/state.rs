@@ -105,9 +105,15 @@ impl State {
         shutdown: watch::Receiver<bool>,
     ) -> State {
         let balances = HashMap::from([
-            (crate::providers::ifortepay::ID, creds.ifortepay.initial_balance),
+            (
+                crate::providers::ifortepay::ID,
+                creds.ifortepay.initial_balance,
+            ),
             (crate::providers::nicepay::ID, creds.nicepay.initial_balance),
-            (crate::providers::singapay::ID, creds.singapay.initial_balance),
+            (
+                crate::providers::singapay::ID,
+                creds.singapay.initial_balance,
+            ),
         ]);
         State {
             faults: Faults::new(cfg.faults.clone(), cfg.seed),

@@ -169,7 +169,7 @@ impl std::fmt::Debug for GeneratedKeyPair {
 
 /// Generate an RSA-2048 key pair.
 pub fn generate_key_pair() -> Result<GeneratedKeyPair, KeyError> {
-    let mut rng = rand::thread_rng();
+    let mut rng = rsa::rand_core::OsRng;
     let key = RsaPrivateKey::new(&mut rng, 2048).map_err(|e| KeyError::Generate(e.to_string()))?;
     let private_pem = key
         .to_pkcs8_pem(LineEnding::LF)

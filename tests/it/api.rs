@@ -190,7 +190,11 @@ async fn idempotency_validation_auth_and_pagination() {
     // Pagination: enough payouts for several pages, followed through nextCursor.
     let orders: Vec<_> = (0..200)
         .map(|i| {
-            crate::common::transfer(kirim::providers::nicepay::ID, &format!("API-PAGE-{i:03}"), OK_ACCOUNT)
+            crate::common::transfer(
+                kirim::providers::nicepay::ID,
+                &format!("API-PAGE-{i:03}"),
+                OK_ACCOUNT,
+            )
         })
         .collect();
     for r in app.client.enqueue_transfers(&orders).await.expect("bulk") {
@@ -229,18 +233,22 @@ async fn idempotency_validation_auth_and_pagination() {
     api.stop().await;
 }
 
+/// The limit lives in Redis: two `kirim serve` instances on one Redis share one
+/// budget per API key (per-process buckets would admit twice the burst).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn rate_limit_answers_429_with_retry_after() {
+async fn rate_limit_is_shared_by_replicas_and_answers_429_with_retry_after() {
     let app = App::spawn(|_| {}, |_| {}).await;
     let mut settings = app.settings.clone();
     settings.api.rate_limit_per_sec = 1;
     settings.api.rate_limit_burst = 2;
-    let api = Api::start(&settings).await;
+    let replicas = [Api::start(&settings).await, Api::start(&settings).await];
     let http = reqwest::Client::new();
-    let url = api.url("/v1/transfers/NO-SUCH-REF");
     let mut statuses = Vec::new();
     let mut retry_after = None;
-    for _ in 0..4 {
+    let started = std::time::Instant::now();
+    // Alternate between the two replicas: a, b, a, b, a, b.
+    for i in 0..6 {
+        let url = replicas[i % 2].url("/v1/transfers/NO-SUCH-REF");
         let resp = http
             .get(&url)
             .header("X-API-Key", KEY)
@@ -259,23 +267,38 @@ async fn rate_limit_answers_429_with_retry_after() {
             assert_eq!(e["error"]["code"], "rate_limited");
         }
     }
-    // The burst (2) passes (404: no such payout), then the bucket is empty.
+    let elapsed = started.elapsed();
+    // The burst (2) passes (404: no such payout), one request on each replica.
     assert_eq!(
         &statuses[..2],
         &[StatusCode::NOT_FOUND, StatusCode::NOT_FOUND]
     );
-    assert!(
-        statuses[2..].contains(&StatusCode::TOO_MANY_REQUESTS),
-        "{statuses:?}"
-    );
+    // Then the shared bucket is empty for both: at 1/s, at most one more request
+    // per whole second elapsed gets through (per-process buckets would pass 4).
+    let passed = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::NOT_FOUND)
+        .count();
+    let refilled = usize::try_from(elapsed.as_secs()).unwrap_or(usize::MAX);
+    assert!(passed <= 2 + refilled, "{statuses:?} in {elapsed:?}");
+    if elapsed.as_secs() == 0 {
+        assert_eq!(statuses[2], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+        assert_eq!(statuses[3], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    }
     let secs = retry_after.expect("a 429 with a numeric Retry-After");
     assert!((1..=2).contains(&secs), "Retry-After {secs}");
     // Health and metrics are not rate limited (no key needed).
     for _ in 0..5 {
-        let r = http.get(api.url("/healthz")).send().await.expect("up");
+        let r = http
+            .get(replicas[0].url("/healthz"))
+            .send()
+            .await
+            .expect("up");
         assert_eq!(r.status(), StatusCode::OK);
     }
-    api.stop().await;
+    for api in replicas {
+        api.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -101,12 +101,17 @@ async fn an_unreadable_hash_is_an_error_naming_the_key() {
     let keys = client.ledger().keys().clone();
     let mut conn = client.ledger().connection();
     let _: () = conn
-        .hset(keys.circuit(kirim::providers::singapay::ID), "state", "sideways")
+        .hset(
+            keys.circuit(kirim::providers::singapay::ID),
+            "state",
+            "sideways",
+        )
         .await
         .unwrap();
     let err = read_all(&mut conn, &keys).await.unwrap_err();
     assert!(
-        err.to_string().contains(&keys.circuit(kirim::providers::singapay::ID)),
+        err.to_string()
+            .contains(&keys.circuit(kirim::providers::singapay::ID)),
         "{err}"
     );
 }
@@ -188,6 +193,10 @@ async fn probe_maps_answers_refusals_and_connect_failures() {
     let mut wrong = settings.providers.clone();
     wrong.set("ifortepay", "client_id", "MCPD99999999");
     let wrong = kirim::providers::build_all(&wrong).expect("providers");
-    let signal = probe(wrong[&kirim::providers::ifortepay::ID].as_ref(), &fresh_external_id()).await;
+    let signal = probe(
+        wrong[&kirim::providers::ifortepay::ID].as_ref(),
+        &fresh_external_id(),
+    )
+    .await;
     assert_eq!(signal, Signal::Refused);
 }

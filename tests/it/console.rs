@@ -56,8 +56,16 @@ async fn operator_console_in_a_real_browser() {
         transfer(kirim::providers::ifortepay::ID, "CON-STUCK-2", magic::STUCK),
         transfer(kirim::providers::nicepay::ID, "CON-DL-1", OK_ACCOUNT),
         transfer(kirim::providers::singapay::ID, "CON-SG-1", "1234567890"),
-        transfer(kirim::providers::ifortepay::ID, "CON-BAD-1", magic::INVALID_ACCOUNT),
-        transfer(kirim::providers::singapay::ID, "CON-CXL-1", magic::ALWAYS_CANCEL),
+        transfer(
+            kirim::providers::ifortepay::ID,
+            "CON-BAD-1",
+            magic::INVALID_ACCOUNT,
+        ),
+        transfer(
+            kirim::providers::singapay::ID,
+            "CON-CXL-1",
+            magic::ALWAYS_CANCEL,
+        ),
     ];
     for i in 2..=6 {
         orders.push(transfer(
@@ -106,7 +114,11 @@ async fn operator_console_in_a_real_browser() {
     ui.js::<bool>("(window.__sameDocument = true)").await;
     let live = app
         .client
-        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "CON-LIVE-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::ifortepay::ID,
+            "CON-LIVE-1",
+            OK_ACCOUNT,
+        ))
         .await
         .expect("enqueue")
         .id;
@@ -272,7 +284,10 @@ async fn operator_console_in_a_real_browser() {
     ui.wait_text("#flash", "job queued for nicepay:CON-DL-1")
         .await;
     app.wait_state(&id("CON-DL-1"), State::Succeeded, T).await;
-    assert_eq!(app.booked(kirim::providers::nicepay::ID, "CON-DL-1").await, 1);
+    assert_eq!(
+        app.booked(kirim::providers::nicepay::ID, "CON-DL-1").await,
+        1
+    );
     assert!(history_has(&app, &id("CON-DL-1"), "dead_letter_retry", "operator:alice").await);
     assert!(dead::list(app.client.ledger())
         .await

@@ -14,7 +14,7 @@ use crate::common::transfer;
 use kirim::client::Client;
 use kirim::domain::{Provider, State};
 use kirim::sandbox::FaultRule;
-use rand::Rng;
+use rand::RngExt;
 use serde_json::json;
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -51,7 +51,7 @@ impl Fleet {
         if self.children.is_empty() {
             return;
         }
-        let i = rand::thread_rng().gen_range(0..self.children.len());
+        let i = rand::rng().random_range(0..self.children.len());
         let mut c = self.children.remove(i);
         let _ = c.kill(); // SIGKILL: no chance to clean up
         let _ = c.wait();
@@ -168,7 +168,7 @@ async fn sigkilled_workers_never_pay_twice_and_lose_nothing() {
     }
 
     for _ in 0..cycles {
-        let pause = rand::thread_rng().gen_range(300..1500);
+        let pause = rand::rng().random_range(300..1500);
         tokio::time::sleep(Duration::from_millis(pause)).await; // a random moment, not a sync point
         fleet.kill_one();
         fleet.spawn();

@@ -87,7 +87,11 @@ async fn replicas_fsync_needs_waitaof() {
         // 7.2+: starts; with no replica it warns, and a write is refused.
         let client = r.expect("7.2 supports WAITAOF");
         let e = client
-            .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "WAITAOF-1", OK_ACCOUNT))
+            .enqueue_transfer(&transfer(
+                kirim::providers::ifortepay::ID,
+                "WAITAOF-1",
+                OK_ACCOUNT,
+            ))
             .await
             .expect_err("no replica fsynced");
         assert!(e.to_string().contains("replicas"), "{e}");
@@ -106,7 +110,11 @@ async fn replicas_mode_acknowledges_an_enqueue_only_once_a_replica_has_it() {
     settings.redis.replicas = 1;
     let client = Client::connect(&settings).await.expect("client");
     let ok = client
-        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "DUR-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::ifortepay::ID,
+            "DUR-1",
+            OK_ACCOUNT,
+        ))
         .await
         .expect("a replica acknowledged");
     let on_replica = redis::Client::open(replica.url())
@@ -135,7 +143,11 @@ async fn replicas_mode_acknowledges_an_enqueue_only_once_a_replica_has_it() {
     })
     .await;
     let e = client
-        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "DUR-2", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::ifortepay::ID,
+            "DUR-2",
+            OK_ACCOUNT,
+        ))
         .await
         .expect_err("no replica acknowledged");
     assert!(
@@ -187,7 +199,11 @@ async fn replicas_mode_sends_nothing_until_a_replica_has_the_submission() {
     let replica = replica_of(&primary).await;
     let client = Client::connect(&settings).await.expect("client");
     let e = client
-        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "DUR-SEND-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::ifortepay::ID,
+            "DUR-SEND-1",
+            OK_ACCOUNT,
+        ))
         .await
         .expect("enqueued");
     drop(replica);

@@ -100,7 +100,11 @@ async fn a_worker_stalled_past_the_send_deadline_never_sends() {
 
     let id = app
         .client
-        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "STALL-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::ifortepay::ID,
+            "STALL-1",
+            OK_ACCOUNT,
+        ))
         .await
         .unwrap()
         .id;
@@ -237,7 +241,11 @@ async fn a_sigkill_between_nicepay_registration_and_approve_does_not_register_tw
     let mut first = WorkerProcess::spawn("e2e-nicepay-first", &env);
     let reference = "KILL-NICEPAY-1";
     let id = client
-        .enqueue_transfer(&transfer(kirim::providers::nicepay::ID, reference, OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::nicepay::ID,
+            reference,
+            OK_ACCOUNT,
+        ))
         .await
         .unwrap()
         .id;
@@ -332,7 +340,13 @@ async fn a_sixty_second_outage_ends_with_every_payout_final_and_none_dead_letter
     let started = Instant::now();
     let n = 30;
     let orders: Vec<_> = (0..n)
-        .map(|i| transfer(kirim::providers::builtin_ids()[i % 3], &format!("OUT-{i}"), OK_ACCOUNT))
+        .map(|i| {
+            transfer(
+                kirim::providers::builtin_ids()[i % 3],
+                &format!("OUT-{i}"),
+                OK_ACCOUNT,
+            )
+        })
         .collect();
     let ids: Vec<PayoutId> = app
         .client

@@ -100,12 +100,20 @@ async fn pending_payouts_are_settled_by_reconciliation() {
     app.start_worker().await;
     let e = app
         .client
-        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "PND-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::ifortepay::ID,
+            "PND-1",
+            OK_ACCOUNT,
+        ))
         .await
         .unwrap();
     let n = app
         .client
-        .enqueue_transfer(&transfer(kirim::providers::nicepay::ID, "PND-2", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::nicepay::ID,
+            "PND-2",
+            OK_ACCOUNT,
+        ))
         .await
         .unwrap();
     app.wait_state(&e.id, State::Pending, T).await;
@@ -119,7 +127,10 @@ async fn pending_payouts_are_settled_by_reconciliation() {
         h.iter().any(|x| x.event == "inquiry"),
         "settled by an inquiry"
     );
-    assert_eq!(app.booked(kirim::providers::ifortepay::ID, "PND-1").await, 1);
+    assert_eq!(
+        app.booked(kirim::providers::ifortepay::ID, "PND-1").await,
+        1
+    );
     app.stop_worker().await;
 }
 
@@ -168,7 +179,11 @@ async fn not_received_is_submitted_once_more_with_the_same_reference() {
     app.start_worker().await;
     let e = app
         .client
-        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "NF-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::ifortepay::ID,
+            "NF-1",
+            OK_ACCOUNT,
+        ))
         .await
         .unwrap();
     app.wait_state(&e.id, State::Succeeded, T).await;
@@ -195,7 +210,11 @@ async fn rate_limits_and_expired_tokens_are_retried() {
     app.start_worker().await;
     let e = app
         .client
-        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "RL-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::ifortepay::ID,
+            "RL-1",
+            OK_ACCOUNT,
+        ))
         .await
         .unwrap();
     app.wait_state(&e.id, State::Succeeded, T).await;
@@ -217,11 +236,18 @@ async fn rate_limits_and_expired_tokens_are_retried() {
     assert!(r.status().is_success());
     let e2 = app
         .client
-        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "TOK-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::ifortepay::ID,
+            "TOK-1",
+            OK_ACCOUNT,
+        ))
         .await
         .unwrap();
     app.wait_state(&e2.id, State::Succeeded, T).await;
-    assert_eq!(app.booked(kirim::providers::ifortepay::ID, "TOK-1").await, 1);
+    assert_eq!(
+        app.booked(kirim::providers::ifortepay::ID, "TOK-1").await,
+        1
+    );
     app.stop_worker().await;
 }
 
@@ -279,7 +305,11 @@ async fn a_payout_found_submitting_is_inquired_not_resent() {
         .await;
     let e = app
         .client
-        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "CR-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::ifortepay::ID,
+            "CR-1",
+            OK_ACCOUNT,
+        ))
         .await
         .unwrap();
     let ledger = app.client.ledger().clone();
@@ -350,7 +380,13 @@ async fn graceful_shutdown_loses_nothing() {
         .unwrap();
     assert!(r.status().is_success());
     let orders: Vec<_> = (0..120)
-        .map(|i| transfer(kirim::providers::ifortepay::ID, &format!("GS-{i}"), OK_ACCOUNT))
+        .map(|i| {
+            transfer(
+                kirim::providers::ifortepay::ID,
+                &format!("GS-{i}"),
+                OK_ACCOUNT,
+            )
+        })
         .collect();
     app.client.enqueue_transfers(&orders).await.unwrap();
     app.start_worker().await;
@@ -378,7 +414,11 @@ async fn graceful_shutdown_loses_nothing() {
     })
     .await;
     for i in 0..120 {
-        assert_eq!(app.booked(kirim::providers::ifortepay::ID, &format!("GS-{i}")).await, 1);
+        assert_eq!(
+            app.booked(kirim::providers::ifortepay::ID, &format!("GS-{i}"))
+                .await,
+            1
+        );
     }
     app.stop_worker().await;
 }
@@ -389,7 +429,13 @@ async fn a_backlog_beyond_the_apalis_fetch_limit_drains() {
     // kirim promotes in chunks; 10,000 queued payouts must all drain.
     let mut app = App::spawn(|_| {}, |s| s.worker.concurrency = 64).await;
     let orders: Vec<_> = (0..10_000)
-        .map(|i| transfer(kirim::providers::ifortepay::ID, &format!("BL-{i}"), OK_ACCOUNT))
+        .map(|i| {
+            transfer(
+                kirim::providers::ifortepay::ID,
+                &format!("BL-{i}"),
+                OK_ACCOUNT,
+            )
+        })
         .collect();
     let results = app.client.enqueue_transfers(&orders).await.unwrap();
     assert!(results.iter().all(|r| r.is_ok()));
@@ -422,7 +468,11 @@ async fn nicepay_lost_registration_answer_recovers_without_paying_twice() {
     app.start_worker().await;
     let e = app
         .client
-        .enqueue_transfer(&transfer(kirim::providers::nicepay::ID, "NLR-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::nicepay::ID,
+            "NLR-1",
+            OK_ACCOUNT,
+        ))
         .await
         .unwrap();
     app.wait_state(&e.id, State::Succeeded, T).await;
@@ -455,7 +505,8 @@ async fn beneficiary_name_check_before_transfer() {
         .unwrap()
         .contains("SANDBOX ACCOUNT 3240"));
     assert_eq!(
-        app.booked(kirim::providers::ifortepay::ID, "NAME-BAD").await,
+        app.booked(kirim::providers::ifortepay::ID, "NAME-BAD")
+            .await,
         0,
         "nothing sent on a mismatch"
     );
@@ -469,7 +520,13 @@ async fn retention_deletes_finished_job_data_but_keeps_the_ledger() {
     let mut app = App::spawn(|_| {}, |_| {}).await;
     app.start_worker().await;
     let orders: Vec<_> = (0..20)
-        .map(|i| transfer(kirim::providers::ifortepay::ID, &format!("RET-{i}"), OK_ACCOUNT))
+        .map(|i| {
+            transfer(
+                kirim::providers::ifortepay::ID,
+                &format!("RET-{i}"),
+                OK_ACCOUNT,
+            )
+        })
         .collect();
     app.client.enqueue_transfers(&orders).await.unwrap();
     let ledger = app.client.ledger().clone();

@@ -42,7 +42,11 @@ async fn the_day_end_report_finds_orphans_and_wrong_final_states() {
     // A payout the ledger marked FAILED that the provider did book.
     let wrong = app
         .client
-        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "RECON-WRONG", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::ifortepay::ID,
+            "RECON-WRONG",
+            OK_ACCOUNT,
+        ))
         .await
         .expect("enqueue");
     let ledger = app.client.ledger().clone();
@@ -154,12 +158,16 @@ async fn the_day_end_report_finds_orphans_and_wrong_final_states() {
         matches!(again, Err(recon::ReconError::AlreadyKnown { .. })),
         "{again:?}"
     );
-    let id = kirim::ledger::PayoutId::new(kirim::providers::ifortepay::ID, order.partner_reference.clone());
+    let id = kirim::ledger::PayoutId::new(
+        kirim::providers::ifortepay::ID,
+        order.partner_reference.clone(),
+    );
     app.start_worker().await;
     app.wait_state(&id, State::Succeeded, T).await;
     app.stop_worker().await;
     assert_eq!(
-        app.booked(kirim::providers::ifortepay::ID, "RECON-ORPHAN").await,
+        app.booked(kirim::providers::ifortepay::ID, "RECON-ORPHAN")
+            .await,
         1,
         "adopted, never sent again"
     );

@@ -79,7 +79,11 @@ async fn settles_by_polling_alone() {
     app.start_worker().await;
     let ok = app
         .client
-        .enqueue_transfer(&transfer(kirim::providers::singapay::ID, "POLL-OK", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::singapay::ID,
+            "POLL-OK",
+            OK_ACCOUNT,
+        ))
         .await
         .unwrap();
     let cx = app
@@ -165,7 +169,11 @@ async fn duplicated_and_out_of_order_callbacks_with_polling() {
     .await;
     let ok = app
         .client
-        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "DUP-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::ifortepay::ID,
+            "DUP-1",
+            OK_ACCOUNT,
+        ))
         .await
         .unwrap()
         .id;
@@ -182,7 +190,11 @@ async fn duplicated_and_out_of_order_callbacks_with_polling() {
     // NICEPAY reports the sandbox's cancellations as 09 (failed).
     let nf = app
         .client
-        .enqueue_transfer(&transfer(kirim::providers::nicepay::ID, "DUP-3", magic::ALWAYS_CANCEL))
+        .enqueue_transfer(&transfer(
+            kirim::providers::nicepay::ID,
+            "DUP-3",
+            magic::ALWAYS_CANCEL,
+        ))
         .await
         .unwrap()
         .id;
@@ -213,7 +225,10 @@ async fn duplicated_and_out_of_order_callbacks_with_polling() {
     assert_eq!(app.state(&ok).await, Some(State::Succeeded));
     assert_eq!(app.state(&cx).await, Some(State::Cancelled));
     assert_eq!(app.state(&nf).await, Some(State::Failed));
-    assert_eq!(app.booked(kirim::providers::ifortepay::ID, "DUP-1").await, 1);
+    assert_eq!(
+        app.booked(kirim::providers::ifortepay::ID, "DUP-1").await,
+        1
+    );
     app.stop_worker().await;
 }
 
@@ -224,7 +239,11 @@ async fn unknown_resolved_by_callback() {
         .await;
     let id = app
         .client
-        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "UNK-CB", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::ifortepay::ID,
+            "UNK-CB",
+            OK_ACCOUNT,
+        ))
         .await
         .unwrap()
         .id;
@@ -233,7 +252,10 @@ async fn unknown_resolved_by_callback() {
     app.wait_state(&id, State::Succeeded, T).await;
     let h = app.client.ledger().history(&id).await.unwrap();
     assert_eq!(events(&h, "callback"), 1);
-    assert_eq!(app.booked(kirim::providers::ifortepay::ID, "UNK-CB").await, 1);
+    assert_eq!(
+        app.booked(kirim::providers::ifortepay::ID, "UNK-CB").await,
+        1
+    );
     app.stop_worker().await;
 }
 
@@ -243,7 +265,11 @@ async fn needs_review_is_reached_and_resolved_by_an_operator() {
     app.start_worker().await;
     let id = app
         .client
-        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "STUCK-1", magic::STUCK))
+        .enqueue_transfer(&transfer(
+            kirim::providers::ifortepay::ID,
+            "STUCK-1",
+            magic::STUCK,
+        ))
         .await
         .unwrap()
         .id;
@@ -300,7 +326,13 @@ fn sweeper(
 async fn two_reconcilers_never_poll_the_same_payout_twice_in_a_tick() {
     let app = App::spawn(|_| {}, |s| s.reconcile.stuck_after_secs = 0).await;
     let orders: Vec<_> = (0..300)
-        .map(|i| transfer(kirim::providers::ifortepay::ID, &format!("TR-{i}"), OK_ACCOUNT))
+        .map(|i| {
+            transfer(
+                kirim::providers::ifortepay::ID,
+                &format!("TR-{i}"),
+                OK_ACCOUNT,
+            )
+        })
         .collect();
     app.client.enqueue_transfers(&orders).await.unwrap();
     // Drop the jobs the enqueue pushed so only the sweeps' jobs are counted.
@@ -330,7 +362,13 @@ async fn two_reconcilers_never_poll_the_same_payout_twice_in_a_tick() {
     assert_eq!(report.claimed, 300);
     // And two sweeps running at once (different ticks) split the work.
     let orders: Vec<_> = (0..300)
-        .map(|i| transfer(kirim::providers::nicepay::ID, &format!("TR2-{i}"), OK_ACCOUNT))
+        .map(|i| {
+            transfer(
+                kirim::providers::nicepay::ID,
+                &format!("TR2-{i}"),
+                OK_ACCOUNT,
+            )
+        })
         .collect();
     app.client.enqueue_transfers(&orders).await.unwrap();
     let _: () = redis::cmd("DEL")
@@ -365,7 +403,13 @@ async fn batch_settlement_from_history_pages() {
     .await;
     app.start_worker().await;
     let orders: Vec<_> = (0..40)
-        .map(|i| transfer(kirim::providers::ifortepay::ID, &format!("HB-{i}"), OK_ACCOUNT))
+        .map(|i| {
+            transfer(
+                kirim::providers::ifortepay::ID,
+                &format!("HB-{i}"),
+                OK_ACCOUNT,
+            )
+        })
         .collect();
     app.client.enqueue_transfers(&orders).await.unwrap();
     let ledger = app.client.ledger().clone();
@@ -406,7 +450,11 @@ async fn forged_and_replayed_callbacks_are_refused() {
     let mut app = callback_app(false, |_| {}).await;
     let id = app
         .client
-        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "FORGE-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::ifortepay::ID,
+            "FORGE-1",
+            OK_ACCOUNT,
+        ))
         .await
         .unwrap()
         .id;
@@ -552,7 +600,11 @@ async fn final_states_are_notified_signed_retried_and_redeliverable() {
     app.start_worker().await;
     let id = app
         .client
-        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "EVT-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::ifortepay::ID,
+            "EVT-1",
+            OK_ACCOUNT,
+        ))
         .await
         .unwrap()
         .id;
@@ -599,13 +651,21 @@ async fn a_replayed_nicepay_notification_with_another_body_changes_nothing() {
     let mut app = callback_app(false, |_| {}).await;
     let a = app
         .client
-        .enqueue_transfer(&transfer(kirim::providers::nicepay::ID, "RPL-A", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::nicepay::ID,
+            "RPL-A",
+            OK_ACCOUNT,
+        ))
         .await
         .unwrap()
         .id;
     let b = app
         .client
-        .enqueue_transfer(&transfer(kirim::providers::nicepay::ID, "RPL-B", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::nicepay::ID,
+            "RPL-B",
+            OK_ACCOUNT,
+        ))
         .await
         .unwrap()
         .id;
@@ -652,7 +712,11 @@ async fn a_replayed_nicepay_notification_with_another_body_changes_nothing() {
     app.stop_worker().await;
     let c = app
         .client
-        .enqueue_transfer(&transfer(kirim::providers::nicepay::ID, "RPL-C", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::nicepay::ID,
+            "RPL-C",
+            OK_ACCOUNT,
+        ))
         .await
         .unwrap()
         .id;
@@ -677,7 +741,11 @@ async fn a_refused_status_check_never_fails_a_booked_payout() {
     app.start_worker().await;
     let id = app
         .client
-        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "REFUSED-1", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::ifortepay::ID,
+            "REFUSED-1",
+            OK_ACCOUNT,
+        ))
         .await
         .unwrap()
         .id;
@@ -714,7 +782,11 @@ async fn a_refused_status_check_never_fails_a_booked_payout() {
     app.clear_faults().await;
     app.settle_sandbox().await;
     app.wait_state(&id, State::Succeeded, T).await;
-    assert_eq!(app.booked(kirim::providers::ifortepay::ID, "REFUSED-1").await, 1);
+    assert_eq!(
+        app.booked(kirim::providers::ifortepay::ID, "REFUSED-1")
+            .await,
+        1
+    );
     app.stop_worker().await;
 }
 
@@ -728,7 +800,11 @@ async fn not_found_is_resubmitted_once_then_needs_review() {
     app.start_worker().await;
     let id = app
         .client
-        .enqueue_transfer(&transfer(kirim::providers::ifortepay::ID, "NF-ONCE", OK_ACCOUNT))
+        .enqueue_transfer(&transfer(
+            kirim::providers::ifortepay::ID,
+            "NF-ONCE",
+            OK_ACCOUNT,
+        ))
         .await
         .unwrap()
         .id;
@@ -736,6 +812,9 @@ async fn not_found_is_resubmitted_once_then_needs_review() {
     let p = app.client.ledger().get(&id).await.unwrap().unwrap();
     assert_eq!(p.meta.submissions, 2, "one submission and one resubmission");
     assert_eq!(p.meta.resubmits, 1);
-    assert_eq!(app.booked(kirim::providers::ifortepay::ID, "NF-ONCE").await, 0);
+    assert_eq!(
+        app.booked(kirim::providers::ifortepay::ID, "NF-ONCE").await,
+        0
+    );
     app.stop_worker().await;
 }

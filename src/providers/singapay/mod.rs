@@ -95,7 +95,11 @@ impl SingapayClient {
             ));
         }
         let client = http::build_client(crate::providers::singapay::ID, &settings.http)?;
-        http::join_url(crate::providers::singapay::ID, &settings.http.base_url, paths::TOKEN)?;
+        http::join_url(
+            crate::providers::singapay::ID,
+            &settings.http.base_url,
+            paths::TOKEN,
+        )?;
         Ok(SingapayClient {
             tokens: TokenCache::new(
                 format!("singapay:{}", settings.client_id),
@@ -218,7 +222,11 @@ impl SingapayClient {
         body: &serde_json::Value,
         token: &AccessToken,
     ) -> Result<OutgoingRequest, ProviderError> {
-        let url = http::join_url(crate::providers::singapay::ID, &self.settings.http.base_url, path)?;
+        let url = http::join_url(
+            crate::providers::singapay::ID,
+            &self.settings.http.base_url,
+            path,
+        )?;
         let canonical = signature::canonical_json(body).into_bytes();
         let mut req = OutgoingRequest::new(Method::POST, url, canonical);
         let ts = chrono::Utc::now().timestamp().to_string();
@@ -250,7 +258,11 @@ impl SingapayClient {
         token: &AccessToken,
     ) -> Result<OutgoingRequest, ProviderError> {
         let path = format!("{}/{}", paths::TRANSFER_V1, self.settings.account_id);
-        let url = http::join_url(crate::providers::singapay::ID, &self.settings.http.base_url, &path)?;
+        let url = http::join_url(
+            crate::providers::singapay::ID,
+            &self.settings.http.base_url,
+            &path,
+        )?;
         let mut req = OutgoingRequest::new(Method::POST, url, body.to_vec());
         req.header(headers::CONTENT_TYPE, "application/json")?;
         req.header(headers::ACCEPT, "application/json")?;
