@@ -18,6 +18,8 @@
 //! Errors are [`SnapError`]: `{"responseCode","responseMessage"}` with the HTTP
 //! status equal to the code's first three digits.
 
+use std::borrow::Cow;
+
 use axum::body::Bytes;
 use axum::extract::{FromRequest, OriginalUri, Request};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -154,7 +156,7 @@ pub struct ServiceCheck<'a> {
     pub client_id: &'a str,
     pub secret: &'a Secret,
     /// Expected CHANNEL-ID; `None` = not required (checked if present is not needed).
-    pub channel_id: Option<&'a str>,
+    pub channel_id: Option<Cow<'a, str>>,
     pub unsigned_path_prefix: &'a str,
     /// X-EXTERNAL-ID mandatory (transactional calls) or optional (profile).
     pub external_id_required: bool,
@@ -179,7 +181,7 @@ pub fn verify_service_request(
     } else {
         header(headers, "X-EXTERNAL-ID")
     };
-    let channel = match check.channel_id {
+    let channel = match &check.channel_id {
         Some(_) => Some(required(ep, headers, "CHANNEL-ID")?),
         None => None,
     };
@@ -203,7 +205,7 @@ pub fn verify_service_request(
             "Unauthorized. Unknown X-PARTNER-ID",
         ));
     }
-    if let (Some(expected), Some(got)) = (check.channel_id, channel) {
+    if let (Some(expected), Some(got)) = (check.channel_id.as_deref(), channel) {
         if expected != got {
             return Err(SnapError::invalid(ep, "CHANNEL-ID"));
         }
@@ -286,9 +288,9 @@ impl FromRequest<AppState> for Checked {
         let Some(ep) = req.extensions().get::<Endpoint>().copied() else {
             return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
         };
-        let gate = match ep.provider() {
-            Provider::Ifortepay => super::ifortepay::gate,
-            Provider::Nicepay => super::nicepay::gate,
+        let service_check = match ep.provider() {
+            Provider::Ifortepay => super::ifortepay::service_check,
+            Provider::Nicepay => super::nicepay::service_check,
             Provider::Singapay => return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response()),
         };
         let method = req.method().clone();
@@ -300,7 +302,8 @@ impl FromRequest<AppState> for Checked {
         let body = Bytes::from_request(req, state)
             .await
             .map_err(IntoResponse::into_response)?;
-        let body = gate(state, ep, (&method, &uri, &headers, &body))
+        let check = service_check(state, ep);
+        let body = verify_service_request(state, ep, &check, &method, &uri, &headers, &body)
             .map_err(IntoResponse::into_response)?;
         Ok(Checked { ep, body })
     }

@@ -23,7 +23,7 @@ mod disbursement;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -106,37 +106,25 @@ fn amount_json(d: Decimal) -> Value {
     json!({"value": wire(d), "currency": "IDR"})
 }
 
-/// The SNAP gate for iFortepay services (see [`Checked`]): direct debit needs
-/// `CHANNEL-ID` = `debit_channel_id`, the profile neither X-EXTERNAL-ID nor
-/// CHANNEL-ID, every other call `channel_id`.
-pub(super) fn gate(
-    state: &Books,
-    ep: Endpoint,
-    req: (&Method, &axum::http::Uri, &HeaderMap, &[u8]),
-) -> Result<Value, SnapError> {
+/// What the SNAP gate checks an iFortepay service request against (see
+/// [`Checked`]): direct debit needs `CHANNEL-ID` = `debit_channel_id`, the
+/// profile neither X-EXTERNAL-ID nor CHANNEL-ID, every other call `channel_id`.
+pub(super) fn service_check(state: &Books, ep: Endpoint) -> ServiceCheck<'_> {
     let c = &state.cfg.ifortepay;
     let (channel_id, external_id_required) = match ep {
         Endpoint::IfortepayDebitPayment | Endpoint::IfortepayDebitStatus => {
-            (Some(c.debit_channel_id.as_str()), true)
+            (Some(c.debit_channel_id.as_str().into()), true)
         }
         Endpoint::IfortepayProfile => (None, false),
-        _ => (Some(c.channel_id.as_str()), true),
+        _ => (Some(c.channel_id.as_str().into()), true),
     };
-    snap_auth::verify_service_request(
-        state,
-        ep,
-        &ServiceCheck {
-            client_id: &c.client_id,
-            secret: &state.creds.ifortepay.client_secret,
-            channel_id,
-            unsigned_path_prefix: &c.unsigned_path_prefix,
-            external_id_required,
-        },
-        req.0,
-        req.1,
-        req.2,
-        req.3,
-    )
+    ServiceCheck {
+        client_id: &c.client_id,
+        secret: &state.creds.ifortepay.client_secret,
+        channel_id,
+        unsigned_path_prefix: &c.unsigned_path_prefix,
+        external_id_required,
+    }
 }
 
 async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Reply {

@@ -21,7 +21,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -92,30 +92,17 @@ fn amount_json(d: Decimal) -> Value {
     json!({"value": wire(d), "currency": "IDR"})
 }
 
-/// The SNAP gate for NICEPAY services (see [`Checked`]): `CHANNEL-ID` is the
-/// client id + `01`.
-pub(super) fn gate(
-    state: &Books,
-    ep: Endpoint,
-    req: (&Method, &axum::http::Uri, &HeaderMap, &[u8]),
-) -> Result<Value, SnapError> {
+/// What the SNAP gate checks a NICEPAY service request against (see
+/// [`Checked`]): every service alike; `CHANNEL-ID` is the client id + `01`.
+pub(super) fn service_check(state: &Books, _: Endpoint) -> ServiceCheck<'_> {
     let c = &state.cfg.nicepay;
-    let channel = format!("{}01", c.client_id);
-    snap_auth::verify_service_request(
-        state,
-        ep,
-        &ServiceCheck {
-            client_id: &c.client_id,
-            secret: &state.creds.nicepay.client_secret,
-            channel_id: Some(&channel),
-            unsigned_path_prefix: &c.unsigned_path_prefix,
-            external_id_required: true,
-        },
-        req.0,
-        req.1,
-        req.2,
-        req.3,
-    )
+    ServiceCheck {
+        client_id: &c.client_id,
+        secret: &state.creds.nicepay.client_secret,
+        channel_id: Some(format!("{}01", c.client_id).into()),
+        unsigned_path_prefix: &c.unsigned_path_prefix,
+        external_id_required: true,
+    }
 }
 
 async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Reply {
