@@ -1066,6 +1066,7 @@ mod tests {
                 ("providers.ifortepay.client_id", "1234567890"),
                 ("providers.ifortepay.merchant.sender_city", "3171"),
                 ("providers.ifortepay.token_separator", ":"),
+                ("providers.ifortepay.request_timeout_ms", "4321"),
                 ("worker.concurrency", "7"),
                 ("reconcile.in_worker", "false"),
                 ("reconcile.schedule_secs", "[5, 10]"),
@@ -1073,11 +1074,25 @@ mod tests {
             ]),
         )
         .expect("loads");
-        let i = &s.providers.ifortepay;
+        #[derive(serde::Deserialize)]
+        struct Merchant {
+            source_account_no: String,
+            sender_city: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Ifp {
+            client_id: String,
+            token_separator: String,
+            merchant: Merchant,
+            request_timeout_ms: u64,
+        }
+        let i: Ifp = s.providers.parse("ifortepay").expect("parses");
         assert_eq!(i.merchant.source_account_no, "0012345678");
         assert_eq!(i.client_id, "1234567890");
         assert_eq!(i.merchant.sender_city, "3171");
         assert_eq!(i.token_separator, ":");
+        // A provider's own numeric key from the environment is text; it still parses.
+        assert_eq!(i.request_timeout_ms, 4321);
         assert_eq!(s.worker.concurrency, 7);
         assert!(!s.reconcile.in_worker);
         assert_eq!(s.reconcile.schedule_secs, vec![5, 10]);
@@ -1116,28 +1131,27 @@ mod tests {
             env(&[("providers.singapay.api_key_file", "from-env/key")]),
         )
         .expect("loads");
-        let i = &s.providers.ifortepay;
+        let text = |name: &str, key: &str| {
+            s.providers
+                .section(name)
+                .and_then(|p| p.text(key))
+                .map(PathBuf::from)
+        };
+        let secret_file = text("ifortepay", "client_secret_file");
+        assert_eq!(secret_file, Some(dir.path().join("secret.txt")));
+        let secret = resolve_secret(&None, &secret_file, "providers.ifortepay.client_secret");
+        assert_eq!(secret.expect("readable").expose(), "s3cr3t");
+        assert_eq!(text("ifortepay", "private_key_path"), Some(PathBuf::from("/abs/key.pem")));
         assert_eq!(
-            i.client_secret_file.as_deref(),
-            Some(dir.path().join("secret.txt").as_path())
+            text("nicepay", "client_secret_file"),
+            Some(dir.path().join("sub/../nicepay"))
         );
-        assert_eq!(i.client_secret().expect("readable").expose(), "s3cr3t");
-        assert_eq!(i.private_key_path, Path::new("/abs/key.pem"));
-        assert_eq!(
-            s.providers.nicepay.client_secret_file.as_deref(),
-            Some(dir.path().join("sub/../nicepay").as_path())
-        );
-        assert_eq!(
-            s.providers.singapay.api_key_file.as_deref(),
-            Some(Path::new("from-env/key"))
-        );
+        assert_eq!(text("singapay", "api_key_file"), Some(PathBuf::from("from-env/key")));
         // default.toml's own relative paths resolve beside default.toml.
         let config_dir = repo_default().parent().map(Path::to_path_buf);
-        assert_eq!(
-            s.providers.nicepay.private_key_path.parent(),
-            config_dir.map(|d| d.join("sandbox")).as_deref()
-        );
-        assert!(s.providers.nicepay.private_key_path.exists());
+        let key = text("nicepay", "private_key_path").expect("set");
+        assert_eq!(key.parent(), config_dir.map(|d| d.join("sandbox")).as_deref());
+        assert!(key.exists());
     }
 
     #[test]

@@ -15,9 +15,9 @@
 //! [`Breakers::publish`] writes the state to one Redis hash per provider when it
 //! changes, so `kirim serve` (`/metrics`) and `kirim status` can show it.
 //!
-//! - [`breaker`]: the per-provider state machine ([`Breakers`]).
-//! - [`publish`]: the published form in Redis ([`PublishedState`], [`read_all`]).
-//! - [`probe`](mod@probe): one cheap call that asks whether a provider answers.
+//! - `breaker`: the per-provider state machine ([`Breakers`]).
+//! - `publish`: the published form in Redis ([`PublishedState`], [`read_all`]).
+//! - `probe`: one cheap call that asks whether a provider answers ([`probe()`]).
 
 use std::fmt;
 use std::str::FromStr;

@@ -13,7 +13,7 @@
 //!   decision of its own; the operator's name is the actor in the audit trail.
 //! - **Access** ([`auth`]): console users (not API keys) with a role, viewer or
 //!   operator; signed HttpOnly SameSite=Strict session cookies; a CSRF token on
-//!   every POST. [`access::guard`] enforces all of it in one place, before any handler:
+//!   every POST. `access::guard` enforces all of it in one place, before any handler:
 //!   no session → the login page (403 for a POST); a POST without the session's
 //!   token → 403; a POST by a viewer → 403. Handlers re-check the role too.
 //!   Every action and login is logged (`kirim::console::audit`) and kept in a

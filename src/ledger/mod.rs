@@ -19,9 +19,9 @@
 
 //!
 //! # Layout
-//! - [`record`]: the payout record, its audit entries and events (types).
-//! - [`write`]: creating payouts and moving them (the Lua scripts).
-//! - [`read`]: reading records, histories, state sets and the due index.
+//! - `record`: the payout record, its audit entries and events (types).
+//! - `write`: creating payouts and moving them (the Lua scripts).
+//! - `read`: reading records, histories, state sets and the due index.
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! The building blocks every rule in [`decide`](super::decide) is made of: the
+//! The building blocks every rule in [`decide`](fn@super::decide) is made of: the
 //! writes that finalise, submit, retry later, park or reschedule a payout. Pure.
 
 use std::time::Duration;

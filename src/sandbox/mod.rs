@@ -298,10 +298,13 @@ pub(crate) fn guarded(
     ep: Endpoint,
     route: MethodRouter<AppState>,
 ) -> MethodRouter<AppState> {
-    route.layer(middleware::from_fn_with_state(
-        (state.clone(), ep),
-        fault_layer,
-    ))
+    // The endpoint travels with the request too, for extractors that gate by it.
+    route
+        .layer(axum::Extension(ep))
+        .layer(middleware::from_fn_with_state(
+            (state.clone(), ep),
+            fault_layer,
+        ))
 }
 
 /// Set on every request: fires to drop the connection without a response.

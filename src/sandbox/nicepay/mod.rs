@@ -20,8 +20,8 @@
 //! processed: inquire), never a second booking.
 
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, Method};
+use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 
 use super::fields::{digits, Obj};
 use super::magic;
-use super::snap_auth::{self, snap_ok, ServiceCheck, SnapError, TokenCheck};
+use super::snap_auth::{self, snap_ok, Checked, ServiceCheck, SnapError, TokenCheck};
 use super::state::{
     wire, AppState, ApproveError, BookError, Booking, Kind, Plan, State as Books, Status,
 };
@@ -92,28 +92,17 @@ fn amount_json(d: Decimal) -> Value {
     json!({"value": wire(d), "currency": "IDR"})
 }
 
-fn gate(
-    state: &Books,
-    ep: Endpoint,
-    req: (&Method, &axum::http::Uri, &HeaderMap, &[u8]),
-) -> Result<Value, SnapError> {
+/// What the SNAP gate checks a NICEPAY service request against (see
+/// [`Checked`]): every service alike; `CHANNEL-ID` is the client id + `01`.
+pub(super) fn service_check(state: &Books, _: Endpoint) -> ServiceCheck<'_> {
     let c = &state.cfg.nicepay;
-    let channel = format!("{}01", c.client_id);
-    snap_auth::verify_service_request(
-        state,
-        ep,
-        &ServiceCheck {
-            client_id: &c.client_id,
-            secret: &state.creds.nicepay.client_secret,
-            channel_id: Some(&channel),
-            unsigned_path_prefix: &c.unsigned_path_prefix,
-            external_id_required: true,
-        },
-        req.0,
-        req.1,
-        req.2,
-        req.3,
-    )
+    ServiceCheck {
+        client_id: &c.client_id,
+        secret: &state.creds.nicepay.client_secret,
+        channel_id: Some(format!("{}01", c.client_id).into()),
+        unsigned_path_prefix: &c.unsigned_path_prefix,
+        external_id_required: true,
+    }
 }
 
 async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Reply {
@@ -150,17 +139,8 @@ fn check_merchant(state: &Books, ep: Endpoint, o: &Obj<'_>) -> Result<(), SnapEr
     Ok(())
 }
 
-async fn registration(
-    State(state): State<AppState>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Reply {
-    let ep = Endpoint::NicepayRegistration;
-    let body = gate(&state, ep, (&method, &uri, &headers, &body))?;
-    let f = |p| SnapError::field(ep, p);
-    let o = Obj::root(&body).map_err(f)?;
+async fn registration(State(state): State<AppState>, req: Checked) -> Reply {
+    let (ep, f, o) = (req.ep, req.problem(), req.obj()?);
     check_merchant(&state, ep, &o)?;
     o.opt("msId", 20).map_err(f)?;
     let reference = o.req("partnerReferenceNo", 40).map_err(f)?;
@@ -300,16 +280,8 @@ pub(crate) fn notify_body(b: &Booking, status: Status, merchant_id: &str) -> Val
     v
 }
 
-async fn approve(
-    State(state): State<AppState>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Reply {
-    let ep = Endpoint::NicepayApprove;
-    let body = gate(&state, ep, (&method, &uri, &headers, &body))?;
-    let o = Obj::root(&body).map_err(|p| SnapError::field(ep, p))?;
+async fn approve(State(state): State<AppState>, req: Checked) -> Reply {
+    let (ep, o) = (req.ep, req.obj()?);
     let b = find(&state, ep, &o)?;
     let approved = state
         .approve(P, &b.reference)
@@ -326,17 +298,8 @@ async fn approve(
     Ok(snap_ok(ep, 200, "Successful", status_body(&b)))
 }
 
-async fn inquiry(
-    State(state): State<AppState>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Reply {
-    let ep = Endpoint::NicepayInquiry;
-    let body = gate(&state, ep, (&method, &uri, &headers, &body))?;
-    let f = |p| SnapError::field(ep, p);
-    let o = Obj::root(&body).map_err(f)?;
+async fn inquiry(State(state): State<AppState>, req: Checked) -> Reply {
+    let (ep, f, o) = (req.ep, req.problem(), req.obj()?);
     let b = find(&state, ep, &o)?;
     let account = o.req("beneficiaryAccountNo", 25).map_err(f)?;
     if account != b.beneficiary_account_no {
@@ -345,57 +308,18 @@ async fn inquiry(
     Ok(snap_ok(ep, 200, "Successful", status_body(&b)))
 }
 
-async fn cancel(
-    State(state): State<AppState>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Reply {
-    void(
-        Endpoint::NicepayCancel,
-        Status::Voided,
-        state,
-        method,
-        uri,
-        headers,
-        body,
-    )
-    .await
+async fn cancel(State(state): State<AppState>, req: Checked) -> Reply {
+    void(Status::Voided, &state, &req)
 }
 
-async fn reject(
-    State(state): State<AppState>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Reply {
-    void(
-        Endpoint::NicepayReject,
-        Status::Rejected,
-        state,
-        method,
-        uri,
-        headers,
-        body,
-    )
-    .await
+async fn reject(State(state): State<AppState>, req: Checked) -> Reply {
+    void(Status::Rejected, &state, &req)
 }
 
 /// Cancel or reject a registered (not yet approved) payout.
-async fn void(
-    ep: Endpoint,
-    to: Status,
-    state: AppState,
-    method: Method,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Reply {
-    let body = gate(&state, ep, (&method, &uri, &headers, &body))?;
-    let o = Obj::root(&body).map_err(|p| SnapError::field(ep, p))?;
-    let b = find(&state, ep, &o)?;
+fn void(to: Status, state: &Books, req: &Checked) -> Reply {
+    let (ep, o) = (req.ep, req.obj()?);
+    let b = find(state, ep, &o)?;
     let now = state.now();
     let changed = state
         .update(P, Kind::Transfer, &b.reference, |_, b| {
@@ -412,17 +336,8 @@ async fn void(
     Ok(snap_ok(ep, 200, "Successful", status_body(&changed)))
 }
 
-async fn balance(
-    State(state): State<AppState>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Reply {
-    let ep = Endpoint::NicepayBalance;
-    let body = gate(&state, ep, (&method, &uri, &headers, &body))?;
-    let f = |p| SnapError::field(ep, p);
-    let o = Obj::root(&body).map_err(f)?;
+async fn balance(State(state): State<AppState>, req: Checked) -> Reply {
+    let (ep, f, o) = (req.ep, req.problem(), req.obj()?);
     let merchant = state.cfg.nicepay.merchant_id.clone();
     if o.opt("accountNo", 34)
         .map_err(f)?
