@@ -293,7 +293,8 @@ fn reference(i: usize) -> String {
 }
 
 fn provider_of(i: usize) -> Provider {
-    Provider::ALL[i % 3]
+    let ids = kirim::providers::builtin_ids();
+    ids[i % ids.len()]
 }
 
 fn payout_id(i: usize) -> anyhow::Result<PayoutId> {
@@ -390,18 +391,7 @@ fn settings_for(
     s.redis.durability = mode;
     s.api.rate_limit_per_sec = 1_000_000;
     s.api.rate_limit_burst = 1_000_000;
-    let p = &mut s.providers;
-    p.ifortepay.private_key_path = root.join(&p.ifortepay.private_key_path);
-    p.ifortepay.client_secret_file = p
-        .ifortepay
-        .client_secret_file
-        .as_ref()
-        .map(|f| root.join(f));
-    p.nicepay.private_key_path = root.join(&p.nicepay.private_key_path);
-    p.nicepay.public_key_path = p.nicepay.public_key_path.as_ref().map(|f| root.join(f));
-    p.nicepay.client_secret_file = p.nicepay.client_secret_file.as_ref().map(|f| root.join(f));
-    p.singapay.client_secret_file = p.singapay.client_secret_file.as_ref().map(|f| root.join(f));
-    p.singapay.api_key_file = p.singapay.api_key_file.as_ref().map(|f| root.join(f));
+    // Key and secret paths in default.toml resolve beside it (config/).
     Ok(s)
 }
 
@@ -530,11 +520,18 @@ async fn run_mode(
     let mut settings = settings_for(root, &redis.url(), &namespace, mode)?;
     settings.reconcile.stuck_after_secs = 5;
     settings.reconcile.submit_grace_secs = Some(3);
-    settings.providers.ifortepay.callback_url = format!("{api}/callbacks/ifortepay");
-    settings.providers.singapay.webhook_url = format!("{api}/callbacks/singapay");
-    settings.providers.ifortepay.http.base_url = sandbox.url("/ifortepay");
-    settings.providers.nicepay.http.base_url = sandbox.url("/nicepay");
-    settings.providers.singapay.http.base_url = sandbox.url("/singapay");
+    let p = &mut settings.providers;
+    p.set(
+        "ifortepay",
+        "callback_url",
+        format!("{api}/callbacks/ifortepay"),
+    );
+    p.set(
+        "singapay",
+        "webhook_url",
+        format!("{api}/callbacks/singapay"),
+    );
+    kirim::sandbox::point_providers_at(p, &sandbox);
 
     // The API server, in process.
     let client = Client::connect(&settings)

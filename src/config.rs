@@ -391,10 +391,12 @@ impl std::fmt::Debug for ProviderSection {
 impl ProviderSection {
     /// `enabled = true`; a section without it is off.
     pub fn enabled(&self) -> bool {
-        matches!(
-            self.0.get("enabled"),
-            Some(figment::value::Value::Bool(_, true))
-        )
+        match self.0.get("enabled") {
+            Some(figment::value::Value::Bool(_, on)) => *on,
+            // From the environment every value is text.
+            Some(figment::value::Value::String(_, text)) => text.trim() == "true",
+            _ => false,
+        }
     }
 
     /// The section as the provider's own settings type; errors name the key
@@ -513,10 +515,32 @@ pub enum EndpointUrlMode {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct HttpSettings {
     pub base_url: String,
+    #[serde(deserialize_with = "number_or_text")]
     pub connect_timeout_ms: u64,
+    #[serde(deserialize_with = "number_or_text")]
     pub request_timeout_ms: u64,
     /// Refresh a cached token this long before it expires.
+    #[serde(deserialize_with = "number_or_text")]
     pub token_refresh_margin_secs: u64,
+}
+
+/// A whole number given as a number or as text (`"2000"`, as every environment
+/// value is). Needed where a section is flattened: serde then buffers the values
+/// and figment's lossy conversion no longer applies.
+fn number_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Number(u64),
+        Text(String),
+    }
+    match Either::deserialize(d)? {
+        Either::Number(n) => Ok(n),
+        Either::Text(t) => t
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("expected a whole number, found {t:?}"))),
+    }
 }
 
 impl HttpSettings {
@@ -1067,6 +1091,7 @@ mod tests {
                 ("providers.ifortepay.merchant.sender_city", "3171"),
                 ("providers.ifortepay.token_separator", ":"),
                 ("providers.ifortepay.request_timeout_ms", "4321"),
+                ("providers.nicepay.enabled", "false"),
                 ("worker.concurrency", "7"),
                 ("reconcile.in_worker", "false"),
                 ("reconcile.schedule_secs", "[5, 10]"),
@@ -1091,8 +1116,17 @@ mod tests {
         assert_eq!(i.client_id, "1234567890");
         assert_eq!(i.merchant.sender_city, "3171");
         assert_eq!(i.token_separator, ":");
-        // A provider's own numeric key from the environment is text; it still parses.
+        // A provider's own numeric key from the environment is text; it still parses,
+        // also where the shared HTTP keys are flattened into a provider's section.
         assert_eq!(i.request_timeout_ms, 4321);
+        assert_eq!(
+            s.providers
+                .http("ifortepay")
+                .expect("http")
+                .request_timeout_ms,
+            4321
+        );
+        assert!(!s.providers.enabled().any(|n| n == "nicepay"));
         assert_eq!(s.worker.concurrency, 7);
         assert!(!s.reconcile.in_worker);
         assert_eq!(s.reconcile.schedule_secs, vec![5, 10]);
@@ -1141,16 +1175,25 @@ mod tests {
         assert_eq!(secret_file, Some(dir.path().join("secret.txt")));
         let secret = resolve_secret(&None, &secret_file, "providers.ifortepay.client_secret");
         assert_eq!(secret.expect("readable").expose(), "s3cr3t");
-        assert_eq!(text("ifortepay", "private_key_path"), Some(PathBuf::from("/abs/key.pem")));
+        assert_eq!(
+            text("ifortepay", "private_key_path"),
+            Some(PathBuf::from("/abs/key.pem"))
+        );
         assert_eq!(
             text("nicepay", "client_secret_file"),
             Some(dir.path().join("sub/../nicepay"))
         );
-        assert_eq!(text("singapay", "api_key_file"), Some(PathBuf::from("from-env/key")));
+        assert_eq!(
+            text("singapay", "api_key_file"),
+            Some(PathBuf::from("from-env/key"))
+        );
         // default.toml's own relative paths resolve beside default.toml.
         let config_dir = repo_default().parent().map(Path::to_path_buf);
         let key = text("nicepay", "private_key_path").expect("set");
-        assert_eq!(key.parent(), config_dir.map(|d| d.join("sandbox")).as_deref());
+        assert_eq!(
+            key.parent(),
+            config_dir.map(|d| d.join("sandbox")).as_deref()
+        );
         assert!(key.exists());
     }
 

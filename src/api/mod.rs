@@ -30,13 +30,15 @@ use crate::config::Settings;
 use crate::domain::{PartnerReference, Provider, State};
 use crate::ledger::{now_ms, PayoutId};
 use crate::providers::AccountInquiryRequest;
-use crate::providers::Providers;
+use crate::providers::{Capability, Providers, Registry};
 use limit::RateLimiter;
 
 /// Shared state of the API server.
 pub struct ApiState {
     pub client: Client,
     pub providers: Providers,
+    /// The providers the API accepts (and lists in its OpenAPI document).
+    pub registry: Registry,
     keys: Vec<(String, [u8; 32])>,
     limiter: RateLimiter,
     pub callbacks: Option<Arc<crate::callbacks::CallbackState>>,
@@ -73,6 +75,7 @@ impl ApiState {
         ApiState {
             client,
             providers,
+            registry: Registry::builtin(),
             keys,
             limiter,
             callbacks: None,
@@ -118,7 +121,7 @@ pub fn router(state: Shared, max_body: usize) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/openapi.json", get(|| async { Json(openapi::document()) }))
+        .route("/openapi.json", get(openapi_json))
         .route("/v1/transfers", post(create_transfer).get(list_payouts))
         .route("/v1/transfers/{reference}", get(get_payout))
         .route("/v1/payments", post(create_payment))
@@ -205,6 +208,37 @@ async fn check_idempotency(
     Ok(Some(key.to_owned()))
 }
 
+async fn openapi_json(AxState(s): AxState<Shared>) -> Json<serde_json::Value> {
+    Json(openapi::document(&s.registry))
+}
+
+impl ApiState {
+    /// `provider` is registered (and offers `needs`, when given); otherwise a
+    /// field error listing the providers that would do.
+    fn registered(
+        &self,
+        provider: Provider,
+        needs: Option<Capability>,
+    ) -> Result<Provider, ApiError> {
+        let fits = |m: &dyn crate::providers::ProviderModule| {
+            needs.map_or(true, |c| m.capabilities().contains(&c))
+        };
+        if self.registry.get(provider).is_some_and(fits) {
+            return Ok(provider);
+        }
+        let names: Vec<&str> = self
+            .registry
+            .modules()
+            .filter(|m| fits(*m))
+            .map(|m| m.id().as_str())
+            .collect();
+        Err(ApiError::Invalid(crate::domain::FieldError::new(
+            "provider",
+            format!("must be one of {}", names.join(", ")),
+        )))
+    }
+}
+
 async fn create_transfer(
     AxState(s): AxState<Shared>,
     headers: HeaderMap,
@@ -214,6 +248,7 @@ async fn create_transfer(
     let body = body_bytes(body)?;
     let idem = check_idempotency(&s, &who, &headers, &body).await?;
     let order = requests::transfer_order(&body, idem.as_deref())?;
+    s.registered(order.provider, None)?;
     let e = s.client.enqueue_transfer(&order).await?;
     let status = if e.created {
         StatusCode::CREATED
@@ -231,7 +266,13 @@ async fn create_payment(
     let who = s.authenticate(&headers).await?;
     let body = body_bytes(body)?;
     let idem = check_idempotency(&s, &who, &headers, &body).await?;
-    let order = requests::payment_order(&body, idem.as_deref())?;
+    let default = s
+        .registry
+        .modules()
+        .find(|m| m.capabilities().contains(&Capability::DirectDebit))
+        .map(|m| m.id());
+    let order = requests::payment_order(&body, idem.as_deref(), default)?;
+    s.registered(order.provider, Some(Capability::DirectDebit))?;
     let e = s.client.enqueue_payment(&order).await?;
     let status = if e.created {
         StatusCode::CREATED
@@ -255,8 +296,8 @@ async fn get_payout(
     s.authenticate(&headers).await?;
     let reference = PartnerReference::parse(&reference)?;
     let providers: Vec<Provider> = match q.provider {
-        Some(p) => vec![p.parse()?],
-        None => crate::providers::builtin_ids(),
+        Some(p) => vec![s.registered(p.parse()?, None)?],
+        None => s.registry.ids(),
     };
     for p in providers {
         if let Some(view) = s

@@ -6,7 +6,19 @@ fn error_response(desc: &str) -> Value {
     json!({ "description": desc, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
 }
 
-pub fn document() -> Value {
+/// The document, with the provider names the registry knows.
+pub fn document(registry: &crate::providers::Registry) -> Value {
+    let all: Vec<&str> = registry.modules().map(|m| m.id().as_str()).collect();
+    let debit: Vec<&str> = registry
+        .modules()
+        .filter(|m| {
+            m.capabilities()
+                .contains(&crate::providers::Capability::DirectDebit)
+        })
+        .map(|m| m.id().as_str())
+        .collect();
+    let titles: Vec<&str> = registry.modules().map(|m| m.title()).collect();
+    let description = format!("Durable payouts to {}.", titles.join(", "));
     let errors = json!({
         "400": error_response("Invalid request; `field` and `rule` say what is wrong"),
         "401": error_response("Missing or invalid API key"),
@@ -21,7 +33,7 @@ pub fn document() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": { "title": "kirim", "version": env!("CARGO_PKG_VERSION"),
-                  "description": "Durable payouts to iFortepay, NICEPAY and Singapay. Never paid twice, never lost." },
+                  "description": description },
         "security": [ { "bearer": [] }, { "apiKey": [] } ],
         "paths": {
             "/v1/transfers": {
@@ -44,7 +56,7 @@ pub fn document() -> Value {
                 "get": { "summary": "A payout with its state and audit trail",
                     "parameters": [
                         { "name": "reference", "in": "path", "required": true, "schema": { "type": "string" } },
-                        { "name": "provider", "in": "query", "schema": { "type": "string", "enum": ["ifortepay", "nicepay", "singapay"] } }
+                        { "name": "provider", "in": "query", "schema": { "type": "string", "enum": all.clone() } }
                     ],
                     "responses": { "200": { "description": "The payout" }, "404": error_response("No such payout") } }
             },
@@ -81,7 +93,7 @@ pub fn document() -> Value {
                     "value": { "type": "string", "pattern": "^[0-9]{1,16}(\\.[0-9]{1,2})?$", "example": "150000.00" },
                     "currency": { "type": "string", "enum": ["IDR"] } } },
                 "TransferRequest": { "type": "object", "required": ["provider", "amount", "beneficiary"], "properties": {
-                    "provider": { "type": "string", "enum": ["ifortepay", "nicepay", "singapay"] },
+                    "provider": { "type": "string", "enum": all },
                     "partnerReferenceNo": { "type": "string", "maxLength": 40, "pattern": "^[A-Za-z0-9._-]+$" },
                     "amount": { "$ref": "#/components/schemas/Amount" },
                     "beneficiary": { "type": "object", "required": ["accountNo", "bankCode", "name"], "properties": {
@@ -94,7 +106,7 @@ pub fn document() -> Value {
                     "remark": { "type": "string", "maxLength": 100 },
                     "verifyBeneficiaryName": { "type": "boolean" } } },
                 "PaymentRequest": { "type": "object", "required": ["amount", "bankCardToken"], "properties": {
-                    "provider": { "type": "string", "enum": ["ifortepay"] },
+                    "provider": { "type": "string", "enum": debit },
                     "partnerReferenceNo": { "type": "string", "maxLength": 40 },
                     "amount": { "$ref": "#/components/schemas/Amount" },
                     "bankCardToken": { "type": "string", "maxLength": 560, "writeOnly": true },

@@ -117,11 +117,20 @@ pub fn transfer_order(body: &[u8], idem: Option<&str>) -> Result<TransferOrder, 
     })
 }
 
-pub fn payment_order(body: &[u8], idem: Option<&str>) -> Result<PaymentOrder, ApiError> {
+/// `default_provider`: the provider a body without `provider` means (the first
+/// registered one offering direct debit).
+pub fn payment_order(
+    body: &[u8],
+    idem: Option<&str>,
+    default_provider: Option<Provider>,
+) -> Result<PaymentOrder, ApiError> {
     let obj = parse_json(body)?;
-    let provider: Provider = string_at(&obj, "provider", "provider")?
-        .unwrap_or("ifortepay")
-        .parse()?;
+    let provider: Provider = match string_at(&obj, "provider", "provider")? {
+        Some(name) => name.parse()?,
+        None => default_provider.ok_or_else(|| {
+            FieldError::new("provider", "is mandatory: no provider offers direct debit")
+        })?,
+    };
     let with_otp = match obj.get("withOtp") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(v)) => *v,

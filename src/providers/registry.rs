@@ -116,17 +116,6 @@ impl Registry {
             .join(", ")
     }
 
-    /// The registered provider called `name`, or an error naming `field` and the
-    /// names that are known.
-    pub fn resolve(&self, name: &str, field: &str) -> Result<Provider, crate::domain::FieldError> {
-        self.ids()
-            .into_iter()
-            .find(|p| p.as_str().eq_ignore_ascii_case(name.trim()))
-            .ok_or_else(|| {
-                crate::domain::FieldError::new(field, format!("must be one of {}", self.names()))
-            })
-    }
-
     /// Every `[providers.NAME]` names a registered provider, and every enabled one
     /// is valid.
     pub fn check(&self, settings: &ProvidersSettings) -> Result<(), ConfigError> {
@@ -218,4 +207,71 @@ pub fn build_all(settings: &ProvidersSettings) -> Result<Providers, ProviderErro
 /// metrics and reports that list every provider).
 pub fn builtin_ids() -> Vec<Provider> {
     Registry::builtin().ids()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    fn settings() -> Settings {
+        let default = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+        Settings::load_from(&default, None, false).expect("default config")
+    }
+
+    #[test]
+    fn the_builtin_registry_checks_and_builds_the_default_sections() {
+        let s = settings();
+        let r = Registry::builtin();
+        r.check(&s.providers).expect("valid");
+        let built = r.build(&s.providers).expect("built");
+        let mut ids: Vec<&str> = built.keys().map(|p| p.as_str()).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, ["ifortepay", "nicepay", "singapay"]);
+        assert_eq!(r.webhooks(&s.providers).len(), 3);
+    }
+
+    /// Environment values are text; a provider's flattened HTTP keys still parse.
+    #[test]
+    fn text_values_from_the_environment_parse_in_every_section() {
+        let mut s = settings();
+        s.providers.set("nicepay", "request_timeout_ms", "2500");
+        s.providers.set("nicepay", "enabled", "true");
+        let r = Registry::builtin();
+        r.check(&s.providers).expect("valid");
+        assert!(r
+            .build(&s.providers)
+            .expect("built")
+            .contains_key(&super::super::nicepay::ID));
+        assert_eq!(
+            Registry::longest_request_timeout(&s.providers),
+            Duration::from_millis(15_000).max(Duration::from_millis(2_500))
+        );
+    }
+
+    #[test]
+    fn an_unknown_section_or_name_is_refused_naming_the_known_ones() {
+        let mut s = settings();
+        s.providers.set("paypal", "enabled", true);
+        let e = Registry::builtin()
+            .check(&s.providers)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("providers.paypal"), "{e}");
+        assert!(e.contains("ifortepay, nicepay, singapay"), "{e}");
+    }
+
+    #[test]
+    fn a_disabled_provider_is_not_built_and_has_no_webhook() {
+        let mut s = settings();
+        s.providers.set("singapay", "enabled", false);
+        let r = Registry::builtin();
+        assert!(!r
+            .build(&s.providers)
+            .expect("built")
+            .contains_key(&super::super::singapay::ID));
+        assert!(!r
+            .webhooks(&s.providers)
+            .contains_key(&super::super::singapay::ID));
+    }
 }

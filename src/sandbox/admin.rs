@@ -76,7 +76,21 @@ async fn booking(
     Path(reference): Path<String>,
     Query(filter): Query<BookingFilter>,
 ) -> Response {
-    let provider = match filter.provider.as_deref().map(str::parse::<Provider>) {
+    let simulated = |p: Provider| {
+        if crate::providers::builtin_ids().contains(&p) {
+            Ok(p)
+        } else {
+            Err(format!(
+                "provider: the sandbox simulates {}",
+                crate::providers::Registry::builtin().names()
+            ))
+        }
+    };
+    let provider = match filter.provider.as_deref().map(|name| {
+        name.parse::<Provider>()
+            .map_err(|e| e.to_string())
+            .and_then(simulated)
+    }) {
         Some(Err(e)) => return bad_request(e.to_string()),
         Some(Ok(p)) => Some(p),
         None => None,

@@ -141,6 +141,9 @@ async fn deliver(state: AppState, client: reqwest::Client, b: Booking) {
     }
 }
 
+/// Body text, extra headers and the wire status of one delivery attempt.
+type Delivery = (String, Vec<(&'static str, String)>, String);
+
 /// Body bytes, extra headers and the wire status for one attempt.
 fn build(
     state: &AppState,
@@ -148,7 +151,7 @@ fn build(
     status: Status,
     url: &str,
     corrupt: bool,
-) -> Option<(String, Vec<(&'static str, String)>, String)> {
+) -> Option<Delivery> {
     Some(match b.provider {
         crate::providers::ifortepay::ID => {
             let body = ifortepay::callback_body(b, status);

@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 use super::faults::Endpoint;
 use super::fields::{FieldProblem, Obj};
 use super::state::{AppState, State, TokenError};
-use crate::domain::{Provider, Secret};
+use crate::domain::Secret;
 use crate::snap::{self, timestamp, ResponseCode};
 
 /// A SNAP error answer.

@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::common::{wait_for, Api, App};
-use kirim::domain::Provider;
 use kirim::jobs::Lane;
 use kirim::sandbox::magic;
 use reqwest::StatusCode;

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use crate::common::{transfer, wait_for, App};
 use crate::console_support::{with_console_users, Server, Ui, OPERATOR, VIEWER};
-use kirim::domain::Provider;
 use kirim::domain::State;
 use kirim::jobs::dead;
 use kirim::ledger::PayoutId;

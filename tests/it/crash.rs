@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::transfer;
 use kirim::client::Client;
-use kirim::domain::{Provider, State};
+use kirim::domain::State;
 use kirim::sandbox::FaultRule;
 use rand::RngExt;
 use serde_json::json;

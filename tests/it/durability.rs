@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::common::{transfer, wait_for, Api};
 use kirim::client::{Client, ClientError};
-use kirim::domain::{Provider, State};
+use kirim::domain::State;
 use kirim::durability::Durability;
 use kirim::ledger::LedgerError;
 use kirim::redis_server::TestRedis;

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use kirim::client::{Client, ClientError, TransferOrder};
 use kirim::domain::{
-    AccountNumber, BankCode, Beneficiary, ExternalId, Money, PartnerReference, Provider, State,
+    AccountNumber, BankCode, Beneficiary, ExternalId, Money, PartnerReference, State,
 };
 use kirim::ledger::{now_ms, HistoryEntry, Ledger, PayoutId, Transition, TransitionOutcome};
 

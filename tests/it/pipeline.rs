@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::common::{transfer, App};
-use kirim::domain::{Provider, State};
+use kirim::domain::State;
 use kirim::jobs::dead;
 use kirim::ledger::{now_ms, HistoryEntry, Transition};
 use kirim::sandbox::magic;

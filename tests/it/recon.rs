@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::common::{transfer, App};
 use kirim::domain::{
-    AccountNumber, BankCode, Beneficiary, ExternalId, Money, PartnerReference, Provider, State,
+    AccountNumber, BankCode, Beneficiary, ExternalId, Money, PartnerReference, State,
 };
 use kirim::ledger::{now_ms, HistoryEntry, Transition};
 use kirim::providers::TransferRequest;

@@ -13,7 +13,7 @@ use axum::routing::post;
 use axum::Router;
 use kirim::api::{ApiServer, ApiState};
 use kirim::callbacks::CallbackState;
-use kirim::domain::{Provider, State};
+use kirim::domain::State;
 
 use kirim::sandbox::magic;
 use kirim::sweep::Sweeper;

@@ -161,8 +161,6 @@ impl FromStr for SpCode {
     }
 }
 
-/// What an answer means before the status fields.
-
 /// The inquiry-status call. Singapay codes carry no service part, so SP008 is the
 /// only "not found" there is.
 pub const INQUIRY: CallKind = CallKind::Inquiry { services: &[] };

@@ -300,6 +300,18 @@ pub fn balance_result(answer: &SnapAnswer) -> Result<Balance, Outcome> {
     }
 }
 
+impl Answer for SnapAnswer {
+    fn from_raw(raw: &RawResponse) -> Self {
+        SnapAnswer::from_raw(raw)
+    }
+    fn code(&self) -> Option<String> {
+        self.code_raw.clone()
+    }
+    fn message(&self) -> Option<String> {
+        self.message.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -553,17 +565,5 @@ mod tests {
                 reason: "4291800: (no responseMessage)".into()
             })
         );
-    }
-}
-
-impl Answer for SnapAnswer {
-    fn from_raw(raw: &RawResponse) -> Self {
-        SnapAnswer::from_raw(raw)
-    }
-    fn code(&self) -> Option<String> {
-        self.code_raw.clone()
-    }
-    fn message(&self) -> Option<String> {
-        self.message.clone()
     }
 }

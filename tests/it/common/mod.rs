@@ -18,15 +18,6 @@ pub fn settings_for(redis: &TestRedis) -> Settings {
         // `appendfsync always` (the private servers the tests start have it).
         s.redis.durability = kirim::durability::Durability::None;
     }
-    // Key and secret paths in default.toml are relative to the repository root.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let names: Vec<String> = s.providers.names().map(str::to_owned).collect();
-    for name in names {
-        let section = s.providers.section_mut(&name);
-        for (key, path) in section.file_keys() {
-            section.set(&key, root.join(path).display().to_string());
-        }
-    }
     s
 }
 

@@ -184,7 +184,7 @@ async fn a_closed_fence_sends_nothing_for_any_provider() {
     assert_eq!(env.booked("ifortepay", "FENCE-DD-1").await, 1);
 
     // Singapay v1.0 (no client reference: the sandbox books by `notes`).
-    env.settings.providers.singapay.api_version = SingapayApiVersion::V1;
+    env.sgp.api_version = kirim::providers::singapay::SingapayApiVersion::V1;
     let s1 = env.singapay();
     let fence = TestFence::closed();
     let mut req = transfer("FENCE-SP-V1", OK_ACCOUNT, 11_000);

@@ -154,7 +154,7 @@ async fn ifortepay_fault_kinds_map_to_the_right_outcome() {
 #[tokio::test]
 async fn ifortepay_hang_past_the_request_timeout_is_unknown() {
     let mut env = spawn().await;
-    env.settings.providers.ifortepay.http.request_timeout_ms = 600;
+    env.ifp.http.request_timeout_ms = 600;
     let c = env.ifortepay();
     c.balance(&ext()).await.unwrap();
     env.fault("ifortepay.transfer", "hang").await;
@@ -195,9 +195,11 @@ async fn connection_refused_is_retryable() {
         l.local_addr().unwrap().port()
     };
     let closed = format!("http://127.0.0.1:{port}");
-    env.settings.providers.ifortepay.http.base_url = format!("{closed}/ifortepay");
-    env.settings.providers.nicepay.http.base_url = format!("{closed}/nicepay");
-    env.settings.providers.singapay.http.base_url = format!("{closed}/singapay");
+    for name in ["ifortepay", "nicepay", "singapay"] {
+        env.settings
+            .providers
+            .set(name, "base_url", format!("{closed}/{name}"));
+    }
     let providers = build_all(&env.settings.providers).unwrap();
     assert_eq!(providers.len(), 3);
     for (p, client) in &providers {
@@ -311,7 +313,7 @@ async fn ifortepay_reads_account_balance_profile() {
 #[tokio::test]
 async fn ifortepay_source_account_is_checked_against_the_profile() {
     let mut env = spawn().await;
-    env.settings.providers.ifortepay.merchant.source_account_no = "999".into();
+    env.ifp.merchant.source_account_no = "999".into();
     let c = env.ifortepay();
     let err = c
         .transfer(&transfer("IFP-SRC-1", OK_ACCOUNT, 10_000))
@@ -417,9 +419,9 @@ async fn validation_errors_name_field_and_rule_and_send_nothing() {
             counter.fetch_add(1, Ordering::SeqCst);
         }
     });
-    env.settings.providers.ifortepay.http.base_url = format!("http://{addr}");
-    env.settings.providers.nicepay.http.base_url = format!("http://{addr}");
-    env.settings.providers.singapay.http.base_url = format!("http://{addr}");
+    env.ifp.http.base_url = format!("http://{addr}");
+    env.ncp.http.base_url = format!("http://{addr}");
+    env.sgp.http.base_url = format!("http://{addr}");
     let i = env.ifortepay();
     let n = env.nicepay();
     let s = env.singapay();
@@ -464,7 +466,7 @@ async fn validation_errors_name_field_and_rule_and_send_nothing() {
     assert_eq!(expect_validation(s.transfer(&cents).await).field, "amount");
 
     // Merchant defaults are checked when the client is built.
-    let mut bad = env.settings.providers.ifortepay.clone();
+    let mut bad = env.ifp.clone();
     bad.merchant.transaction_purpose = "4".into();
     let err = IfortepayClient::new(&bad).unwrap_err();
     assert!(
@@ -472,13 +474,13 @@ async fn validation_errors_name_field_and_rule_and_send_nothing() {
             .contains("additionalInfo.transactionPurpose"),
         "{err}"
     );
-    let mut bad = env.settings.providers.ifortepay.clone();
+    let mut bad = env.ifp.clone();
     bad.merchant.fee_type = "BEN".into();
     assert!(IfortepayClient::new(&bad)
         .unwrap_err()
         .to_string()
         .contains("feeType"));
-    let mut bad = env.settings.providers.ifortepay.clone();
+    let mut bad = env.ifp.clone();
     bad.merchant.is_virtual_account = "yes".into();
     assert!(IfortepayClient::new(&bad)
         .unwrap_err()

@@ -20,11 +20,14 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use kirim::config::{Settings, SingapayApiVersion};
+use kirim::config::Settings;
 use kirim::domain::{AccountNumber, BankCode, Beneficiary, ExternalId, Money, PartnerReference};
 use kirim::providers::ifortepay::IfortepayClient;
+use kirim::providers::ifortepay::IfortepaySettings;
 use kirim::providers::nicepay::NicepayClient;
+use kirim::providers::nicepay::NicepaySettings;
 use kirim::providers::singapay::SingapayClient;
+use kirim::providers::singapay::SingapaySettings;
 use kirim::providers::{
     build_all, AccountInquiryRequest, Exchange, FenceHandle, HistoryQuery, Outcome, PaymentRequest,
     PayoutProvider, ProviderError, SendFence, StatusQuery, TransferRequest,
@@ -40,6 +43,10 @@ use serde_json::{json, Value};
 struct Env {
     sandbox: SandboxHandle,
     settings: Settings,
+    /// Each provider's section as its client reads it; tests change these.
+    ifp: IfortepaySettings,
+    ncp: NicepaySettings,
+    sgp: SingapaySettings,
     admin: reqwest::Client,
 }
 
@@ -69,18 +76,15 @@ async fn spawn_with(tune: impl FnOnce(&mut SandboxConfig)) -> Env {
     )
     .expect("default config");
     let p = &mut settings.providers;
-    p.ifortepay.http.base_url = sandbox.url("/ifortepay");
-    p.nicepay.http.base_url = sandbox.url("/nicepay");
-    p.singapay.http.base_url = sandbox.url("/singapay");
-    for http in [
-        &mut p.ifortepay.http,
-        &mut p.nicepay.http,
-        &mut p.singapay.http,
-    ] {
-        http.request_timeout_ms = 5_000;
-        http.connect_timeout_ms = 1_000;
+    kirim::sandbox::point_providers_at(p, &sandbox);
+    for name in ["ifortepay", "nicepay", "singapay"] {
+        p.set(name, "request_timeout_ms", 5_000u64);
+        p.set(name, "connect_timeout_ms", 1_000u64);
     }
     Env {
+        ifp: p.parse("ifortepay").expect("ifortepay section"),
+        ncp: p.parse("nicepay").expect("nicepay section"),
+        sgp: p.parse("singapay").expect("singapay section"),
         sandbox,
         settings,
         admin: reqwest::Client::new(),
@@ -89,13 +93,13 @@ async fn spawn_with(tune: impl FnOnce(&mut SandboxConfig)) -> Env {
 
 impl Env {
     fn ifortepay(&self) -> IfortepayClient {
-        IfortepayClient::new(&self.settings.providers.ifortepay).expect("ifortepay client")
+        IfortepayClient::new(&self.ifp).expect("ifortepay client")
     }
     fn nicepay(&self) -> NicepayClient {
-        NicepayClient::new(&self.settings.providers.nicepay).expect("nicepay client")
+        NicepayClient::new(&self.ncp).expect("nicepay client")
     }
     fn singapay(&self) -> SingapayClient {
-        SingapayClient::new(&self.settings.providers.singapay).expect("singapay client")
+        SingapayClient::new(&self.sgp).expect("singapay client")
     }
 
     async fn fault(&self, endpoint: &str, kind: &str) {

@@ -6,7 +6,10 @@ use super::*;
 async fn singapay_v2_transfer_inquiry_and_duplicate() {
     let env = spawn().await;
     let c = env.singapay();
-    assert_eq!(c.api_version(), SingapayApiVersion::V2);
+    assert_eq!(
+        c.api_version(),
+        kirim::providers::singapay::SingapayApiVersion::V2
+    );
     let req = transfer("SP-OK-1", magic::ALWAYS_SUCCESS, 50_000);
     let ex = c.transfer(&req).await.unwrap();
     assert_eq!(label(&ex), "in_progress", "{ex:?}");
@@ -96,7 +99,7 @@ async fn singapay_faults_and_token_refresh() {
 #[tokio::test]
 async fn singapay_v1_transfer_as_the_seed_describes() {
     let mut env = spawn().await;
-    env.settings.providers.singapay.api_version = SingapayApiVersion::V1;
+    env.sgp.api_version = kirim::providers::singapay::SingapayApiVersion::V1;
     let c = env.singapay();
     let req = transfer("SP-V1-1", OK_ACCOUNT, 11_000);
     let ex = c.transfer(&req).await.unwrap();
