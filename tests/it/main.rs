@@ -21,3 +21,4 @@ mod providers;
 mod recon;
 mod reconcile;
 mod sandbox;
+mod toy_provider;
