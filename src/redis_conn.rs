@@ -379,20 +379,6 @@ impl ConnectionLike for RedisConn {
     }
 }
 
-impl crate::ledger::Ledger {
-    /// Connect as `[redis]` says (a URL, or the primary Sentinel names) and use its
-    /// namespace. (Here, not in `ledger`, so the ledger knows nothing of settings.)
-    pub async fn connect(
-        settings: &crate::config::RedisSettings,
-    ) -> Result<Self, crate::ledger::LedgerError> {
-        let conn = RedisConn::connect(settings).await?;
-        Ok(crate::ledger::Ledger::new(
-            conn,
-            crate::keys::Keys::new(&settings.namespace),
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,8 +13,8 @@
 pub mod apply;
 pub mod dead;
 pub mod fence;
+mod from_settings;
 pub mod handler;
-mod policy;
 
 use std::time::Duration;
 

@@ -29,9 +29,10 @@ use serde_json::{json, Value};
 
 use super::faults::Endpoint;
 use super::fields::{FieldProblem, Obj};
-use super::state::{AppState, State, TokenError};
+use super::state::{wire, AppState, State, TokenError};
 use crate::domain::Secret;
 use crate::snap::{self, timestamp, ResponseCode};
+use rust_decimal::Decimal;
 
 /// A SNAP error answer.
 #[derive(Debug, Clone)]
@@ -279,6 +280,48 @@ impl Checked {
     }
 }
 
+/// What a SNAP provider's service requests are checked against; set on its
+/// router (`Router::layer(Extension(SnapGate(service_check)))`).
+#[derive(Clone, Copy)]
+pub(crate) struct SnapGate(pub fn(&State, Endpoint) -> ServiceCheck<'_>);
+
+/// A SNAP amount object in IDR.
+pub(crate) fn amount_json(d: Decimal) -> Value {
+    json!({"value": wire(d), "currency": "IDR"})
+}
+
+/// The SNAP balance-inquiry answer (shared with NICEPAY).
+pub(crate) fn balance_answer(
+    state: &State,
+    ep: Endpoint,
+    reference: Option<&str>,
+    account: &str,
+    name: &str,
+) -> Response {
+    let available = state.balance(ep.provider());
+    snap_ok(
+        ep,
+        200,
+        "Successful",
+        json!({
+            "referenceNo": format!("BAL{:014}", state.next_id()),
+            "partnerReferenceNo": reference,
+            "accountNo": account,
+            "name": name,
+            "accountInfos": [{
+                "balanceType": "cash",
+                "amount": amount_json(available),
+                "floatAmount": amount_json(Decimal::ZERO),
+                "holdAmount": amount_json(Decimal::ZERO),
+                "availableBalance": amount_json(available),
+                "ledgerBalance": amount_json(available),
+                "currentMultilateralLimit": amount_json(Decimal::ZERO),
+                "status": "0001",
+            }],
+        }),
+    )
+}
+
 impl FromRequest<AppState> for Checked {
     type Rejection = Response;
 
@@ -288,10 +331,10 @@ impl FromRequest<AppState> for Checked {
         let Some(ep) = req.extensions().get::<Endpoint>().copied() else {
             return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
         };
-        let service_check = match ep.provider() {
-            crate::providers::ifortepay::ID => super::ifortepay::service_check,
-            crate::providers::nicepay::ID => super::nicepay::service_check,
-            _ => return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+        // Each SNAP provider's router carries what its service requests are
+        // checked against.
+        let Some(SnapGate(service_check)) = req.extensions().get::<SnapGate>().copied() else {
+            return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
         };
         let method = req.method().clone();
         let uri = req

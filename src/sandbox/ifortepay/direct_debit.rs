@@ -6,10 +6,10 @@ use axum::Json;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use super::{amount_json, Reply, P};
+use super::{Reply, P};
 use crate::sandbox::fields::array_item;
 use crate::sandbox::magic;
-use crate::sandbox::snap_auth::{snap_ok, Checked, SnapError};
+use crate::sandbox::snap_auth::{amount_json, snap_ok, Checked, SnapError};
 use crate::sandbox::state::{wire, AppState, BookError, Booking, Kind, Plan, Status};
 use crate::snap::timestamp;
 

@@ -6,10 +6,10 @@ use chrono::Months;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use super::{amount_json, status_str, Reply, MAX_TRANSFER, MIN_TRANSFER, P};
+use super::{status_str, Reply, MAX_TRANSFER, MIN_TRANSFER, P};
 use crate::sandbox::fields::{array_item, digits, FieldProblem, Obj};
 use crate::sandbox::magic;
-use crate::sandbox::snap_auth::{snap_ok, Checked, SnapError};
+use crate::sandbox::snap_auth::{amount_json, snap_ok, Checked, SnapError};
 use crate::sandbox::state::{AppState, BookError, Booking, Kind, Status};
 use crate::snap::timestamp;
 

@@ -27,11 +27,12 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use rust_decimal::Decimal;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::snap_auth::{self, snap_ok, Checked, ServiceCheck, SnapError, TokenCheck};
-use super::state::{wire, AppState, State as Books, Status};
+use super::snap_auth::{
+    self, balance_answer, snap_ok, Checked, ServiceCheck, SnapError, SnapGate, TokenCheck,
+};
+use super::state::{AppState, State as Books, Status};
 use super::{guarded, Endpoint};
 use crate::domain::Provider;
 pub use direct_debit::debit_status_code;
@@ -84,6 +85,7 @@ pub fn routes(state: AppState) -> Router {
             "/ifortepay/v1.0/debit/status",
             guarded(&state, E::IfortepayDebitStatus, post(debit_status)),
         )
+        .layer(axum::Extension(SnapGate(service_check)))
         .with_state(state)
 }
 
@@ -100,10 +102,6 @@ pub fn status_str(s: Status) -> &'static str {
         | Status::Failed
         | Status::Refunded => "CANCELLED",
     }
-}
-
-fn amount_json(d: Decimal) -> Value {
-    json!({"value": wire(d), "currency": "IDR"})
 }
 
 /// What the SNAP gate checks an iFortepay service request against (see
@@ -166,38 +164,6 @@ async fn balance(State(state): State<AppState>, req: Checked) -> Reply {
         &c.business_account_number,
         &c.business_name,
     ))
-}
-
-/// The SNAP balance-inquiry answer (shared with NICEPAY).
-pub(crate) fn balance_answer(
-    state: &Books,
-    ep: Endpoint,
-    reference: Option<&str>,
-    account: &str,
-    name: &str,
-) -> Response {
-    let available = state.balance(ep.provider());
-    snap_ok(
-        ep,
-        200,
-        "Successful",
-        json!({
-            "referenceNo": format!("BAL{:014}", state.next_id()),
-            "partnerReferenceNo": reference,
-            "accountNo": account,
-            "name": name,
-            "accountInfos": [{
-                "balanceType": "cash",
-                "amount": amount_json(available),
-                "floatAmount": amount_json(Decimal::ZERO),
-                "holdAmount": amount_json(Decimal::ZERO),
-                "availableBalance": amount_json(available),
-                "ledgerBalance": amount_json(available),
-                "currentMultilateralLimit": amount_json(Decimal::ZERO),
-                "status": "0001",
-            }],
-        }),
-    )
 }
 
 /// Merchant profile: `detailData.businessAccountNumber` is the `sourceAccountNo`.

@@ -25,14 +25,16 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use super::fields::{digits, Obj};
 use super::magic;
-use super::snap_auth::{self, snap_ok, Checked, ServiceCheck, SnapError, TokenCheck};
+use super::snap_auth::{
+    self, amount_json, balance_answer, snap_ok, Checked, ServiceCheck, SnapError, SnapGate,
+    TokenCheck,
+};
 use super::state::{
-    wire, AppState, ApproveError, BookError, Booking, Kind, Plan, State as Books, Status,
+    AppState, ApproveError, BookError, Booking, Kind, Plan, State as Books, Status,
 };
 use super::{guarded, Endpoint};
 use crate::domain::Provider;
@@ -71,6 +73,7 @@ pub fn routes(state: AppState) -> Router {
             "/nicepay/api/v1.0/balance-inquiry",
             guarded(&state, E::NicepayBalance, post(balance)),
         )
+        .layer(axum::Extension(SnapGate(service_check)))
         .with_state(state)
 }
 
@@ -86,10 +89,6 @@ pub fn status_code(s: Status) -> (&'static str, &'static str) {
         Status::Rejected => ("05", "Rejected"),
         Status::Cancelled | Status::Failed | Status::Refunded => ("09", "Failed"),
     }
-}
-
-fn amount_json(d: Decimal) -> Value {
-    json!({"value": wire(d), "currency": "IDR"})
 }
 
 /// What the SNAP gate checks a NICEPAY service request against (see
@@ -346,7 +345,5 @@ async fn balance(State(state): State<AppState>, req: Checked) -> Reply {
         return Err(SnapError::new(ep, 404, 11, "Invalid Account"));
     }
     let reference = o.opt("partnerReferenceNo", 64).map_err(f)?;
-    Ok(super::ifortepay::balance_answer(
-        &state, ep, reference, &merchant, &merchant,
-    ))
+    Ok(balance_answer(&state, ep, reference, &merchant, &merchant))
 }

@@ -1,5 +1,5 @@
-//! The lifecycle's timing rules built from settings (here, so the decision core
-//! knows nothing of configuration).
+//! What is built from settings here, so the modules below know nothing of
+//! configuration: the lifecycle's timing rules, and the ledger's connection.
 
 use std::time::Duration;
 
@@ -45,5 +45,19 @@ impl Policy {
             send_deadline: send_deadline(submit_grace, request_timeout),
             stuck_after: Duration::from_secs(s.reconcile.stuck_after_secs),
         }
+    }
+}
+
+impl crate::ledger::Ledger {
+    /// Connect as `[redis]` says (a URL, or the primary Sentinel names) and use its
+    /// namespace.
+    pub async fn connect(
+        settings: &crate::config::RedisSettings,
+    ) -> Result<Self, crate::ledger::LedgerError> {
+        let conn = crate::redis_conn::RedisConn::connect(settings).await?;
+        Ok(crate::ledger::Ledger::new(
+            conn,
+            crate::keys::Keys::new(&settings.namespace),
+        ))
     }
 }
