@@ -258,6 +258,31 @@ impl Sent {
     }
 }
 
+/// The error of an access-token request. A token request moves no money, so a
+/// transport failure is always retryable.
+pub fn token_error(outcome: Outcome, response_code: Option<String>) -> ProviderError {
+    ProviderError::Call {
+        operation: "access token",
+        outcome,
+        response_code,
+    }
+}
+
+/// The response to an access-token request, or the (retryable) error of one that
+/// got none.
+pub fn token_response(transport: &Transport) -> Result<&RawResponse, ProviderError> {
+    match transport {
+        Transport::Response(raw) => Ok(raw),
+        Transport::NotSent { reason } | Transport::MaybeSent { reason } => Err(token_error(
+            Outcome::Retryable {
+                delay_hint: None,
+                reason: reason.clone(),
+            },
+            None,
+        )),
+    }
+}
+
 /// Serialise a request body once (it is hashed and sent as is).
 pub fn json_body<T: serde::Serialize>(body: &T) -> Result<Vec<u8>, ProviderError> {
     serde_json::to_vec(body)

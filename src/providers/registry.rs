@@ -63,6 +63,51 @@ pub trait ProviderModule: Send + Sync + 'static {
     }
 }
 
+/// Builds a provider's webhook verifier from its settings.
+pub type MakeWebhook<S> = fn(&S) -> Result<Arc<dyn Webhook>, ConfigError>;
+
+/// A provider module from its parts: what each built-in provider folder declares
+/// (`module()`). The section is parsed into `S` once per call; `check` adds the
+/// rules parsing cannot express.
+pub struct ModuleParts<S> {
+    pub id: Provider,
+    pub title: &'static str,
+    pub capabilities: &'static [Capability],
+    pub check: fn(&S) -> Result<(), ConfigError>,
+    pub build: fn(&S) -> Result<Arc<dyn PayoutProvider>, ProviderError>,
+    pub webhook: Option<MakeWebhook<S>>,
+}
+
+impl<S: serde::de::DeserializeOwned + 'static> ProviderModule for ModuleParts<S> {
+    fn id(&self) -> Provider {
+        self.id
+    }
+
+    fn title(&self) -> &'static str {
+        self.title
+    }
+
+    fn capabilities(&self) -> &'static [Capability] {
+        self.capabilities
+    }
+
+    fn check(&self, section: &ProviderSection) -> Result<(), ConfigError> {
+        (self.check)(&section.parse(self.id.as_str())?)
+    }
+
+    fn build(&self, section: &ProviderSection) -> Result<Arc<dyn PayoutProvider>, ProviderError> {
+        let settings: S = section
+            .parse(self.id.as_str())
+            .map_err(|e| ProviderError::Config(e.to_string()))?;
+        (self.build)(&settings)
+    }
+
+    fn webhook(&self, section: &ProviderSection) -> Option<Result<Arc<dyn Webhook>, ConfigError>> {
+        let make = self.webhook?;
+        Some(section.parse(self.id.as_str()).and_then(|s: S| make(&s)))
+    }
+}
+
 /// The providers kirim knows, in registration order.
 #[derive(Clone, Default)]
 pub struct Registry {
@@ -79,9 +124,9 @@ impl Registry {
     /// The providers kirim ships: one line per provider.
     pub fn builtin() -> Self {
         Registry::default()
-            .with(super::ifortepay::Module)
-            .with(super::nicepay::Module)
-            .with(super::singapay::Module)
+            .with(super::ifortepay::module())
+            .with(super::nicepay::module())
+            .with(super::singapay::module())
     }
 
     /// Add a provider (a later one with the same id replaces the earlier).

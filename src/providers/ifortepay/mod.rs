@@ -386,61 +386,21 @@ impl PayoutProvider for IfortepayClient {
 pub const ID: Provider = Provider::named("ifortepay");
 
 /// iFortepay in the provider registry.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Module;
-
-impl crate::providers::ProviderModule for Module {
-    fn id(&self) -> Provider {
-        ID
-    }
-
-    fn title(&self) -> &'static str {
-        "iFortepay"
-    }
-
-    fn capabilities(&self) -> &'static [crate::providers::Capability] {
-        use crate::providers::Capability;
-        &[
+pub fn module() -> crate::providers::registry::ModuleParts<IfortepaySettings> {
+    use crate::providers::Capability;
+    use std::sync::Arc;
+    crate::providers::registry::ModuleParts {
+        id: ID,
+        title: "iFortepay",
+        capabilities: &[
             Capability::DirectDebit,
             Capability::HistoryList,
             Capability::AccountInquiry,
             Capability::Balance,
             Capability::Callbacks,
-        ]
-    }
-
-    fn check(
-        &self,
-        section: &crate::config::ProviderSection,
-    ) -> Result<(), crate::config::ConfigError> {
-        let settings: IfortepaySettings = section.parse(ID.as_str())?;
-        settings.validate()?;
-        Ok(())
-    }
-
-    fn build(
-        &self,
-        section: &crate::config::ProviderSection,
-    ) -> Result<std::sync::Arc<dyn PayoutProvider>, ProviderError> {
-        let settings: IfortepaySettings = section
-            .parse(ID.as_str())
-            .map_err(|e| ProviderError::Config(e.to_string()))?;
-        Ok(std::sync::Arc::new(IfortepayClient::new(&settings)?))
-    }
-
-    fn webhook(
-        &self,
-        section: &crate::config::ProviderSection,
-    ) -> Option<
-        Result<std::sync::Arc<dyn crate::providers::webhook::Webhook>, crate::config::ConfigError>,
-    > {
-        Some(
-            section
-                .parse::<IfortepaySettings>(ID.as_str())
-                .and_then(|s| webhook::IfortepayWebhook::new(&s))
-                .map(|w| {
-                    std::sync::Arc::new(w) as std::sync::Arc<dyn crate::providers::webhook::Webhook>
-                }),
-        )
+        ],
+        check: IfortepaySettings::validate,
+        build: |s| Ok(Arc::new(IfortepayClient::new(s)?)),
+        webhook: Some(|s| Ok(Arc::new(webhook::IfortepayWebhook::new(s)?))),
     }
 }

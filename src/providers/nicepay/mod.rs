@@ -334,60 +334,20 @@ impl PayoutProvider for NicepayClient {
 pub const ID: Provider = Provider::named("nicepay");
 
 /// NICEPAY in the provider registry.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Module;
-
-impl crate::providers::ProviderModule for Module {
-    fn id(&self) -> Provider {
-        ID
-    }
-
-    fn title(&self) -> &'static str {
-        "NICEPAY"
-    }
-
-    fn capabilities(&self) -> &'static [crate::providers::Capability] {
-        use crate::providers::Capability;
-        &[
+pub fn module() -> crate::providers::registry::ModuleParts<NicepaySettings> {
+    use crate::providers::Capability;
+    use std::sync::Arc;
+    crate::providers::registry::ModuleParts {
+        id: ID,
+        title: "NICEPAY",
+        capabilities: &[
             Capability::AccountInquiry,
             Capability::Balance,
             Capability::Callbacks,
             Capability::Cancel,
-        ]
-    }
-
-    fn check(
-        &self,
-        section: &crate::config::ProviderSection,
-    ) -> Result<(), crate::config::ConfigError> {
-        let settings: NicepaySettings = section.parse(ID.as_str())?;
-        settings.client_secret()?;
-        Ok(())
-    }
-
-    fn build(
-        &self,
-        section: &crate::config::ProviderSection,
-    ) -> Result<std::sync::Arc<dyn PayoutProvider>, ProviderError> {
-        let settings: NicepaySettings = section
-            .parse(ID.as_str())
-            .map_err(|e| ProviderError::Config(e.to_string()))?;
-        Ok(std::sync::Arc::new(NicepayClient::new(&settings)?))
-    }
-
-    fn webhook(
-        &self,
-        section: &crate::config::ProviderSection,
-    ) -> Option<
-        Result<std::sync::Arc<dyn crate::providers::webhook::Webhook>, crate::config::ConfigError>,
-    > {
-        Some(
-            section
-                .parse::<NicepaySettings>(ID.as_str())
-                .and_then(|s| webhook::NicepayWebhook::new(&s))
-                .map(|w| {
-                    std::sync::Arc::new(w) as std::sync::Arc<dyn crate::providers::webhook::Webhook>
-                }),
-        )
+        ],
+        check: |s| s.client_secret().map(drop),
+        build: |s| Ok(Arc::new(NicepayClient::new(s)?)),
+        webhook: Some(|s| Ok(Arc::new(webhook::NicepayWebhook::new(s)?))),
     }
 }

@@ -33,7 +33,7 @@ use self::transformers::{self as tf, SingapayAnswer};
 use super::http::{self, OutgoingRequest, SendGate, Sent, Transport};
 use super::token::{AccessToken, TokenCache};
 use super::{
-    AccountInfo, AccountInquiryRequest, Balance, Exchange, Outcome, PayoutProvider, ProviderError,
+    AccountInfo, AccountInquiryRequest, Balance, Exchange, PayoutProvider, ProviderError,
     StatusQuery, TransferRequest,
 };
 use crate::domain::{ExternalId, Provider, Secret};
@@ -152,26 +152,9 @@ impl SingapayClient {
         req.header(headers::X_CLIENT_ID, &self.settings.client_id)?;
         req.header(headers::X_SIGNATURE, &sig)?;
         let (transport, _) = http::send(&self.client, req).await;
-        let fail = |outcome: Outcome, code: Option<String>| ProviderError::Call {
-            operation: "access token",
-            outcome,
-            response_code: code,
-        };
-        let raw = match &transport {
-            Transport::Response(raw) => raw,
-            Transport::NotSent { reason } | Transport::MaybeSent { reason } => {
-                return Err(fail(
-                    Outcome::Retryable {
-                        delay_hint: None,
-                        reason: reason.clone(),
-                    },
-                    None,
-                ))
-            }
-        };
-        let answer = SingapayAnswer::from_raw(raw);
+        let answer = SingapayAnswer::from_raw(http::token_response(&transport)?);
         let (token, lifetime) =
-            tf::token_result(&answer).map_err(|o| fail(o, answer.code.clone()))?;
+            tf::token_result(&answer).map_err(|o| http::token_error(o, answer.code.clone()))?;
         Ok(AccessToken::new(
             Secret::new(token),
             lifetime.unwrap_or(Duration::from_secs(900)),
@@ -386,60 +369,19 @@ impl PayoutProvider for SingapayClient {
 pub const ID: Provider = Provider::named("singapay");
 
 /// Singapay in the provider registry.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Module;
-
-impl crate::providers::ProviderModule for Module {
-    fn id(&self) -> Provider {
-        ID
-    }
-
-    fn title(&self) -> &'static str {
-        "Singapay"
-    }
-
-    fn capabilities(&self) -> &'static [crate::providers::Capability] {
-        use crate::providers::Capability;
-        &[
+pub fn module() -> crate::providers::registry::ModuleParts<SingapaySettings> {
+    use crate::providers::Capability;
+    use std::sync::Arc;
+    crate::providers::registry::ModuleParts {
+        id: ID,
+        title: "Singapay",
+        capabilities: &[
             Capability::AccountInquiry,
             Capability::Balance,
             Capability::Callbacks,
-        ]
-    }
-
-    fn check(
-        &self,
-        section: &crate::config::ProviderSection,
-    ) -> Result<(), crate::config::ConfigError> {
-        let settings: SingapaySettings = section.parse(ID.as_str())?;
-        settings.client_secret()?;
-        settings.api_key()?;
-        Ok(())
-    }
-
-    fn build(
-        &self,
-        section: &crate::config::ProviderSection,
-    ) -> Result<std::sync::Arc<dyn PayoutProvider>, ProviderError> {
-        let settings: SingapaySettings = section
-            .parse(ID.as_str())
-            .map_err(|e| ProviderError::Config(e.to_string()))?;
-        Ok(std::sync::Arc::new(SingapayClient::new(&settings)?))
-    }
-
-    fn webhook(
-        &self,
-        section: &crate::config::ProviderSection,
-    ) -> Option<
-        Result<std::sync::Arc<dyn crate::providers::webhook::Webhook>, crate::config::ConfigError>,
-    > {
-        Some(
-            section
-                .parse::<SingapaySettings>(ID.as_str())
-                .and_then(|s| webhook::SingapayWebhook::new(&s))
-                .map(|w| {
-                    std::sync::Arc::new(w) as std::sync::Arc<dyn crate::providers::webhook::Webhook>
-                }),
-        )
+        ],
+        check: |s| s.client_secret().and(s.api_key()).map(drop),
+        build: |s| Ok(Arc::new(SingapayClient::new(s)?)),
+        webhook: Some(|s| Ok(Arc::new(webhook::SingapayWebhook::new(s)?))),
     }
 }

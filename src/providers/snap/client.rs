@@ -248,24 +248,8 @@ impl SnapClient {
 /// Map a token endpoint answer to a token or an error. A token request moves no
 /// money, so every failure that is not a definite "no" is retryable.
 pub fn token_from_transport(transport: &Transport) -> Result<AccessToken, ProviderError> {
-    let fail = |outcome: Outcome, code: Option<String>| ProviderError::Call {
-        operation: "access token",
-        outcome,
-        response_code: code,
-    };
-    let raw = match transport {
-        Transport::Response(raw) => raw,
-        Transport::NotSent { reason } | Transport::MaybeSent { reason } => {
-            return Err(fail(
-                Outcome::Retryable {
-                    delay_hint: None,
-                    reason: reason.clone(),
-                },
-                None,
-            ))
-        }
-    };
-    let answer = SnapAnswer::from_raw(raw);
+    let fail = http::token_error;
+    let answer = SnapAnswer::from_raw(http::token_response(transport)?);
     match verdict(&answer, CallKind::Read) {
         Verdict::Accepted { .. } => {}
         Verdict::Decided(outcome) => return Err(fail(outcome, answer.code_raw)),
