@@ -96,6 +96,43 @@ fn check_text(value: &Option<String>, field: &str, max: usize) -> Result<(), Fie
                 format!("must be at most {max} characters"),
             ));
         }
+        // NUL, CR/LF, tabs and other control characters never reach a provider
+        // (header and log injection, and every provider's character rules).
+        if v.chars().any(char::is_control) {
+            return Err(FieldError::new(
+                field,
+                "must not contain control characters (line breaks, tabs, NUL)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A new payout's reference is used in URL paths (`GET /v1/transfers/{ref}`,
+/// provider status paths): no `.` at the start and no `..` anywhere. (Checked
+/// when a payout is accepted, not when a stored one is read.)
+fn check_reference(reference: &PartnerReference) -> Result<(), FieldError> {
+    let r = reference.as_str();
+    if r.starts_with('.') || r.contains("..") {
+        return Err(FieldError::new(
+            "partnerReferenceNo",
+            "must not start with '.' or contain '..' (it is used in URL paths)",
+        ));
+    }
+    Ok(())
+}
+
+/// A phone number as E.164 allows: an optional `+` and 6 to 15 digits.
+fn check_phone(value: &Option<String>, field: &str) -> Result<(), FieldError> {
+    let Some(v) = value else {
+        return Ok(());
+    };
+    let digits = v.strip_prefix('+').unwrap_or(v);
+    if !(6..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(FieldError::new(
+            field,
+            "must be an optional '+' and 6 to 15 digits (E.164)",
+        ));
     }
     Ok(())
 }
@@ -158,6 +195,8 @@ impl Client {
         check_text(&order.remark, "remark", 100)?;
         check_text(&order.beneficiary.email, "beneficiary.email", 50)?;
         check_text(&order.beneficiary.address, "beneficiary.address", 100)?;
+        check_phone(&order.beneficiary.phone, "beneficiary.phone")?;
+        check_reference(&order.partner_reference)?;
         Ok(NewPayout {
             details: PayoutDetails {
                 kind: PayoutKind::Transfer,
@@ -268,6 +307,11 @@ impl Client {
 
     /// Record a direct-debit payment and enqueue its job.
     pub async fn enqueue_payment(&self, order: &PaymentOrder) -> Result<Enqueued, ClientError> {
+        self.enqueue(Self::payment_payout(order)?).await
+    }
+
+    /// The payment a valid order records; errors name the field and the rule.
+    pub fn payment_payout(order: &PaymentOrder) -> Result<NewPayout, ClientError> {
         if order.amount == Money::zero() {
             return Err(FieldError::new("amount", "must be greater than zero").into());
         }
@@ -280,11 +324,13 @@ impl Client {
         if token.chars().count() > 560 {
             return Err(FieldError::new("bankCardToken", "must be at most 560 characters").into());
         }
-        if order.pay_option.is_empty() || order.pay_option.len() > 64 {
+        check_reference(&order.partner_reference)?;
+        check_text(&Some(order.pay_option.clone()), "payOption", 64)?;
+        if order.pay_option.is_empty() {
             return Err(FieldError::new("payOption", "is mandatory, at most 64 characters").into());
         }
         check_text(&order.remarks, "remarks", 64)?;
-        let new = NewPayout {
+        Ok(NewPayout {
             details: PayoutDetails {
                 kind: PayoutKind::Payment,
                 provider: order.provider,
@@ -301,8 +347,7 @@ impl Client {
                 verify_beneficiary_name: false,
             },
             card_token: Some(order.bank_card_token.clone()),
-        };
-        self.enqueue(new).await
+        })
     }
 
     /// A payout and its audit trail.

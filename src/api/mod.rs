@@ -30,7 +30,7 @@ use crate::config::Settings;
 use crate::domain::{PartnerReference, Provider, State};
 use crate::ledger::{now_ms, PayoutId};
 use crate::providers::AccountInquiryRequest;
-use crate::providers::{Capability, Providers, Registry};
+use crate::providers::{Capability, Providers, Registry, TransferRequest};
 use limit::RateLimiter;
 
 /// Shared state of the API server.
@@ -166,23 +166,33 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     })
 }
 
-/// `Idempotency-Key`: the same key with a different body is refused; the same key
-/// and body returns the original payout (through the ledger's own idempotency).
-async fn check_idempotency(
-    s: &ApiState,
-    who: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Option<String>, ApiError> {
-    let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) else {
+/// The `Idempotency-Key` header, checked but not yet bound (a request refused as
+/// invalid must not burn its key).
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(key) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    if key.is_empty() || key.len() > 64 {
-        return Err(ApiError::Invalid(crate::domain::FieldError::new(
+    let key = key.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 64);
+    key.map(Some).ok_or_else(|| {
+        ApiError::Invalid(crate::domain::FieldError::new(
             "Idempotency-Key",
-            "must be 1 to 64 characters",
-        )));
-    }
+            "must be 1 to 64 visible ASCII characters",
+        ))
+    })
+}
+
+/// Bind a valid request's `Idempotency-Key` to its body: the same key with a
+/// different body is refused; the same key and body returns the original payout
+/// (through the ledger's own idempotency).
+async fn bind_idempotency(
+    s: &ApiState,
+    who: &str,
+    key: Option<&str>,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let Some(key) = key else {
+        return Ok(());
+    };
     let digest = hex::encode(Sha256::digest(body));
     let redis_key = s.client.ledger().keys().idempotency(who, key);
     let mut conn = s.client.ledger().connection();
@@ -205,7 +215,7 @@ async fn check_idempotency(
             return Err(ApiError::IdempotencyMismatch);
         }
     }
-    Ok(Some(key.to_owned()))
+    Ok(())
 }
 
 async fn openapi_json(AxState(s): AxState<Shared>) -> Json<serde_json::Value> {
@@ -246,9 +256,21 @@ async fn create_transfer(
 ) -> Result<Response, ApiError> {
     let who = s.authenticate(&headers).await?;
     let body = body_bytes(body)?;
-    let idem = check_idempotency(&s, &who, &headers, &body).await?;
-    let order = requests::transfer_order(&body, idem.as_deref())?;
+    let key = idempotency_key(&headers)?;
+    let order = requests::transfer_order(&body, key)?;
     s.registered(order.provider, None)?;
+    // Everything the payout will be held to, before the key is bound: kirim's own
+    // rules, then the provider's (amount limits, lengths, characters).
+    Client::transfer_payout(&order)?;
+    if let Some(provider) = s.providers.get(&order.provider) {
+        provider.check_transfer(&TransferRequest::for_check(
+            order.partner_reference.clone(),
+            order.amount,
+            order.beneficiary.clone(),
+            order.remark.clone(),
+        ))?;
+    }
+    bind_idempotency(&s, &who, key, &body).await?;
     let e = s.client.enqueue_transfer(&order).await?;
     let status = if e.created {
         StatusCode::CREATED
@@ -265,14 +287,16 @@ async fn create_payment(
 ) -> Result<Response, ApiError> {
     let who = s.authenticate(&headers).await?;
     let body = body_bytes(body)?;
-    let idem = check_idempotency(&s, &who, &headers, &body).await?;
+    let key = idempotency_key(&headers)?;
     let default = s
         .registry
         .modules()
         .find(|m| m.capabilities().contains(&Capability::DirectDebit))
         .map(|m| m.id());
-    let order = requests::payment_order(&body, idem.as_deref(), default)?;
+    let order = requests::payment_order(&body, key, default)?;
     s.registered(order.provider, Some(Capability::DirectDebit))?;
+    Client::payment_payout(&order)?;
+    bind_idempotency(&s, &who, key, &body).await?;
     let e = s.client.enqueue_payment(&order).await?;
     let status = if e.created {
         StatusCode::CREATED

@@ -227,6 +227,31 @@ pub struct TransferRequest {
     pub fence: FenceHandle,
 }
 
+impl TransferRequest {
+    /// The request a transfer would be sent as now, for
+    /// [`PayoutProvider::check_transfer`] at enqueue (a fresh message id, today's
+    /// date, no fence).
+    pub fn for_check(
+        partner_reference: PartnerReference,
+        amount: Money,
+        beneficiary: Beneficiary,
+        remark: Option<String>,
+    ) -> Self {
+        let now = chrono::Utc::now();
+        TransferRequest {
+            partner_reference,
+            amount,
+            beneficiary,
+            remark,
+            external_id: ExternalId::fresh(now.timestamp_millis()),
+            transaction_date: crate::snap::timestamp::format(
+                now.with_timezone(&crate::snap::timestamp::jakarta()),
+            ),
+            fence: FenceHandle::default(),
+        }
+    }
+}
+
 /// What the worker knows when it asks "what happened to this transfer?".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusQuery {
@@ -312,6 +337,15 @@ pub trait PayoutProvider: Send + Sync + 'static {
 
     /// Submit a transfer. `Err` only when nothing was sent.
     async fn transfer(&self, req: &TransferRequest) -> Result<Exchange, ProviderError>;
+
+    /// The provider's own field rules for this transfer (amount limits, lengths,
+    /// character classes), checked at the door — `POST /v1/transfers` — so a payout
+    /// the provider would refuse is never accepted. Builds the request the provider
+    /// would get; sends nothing.
+    fn check_transfer(&self, req: &TransferRequest) -> Result<(), FieldError> {
+        let _ = req;
+        Ok(())
+    }
 
     /// Transfer status inquiry. [`Outcome::NotFound`] means the provider never received it.
     async fn transfer_status(&self, query: &StatusQuery) -> Result<Exchange, ProviderError>;

@@ -13,6 +13,7 @@ mod circuit;
 mod cli_sign;
 mod console;
 mod crash;
+mod door;
 mod durability;
 mod ledger;
 mod lifecycle_e2e;

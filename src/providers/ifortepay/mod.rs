@@ -223,6 +223,10 @@ impl IfortepayClient {
 
 #[async_trait]
 impl PayoutProvider for IfortepayClient {
+    fn check_transfer(&self, req: &TransferRequest) -> Result<(), crate::domain::FieldError> {
+        tf::transfer_request(req, &self.settings.merchant).map(drop)
+    }
+
     async fn fresh_token(&self) -> Result<AccessToken, ProviderError> {
         self.snap.fetch_token().await
     }

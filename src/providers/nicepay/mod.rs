@@ -162,6 +162,10 @@ impl NicepayClient {
 
 #[async_trait]
 impl PayoutProvider for NicepayClient {
+    fn check_transfer(&self, req: &TransferRequest) -> Result<(), crate::domain::FieldError> {
+        tf::registration_request(req, &self.settings).map(drop)
+    }
+
     async fn fresh_token(&self) -> Result<AccessToken, ProviderError> {
         self.snap.fetch_token().await
     }

@@ -306,6 +306,15 @@ impl SingapayClient {
 
 #[async_trait]
 impl PayoutProvider for SingapayClient {
+    fn check_transfer(&self, req: &TransferRequest) -> Result<(), crate::domain::FieldError> {
+        match self.settings.api_version {
+            SingapayApiVersion::V2 => {
+                tf::v2_transfer_body(req, &self.settings.account_id).map(drop)
+            }
+            SingapayApiVersion::V1 => tf::v1_transfer_request(req).map(drop),
+        }
+    }
+
     async fn fresh_token(&self) -> Result<AccessToken, ProviderError> {
         SingapayClient::fetch_token(self).await
     }
