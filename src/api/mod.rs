@@ -148,7 +148,7 @@ async fn metrics(AxState(s): AxState<Shared>) -> Response {
     match crate::metrics::render(s.client.ledger(), s.client.queue()).await {
         Ok(text) => (
             StatusCode::OK,
-            [("content-type", "text/plain; version=0.0.4")],
+            [("content-type", crate::metrics::CONTENT_TYPE)],
             text,
         )
             .into_response(),

@@ -80,7 +80,7 @@ pub fn document(registry: &crate::providers::Registry) -> Value {
             },
             "/healthz": { "get": { "summary": "Liveness", "security": [], "responses": { "200": { "description": "alive" } } } },
             "/readyz": { "get": { "summary": "Readiness (Redis reachable)", "security": [], "responses": { "200": { "description": "ready" }, "503": { "description": "Redis unreachable" } } } },
-            "/metrics": { "get": { "summary": "Prometheus metrics", "security": [], "responses": { "200": { "description": "text/plain; version=0.0.4" } } } }
+            "/metrics": { "get": { "summary": "Prometheus metrics", "security": [], "responses": { "200": { "description": "OpenMetrics text (application/openmetrics-text; version=1.0.0)" } } } }
         },
         "components": {
             "securitySchemes": {

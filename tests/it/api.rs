@@ -489,8 +489,10 @@ fn parse_labels(body: &str, line: &str) -> BTreeMap<String, String> {
     labels
 }
 
+/// The family a sample belongs to: OpenMetrics names a counter family without
+/// its `_total` suffix (`# TYPE kirim_alerts counter`, `kirim_alerts_total …`).
 fn family(name: &str) -> &str {
-    for suffix in ["_bucket", "_sum", "_count"] {
+    for suffix in ["_bucket", "_sum", "_count", "_total"] {
         if let Some(base) = name.strip_suffix(suffix) {
             return base;
         }
@@ -507,8 +509,15 @@ async fn scrape(http: &reqwest::Client, api: &Api) -> (BTreeMap<String, String>,
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    assert!(ct.starts_with("text/plain"), "content-type {ct}");
+    assert_eq!(
+        ct, "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        "content-type"
+    );
     let text = resp.text().await.expect("body");
+    assert!(
+        text.ends_with("# EOF\n"),
+        "OpenMetrics ends with # EOF:\n{text}"
+    );
     let (types, samples) = parse_prometheus(&text);
     for s in &samples {
         assert!(
@@ -558,6 +567,14 @@ async fn payouts_settle_and_show_in_status_list_and_metrics() {
             .map(String::as_str),
         Some("histogram")
     );
+    // Counter families are named without `_total`; their samples carry it.
+    for counter in ["kirim_provider_calls", "kirim_alerts"] {
+        assert_eq!(
+            types.get(counter).map(String::as_str),
+            Some("counter"),
+            "{counter}"
+        );
+    }
     for lane in Lane::ALL {
         for part in ["ready", "scheduled"] {
             assert_eq!(

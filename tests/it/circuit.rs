@@ -147,11 +147,11 @@ async fn metrics_show_circuit_state_openings_and_alerts() {
         "kirim_provider_circuit_state{provider=\"ifortepay\"} 0",
         "kirim_provider_circuit_state{provider=\"nicepay\"} 2",
         "kirim_provider_circuit_state{provider=\"singapay\"} 1",
-        "# TYPE kirim_provider_circuit_opened_total counter",
+        "# TYPE kirim_provider_circuit_opened counter",
         "kirim_provider_circuit_opened_total{provider=\"ifortepay\"} 0",
         "kirim_provider_circuit_opened_total{provider=\"nicepay\"} 1",
         "kirim_provider_circuit_opened_total{provider=\"singapay\"} 1",
-        "# TYPE kirim_alerts_total counter",
+        "# TYPE kirim_alerts counter",
         "kirim_alerts_total{provider=\"nicepay\",kind=\"submission_refused\"} 2",
         "kirim_alerts_total{provider=\"ifortepay\",kind=\"callback_refused\"} 1",
     ] {
