@@ -23,6 +23,8 @@
 //! ([`SendGate`]) after the token, the profile check and the signing, immediately
 //! before the write (DESIGN.md rule 11); reads pass none.
 
+mod direct_debit;
+mod disbursement;
 pub mod settings;
 pub mod transformers;
 pub mod webhook;

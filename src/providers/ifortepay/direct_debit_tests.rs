@@ -1,0 +1,55 @@
+use serde_json::{json, Value};
+
+use super::*;
+use crate::domain::{ExternalId, Money, PartnerReference};
+
+fn answer(status: u16, body: Value) -> SnapAnswer {
+    SnapAnswer::new(status, None, Some(body))
+}
+
+#[test]
+fn debit() {
+    let req = PaymentRequest {
+        partner_reference: PartnerReference::parse("QA-1").unwrap(),
+        amount: Money::from_rupiah(15_000),
+        bank_card_token: crate::domain::Secret::new("card_.abc"),
+        with_otp: true,
+        pay_option: "BRI".into(),
+        remarks: None,
+        external_id: ExternalId::parse("1").unwrap(),
+        fence: Default::default(),
+    };
+    let body = debit_request(&req).unwrap();
+    assert!(!format!("{body:?}").contains("card_.abc"));
+    let v = serde_json::to_value(&body).unwrap();
+    assert_eq!(v["chargeToken"], "null");
+    assert_eq!(v["additionalInfo"]["isWithOtp"], "Y");
+    let ok = answer(
+        200,
+        json!({"responseCode": "2005400", "referenceNo": "R", "additionalInfo": {"chargeToken": "CHARGE_X::0146"}}),
+    );
+    let (o, charge) = debit_outcome(&ok, true);
+    assert_eq!(o.label(), "in_progress");
+    assert_eq!(charge.as_deref(), Some("CHARGE_X::0146"));
+    let (o, _) = debit_outcome(&ok, false);
+    assert_eq!(o.label(), "success");
+    let empty = PaymentRequest {
+        bank_card_token: crate::domain::Secret::new(""),
+        ..req
+    };
+    assert_eq!(debit_request(&empty).unwrap_err().field, "bankCardToken");
+    for (code, label) in [
+        ("00", "success"),
+        ("01", "in_progress"),
+        ("03", "in_progress"),
+        ("04", "cancelled"),
+        ("06", "final_failure"),
+        ("07", "not_found"),
+    ] {
+        let a = answer(
+            200,
+            json!({"responseCode": "2005500", "latestTransactionStatus": code}),
+        );
+        assert_eq!(debit_status_outcome(&a).label(), label, "{code}");
+    }
+}
