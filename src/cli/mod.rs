@@ -5,6 +5,7 @@
 mod bench;
 mod console;
 mod demo;
+mod doctor;
 mod enqueue;
 mod keygen;
 mod ops;

@@ -1,4 +1,4 @@
-//! `kirim provider NAME token|profile|balance|account-inquiry|history|transfer-status|health`:
+//! `kirim provider NAME token|profile|balance|account-inquiry|history|transfer-status|health|doctor`:
 //! manual checks of one provider's client against the sandbox or a real staging
 //! environment, with the same configuration the workers use. `health` shows the
 //! provider's circuit breaker as the workers published it (and, with `--probe`,
@@ -59,6 +59,9 @@ pub enum ProviderCommand {
         #[arg(long, default_value_t = 10)]
         page_size: u32,
     },
+    /// Token, profile or balance, and one signed no-op inquiry, with a diagnosis of
+    /// the first refusal (which setting to try). Exits 1 unless every step passes.
+    Doctor,
     /// Circuit breaker state as published by the workers; `--probe` also calls the provider once.
     Health {
         /// Make one cheap call (balance, or an inquiry where there is none) and report its signal.
@@ -87,6 +90,20 @@ fn build(settings: &Settings, name: Provider) -> anyhow::Result<Arc<dyn PayoutPr
 pub fn run(args: ProviderArgs, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let settings = super::checked_settings(config.as_deref())?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
+    if let ProviderCommand::Doctor = args.command {
+        let report = runtime.block_on(super::doctor::run(
+            &settings,
+            &Registry::builtin(),
+            args.name,
+        ));
+        let text = serde_json::to_string_pretty(&report).context("cannot print the report")?;
+        println!("{text}");
+        return Ok(if report.healthy {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     let out = runtime.block_on(execute(&settings, args))?;
     let text = serde_json::to_string_pretty(&out).context("cannot print the answer")?;
     println!("{text}");
@@ -162,7 +179,9 @@ async fn execute(settings: &Settings, args: ProviderArgs) -> anyhow::Result<serd
             };
             serde_json::to_value(api.history(&q).await?)?
         }
-        ProviderCommand::Health { .. } => unreachable!("answered above"),
+        ProviderCommand::Health { .. } | ProviderCommand::Doctor => {
+            unreachable!("answered above")
+        }
         ProviderCommand::TransferStatus {
             reference,
             provider_reference,

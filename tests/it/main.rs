@@ -13,6 +13,7 @@ mod circuit;
 mod cli_sign;
 mod console;
 mod crash;
+mod doctor;
 mod door;
 mod durability;
 mod ledger;
