@@ -74,6 +74,50 @@ impl CallbackState {
 
 type Shared = Arc<CallbackState>;
 
+/// The keys of a provider section that give the URL the provider calls back.
+const CALLBACK_URL_KEYS: &[&str] = &["callback_url", "webhook_url", "notify_url"];
+
+/// Why a configured callback URL will not reach this server as registered: the
+/// URL is part of the callback signature, so a wrong one makes every genuine
+/// callback fail verification (401) silently. `port` is the one `kirim serve`
+/// listens on.
+pub fn callback_url_warnings(state: &CallbackState, settings: &Settings, port: u16) -> Vec<String> {
+    let mut out = Vec::new();
+    for (provider, hook) in &state.webhooks {
+        let Some(section) = settings.providers.section(provider.as_str()) else {
+            continue;
+        };
+        for key in CALLBACK_URL_KEYS {
+            let Some(url) = section.text(key) else {
+                continue;
+            };
+            let name = format!("providers.{provider}.{key}");
+            let Ok(parsed) = reqwest::Url::parse(url) else {
+                out.push(format!("{name} = {url:?} is not a URL"));
+                continue;
+            };
+            let ours = format!("/callbacks/{provider}");
+            let path = parsed.path();
+            if path != ours && !hook.extra_paths().contains(&path) {
+                out.push(format!(
+                    "{name} = {url:?}: kirim serve receives {provider}'s callbacks at {ours}, not {path}; \
+                     unless a proxy rewrites the path, set it to …{ours} here and where it is registered with the provider"
+                ));
+            }
+            if parsed.port_or_known_default() != Some(port) {
+                out.push(format!(
+                    "{name} = {url:?} names port {}, but kirim serve listens on {port}; \
+                     if nothing forwards it, {provider} cannot reach kirim, and the URL is part of the callback signature",
+                    parsed
+                        .port_or_known_default()
+                        .map_or_else(|| "none".to_owned(), |p| p.to_string())
+                ));
+            }
+        }
+    }
+    out
+}
+
 pub fn routes<S>(state: Shared) -> Router<S> {
     let mut router = Router::new().route("/callbacks/{provider}", post(by_name));
     for (provider, hook) in &state.webhooks {

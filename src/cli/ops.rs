@@ -98,7 +98,19 @@ pub async fn dead_cmd(settings: &Settings, cmd: DeadCommand) -> anyhow::Result<E
                 println!("{}", serde_json::to_string_pretty(&letters)?);
             } else {
                 for d in &letters {
-                    println!("{:>6}  {}  {:<9} {}", d.id, d.payout, d.job, d.reason);
+                    // The provider's own words tell a wrong separator from a wrong
+                    // URL mode from an unknown key: show them with the reason.
+                    let said = match ledger.get(&d.payout).await? {
+                        Some(p) => match (&p.meta.response_code, &p.meta.response_message) {
+                            (Some(code), message) => format!(
+                                "  [provider said {code}: {}]",
+                                message.as_deref().unwrap_or("")
+                            ),
+                            (None, _) => String::new(),
+                        },
+                        None => String::new(),
+                    };
+                    println!("{:>6}  {}  {:<9} {}{said}", d.id, d.payout, d.job, d.reason);
                 }
                 eprintln!("{} dead letter(s)", letters.len());
             }

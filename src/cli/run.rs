@@ -53,12 +53,18 @@ pub async fn serve(settings: Settings, a: ServeArgs) -> anyhow::Result<ExitCode>
     let mut state = ApiState::new(&settings, client.clone(), providers);
     state.console =
         crate::console::ConsoleState::from_settings(&settings, client.clone())?.map(Arc::new);
-    state.callbacks = Some(Arc::new(CallbackState::from_settings(&settings, client)));
+    let callbacks = Arc::new(CallbackState::from_settings(&settings, client));
+    state.callbacks = Some(callbacks.clone());
     let console = state.console.is_some();
     let bind = a.bind.unwrap_or_else(|| settings.api.bind.clone());
     let server = ApiServer::build(&bind, state, settings.api.max_body_bytes)
         .await
         .map_err(|e| anyhow::anyhow!("api.bind (or --bind) {bind:?}: cannot listen: {e}"))?;
+    for warning in
+        crate::callbacks::callback_url_warnings(&callbacks, &settings, server.local_addr()?.port())
+    {
+        tracing::warn!("{warning}");
+    }
     tracing::info!(addr = %server.local_addr()?, console, "API listening (console: /ui)");
     server.run_until_stopped(super::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)

@@ -113,3 +113,46 @@ async fn doctor_passes_against_the_sandbox_and_names_the_setting_behind_a_refusa
     let diagnosis = report["diagnosis"].as_str().unwrap_or_default();
     assert!(diagnosis.contains("base_url"), "{diagnosis}");
 }
+
+/// `kirim serve` warns at start-up when a configured callback URL cannot reach it
+/// as registered (the URL is part of the callback signature).
+#[tokio::test]
+async fn callback_urls_that_do_not_reach_this_server_are_named() {
+    let redis = common::redis();
+    let mut settings = common::settings_for(&redis);
+    let client = kirim::client::Client::connect(&settings)
+        .await
+        .expect("client");
+    let state = kirim::callbacks::CallbackState::from_settings(&settings, client.clone());
+    // default.toml registers …:8090/callbacks/NAME, as `kirim serve` listens.
+    assert_eq!(
+        kirim::callbacks::callback_url_warnings(&state, &settings, 8090),
+        Vec::<String>::new()
+    );
+    let elsewhere = kirim::callbacks::callback_url_warnings(&state, &settings, 9000);
+    assert!(
+        elsewhere
+            .iter()
+            .any(|w| w.contains("providers.ifortepay.callback_url") && w.contains("9000")),
+        "{elsewhere:?}"
+    );
+    assert!(
+        elsewhere
+            .iter()
+            .any(|w| w.contains("providers.singapay.webhook_url")),
+        "{elsewhere:?}"
+    );
+    settings.providers.set(
+        "ifortepay",
+        "callback_url",
+        "http://127.0.0.1:8090/hooks/ifp",
+    );
+    let state = kirim::callbacks::CallbackState::from_settings(&settings, client);
+    let wrong_path = kirim::callbacks::callback_url_warnings(&state, &settings, 8090);
+    assert!(
+        wrong_path
+            .iter()
+            .any(|w| w.contains("/callbacks/ifortepay") && w.contains("/hooks/ifp")),
+        "{wrong_path:?}"
+    );
+}
