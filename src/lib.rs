@@ -33,6 +33,7 @@
 //! See ARCHITECTURE.md for how a payout flows through them.
 
 pub mod api;
+pub mod banks;
 pub mod bench;
 pub mod callbacks;
 pub mod circuit;

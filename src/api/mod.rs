@@ -39,6 +39,8 @@ pub struct ApiState {
     pub providers: Providers,
     /// The providers the API accepts (and lists in its OpenAPI document).
     pub registry: Registry,
+    /// The providers' sections (which bank code each takes).
+    pub provider_settings: crate::config::ProvidersSettings,
     keys: Vec<(String, [u8; 32])>,
     limiter: RateLimiter,
     pub callbacks: Option<Arc<crate::callbacks::CallbackState>>,
@@ -76,6 +78,7 @@ impl ApiState {
             client,
             providers,
             registry: Registry::builtin(),
+            provider_settings: settings.providers.clone(),
             keys,
             limiter,
             callbacks: None,
@@ -257,8 +260,25 @@ async fn create_transfer(
     let who = s.authenticate(&headers).await?;
     let body = body_bytes(body)?;
     let key = idempotency_key(&headers)?;
-    let order = requests::transfer_order(&body, key)?;
+    let mut order = requests::transfer_order(&body, key)?;
     s.registered(order.provider, None)?;
+    // One bank identity from the producer; the code this provider's documents ask for.
+    let scheme = s.registry.get(order.provider).and_then(|m| {
+        s.provider_settings
+            .section(order.provider.as_str())
+            .and_then(|section| m.bank_scheme(section))
+    });
+    if let Some(scheme) = scheme {
+        let code = crate::banks::translate(
+            crate::banks::directory(),
+            order.beneficiary.bank_code.as_str(),
+            scheme,
+            order.provider.as_str(),
+            "beneficiary.bankCode",
+        )?;
+        order.beneficiary.bank_code =
+            crate::domain::BankCode::parse_field(&code, "beneficiary.bankCode")?;
+    }
     // Everything the payout will be held to, before the key is bound: kirim's own
     // rules, then the provider's (amount limits, lengths, characters).
     Client::transfer_payout(&order)?;

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use super::webhook::Webhook;
 use super::{PayoutProvider, ProviderError};
+use crate::banks::BankScheme;
 use crate::config::{ConfigError, ProviderSection, ProvidersSettings};
 use crate::domain::Provider;
 
@@ -55,6 +56,13 @@ pub trait ProviderModule: Send + Sync + 'static {
     /// The client the workers use. No network call is made here.
     fn build(&self, section: &ProviderSection) -> Result<Arc<dyn PayoutProvider>, ProviderError>;
 
+    /// Which bank code the provider's documents ask for, if kirim should translate
+    /// the producer's (`crate::banks`); `None` passes the code through.
+    fn bank_scheme(&self, section: &ProviderSection) -> Option<BankScheme> {
+        let _ = section;
+        None
+    }
+
     /// The verifier of the provider's notifications, if it sends any. A webhook
     /// whose key cannot be loaded refuses every callback (the error is logged).
     fn webhook(&self, section: &ProviderSection) -> Option<Result<Arc<dyn Webhook>, ConfigError>> {
@@ -76,6 +84,8 @@ pub struct ModuleParts<S> {
     pub check: fn(&S) -> Result<(), ConfigError>,
     pub build: fn(&S) -> Result<Arc<dyn PayoutProvider>, ProviderError>,
     pub webhook: Option<MakeWebhook<S>>,
+    /// Which bank code the provider takes, from its settings (`None`: as given).
+    pub bank_scheme: fn(&S) -> Option<BankScheme>,
 }
 
 impl<S: serde::de::DeserializeOwned + 'static> ProviderModule for ModuleParts<S> {
@@ -100,6 +110,10 @@ impl<S: serde::de::DeserializeOwned + 'static> ProviderModule for ModuleParts<S>
             .parse(self.id.as_str())
             .map_err(|e| ProviderError::Config(e.to_string()))?;
         (self.build)(&settings)
+    }
+
+    fn bank_scheme(&self, section: &ProviderSection) -> Option<BankScheme> {
+        (self.bank_scheme)(&section.parse(self.id.as_str()).ok()?)
     }
 
     fn webhook(&self, section: &ProviderSection) -> Option<Result<Arc<dyn Webhook>, ConfigError>> {

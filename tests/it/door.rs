@@ -45,9 +45,11 @@ async fn provider_rules_are_checked_before_a_payout_is_accepted() {
     // iFortepay's transfer minimum (10,000.00, transfer-interbank page).
     let small = post(&api, &transfer("ifortepay", "DOOR-1", "9999.00"), None).await;
     assert_eq!(refused(&small), "amount.value");
-    // NICEPAY takes 4-letter bank codes (beneficiaryBankCode, length 4).
+    // NICEPAY takes 4-letter bank codes (beneficiaryBankCode, length 4): a bank
+    // the directory does not know, given as 8 characters, is refused by NICEPAY's
+    // rule at the door (a bank it knows is translated, below).
     let mut b = transfer("nicepay", "DOOR-2", "15000.00");
-    b["beneficiary"]["bankCode"] = json!("CENAIDJA");
+    b["beneficiary"]["bankCode"] = json!("ABCDIDJX");
     assert_eq!(refused(&post(&api, &b, None).await), "beneficiaryBankCode");
     // Singapay takes whole rupiah only.
     let cents = post(&api, &transfer("singapay", "DOOR-3", "15000.50"), None).await;
@@ -104,6 +106,35 @@ async fn provider_rules_are_checked_before_a_payout_is_accepted() {
     )
     .await;
     assert_eq!(other.0, 422, "{}", other.1);
+
+    // One bank identity from the producer (BI code, BIC or NICEPAY code); each
+    // provider's own code in the payout.
+    for (provider, given, stored) in [
+        ("nicepay", "014", "CENA"),
+        ("nicepay", "BMRIIDJA", "BMRI"),
+        ("ifortepay", "CENAIDJA", "014"),
+        ("ifortepay", "BNIN", "009"),
+    ] {
+        let reference = format!("DOOR-BANK-{provider}-{given}");
+        let mut b = transfer(provider, &reference, "15000.00");
+        b["beneficiary"]["bankCode"] = json!(given);
+        let (status, body) = post(&api, &b, None).await;
+        assert_eq!(status, 201, "{body}");
+        let r: Value = reqwest::Client::new()
+            .get(api.url(&format!("/v1/transfers/{reference}?provider={provider}")))
+            .header("X-API-Key", KEY)
+            .send()
+            .await
+            .expect("API reachable")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            r.pointer("/details/beneficiary/bank_code"),
+            Some(&json!(stored)),
+            "{provider} {given}: {r}"
+        );
+    }
 
     // Nothing refused was recorded.
     for reference in ["DOOR-1", "DOOR-2", "DOOR-3", "DOOR-4"] {

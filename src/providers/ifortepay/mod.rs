@@ -408,5 +408,6 @@ pub fn module() -> crate::providers::registry::ModuleParts<IfortepaySettings> {
         check: IfortepaySettings::validate,
         build: |s| Ok(Arc::new(IfortepayClient::new(s)?)),
         webhook: Some(|s| Ok(Arc::new(webhook::IfortepayWebhook::new(s)?))),
+        bank_scheme: |_| Some(crate::banks::BankScheme::BankIndonesia),
     }
 }

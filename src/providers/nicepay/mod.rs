@@ -353,5 +353,6 @@ pub fn module() -> crate::providers::registry::ModuleParts<NicepaySettings> {
         check: |s| s.client_secret().map(drop),
         build: |s| Ok(Arc::new(NicepayClient::new(s)?)),
         webhook: Some(|s| Ok(Arc::new(webhook::NicepayWebhook::new(s)?))),
+        bank_scheme: |_| Some(crate::banks::BankScheme::Nicepay),
     }
 }

@@ -392,5 +392,9 @@ pub fn module() -> crate::providers::registry::ModuleParts<SingapaySettings> {
         check: |s| s.client_secret().and(s.api_key()).map(drop),
         build: |s| Ok(Arc::new(SingapayClient::new(s)?)),
         webhook: Some(|s| Ok(Arc::new(webhook::SingapayWebhook::new(s)?))),
+        bank_scheme: |s| match s.api_version {
+            SingapayApiVersion::V1 => Some(crate::banks::BankScheme::Swift),
+            SingapayApiVersion::V2 => Some(crate::banks::BankScheme::BankIndonesia),
+        },
     }
 }
