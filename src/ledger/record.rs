@@ -151,6 +151,10 @@ pub struct PayoutMeta {
     /// Resubmissions after a proven "not found" (capped by `reconcile.max_resubmits`).
     #[serde(default)]
     pub resubmits: u32,
+    /// Submissions made because an inquiry proved no earlier one could have moved
+    /// money (`Outcome::NeverReached`); bounded by `lifecycle::MAX_CERTAIN_RESUBMITS`.
+    #[serde(default)]
+    pub certain_resubmits: u32,
     /// First "not sent" failure of the current streak (the retry window counts from here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_sent_since: Option<i64>,

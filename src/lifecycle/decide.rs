@@ -9,6 +9,11 @@ use crate::domain::Outcome;
 use crate::domain::State;
 use crate::ledger::{Payout, PayoutMeta};
 
+/// How many times a payout is submitted again on an inquiry's proof that nothing
+/// earlier could have moved money ([`Outcome::NeverReached`]), without using the
+/// `max_resubmits` allowance.
+pub const MAX_CERTAIN_RESUBMITS: u32 = 3;
+
 /// A job that finds `not_before`/`next_check_at` this close to now runs anyway:
 /// delayed jobs have one-second resolution and may run up to a second early
 /// (APALIS.md).
@@ -318,7 +323,14 @@ fn not_found(p: &Payout, meta: PayoutMeta, policy: &Policy, now: Now, certain: b
     }
     let unresolved = meta.unresolved_since.unwrap_or(now.ms);
     let past_horizon = now.ms - unresolved >= ms(policy.horizon_for(p.id.provider));
-    if certain && !past_horizon {
+    // Bounded (issue 16): a provider that keeps answering the submission without
+    // the reference its inquiry needs (NICEPAY's unnamed duplicate registration)
+    // would otherwise be submitted again at every check until the horizon. Past
+    // the bound a certain answer is a plain "not found": the allowance, then an
+    // operator.
+    if certain && !past_horizon && meta.certain_resubmits < MAX_CERTAIN_RESUBMITS {
+        let mut meta = meta;
+        meta.certain_resubmits += 1;
         return submit(
             p,
             meta,

@@ -39,7 +39,7 @@ mod steps;
 #[cfg(test)]
 mod tests;
 
-pub use decide::decide;
+pub use decide::{decide, MAX_CERTAIN_RESUBMITS};
 pub use policy::Policy;
 
 use crate::domain::Outcome;

@@ -266,6 +266,7 @@ fn meta_strategy() -> impl Strategy<Value = PayoutMeta> {
                 next_check_at: next_check,
                 dead,
                 resubmits,
+                certain_resubmits: 0,
                 not_sent_since: not_sent,
                 not_before,
             },
@@ -568,4 +569,46 @@ fn never_reached_resubmits_without_using_the_allowance_until_the_horizon() {
     let d = decide(&p, &never, &pol, Now::at(HORIZON_MS));
     assert_eq!(d.next_state(State::Unknown), State::NeedsReview);
     assert_eq!(d.action, Action::None);
+}
+
+/// Issue 16: NICEPAY answers a duplicate registration without the existing
+/// reference, so every inquiry is `NeverReached` and, before the bound, every one
+/// led to a new submission until the horizon (hundreds of registrations, UNKNOWN
+/// for 48 h). Certain resubmissions are now bounded; then the allowance, then an
+/// operator.
+#[test]
+fn never_reached_resubmissions_are_bounded() {
+    let pol = policy();
+    let never = Event::Inquired(Outcome::NeverReached {
+        reason: "no reference recorded".into(),
+    });
+    let mut meta = PayoutMeta {
+        unknown_since: Some(0),
+        unresolved_since: Some(0),
+        ..Default::default()
+    };
+    let mut sends = 0;
+    let mut at = 1_000;
+    for _ in 0..200 {
+        let p = payout(State::Unknown, meta.clone(), Provider::named("nicepay"));
+        let d = decide(&p, &never, &pol, Now::at(at));
+        let Some(w) = d.write else { break };
+        if w.to == State::NeedsReview {
+            break;
+        }
+        if matches!(d.action, Action::Send { .. }) {
+            sends += 1;
+        }
+        // The submission's answer is again unknown: back to UNKNOWN, inquire.
+        meta = w.meta;
+        meta.unknown_since = Some(at);
+        at += GRACE_MS;
+    }
+    assert!(
+        sends <= MAX_CERTAIN_RESUBMITS + pol.max_resubmits,
+        "submitted {sends} times on NeverReached"
+    );
+    let p = payout(State::Unknown, meta, Provider::named("nicepay"));
+    let d = decide(&p, &never, &pol, Now::at(at));
+    assert_eq!(d.next_state(State::Unknown), State::NeedsReview);
 }

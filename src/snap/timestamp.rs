@@ -25,6 +25,35 @@ pub fn format<Tz: TimeZone>(at: DateTime<Tz>) -> String {
         .to_rfc3339_opts(SecondsFormat::Millis, false)
 }
 
+/// How a provider wants its outgoing `X-TIMESTAMP` written: a per-provider
+/// property of the SNAP client (review 2026-12-01 §1.2, issue 16 point 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimestampFormat {
+    /// `2026-01-31T10:11:40.007+07:00` (29 characters): iFortepay documents
+    /// `yyyy-MM-ddTHH:mm:ss.SSSTZD` (ifortepay-transfer-interbank.txt, X-TIMESTAMP).
+    #[default]
+    Millis,
+    /// `2026-01-31T10:11:40+07:00` (25 characters): NICEPAY documents "String 25 …
+    /// 2022-03-21T10:11:40+07:00" (nicepay-payout-inquiry.txt:14).
+    Seconds,
+}
+
+impl TimestampFormat {
+    /// Format `at` in Jakarta time in this form.
+    pub fn format<Tz: TimeZone>(self, at: DateTime<Tz>) -> String {
+        let secs = match self {
+            TimestampFormat::Millis => SecondsFormat::Millis,
+            TimestampFormat::Seconds => SecondsFormat::Secs,
+        };
+        at.with_timezone(&jakarta()).to_rfc3339_opts(secs, false)
+    }
+
+    /// The current time in this form.
+    pub fn now(self) -> String {
+        self.format(Utc::now())
+    }
+}
+
 /// A timestamp that could not be parsed.
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error(
@@ -54,6 +83,19 @@ mod tests {
         let at = Utc.with_ymd_and_hms(2026, 1, 31, 3, 11, 40).unwrap()
             + chrono::Duration::milliseconds(7);
         assert_eq!(format(at), "2026-01-31T10:11:40.007+07:00");
+    }
+
+    #[test]
+    fn seconds_form_is_nicepays_25_characters() {
+        let at = Utc.with_ymd_and_hms(2022, 3, 21, 3, 11, 40).unwrap()
+            + chrono::Duration::milliseconds(7);
+        // nicepay-payout-inquiry.txt:14: "String | 25 | … 2022-03-21T10:11:40+07:00".
+        assert_eq!(
+            TimestampFormat::Seconds.format(at),
+            "2022-03-21T10:11:40+07:00"
+        );
+        assert_eq!(TimestampFormat::Seconds.now().len(), 25);
+        assert_eq!(TimestampFormat::Millis.format(at), format(at));
     }
 
     #[test]

@@ -48,6 +48,7 @@ use super::{
 };
 use crate::domain::{ExternalId, Provider};
 use crate::snap::keys;
+use crate::snap::timestamp::TimestampFormat;
 
 /// API paths, relative to `base_url` (which ends in `/nicepay` for the real hosts).
 pub mod paths {
@@ -87,7 +88,10 @@ impl NicepayClient {
             token_separator: settings.token_separator.clone(),
             endpoint_url_mode: settings.endpoint_url_mode,
             unsigned_path_prefix: settings.unsigned_path_prefix.clone(),
-        })?;
+        })?
+        // nicepay-payout-inquiry.txt:14: X-TIMESTAMP "String | 25 | … 2022-03-21T10:11:40+07:00":
+        // seconds, no milliseconds, on the token call and every request.
+        .with_timestamp_format(TimestampFormat::Seconds);
         Ok(NicepayClient {
             snap,
             channel_id: format!("{}01", settings.client_id),
@@ -120,6 +124,82 @@ impl NicepayClient {
                 gate,
             })
             .await
+    }
+
+    /// The registration under the payout's partnerReferenceNo exists at NICEPAY but
+    /// its answer was lost, and NICEPAY's duplicate answer does not name it (no
+    /// public source shows a 409 carrying the existing reference). It was never
+    /// approved (an approve needs its reference; kirim records a reference before
+    /// any approve and never registers again once one is recorded), and a
+    /// registration moves no money, so register once more under a derived
+    /// partnerReferenceNo ([`tf::derived_partner_reference`]) and approve *that*
+    /// one. The derived reference is recorded in the ledger with the new
+    /// registration's referenceNo ([`tf::RecordedReference`]) before approve, like
+    /// any first step. The orphan stays registered, never approved (status 03);
+    /// kirim cannot cancel it without its referenceNo. One derived registration
+    /// only: a second unnamed duplicate is an unknown outcome, which the lifecycle
+    /// bounds (`lifecycle::decide`, certain resubmissions).
+    async fn register_derived(&self, req: &TransferRequest) -> Result<Exchange, ProviderError> {
+        let Some(derived) = tf::derived_partner_reference(req.partner_reference.as_str()) else {
+            return Ok(Exchange::bare(
+                Outcome::Unknown {
+                    reason: "NICEPAY answered a duplicate registration without its referenceNo, and the partnerReferenceNo is too long for a derived one".into(),
+                },
+                std::time::Duration::ZERO,
+            ));
+        };
+        let mut body = tf::registration_request(req, &self.settings)?;
+        body.partner_reference_no = derived.clone();
+        let sent = match self
+            .send(
+                paths::REGISTRATION,
+                http::json_body(&body)?,
+                &tf::derived_registration_external_id(&req.external_id),
+                Some(SendGate {
+                    fence: &req.fence,
+                    step: "nicepay.registration.derived",
+                    // The first registration of this submission reached NICEPAY.
+                    sent_before: true,
+                }),
+            )
+            .await
+        {
+            Ok(sent) => sent,
+            Err(e) => return super::retryable_as_exchange(e),
+        };
+        let Some(answer) = sent.answer::<SnapAnswer>() else {
+            return Ok(sent.exchange::<SnapAnswer>(sent.failure_outcome(), None));
+        };
+        let recorded = |r: String| tf::RecordedReference::encode(&r, Some(&derived));
+        match tf::registration_result(&answer) {
+            tf::Registration::Stop(outcome) => Ok(sent.exchange::<SnapAnswer>(
+                outcome,
+                tf::reference(&answer).map(recorded),
+            )),
+            tf::Registration::DuplicateUnnamed => Ok(sent.exchange::<SnapAnswer>(
+                Outcome::Unknown {
+                    reason: format!(
+                        "NICEPAY answered duplicate registrations of {} and {derived} without naming either; neither was approved",
+                        req.partner_reference.as_str()
+                    ),
+                },
+                None,
+            )),
+            tf::Registration::Registered { reference } => {
+                let reference = recorded(reference);
+                req.fence
+                    .first_step_done(&reference)
+                    .await
+                    .map_err(|reason| ProviderError::Fenced {
+                        reason,
+                        sent_before: true,
+                    })?;
+                tracing::info!(partner_reference = %req.partner_reference, %reference, "NICEPAY re-registered under a derived reference; approving");
+                let mut ex = self.approve(req, &reference, true).await?;
+                ex.latency += sent.latency;
+                Ok(ex)
+            }
+        }
     }
 
     /// Approve a registration. Every exchange carries `reference`. `sent_before`:
@@ -156,6 +236,7 @@ impl NicepayClient {
             Some(answer) => tf::approve_outcome(&answer),
             None => sent.failure_outcome(),
         };
+        let outcome = tf::keep_recorded(outcome, reference);
         Ok(sent.exchange::<SnapAnswer>(outcome, Some(reference.to_owned())))
     }
 }
@@ -199,6 +280,11 @@ impl PayoutProvider for NicepayClient {
             tf::Registration::Stop(outcome) => {
                 Ok(sent.exchange::<SnapAnswer>(outcome, tf::reference(&answer)))
             }
+            tf::Registration::DuplicateUnnamed => {
+                let mut ex = self.register_derived(req).await?;
+                ex.latency += sent.latency;
+                Ok(ex)
+            }
             tf::Registration::Registered { reference } => {
                 // The engine records the reference before approve can move money;
                 // if it cannot (deadline passed, ledger moved on), approve is not sent.
@@ -222,7 +308,11 @@ impl PayoutProvider for NicepayClient {
         req: &TransferRequest,
         provider_reference: &str,
     ) -> Result<Exchange, ProviderError> {
-        crate::providers::validate::mandatory("originalReferenceNo", provider_reference, 40)?;
+        crate::providers::validate::mandatory(
+            "originalReferenceNo",
+            tf::RecordedReference::parse(provider_reference).reference_no,
+            40,
+        )?;
         // The registration belongs to an earlier submission: if the fence refuses,
         // nothing of *this* submission reached NICEPAY.
         self.approve(req, provider_reference, false).await
@@ -267,6 +357,10 @@ impl PayoutProvider for NicepayClient {
             Some(answer) => tf::inquiry_outcome(&answer),
             None => sent.failure_outcome(),
         };
+        let outcome = match query.provider_reference.as_deref() {
+            Some(recorded) => tf::keep_recorded(outcome, recorded),
+            None => outcome,
+        };
         Ok(sent.exchange::<SnapAnswer>(outcome, query.provider_reference.clone()))
     }
 
@@ -287,6 +381,10 @@ impl PayoutProvider for NicepayClient {
         let outcome = match sent.answer::<SnapAnswer>() {
             Some(answer) => tf::cancel_outcome(&answer),
             None => sent.failure_outcome(),
+        };
+        let outcome = match query.provider_reference.as_deref() {
+            Some(recorded) => tf::keep_recorded(outcome, recorded),
+            None => outcome,
         };
         Ok(sent.exchange::<SnapAnswer>(outcome, query.provider_reference.clone()))
     }

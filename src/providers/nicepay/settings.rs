@@ -33,6 +33,12 @@ pub struct NicepaySettings {
     /// `beneficiaryCustomerType`: "1" personal, "2" company, "3" government (default "1").
     #[serde(default = "default_one")]
     pub beneficiary_customer_type: String,
+    /// `payoutMethod` sent with every registration: NICEPAY's public material sends
+    /// it always (python-nicepay's SNAP payout test `.setPayoutMethod("1")`; the v2
+    /// page marks it Required: 0 overbooking, 1 online, 2 SKN, 3 RTGS, 4 cashout).
+    /// Default "1" (online transfer).
+    #[serde(default = "default_one")]
+    pub payout_method: String,
 }
 
 fn default_one() -> String {

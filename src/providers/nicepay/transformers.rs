@@ -29,6 +29,12 @@ pub fn approve_external_id(id: &ExternalId) -> String {
     format!("{}2", id.as_str())
 }
 
+/// The derived registration's message id (see
+/// [`derived_partner_reference`]): the payout's id plus `3`.
+pub fn derived_registration_external_id(id: &ExternalId) -> String {
+    format!("{}3", id.as_str())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NicepayRegistrationRequest {
@@ -42,11 +48,18 @@ pub struct NicepayRegistrationRequest {
     pub beneficiary_phone: Option<String>,
     pub beneficiary_customer_residence: String,
     pub beneficiary_customer_type: String,
+    /// Sent always: NICEPAY's public material marks it mandatory (see
+    /// [`NicepaySettings::payout_method`]).
+    pub payout_method: String,
     pub beneficiary_bank_code: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub amount: Amount,
 }
+
+/// Values `payoutMethod` may take (NICEPAY v2 payout page: 0 overbooking, 1 online,
+/// 2 SKN, 3 RTGS, 4 cashout).
+pub const PAYOUT_METHODS: &[&str] = &["0", "1", "2", "3", "4"];
 
 /// Check the merchant-level settings against the field table.
 pub fn validate_merchant(s: &NicepaySettings) -> Result<(), FieldError> {
@@ -62,6 +75,7 @@ pub fn validate_merchant(s: &NicepaySettings) -> Result<(), FieldError> {
         &s.beneficiary_customer_type,
         &["1", "2", "3"],
     )?;
+    validate::one_of("payoutMethod", &s.payout_method, PAYOUT_METHODS)?;
     Ok(())
 }
 
@@ -108,10 +122,84 @@ pub fn registration_request(
         beneficiary_phone: req.beneficiary.phone.clone().filter(|p| !p.is_empty()),
         beneficiary_customer_residence: s.beneficiary_customer_residence.clone(),
         beneficiary_customer_type: s.beneficiary_customer_type.clone(),
+        payout_method: s.payout_method.clone(),
         beneficiary_bank_code: req.beneficiary.bank_code.as_str().to_owned(),
         description: req.remark.clone().filter(|d| !d.is_empty()),
         amount: Amount::idr(req.amount),
     })
+}
+
+/// Separates the registration's `referenceNo` from the derived
+/// `partnerReferenceNo` it was registered under, in the one provider reference the
+/// ledger records ([`RecordedReference`]).
+pub const DERIVED_SEPARATOR: char = '#';
+
+/// The partnerReferenceNo of the one re-registration kirim makes when the first
+/// registration's answer was lost and NICEPAY answers a duplicate without naming
+/// it: the payout's reference plus `R2`. `None` when that would pass NICEPAY's 40.
+pub fn derived_partner_reference(partner_reference: &str) -> Option<String> {
+    let d = format!("{partner_reference}R2");
+    (d.len() <= 40).then_some(d)
+}
+
+/// What the ledger's provider reference says for NICEPAY: the registration's
+/// `referenceNo`, and the partnerReferenceNo it was registered under when that is a
+/// derived one (`referenceNo#derived`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedReference<'a> {
+    pub reference_no: &'a str,
+    pub derived_partner_reference: Option<&'a str>,
+}
+
+impl<'a> RecordedReference<'a> {
+    pub fn parse(recorded: &'a str) -> Self {
+        match recorded.split_once(DERIVED_SEPARATOR) {
+            Some((r, d)) if !d.is_empty() => RecordedReference {
+                reference_no: r,
+                derived_partner_reference: Some(d),
+            },
+            _ => RecordedReference {
+                reference_no: recorded,
+                derived_partner_reference: None,
+            },
+        }
+    }
+
+    /// The form recorded in the ledger.
+    pub fn encode(reference_no: &str, derived: Option<&str>) -> String {
+        match derived {
+            Some(d) => format!("{reference_no}{DERIVED_SEPARATOR}{d}"),
+            None => reference_no.to_owned(),
+        }
+    }
+
+    /// The partnerReferenceNo NICEPAY knows this registration by.
+    pub fn partner_reference<'b>(&'b self, payout_reference: &'b str) -> &'b str {
+        self.derived_partner_reference.unwrap_or(payout_reference)
+    }
+}
+
+/// An outcome naming the registration by its bare `referenceNo` names it by the
+/// `recorded` form instead, so the ledger keeps the derived partnerReferenceNo.
+pub fn keep_recorded(outcome: Outcome, recorded: &str) -> Outcome {
+    let bare = RecordedReference::parse(recorded).reference_no;
+    let fix = |r: Option<String>| match r {
+        Some(r) if r == bare => Some(recorded.to_owned()),
+        other => other,
+    };
+    match outcome {
+        Outcome::Success { reference } => Outcome::Success {
+            reference: fix(reference),
+        },
+        Outcome::InProgress { reference } => Outcome::InProgress {
+            reference: fix(reference),
+        },
+        Outcome::Cancelled { reference, reason } => Outcome::Cancelled {
+            reference: fix(reference),
+            reason,
+        },
+        other => other,
+    }
 }
 
 /// What a registration answer means for the flow.
@@ -119,6 +207,12 @@ pub fn registration_request(
 pub enum Registration {
     /// Registered: approve `reference` next.
     Registered { reference: String },
+    /// `409xx01` naming no registration: one with this partnerReferenceNo exists
+    /// (ours: the ledger refuses a reused reference with other details), its answer
+    /// was lost, and it was never approved (an approve needs its reference, which
+    /// kirim records before any approve and then never registers again). No public
+    /// source shows this answer carrying the existing reference (review §6 #9).
+    DuplicateUnnamed,
     /// Stop here with this outcome (refused, unknown, retry later).
     Stop(Outcome),
 }
@@ -135,9 +229,12 @@ pub fn registration_result(answer: &SnapAnswer) -> Registration {
         .as_deref()
         .is_some_and(|c| c.starts_with("409") && c.ends_with("01"))
     {
-        if let Some(reference) = reference(answer) {
-            return Registration::Registered { reference };
-        }
+        // SDK tests read the registration's id as `originalReferenceNo`
+        // (NOTES.md Corrections): accept either name when one is given.
+        return match reference(answer) {
+            Some(reference) => Registration::Registered { reference },
+            None => Registration::DuplicateUnnamed,
+        };
     }
     match verdict(answer, CallKind::Transactional) {
         Verdict::Accepted { .. } => match reference(answer) {
@@ -185,15 +282,19 @@ pub struct NicepayFollowUpRequest {
     pub beneficiary_account_no: Option<String>,
 }
 
+/// `recorded`: the provider reference as the ledger holds it ([`RecordedReference`]).
 pub fn approve_request(
     s: &NicepaySettings,
     req: &TransferRequest,
-    reference: &str,
+    recorded: &str,
 ) -> NicepayFollowUpRequest {
+    let r = RecordedReference::parse(recorded);
     NicepayFollowUpRequest {
         merchant_id: s.merchant_id.clone(),
-        original_reference_no: reference.to_owned(),
-        original_partner_reference_no: req.partner_reference.as_str().to_owned(),
+        original_reference_no: r.reference_no.to_owned(),
+        original_partner_reference_no: r
+            .partner_reference(req.partner_reference.as_str())
+            .to_owned(),
         beneficiary_account_no: None,
     }
 }
@@ -213,11 +314,12 @@ pub fn inquiry_request(
                 "is mandatory: the registration's referenceNo",
             )
         })?;
-    validate::mandatory("originalReferenceNo", reference, 40)?;
+    let r = RecordedReference::parse(reference);
+    validate::mandatory("originalReferenceNo", r.reference_no, 40)?;
     Ok(NicepayFollowUpRequest {
         merchant_id: s.merchant_id.clone(),
-        original_reference_no: reference.to_owned(),
-        original_partner_reference_no: q.partner_reference.as_str().to_owned(),
+        original_reference_no: r.reference_no.to_owned(),
+        original_partner_reference_no: r.partner_reference(q.partner_reference.as_str()).to_owned(),
         beneficiary_account_no: Some(
             q.beneficiary_account_no
                 .as_ref()

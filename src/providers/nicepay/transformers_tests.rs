@@ -26,6 +26,7 @@ fn settings() -> NicepaySettings {
         ms_id: "MS0001".into(),
         beneficiary_customer_residence: "1".into(),
         beneficiary_customer_type: "1".into(),
+        payout_method: "1".into(),
     }
 }
 
@@ -135,12 +136,20 @@ fn answers() {
             reference: "IONPAYTEST2601010000000001".into()
         }
     );
+    // A duplicate naming no registration (all any source shows): re-register
+    // under a derived reference, never approve blindly.
     let dup = answer(409, json!({"responseCode": "4090001"}));
+    assert_eq!(registration_result(&dup), Registration::DuplicateUnnamed);
+    // One that does name it (under either name) continues with approve.
+    let named = answer(
+        409,
+        json!({"responseCode": "4090001", "originalReferenceNo": "R1"}),
+    );
     assert_eq!(
-        registration_result(&dup),
-        Registration::Stop(Outcome::Unknown {
-            reason: "4090001: (no responseMessage)".into()
-        })
+        registration_result(&named),
+        Registration::Registered {
+            reference: "R1".into()
+        }
     );
     let approved = answer(
         200,

@@ -25,7 +25,7 @@ use crate::domain::{ExternalId, Provider, Secret};
 use crate::providers::http::{self, OutgoingRequest, SendGate, Sent, Transport};
 use crate::providers::token::{AccessToken, TokenCache};
 use crate::providers::{Outcome, ProviderError};
-use crate::snap::{self, timestamp};
+use crate::snap::{self, timestamp::TimestampFormat};
 
 /// A message id for calls kirim makes on its own (the profile check, CLI reads).
 pub fn fresh_external_id() -> ExternalId {
@@ -96,6 +96,8 @@ pub struct SnapClient {
     cfg: SnapConfig,
     client: reqwest::Client,
     tokens: TokenCache,
+    /// How `X-TIMESTAMP` is written on the token call and every request.
+    timestamp_format: TimestampFormat,
 }
 
 impl std::fmt::Debug for SnapClient {
@@ -121,7 +123,22 @@ impl SnapClient {
             cfg,
             client,
             tokens,
+            timestamp_format: TimestampFormat::default(),
         })
+    }
+
+    /// Write `X-TIMESTAMP` in `format` (on the token call and every request). The
+    /// default is the millisecond form iFortepay documents; NICEPAY sets
+    /// [`TimestampFormat::Seconds`] ("String 25", nicepay-payout-inquiry.txt:14).
+    /// A builder rather than a [`SnapConfig`] field so every existing
+    /// `SnapConfig { .. }` keeps what it sends today.
+    pub fn with_timestamp_format(mut self, format: TimestampFormat) -> Self {
+        self.timestamp_format = format;
+        self
+    }
+
+    pub fn timestamp_format(&self) -> TimestampFormat {
+        self.timestamp_format
     }
 
     pub fn provider(&self) -> Provider {
@@ -164,7 +181,7 @@ impl SnapClient {
             self.cfg.token_path,
         )?;
         let body = br#"{"grantType":"client_credentials"}"#.to_vec();
-        let ts = timestamp::now();
+        let ts = self.timestamp_format.now();
         let string_to_sign =
             snap::token_string_to_sign(&self.cfg.client_id, &self.cfg.token_separator, &ts);
         let signature = snap::rsa_sign(&self.cfg.private_key, &string_to_sign);
@@ -221,7 +238,7 @@ impl SnapClient {
     ) -> Result<OutgoingRequest, ProviderError> {
         let url = http::join_url(self.cfg.provider, &self.cfg.http.base_url, call.path)?;
         let mut req = OutgoingRequest::new(call.method.clone(), url, call.body.clone());
-        let ts = timestamp::now();
+        let ts = self.timestamp_format.now();
         let endpoint = self.endpoint_for_signing(&req);
         let signature = snap::sign_service(
             self.cfg.client_secret.expose(),

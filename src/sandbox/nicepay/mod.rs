@@ -10,6 +10,8 @@
 //! | POST | `/nicepay/api/v1.0/transfer/reject` | 00 | `nicepay.reject` |
 //! | POST | `/nicepay/api/v1.0/balance-inquiry` | 11 | `nicepay.balance` |
 //!
+//! `X-TIMESTAMP` must be the 25-character form of nicepay-payout-inquiry.txt:14
+//! ([`valid_timestamp`]), on the token call too.
 //! `CHANNEL-ID` must be client id + `01` (`IONPAYTEST01`). The signed path leaves
 //! out `unsigned_path_prefix` (`/nicepay`), as NICEPAY's SDK does (unconfirmed).
 //!
@@ -74,7 +76,46 @@ pub fn routes(state: AppState) -> Router {
             guarded(&state, E::NicepayBalance, post(balance)),
         )
         .layer(axum::Extension(SnapGate(service_check)))
+        .layer(axum::middleware::from_fn(nicepay_timestamp))
         .with_state(state)
+}
+
+/// The endpoint a NICEPAY path names (for the service code of a refusal).
+fn endpoint_of(path: &str) -> Endpoint {
+    use Endpoint as E;
+    let last = path.rsplit('/').next().unwrap_or_default();
+    match last {
+        "b2b" => E::NicepayToken,
+        "registration" => E::NicepayRegistration,
+        "approve" => E::NicepayApprove,
+        "inquiry" => E::NicepayInquiry,
+        "cancel" => E::NicepayCancel,
+        "reject" => E::NicepayReject,
+        _ => E::NicepayBalance,
+    }
+}
+
+/// Whether `value` is NICEPAY's `X-TIMESTAMP`: nicepay-payout-inquiry.txt:14,
+/// "X-TIMESTAMP | String | 25 | Mandatory | … format YYYYMMDDTHH:mm:ss+07:00. Time must
+/// be in GMT+7 (Jakarta time). 2022-03-21T10:11:40+07:00." Exactly 25 characters,
+/// seconds precision (no fraction), offset `+07:00`. The document's own pattern
+/// omits the date hyphens, its example has them; the example (and NICEPAY's SDKs,
+/// `%Y-%m-%dT%H:%M:%S%:z`) is what is checked.
+pub fn valid_timestamp(value: &str) -> bool {
+    value.len() == 25
+        && value.ends_with("+07:00")
+        && chrono::DateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%:z").is_ok()
+}
+
+/// Every NICEPAY request, token call included (the same header table): an
+/// `X-TIMESTAMP` of any other form is `400xx01 Invalid Field Format X-TIMESTAMP`.
+/// A missing one is left to the SNAP gate (`400xx02`).
+async fn nicepay_timestamp(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let bad = snap_auth::header(req.headers(), "X-TIMESTAMP").is_some_and(|t| !valid_timestamp(t));
+    if bad {
+        return SnapError::invalid(endpoint_of(req.uri().path()), "X-TIMESTAMP").into_response();
+    }
+    next.run(req).await
 }
 
 type Reply = Result<Response, SnapError>;
@@ -148,6 +189,9 @@ async fn registration(State(state): State<AppState>, req: Checked) -> Reply {
         return Err(SnapError::invalid(ep, "beneficiaryAccountNo"));
     }
     let name = o.req("beneficiaryName", 100).map_err(f)?;
+    // [P] NICEPAY registration page: "beneficiaryPhone | String | 20 | Mandatory".
+    // Optional here (kirim does not yet require a phone, see
+    // docs/conformance/nicepay.md); at most 15, stricter than 20 (E.164).
     o.opt("beneficiaryPhone", 15).map_err(f)?;
     let residence = o
         .req_one_of("beneficiaryCustomerResidence", &["1", "2"])
@@ -156,7 +200,11 @@ async fn registration(State(state): State<AppState>, req: Checked) -> Reply {
         .req_one_of("beneficiaryCustomerType", &["1", "2", "3"])
         .map_err(f)?;
     o.opt("beneficiaryPostalCode", 10).map_err(f)?;
-    o.opt("payoutMethod", 2).map_err(f)?;
+    // [P] every NICEPAY SDK sends it (python-nicepay SNAP payout test
+    // `.setPayoutMethod("1")`); NICEPAY's v2 page marks it Required with values
+    // 0 overbooking, 1 online, 2 SKN, 3 RTGS, 4 cashout. Mandatory here.
+    o.req_one_of("payoutMethod", &["0", "1", "2", "3", "4"])
+        .map_err(f)?;
     let bank = o.req("beneficiaryBankCode", 4).map_err(f)?;
     o.opt("description", 100).map_err(f)?;
     o.opt("reservedDt", 8).map_err(f)?;
@@ -202,19 +250,14 @@ async fn registration(State(state): State<AppState>, req: Checked) -> Reply {
     let b = match state.register(booking) {
         Ok(b) => b,
         Err(BookError::Duplicate) => {
-            // The duplicate answer names the existing registration (as SNAP
-            // providers commonly do), so a client that lost the first answer can
-            // continue with approve/inquiry instead of being stuck without a reference.
-            let existing = state.get(P, Kind::Transfer, reference);
-            let mut body = json!({
+            // NOTES.md (SNAP codes): a repeated partnerReferenceNo is `409xx01`.
+            // What else the answer carries is in no source (review §6 #9, NOTES.md
+            // Corrections: "do not rely on it naming the existing reference"), so it
+            // carries nothing else: no referenceNo, no status.
+            let body = json!({
                 "responseCode": crate::snap::ResponseCode::new(409, ep.service(), 1).to_string(),
                 "responseMessage": "Duplicate partnerReferenceNo",
-                "partnerReferenceNo": reference,
             });
-            if let Some(e) = existing {
-                body["referenceNo"] = json!(e.provider_reference);
-                body["latestTransactionStatus"] = json!(status_code(e.status).0);
-            }
             return Ok((axum::http::StatusCode::CONFLICT, axum::Json(body)).into_response());
         }
         Err(BookError::InsufficientFunds) => {

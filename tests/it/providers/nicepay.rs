@@ -122,8 +122,11 @@ async fn nicepay_cancel_before_approve_and_token_refresh() {
         "never_reached"
     );
 
-    // A registration whose answer was lost: registering again is answered 409 with
-    // the existing reference, and the client continues with approve. Booked once.
+    // A registration whose answer was lost: registering again is answered 409
+    // naming nothing (all any source shows). Before issue 16 the client stopped
+    // there (unknown, no reference: the worker re-registered at every check); now
+    // it registers once more under a derived reference, records it, and approves
+    // that one. Booked once; the orphan stays registered, never approved.
     env.fault("nicepay.registration", "error_500_after").await;
     let lost = transfer("NP-LOST-1", OK_ACCOUNT, 50_000);
     let ex = c.transfer(&lost).await.unwrap();
@@ -141,6 +144,225 @@ async fn nicepay_cancel_before_approve_and_token_refresh() {
     resubmission.external_id = ext(); // a new message, the same partnerReferenceNo
     let again = c.transfer(&resubmission).await.unwrap();
     assert_eq!(label(&again), "in_progress", "{again:?}");
-    assert!(again.reference().is_some());
-    assert_eq!(env.booked("nicepay", "NP-LOST-1").await, 1);
+    let recorded = again.reference().expect("reference recorded").to_owned();
+    assert!(
+        recorded.ends_with("#NP-LOST-1R2"),
+        "the ledger keeps the derived partnerReferenceNo: {recorded}"
+    );
+    assert_eq!(
+        env.booked("nicepay", "NP-LOST-1").await,
+        0,
+        "orphan never approved"
+    );
+    assert_eq!(env.booked("nicepay", "NP-LOST-1R2").await, 1);
+    // The inquiry asks about the derived registration and keeps the recorded form.
+    let st = c
+        .transfer_status(&status_query(&resubmission, &again))
+        .await
+        .unwrap();
+    assert_eq!(label(&st), "in_progress", "{st:?}");
+    assert_eq!(st.reference(), Some(recorded.as_str()));
+    // A third submission (say the approve's answer was lost too) resumes: approve
+    // of the recorded registration only, never a third registration.
+    let mut third = lost.clone();
+    third.external_id = ext();
+    let ex3 = c.resume_transfer(&third, &recorded).await.unwrap();
+    assert_eq!(label(&ex3), "unknown", "already approved: 409, inquire");
+    assert_eq!(env.booked("nicepay", "NP-LOST-1R2").await, 1);
+    assert_eq!(env.booked("nicepay", "NP-LOST-1").await, 0);
+}
+
+/// One HTTP request as the capture server saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// A one-purpose HTTP/1.1 server recording what kirim sends and answering a
+/// token or a NICEPAY status (`Connection: close`, one request per connection).
+async fn capture_server() -> (String, Arc<Mutex<Vec<Seen>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let (head_end, head) = loop {
+                let Ok(n) = sock.read(&mut chunk).await else {
+                    return;
+                };
+                if n == 0 {
+                    return;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break (i + 4, String::from_utf8_lossy(&buf[..i]).to_string());
+                }
+            };
+            let mut lines = head.split("\r\n");
+            let path = lines
+                .next()
+                .and_then(|l| l.split(' ').nth(1))
+                .unwrap_or_default()
+                .to_owned();
+            let headers: Vec<(String, String)> = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                .collect();
+            let len: usize = headers
+                .iter()
+                .find(|(k, _)| k == "content-length")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            while buf.len() < head_end + len {
+                let Ok(n) = sock.read(&mut chunk).await else {
+                    return;
+                };
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let body = buf[head_end..(head_end + len).min(buf.len())].to_vec();
+            let answer = if path.ends_with("/access-token/b2b") {
+                json!({"responseCode": "2007300", "accessToken": "t0k", "tokenType": "Bearer", "expiresIn": "900"})
+            } else {
+                json!({"responseCode": "2000000", "responseMessage": "Successful", "originalReferenceNo": "R", "latestTransactionStatus": "08"})
+            }
+            .to_string();
+            log.lock().expect("log").push(Seen {
+                path,
+                headers,
+                body,
+            });
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+            let _ = sock.write_all(reply.as_bytes()).await;
+        }
+    });
+    (format!("http://{addr}/nicepay"), seen)
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Point 5 of issue 16: kirim's inquiry has the documented field set, value
+/// types and header set (tests/fixtures/nicepay-inquiry-request.json, written from
+/// nicepay-payout-inquiry.txt), and its X-TIMESTAMP has the documented form on the
+/// token call and the request (25 characters; before issue 16 kirim sent 29).
+#[tokio::test]
+async fn nicepay_inquiry_matches_the_documented_request() {
+    let fixture: Value = serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/nicepay-inquiry-request.json"
+    )))
+    .expect("fixture is JSON");
+    let env = spawn().await;
+    let (base, seen) = capture_server().await;
+    let mut s = env.ncp.clone();
+    s.http.base_url = base;
+    let c = NicepayClient::new(&s).expect("nicepay client");
+    let req = transfer("ORD0001", OK_ACCOUNT, 50_000);
+    let mut q = status_query(&req, &Exchange::bare(Outcome::NotFound, Default::default()));
+    q.provider_reference = Some("IONPAYTEST02202203211011401234".into());
+    c.transfer_status(&q).await.expect("inquiry answered");
+
+    let seen = seen.lock().expect("log").clone();
+    assert_eq!(seen.len(), 2, "token, then inquiry: {seen:?}");
+    let (token, inquiry) = (&seen[0], &seen[1]);
+    assert_eq!(token.path, "/nicepay/v1.0/access-token/b2b");
+    assert_eq!(inquiry.path, "/nicepay/api/v1.0/transfer/inquiry");
+    let doc_ts = fixture["headers"]["X-TIMESTAMP"]
+        .as_str()
+        .expect("documented");
+    for r in [token, inquiry] {
+        let ts = r
+            .headers
+            .iter()
+            .find(|(k, _)| k == "x-timestamp")
+            .map(|(_, v)| v.clone())
+            .expect("X-TIMESTAMP sent");
+        assert_eq!(ts.len(), doc_ts.len(), "{ts} vs documented {doc_ts}");
+        assert!(kirim::sandbox::nicepay::valid_timestamp(&ts), "{ts}");
+    }
+
+    // Header set: every documented header, and only those (HTTP adds its own
+    // transport headers, which are not the document's business).
+    let documented: std::collections::BTreeSet<String> = fixture["headers"]
+        .as_object()
+        .expect("headers")
+        .keys()
+        .map(|k| k.to_ascii_lowercase())
+        .collect();
+    let transport = [
+        "host",
+        "content-length",
+        "accept",
+        "accept-encoding",
+        "user-agent",
+        "connection",
+    ];
+    let sent: std::collections::BTreeSet<String> = inquiry
+        .headers
+        .iter()
+        .map(|(k, _)| k.clone())
+        .filter(|k| !transport.contains(&k.as_str()))
+        .collect();
+    assert_eq!(sent, documented);
+    let header = |name: &str| {
+        inquiry
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(header("channel-id"), fixture["headers"]["CHANNEL-ID"]);
+    assert_eq!(header("x-partner-id"), fixture["headers"]["X-PARTNER-ID"]);
+    assert!(header("x-external-id").chars().all(|c| c.is_ascii_digit()));
+    assert!(header("x-external-id").len() <= 40);
+
+    // Body: the same field set and value types as the document's table.
+    let body: Value = serde_json::from_slice(&inquiry.body).expect("JSON body");
+    let doc = fixture["body"].as_object().expect("body");
+    let ours = body.as_object().expect("object");
+    let keys = |o: &serde_json::Map<String, Value>| o.keys().cloned().collect::<Vec<_>>();
+    let (mut a, mut b) = (keys(ours), keys(doc));
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "field set");
+    for (k, v) in doc {
+        assert_eq!(json_type(&ours[k]), json_type(v), "type of {k}");
+    }
+    // Lengths from the table: merchantId 10, the references 40, account 25.
+    for (k, max) in [
+        ("merchantId", 10),
+        ("originalReferenceNo", 40),
+        ("originalPartnerReferenceNo", 40),
+        ("beneficiaryAccountNo", 25),
+    ] {
+        assert!(
+            ours[k]
+                .as_str()
+                .is_some_and(|v| !v.is_empty() && v.len() <= max),
+            "{k}"
+        );
+    }
 }

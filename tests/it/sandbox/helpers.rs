@@ -105,6 +105,15 @@ pub fn canonical(v: &Value) -> String {
     }
 }
 
+/// NICEPAY's `X-TIMESTAMP`: 25 characters, no milliseconds
+/// (nicepay-payout-inquiry.txt:14).
+pub fn jakarta_now_secs() -> String {
+    Utc::now()
+        .with_timezone(&FixedOffset::east_opt(7 * 3600).unwrap())
+        .format("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
+}
+
 pub fn jakarta_now() -> String {
     Utc::now()
         .with_timezone(&FixedOffset::east_opt(7 * 3600).unwrap())
@@ -323,9 +332,18 @@ impl Req {
 }
 
 impl Snap {
+    /// The provider's `X-TIMESTAMP` form (NICEPAY: seconds, 25 characters).
+    pub fn now(&self) -> String {
+        if self.prefix == "/nicepay" {
+            jakarta_now_secs()
+        } else {
+            jakarta_now()
+        }
+    }
+
     /// Access-token request, signed with the merchant's private key.
     pub fn token_req(&self) -> Req {
-        let ts = jakarta_now();
+        let ts = self.now();
         let sig = rsa_sign(self.key_file, &format!("{}|{ts}", self.client_id));
         Req {
             method: reqwest::Method::POST,
@@ -365,7 +383,7 @@ impl Snap {
         signed_path: &str,
         body: &str,
     ) -> Req {
-        let ts = jakarta_now();
+        let ts = self.now();
         let minified = minify(body);
         let string_to_sign = format!(
             "{}:{signed_path}:{token}:{}:{ts}",

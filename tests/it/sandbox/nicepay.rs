@@ -296,3 +296,67 @@ async fn notification_is_signed_with_the_nicepay_server_key() {
         reg["partnerReferenceNo"]
     );
 }
+
+/// Issue 16: a repeated partnerReferenceNo is `409xx01` naming nothing (no source
+/// shows more; before, the sandbox invented `referenceNo`), and an `X-TIMESTAMP`
+/// that is not the document's 25-character form is refused on the token call and
+/// on every service (nicepay-payout-inquiry.txt:14).
+#[tokio::test]
+async fn duplicate_registration_names_nothing_and_the_timestamp_is_25_characters() {
+    let sb = spawn(|_| {}).await;
+    let np = sb.nicepay();
+    let token = np.token().await;
+    let r = reference("NP");
+    let (s, _) = np.post(&token, REG, &registration(&r, "1234567890")).await;
+    assert_eq!(s, 200);
+    let (s, v) = np.post(&token, REG, &registration(&r, "1234567890")).await;
+    assert_eq!(
+        (s, v["responseCode"].as_str()),
+        (409, Some("4090001")),
+        "{v}"
+    );
+    assert!(v.get("referenceNo").is_none(), "{v}");
+    assert!(v.get("originalReferenceNo").is_none(), "{v}");
+
+    // payoutMethod is mandatory.
+    let mut body = registration(&reference("NP"), "1234567890");
+    body.as_object_mut().unwrap().remove("payoutMethod");
+    let (s, v) = np.post(&token, REG, &body).await;
+    assert_eq!(
+        (s, v["responseMessage"].as_str()),
+        (400, Some("Missing Mandatory Field payoutMethod")),
+        "{v}"
+    );
+
+    // Milliseconds (29 characters) are refused, on the token call too.
+    let millis = jakarta_now();
+    assert_eq!(millis.len(), 29);
+    let (s, v) = np.send(np.token_req().set("X-TIMESTAMP", &millis)).await;
+    assert_eq!(
+        (s, v["responseMessage"].as_str()),
+        (400, Some("Invalid Field Format X-TIMESTAMP")),
+        "{v}"
+    );
+    let body = registration(&reference("NP"), "1234567890").to_string();
+    let (s, v) = np
+        .send(
+            np.build(&token, reqwest::Method::POST, REG, &body)
+                .set("X-TIMESTAMP", &millis),
+        )
+        .await;
+    assert_eq!(
+        (s, v["responseMessage"].as_str()),
+        (400, Some("Invalid Field Format X-TIMESTAMP")),
+        "{v}"
+    );
+    for bad in [
+        "2022-03-21T10:11:40Z",
+        "2022-03-21T03:11:40+00:00",
+        "20220321T10:11:40+07:00",
+    ] {
+        assert!(!kirim::sandbox::nicepay::valid_timestamp(bad), "{bad}");
+    }
+    assert!(kirim::sandbox::nicepay::valid_timestamp(
+        "2022-03-21T10:11:40+07:00"
+    ));
+}
