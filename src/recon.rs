@@ -25,7 +25,7 @@ use crate::ledger::{now_ms, Ledger, LedgerError, PayoutId};
 use crate::providers::{HistoryQuery, Outcome, PayoutProvider, ProviderError};
 
 /// Entries per history page.
-const PAGE: u32 = 100;
+const PAGE: u32 = 99;
 /// A runaway provider cannot keep the report going for ever.
 const MAX_PAGES: u32 = 10_000;
 

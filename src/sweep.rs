@@ -75,9 +75,24 @@ impl std::fmt::Debug for Sweeper {
     }
 }
 
-/// History-list page size, and iFortepay's 3-month window (a little under).
-const HISTORY_PAGE: u32 = 100;
+/// History-list page size (iFortepay: an integer of at most two digits, NOTES.md
+/// corrections), and iFortepay's 3-month window (a little under).
+const HISTORY_PAGE: u32 = 99;
 const HISTORY_WINDOW_MS: i64 = 89 * 24 * 3600 * 1000;
+
+/// Whether a history-list error is the provider (or kirim's own check) refusing the
+/// request, not a passing transport problem: such a refusal repeats on every sweep.
+fn history_refused(e: &crate::providers::ProviderError) -> bool {
+    use crate::providers::ProviderError as E;
+    match e {
+        E::Validation(_) | E::Config(_) => true,
+        E::Call { outcome, .. } => matches!(
+            outcome,
+            Outcome::Refused { .. } | Outcome::FinalFailure { .. }
+        ),
+        E::Fenced { .. } | E::Unsupported { .. } => false,
+    }
+}
 
 impl Sweeper {
     /// Run one sweep now, whatever the tick (used by `kirim reconcile --once`).
@@ -191,7 +206,17 @@ impl Sweeper {
                 let result = match client.history(&query).await {
                     Ok(r) => r,
                     Err(e) => {
-                        tracing::debug!(error = %e, %provider, "history list unavailable; falling back to inquiries");
+                        // A refused history list means batch settlement never runs:
+                        // an operator must see it (warn, and an alert in /metrics).
+                        tracing::warn!(error = %e, %provider, "history list refused or unavailable; falling back to inquiries");
+                        if history_refused(&e) {
+                            crate::metrics::count_alert_now(
+                                &self.ledger,
+                                provider,
+                                "history_list_refused",
+                            )
+                            .await;
+                        }
                         break;
                     }
                 };

@@ -107,7 +107,8 @@ impl Recorder {
 
     /// Count one alert: something an operator should look at that is not a
     /// provider call outcome. `kind` is a fixed label (`inquiry_refused`,
-    /// `submission_refused`, `callback_refused`, `fenced`), never request data, so
+    /// `submission_refused`, `callback_refused`, `fenced`,
+    /// `history_list_refused`), never request data, so
     /// the series stay few. Rendered as `kirim_alerts_total{provider,kind}`.
     pub fn alert(&self, provider: Provider, kind: &'static str) {
         if let Ok(mut m) = self.alerts.lock() {

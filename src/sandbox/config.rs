@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::faults::FaultRule;
 use super::SandboxError;
-use crate::config::resolve_secret;
+use crate::config::{resolve_secret, EndpointUrlMode};
 use crate::domain::{Money, Secret};
 use crate::snap::keys;
 
@@ -96,6 +96,12 @@ pub struct IfortepaySandbox {
     /// Leading path left out of the signed EndpointUrl ("" = the path as received).
     #[serde(default)]
     pub unsigned_path_prefix: String,
+    /// Which EndpointUrl form of the service signature this sandbox accepts.
+    /// Default `absolute`: ifortepay-transfer-interbank.txt:35, X-SIGNATURE, "Notes:
+    /// (1) Use full URL including all parameters". NOTES.md calls it unconfirmed
+    /// (SNAP sources sign the relative path), so `relative` is verifiable too.
+    #[serde(default = "document_endpoint_url_mode")]
+    pub endpoint_url_mode: EndpointUrlMode,
     /// The profile's `businessAccountNumber`; transfers must use it as `sourceAccountNo`.
     pub business_account_number: String,
     pub business_name: String,
@@ -105,6 +111,11 @@ pub struct IfortepaySandbox {
     /// Where final transfer statuses are POSTed ("" = no callbacks).
     #[serde(default)]
     pub callback_url: String,
+}
+
+/// The iFortepay document's EndpointUrl form (ifortepay-transfer-interbank.txt:35).
+fn document_endpoint_url_mode() -> EndpointUrlMode {
+    EndpointUrlMode::Absolute
 }
 
 /// NICEPAY SNAP payout.

@@ -30,6 +30,7 @@ use serde_json::{json, Value};
 use super::faults::Endpoint;
 use super::fields::{FieldProblem, Obj};
 use super::state::{wire, AppState, State, TokenError};
+use crate::config::EndpointUrlMode;
 use crate::domain::Secret;
 use crate::snap::{self, timestamp, ResponseCode};
 use rust_decimal::Decimal;
@@ -163,11 +164,39 @@ pub struct ServiceCheck<'a> {
     pub external_id_required: bool,
 }
 
-/// Run checks 1–6 and parse the body (an empty body parses as `{}`).
+/// Run checks 1–6 and parse the body (an empty body parses as `{}`); the
+/// signature's EndpointUrl is the relative path.
 pub fn verify_service_request(
     state: &State,
     ep: Endpoint,
     check: &ServiceCheck<'_>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, SnapError> {
+    verify_service_request_as(
+        state,
+        ep,
+        check,
+        EndpointUrlMode::Relative,
+        method,
+        uri,
+        headers,
+        body,
+    )
+}
+
+/// [`verify_service_request`] with the EndpointUrl form a provider's router asks
+/// for ([`SignedUrlForm`]). `Absolute` rebuilds the URL the client called from
+/// the `Host` header: `http://{Host}{path?query}` (a real provider knows its own
+/// host; the sandbox only knows what the client connected to).
+#[allow(clippy::too_many_arguments)]
+pub fn verify_service_request_as(
+    state: &State,
+    ep: Endpoint,
+    check: &ServiceCheck<'_>,
+    form: EndpointUrlMode,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -217,14 +246,21 @@ pub fn verify_service_request(
         .path_and_query()
         .map(|pq| pq.as_str())
         .unwrap_or_else(|| uri.path());
-    let endpoint_url = full
-        .strip_prefix(check.unsigned_path_prefix)
-        .filter(|rest| rest.starts_with('/'))
-        .unwrap_or(full);
+    let endpoint_url = match form {
+        EndpointUrlMode::Relative => full
+            .strip_prefix(check.unsigned_path_prefix)
+            .filter(|rest| rest.starts_with('/'))
+            .unwrap_or(full)
+            .to_owned(),
+        EndpointUrlMode::Absolute => {
+            let host = header(headers, "Host").unwrap_or("");
+            format!("http://{host}{full}")
+        }
+    };
     snap::verify_service(
         check.secret.expose(),
         method.as_str(),
-        endpoint_url,
+        &endpoint_url,
         token,
         text,
         ts,
@@ -285,6 +321,12 @@ impl Checked {
 #[derive(Clone, Copy)]
 pub(crate) struct SnapGate(pub fn(&State, Endpoint) -> ServiceCheck<'_>);
 
+/// Which EndpointUrl form a SNAP provider's router verifies, read per request from
+/// the sandbox's settings (`Router::layer(Extension(SignedUrlForm(…)))`). Absent:
+/// the relative path.
+#[derive(Clone, Copy)]
+pub(crate) struct SignedUrlForm(pub fn(&State) -> EndpointUrlMode);
+
 /// A SNAP amount object in IDR.
 pub(crate) fn amount_json(d: Decimal) -> Value {
     json!({"value": wire(d), "currency": "IDR"})
@@ -341,13 +383,18 @@ impl FromRequest<AppState> for Checked {
             .extensions()
             .get::<OriginalUri>()
             .map_or_else(|| req.uri().clone(), |u| u.0.clone());
+        let form = req
+            .extensions()
+            .get::<SignedUrlForm>()
+            .map_or(EndpointUrlMode::Relative, |SignedUrlForm(f)| f(state));
         let headers = req.headers().clone();
         let body = Bytes::from_request(req, state)
             .await
             .map_err(IntoResponse::into_response)?;
         let check = service_check(state, ep);
-        let body = verify_service_request(state, ep, &check, &method, &uri, &headers, &body)
-            .map_err(IntoResponse::into_response)?;
+        let body =
+            verify_service_request_as(state, ep, &check, form, &method, &uri, &headers, &body)
+                .map_err(IntoResponse::into_response)?;
         Ok(Checked { ep, body })
     }
 }

@@ -411,15 +411,21 @@ pub fn profile_result(answer: &SnapAnswer) -> Result<MerchantProfile, Outcome> {
 
 /// History periods are limited to three months (overview document).
 pub const HISTORY_MAX_MONTHS: u32 = 3;
-pub const HISTORY_MAX_PAGE_SIZE: u32 = 100;
+/// `pageSize` is "Int, length 2" in iFortepay's public history-list table
+/// (NOTES.md, Corrections 2026-12-01: "`pageSize` is an integer of at most two
+/// digits"), so at most 99.
+pub const HISTORY_MAX_PAGE_SIZE: u32 = 99;
 
+/// The history-list body. Only fields a source shows (NOTES.md iFortepay row
+/// "History list": `fromDateTime`, `toDateTime`, `pageSize`, `partnerReferenceNo`,
+/// `filter`): `pageSize` is a JSON integer; no source shows a page number, so none
+/// is sent and only the first page can be asked (see [`history_list_request`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IfortepayHistoryListRequest {
     pub from_date_time: String,
     pub to_date_time: String,
-    pub page_size: String,
-    pub page_number: String,
+    pub page_size: u32,
     pub additional_info: IfortepayHistoryDetailAdditionalInfo,
 }
 
@@ -433,8 +439,13 @@ pub fn history_list_request(q: &HistoryQuery) -> Result<IfortepayHistoryListRequ
             format!("must be between 1 and {HISTORY_MAX_PAGE_SIZE}"),
         ));
     }
-    if q.page == 0 {
-        return Err(FieldError::new("pageNumber", "must be at least 1"));
+    // No source shows a page number for the history list, so kirim sends none:
+    // page 1 is the only page it can ask for (callers stop at `has_more: false`).
+    if q.page != 1 {
+        return Err(FieldError::new(
+            "pageNumber",
+            "iFortepay's history list documents no page number; only page 1 can be read",
+        ));
     }
     let fmt = |d: chrono::DateTime<chrono::FixedOffset>| {
         d.with_timezone(&timestamp::jakarta())
@@ -444,8 +455,7 @@ pub fn history_list_request(q: &HistoryQuery) -> Result<IfortepayHistoryListRequ
     Ok(IfortepayHistoryListRequest {
         from_date_time: fmt(from),
         to_date_time: fmt(to),
-        page_size: q.page_size.to_string(),
-        page_number: q.page.to_string(),
+        page_size: q.page_size,
         additional_info: IfortepayHistoryDetailAdditionalInfo {
             kind: "SEND_MONEY".to_owned(),
         },
@@ -498,7 +508,7 @@ fn history_entry(item: &Value) -> Option<HistoryRow> {
 /// per-transfer inquiry remains the authority.
 pub fn history_list_result(
     answer: &SnapAnswer,
-    asked: &HistoryQuery,
+    _asked: &HistoryQuery,
 ) -> Result<(HistoryPage, usize), Outcome> {
     match verdict(answer, CallKind::Read) {
         Verdict::Accepted { .. } => {}
@@ -529,28 +539,9 @@ pub fn history_list_result(
             None => skipped += 1,
         }
     }
-    let json = answer.json.as_ref();
-    let num = |v: Option<&Value>| {
-        v.and_then(|x| {
-            x.as_u64()
-                .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
-        })
-    };
-    let total_pages = num(json.and_then(|j| j.pointer("/additionalInfo/totalPage")))
-        .or_else(|| num(json.and_then(|j| j.pointer("/additionalInfo/totalPages"))))
-        .or_else(|| num(json.and_then(|j| j.get("totalPage"))));
-    let has_more = match (
-        json.and_then(|j| {
-            j.get("hasMore")
-                .or_else(|| j.pointer("/additionalInfo/hasMore"))
-        })
-        .and_then(Value::as_bool),
-        total_pages,
-    ) {
-        (Some(b), _) => b,
-        (None, Some(total)) => u64::from(asked.page) < total,
-        (None, None) => items.len() as u64 >= u64::from(asked.page_size),
-    };
+    // Without a documented page number there is no next page to ask for: a row
+    // this page does not show falls back to the per-transfer inquiry.
+    let has_more = false;
     Ok((HistoryPage { entries, has_more }, skipped))
 }
 

@@ -327,7 +327,39 @@ fn history_list() {
         page_size: 2,
         external_id: ExternalId::parse("1").unwrap(),
     };
-    assert!(history_list_request(&q).is_ok());
+    // pageSize is "Int, length 2" (NOTES.md corrections): a JSON integer, ≤ 99,
+    // and no page number (no source shows one).
+    let body = serde_json::to_value(history_list_request(&q).unwrap()).unwrap();
+    assert_eq!(body["pageSize"], json!(2));
+    assert!(body.get("pageNumber").is_none(), "{body}");
+    let max = HistoryQuery {
+        page_size: 99,
+        ..q.clone()
+    };
+    assert_eq!(
+        serde_json::to_value(history_list_request(&max).unwrap()).unwrap()["pageSize"],
+        json!(99)
+    );
+    for bad in [
+        HistoryQuery {
+            page_size: 100,
+            ..q.clone()
+        },
+        HistoryQuery {
+            page_size: 0,
+            ..q.clone()
+        },
+    ] {
+        assert_eq!(history_list_request(&bad).unwrap_err().field, "pageSize");
+    }
+    let page_two = HistoryQuery {
+        page: 2,
+        ..q.clone()
+    };
+    assert_eq!(
+        history_list_request(&page_two).unwrap_err().field,
+        "pageNumber"
+    );
     let too_long = HistoryQuery {
         to: "2026-04-02T00:00:00+07:00".into(),
         ..q.clone()
@@ -352,7 +384,7 @@ fn history_list() {
     assert_eq!(page.entries[0].outcome.label(), "success");
     assert_eq!(page.entries[1].outcome.label(), "cancelled");
     assert!(
-        page.has_more,
-        "a full page without paging info may have more"
+        !page.has_more,
+        "no documented page number: there is no next page to ask for"
     );
 }

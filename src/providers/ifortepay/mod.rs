@@ -70,15 +70,46 @@ pub struct IfortepayClient {
     source_checked: OnceCell<()>,
 }
 
-fn call_error(
-    operation: &'static str,
-    outcome: Outcome,
-    answer: Option<&SnapAnswer>,
-) -> ProviderError {
-    ProviderError::Call {
-        operation,
-        outcome,
-        response_code: answer.and_then(|a| a.code_raw.clone()),
+/// Whether a `responseCode` is SNAP's `401xx00` (unauthorized, which covers a bad
+/// signature): HTTP 401, any service, case `00`.
+fn is_unauthorized(code: &str) -> bool {
+    code.len() == 7 && code.starts_with("401") && code.ends_with("00")
+}
+
+/// What to try after a signature refusal. The two unconfirmed points of
+/// iFortepay's signatures are settings (NOTES.md: "EndpointUrl … unconfirmed",
+/// "separator `|`; one iFortepay page shows `:` — unconfirmed"), so a `401xx00`
+/// names them, with their values, instead of a bare "Unauthorized".
+pub fn signature_diagnosis(settings: &IfortepaySettings) -> String {
+    use crate::config::EndpointUrlMode as M;
+    let (mode, other_mode) = match settings.endpoint_url_mode {
+        M::Absolute => ("absolute", "relative"),
+        M::Relative => ("relative", "absolute"),
+    };
+    let sep = settings.token_separator.as_str();
+    let other_sep = if sep == ":" { "|" } else { ":" };
+    format!(
+        "kirim diagnosis: a signature refusal; check providers.ifortepay.endpoint_url_mode \
+         (now \"{mode}\", try \"{other_mode}\") and providers.ifortepay.token_separator \
+         (now \"{sep}\", try \"{other_sep}\"), then the client secret and the registered \
+         public key; `kirim sign service --explain` / `kirim sign token --explain` print the \
+         strings to sign"
+    )
+}
+
+/// A `401xx00` refusal with the [`signature_diagnosis`] after the provider's own
+/// message; every other outcome unchanged.
+fn diagnosed(outcome: Outcome, settings: &IfortepaySettings) -> Outcome {
+    match outcome {
+        Outcome::Refused { code, message } | Outcome::FinalFailure { code, message }
+            if is_unauthorized(&code) =>
+        {
+            Outcome::Refused {
+                message: format!("{message} — {}", signature_diagnosis(settings)),
+                code,
+            }
+        }
+        other => other,
     }
 }
 
@@ -112,6 +143,36 @@ impl IfortepayClient {
         })
     }
 
+    fn call_error(
+        &self,
+        operation: &'static str,
+        outcome: Outcome,
+        answer: Option<&SnapAnswer>,
+    ) -> ProviderError {
+        ProviderError::Call {
+            operation,
+            outcome: diagnosed(outcome, &self.settings),
+            response_code: answer.and_then(|a| a.code_raw.clone()),
+        }
+    }
+
+    /// An error of a call (its token request included) with the signature
+    /// diagnosis on a `401xx00`.
+    fn diagnose_error(&self, e: ProviderError) -> ProviderError {
+        match e {
+            ProviderError::Call {
+                operation,
+                outcome,
+                response_code,
+            } => ProviderError::Call {
+                operation,
+                outcome: diagnosed(outcome, &self.settings),
+                response_code,
+            },
+            other => other,
+        }
+    }
+
     /// The SNAP glue (token cache statistics for tests and the CLI).
     pub fn snap(&self) -> &SnapClient {
         &self.snap
@@ -135,11 +196,13 @@ impl IfortepayClient {
                 channel_id: &self.settings.channel_id,
                 gate: None,
             })
-            .await?;
+            .await
+            .map_err(|e| self.diagnose_error(e))?;
         let Some(answer) = sent.answer::<SnapAnswer>() else {
-            return Err(call_error("merchant profile", read_failure(&sent), None));
+            return Err(self.call_error("merchant profile", read_failure(&sent), None));
         };
-        tf::profile_result(&answer).map_err(|o| call_error("merchant profile", o, Some(&answer)))
+        tf::profile_result(&answer)
+            .map_err(|o| self.call_error("merchant profile", o, Some(&answer)))
     }
 
     /// Check `merchant.source_account_no` against the profile, once.
@@ -178,6 +241,7 @@ impl IfortepayClient {
                 gate,
             })
             .await
+            .map_err(|e| self.diagnose_error(e))
     }
 }
 
@@ -217,7 +281,10 @@ impl IfortepayClient {
             Err(e) => return super::retryable_as_exchange(e),
         };
         Ok(match sent.answer::<SnapAnswer>() {
-            Some(answer) => sent.exchange::<SnapAnswer>(outcome(&answer), tf::reference(&answer)),
+            Some(answer) => sent.exchange::<SnapAnswer>(
+                diagnosed(outcome(&answer), &self.settings),
+                tf::reference(&answer),
+            ),
             None => sent.exchange::<SnapAnswer>(sent.failure_outcome(), None),
         })
     }
@@ -293,10 +360,10 @@ impl PayoutProvider for IfortepayClient {
             )
             .await?;
         let Some(answer) = sent.answer::<SnapAnswer>() else {
-            return Err(call_error("account inquiry", read_failure(&sent), None));
+            return Err(self.call_error("account inquiry", read_failure(&sent), None));
         };
         tf::account_inquiry_result(&answer, req)
-            .map_err(|o| call_error("account inquiry", o, Some(&answer)))
+            .map_err(|o| self.call_error("account inquiry", o, Some(&answer)))
     }
 
     async fn balance(&self, external_id: &ExternalId) -> Result<Balance, ProviderError> {
@@ -312,9 +379,10 @@ impl PayoutProvider for IfortepayClient {
             )
             .await?;
         let Some(answer) = sent.answer::<SnapAnswer>() else {
-            return Err(call_error("balance inquiry", read_failure(&sent), None));
+            return Err(self.call_error("balance inquiry", read_failure(&sent), None));
         };
-        tf::balance_result(&answer).map_err(|o| call_error("balance inquiry", o, Some(&answer)))
+        tf::balance_result(&answer)
+            .map_err(|o| self.call_error("balance inquiry", o, Some(&answer)))
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, ProviderError> {
@@ -330,10 +398,10 @@ impl PayoutProvider for IfortepayClient {
             )
             .await?;
         let Some(answer) = sent.answer::<SnapAnswer>() else {
-            return Err(call_error("history list", read_failure(&sent), None));
+            return Err(self.call_error("history list", read_failure(&sent), None));
         };
         let (page, skipped) = tf::history_list_result(&answer, query)
-            .map_err(|o| call_error("history list", o, Some(&answer)))?;
+            .map_err(|o| self.call_error("history list", o, Some(&answer)))?;
         if skipped > 0 {
             tracing::warn!(
                 skipped,
@@ -366,6 +434,7 @@ impl PayoutProvider for IfortepayClient {
         Ok(match sent.answer::<SnapAnswer>() {
             Some(answer) => {
                 let (outcome, charge) = tf::debit_outcome(&answer, req.with_otp);
+                let outcome = diagnosed(outcome, &self.settings);
                 let mut ex = sent.exchange::<SnapAnswer>(outcome, tf::reference(&answer));
                 ex.charge_token = charge.map(crate::domain::Secret::new);
                 ex

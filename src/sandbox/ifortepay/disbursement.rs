@@ -294,9 +294,24 @@ pub(crate) fn callback_body(b: &Booking, status: Status) -> Value {
     })
 }
 
-/// History list: `fromDateTime`..`toDateTime` (at most 3 months apart), newest
-/// last; `pageSize` (1–100, default 10) and `pageNumber` (from 1); optional `filter`
-/// = INIT | SUCCESS | CANCELLED. Paging facts are in `additionalInfo`.
+/// History list (service 12): `fromDateTime`..`toDateTime` (at most 3 months
+/// apart), newest last; `pageSize` and `filter` as the sources type them.
+///
+/// Sources, field by field:
+/// - period ≤ 3 months: ifortepay-disbursement-overview.txt:190 ("in the specified
+///   period (maximum 3 months)").
+/// - `pageSize`: NOTES.md, Corrections 2026-12-01 ("`pageSize` is an integer of at
+///   most two digits"), iFortepay's public table "pageSize | O | Int | 2". A string
+///   (`"100"`), a fraction or three digits is refused `4001201 Invalid Field Format
+///   pageSize`. Default when absent: not documented; 10 here.
+/// - `filter`: the same correction ("`filter` is an object"). Its members are not in
+///   any source we have, so an object is accepted and not interpreted; anything
+///   else is refused `4001201 Invalid Field Format filter`.
+/// - page number: no source shows one. A `pageNumber` field is ignored (as an
+///   undocumented field would be): every answer is the first page.
+/// - The answer's paging facts (`additionalInfo.totalData`, `totalPage`) are not in
+///   any source either: they are given for people reading the answer, and the
+///   client does not rely on them.
 pub(super) async fn history_list(State(state): State<AppState>, req: Checked) -> Reply {
     let (ep, f, o) = (req.ep, req.problem(), req.obj()?);
     let reference = o.opt("partnerReferenceNo", 64).map_err(f)?;
@@ -311,27 +326,29 @@ pub(super) async fn history_list(State(state): State<AppState>, req: Checked) ->
     {
         return Err(SnapError::invalid(ep, "toDateTime"));
     }
-    let page_size = o.opt_uint("pageSize", 100).map_err(f)?.unwrap_or(10).max(1);
-    let page_number = o
-        .opt_uint("pageNumber", u64::from(u32::MAX))
-        .map_err(f)?
-        .unwrap_or(1)
-        .max(1);
-    let filter = o
-        .opt_one_of("filter", &["INIT", "SUCCESS", "CANCELLED"])
-        .map_err(f)?;
+    // Int, length 2 (NOTES.md corrections; [P] "pageSize | O | Int | 2").
+    let page_size = match req.body.get("pageSize") {
+        None | Some(Value::Null) => 10,
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(n @ 1..=99) => n,
+            _ => return Err(SnapError::invalid(ep, "pageSize")),
+        },
+        Some(_) => return Err(SnapError::invalid(ep, "pageSize")),
+    };
+    // An object (NOTES.md corrections); its members are undocumented.
+    match req.body.get("filter") {
+        None | Some(Value::Null) | Some(Value::Object(_)) => {}
+        Some(_) => return Err(SnapError::invalid(ep, "filter")),
+    }
     let all: Vec<Booking> = state
         .all_bookings()
         .into_iter()
         .filter(|b| b.provider == P && b.kind == Kind::Transfer)
         .filter(|b| b.created_at >= from && b.created_at <= to)
-        .filter(|b| filter.map_or(true, |s| status_str(b.status) == s))
         .collect();
     let total = all.len() as u64;
-    let skip = (page_number - 1).saturating_mul(page_size);
     let page: Vec<Value> = all
         .iter()
-        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
         .take(usize::try_from(page_size).unwrap_or(usize::MAX))
         .map(|b| {
             json!({
@@ -361,7 +378,6 @@ pub(super) async fn history_list(State(state): State<AppState>, req: Checked) ->
             "partnerReferenceNo": reference,
             "detailData": page,
             "additionalInfo": {
-                "pageNumber": page_number,
                 "pageSize": page_size,
                 "totalData": total,
                 "totalPage": total.div_ceil(page_size),

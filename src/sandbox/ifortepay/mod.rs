@@ -13,6 +13,11 @@
 //! | POST | `/ifortepay/v1.0/debit/payment-host-to-host` | 54 | `ifortepay.debit_payment` |
 //! | POST | `/ifortepay/v1.0/debit/status` | 55 | `ifortepay.debit_status` |
 //!
+//! The service signature's EndpointUrl is verified in the form the sandbox's
+//! `ifortepay.endpoint_url_mode` names, default `absolute`: "Use full URL including
+//! all parameters" (ifortepay-transfer-interbank.txt:35; NOTES.md: unconfirmed, so
+//! `relative` is a setting the sandbox verifies too).
+//!
 //! Disbursement calls need `CHANNEL-ID` = `channel_id` (`api`), direct debit calls
 //! `debit_channel_id` (`DD003`); the profile needs no X-EXTERNAL-ID or CHANNEL-ID.
 //! Transfers follow the request table of ifortepay-transfer-interbank.txt field by
@@ -30,7 +35,8 @@ use axum::Router;
 use serde_json::json;
 
 use super::snap_auth::{
-    self, balance_answer, snap_ok, Checked, ServiceCheck, SnapError, SnapGate, TokenCheck,
+    self, balance_answer, snap_ok, Checked, ServiceCheck, SignedUrlForm, SnapError, SnapGate,
+    TokenCheck,
 };
 use super::state::{AppState, State as Books, Status};
 use super::{guarded, Endpoint};
@@ -86,6 +92,9 @@ pub fn routes(state: AppState) -> Router {
             guarded(&state, E::IfortepayDebitStatus, post(debit_status)),
         )
         .layer(axum::Extension(SnapGate(service_check)))
+        .layer(axum::Extension(SignedUrlForm(|s: &Books| {
+            s.cfg.ifortepay.endpoint_url_mode
+        })))
         .with_state(state)
 }
 

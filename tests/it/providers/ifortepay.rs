@@ -503,3 +503,82 @@ fn expect_validation(r: Result<Exchange, ProviderError>) -> kirim::domain::Field
         other => panic!("expected a validation error, got {other:?}"),
     }
 }
+
+/// Issue 16 point 2: the client signs the EndpointUrl the document names ("full
+/// URL including all parameters", ifortepay-transfer-interbank.txt:35) by default,
+/// both values of `endpoint_url_mode` work against a sandbox that verifies that
+/// form, and a signature refusal (`401xx00`) names the settings to try instead of
+/// a bare "Unauthorized".
+#[tokio::test]
+async fn ifortepay_endpoint_url_modes_work_and_a_refusal_names_the_settings() {
+    use kirim::config::EndpointUrlMode as M;
+    let env = spawn().await;
+    assert_eq!(
+        env.ifp.endpoint_url_mode,
+        M::Absolute,
+        "the document's form"
+    );
+    for mode in [M::Absolute, M::Relative] {
+        let env = spawn_with(|c| c.ifortepay.endpoint_url_mode = mode).await;
+        let mut ifp = env.ifp.clone();
+        ifp.endpoint_url_mode = mode;
+        let c = IfortepayClient::new(&ifp).unwrap();
+        let ex = c
+            .transfer(&transfer(&format!("IFP-URL-{mode:?}"), OK_ACCOUNT, 10_000))
+            .await
+            .unwrap();
+        assert_eq!(label(&ex), "in_progress", "{mode:?}: {ex:?}");
+
+        // The other form: refused, and the refusal says what to try.
+        let mut wrong = env.ifp.clone();
+        wrong.endpoint_url_mode = match mode {
+            M::Absolute => M::Relative,
+            M::Relative => M::Absolute,
+        };
+        let c = IfortepayClient::new(&wrong).unwrap();
+        let err = c.balance(&ext()).await.unwrap_err().to_string();
+        for needle in [
+            "4011100",
+            "Unauthorized. Signature",
+            "endpoint_url_mode",
+            "token_separator",
+            "--explain",
+        ] {
+            assert!(err.contains(needle), "{mode:?}: {needle} not in {err}");
+        }
+        let ex = c
+            .transfer(&transfer(&format!("IFP-URLX-{mode:?}"), OK_ACCOUNT, 10_000))
+            .await
+            .unwrap();
+        let text = ex.outcome.to_string();
+        assert!(
+            text.contains("endpoint_url_mode") && text.contains("token_separator"),
+            "{ex:?}"
+        );
+        assert_eq!(
+            env.booked("ifortepay", &format!("IFP-URLX-{mode:?}")).await,
+            0
+        );
+    }
+}
+
+/// A wrong token separator is refused on the token call; the error names the
+/// settings too.
+#[tokio::test]
+async fn ifortepay_token_separator_refusal_is_diagnosed() {
+    let env = spawn_with(|c| c.ifortepay.token_separator = ":".into()).await;
+    let err = env
+        .ifortepay()
+        .balance(&ext())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("token_separator") && err.contains("now \"|\", try \":\""),
+        "{err}"
+    );
+    let mut ifp = env.ifp.clone();
+    ifp.token_separator = ":".into();
+    let c = IfortepayClient::new(&ifp).unwrap();
+    assert!(c.balance(&ext()).await.is_ok());
+}

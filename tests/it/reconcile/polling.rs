@@ -209,6 +209,68 @@ async fn batch_settlement_from_history_pages() {
     assert_eq!(events(&h, "history"), 1);
 }
 
+/// Issue 16 point 7: a refused history list (here the strict sandbox's own
+/// `4001201 Invalid Field Format pageSize`, injected) is not silent: the sweep
+/// falls back to inquiries and counts `history_list_refused` for /metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_history_list_falls_back_and_is_counted() {
+    let mut app = App::spawn(
+        |c| c.settlement_delay_ms = 3_600_000,
+        |s| s.reconcile.schedule_secs = vec![3600],
+    )
+    .await;
+    app.start_worker().await;
+    let orders: Vec<_> = (0..3)
+        .map(|i| {
+            transfer(
+                kirim::providers::ifortepay::ID,
+                &format!("HR-{i}"),
+                OK_ACCOUNT,
+            )
+        })
+        .collect();
+    app.client.enqueue_transfers(&orders).await.unwrap();
+    let ledger = app.client.ledger().clone();
+    crate::common::wait_for("all PENDING", T, || async {
+        ledger.count_by_state().await.unwrap()[&State::Pending] == 3
+    })
+    .await;
+    app.stop_worker().await;
+    let rule = serde_json::json!({"endpoint": "ifortepay.history_list", "kind": "respond", "status": 400,
+        "body": "{\"responseCode\":\"4001201\",\"responseMessage\":\"Invalid Field Format pageSize\"}"});
+    let r = app
+        .admin
+        .put(app.sandbox.url("/admin/faults"))
+        .json(&serde_json::json!([rule]))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let mut conn = ledger.connection();
+    let mut pipe = redis::pipe();
+    for i in 0..3 {
+        pipe.zadd(
+            ledger.keys().due(),
+            format!("ifortepay:HR-{i}"),
+            kirim::ledger::now_ms() - 1000,
+        )
+        .ignore();
+    }
+    let _: () = pipe.query_async(&mut conn).await.unwrap();
+    let providers = kirim::providers::build_all(&app.settings.providers).unwrap();
+    let report = sweeper(&app, providers, 2).sweep_once().await.unwrap();
+    assert_eq!(report.claimed, 3);
+    assert_eq!(report.settled_by_history, 0, "{report:?}");
+    assert_eq!(report.enqueued, 3, "each falls back to an inquiry");
+    let refused: Option<u64> = redis::cmd("HGET")
+        .arg(format!("{}:metrics:alerts", ledger.keys().namespace()))
+        .arg("ifortepay|history_list_refused")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(refused, Some(1));
+}
+
 /// A refused status check (issue 11, defect 2) — a signature refusal after a
 /// secret rotation, a WAF's HTML 403, a route 404 — leaves a booked payout
 /// PENDING; once the provider answers again it is SUCCEEDED.

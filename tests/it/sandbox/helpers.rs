@@ -257,6 +257,9 @@ impl TestSandbox {
             secret: read_secret("ifortepay_client_secret"),
             key_file: "ifortepay_private.pem",
             channel: "api".into(),
+            // The document's form: "Use full URL including all parameters"
+            // (ifortepay-transfer-interbank.txt:35), the sandbox's default.
+            absolute: true,
             http: self.http.clone(),
         }
     }
@@ -271,6 +274,7 @@ impl TestSandbox {
             secret: read_secret("nicepay_client_secret"),
             key_file: "nicepay_private.pem",
             channel: "IONPAYTEST01".into(),
+            absolute: false,
             http: self.http.clone(),
         }
     }
@@ -300,6 +304,8 @@ pub struct Snap {
     pub secret: String,
     pub key_file: &'static str,
     pub channel: String,
+    /// Sign the full URL (`{base}{prefix}{path}`) instead of the relative path.
+    pub absolute: bool,
     pub http: reqwest::Client,
 }
 
@@ -367,10 +373,13 @@ impl Snap {
     /// A fully signed service request: `path` is below the provider prefix.
     pub fn build(&self, token: &str, method: reqwest::Method, path: &str, body: &str) -> Req {
         let full = format!("{}{path}", self.prefix);
-        let signed_path = full
-            .strip_prefix(self.unsigned_prefix)
-            .unwrap_or(&full)
-            .to_owned();
+        let signed_path = if self.absolute {
+            format!("{}{full}", self.base)
+        } else {
+            full.strip_prefix(self.unsigned_prefix)
+                .unwrap_or(&full)
+                .to_owned()
+        };
         self.build_signed_as(token, method, &full, &signed_path, body)
     }
 

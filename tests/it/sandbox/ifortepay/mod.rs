@@ -215,14 +215,14 @@ async fn snap_gate_rejects_bad_token_signature_and_headers() {
     check("4001801")(ifp.send(build().set("X-EXTERNAL-ID", "12ab")).await);
     check("4001802")(ifp.send(build().remove("X-EXTERNAL-ID")).await);
     check("4001802")(ifp.send(build().remove("X-SIGNATURE")).await);
-    // Signed with the full URL instead of the relative path.
-    let abs = format!("{}{}{TRANSFER}", ifp.base, ifp.prefix);
+    // Signed with the relative path while the sandbox verifies the document's
+    // full URL (the default).
     check("4011800")(
         ifp.send(ifp.build_signed_as(
             &token,
             reqwest::Method::POST,
             &format!("/ifortepay{TRANSFER}"),
-            &abs,
+            &format!("/ifortepay{TRANSFER}"),
             &body,
         ))
         .await,
@@ -254,4 +254,45 @@ async fn snap_gate_rejects_bad_token_signature_and_headers() {
         )
         .await;
     assert_eq!(s, 202, "{v}");
+}
+
+/// Issue 16 point 2: the signed EndpointUrl. ifortepay-transfer-interbank.txt:35
+/// says "Use full URL including all parameters"; NOTES.md calls it unconfirmed.
+/// The sandbox verifies the form its `endpoint_url_mode` names (default: the
+/// document's, absolute) and refuses the other one.
+#[tokio::test]
+async fn endpoint_url_is_verified_in_the_configured_form() {
+    use kirim::config::EndpointUrlMode;
+    for mode in [EndpointUrlMode::Absolute, EndpointUrlMode::Relative] {
+        let sb = spawn(|c| c.ifortepay.endpoint_url_mode = mode).await;
+        let ifp = sb.ifortepay();
+        let token = ifp.token().await;
+        let body = transfer_body(&reference("URL"), "1", "10000.00").to_string();
+        let full = format!("/ifortepay{TRANSFER}");
+        let absolute = format!("{}{full}", ifp.base);
+        let (good, bad) = match mode {
+            EndpointUrlMode::Absolute => (&absolute, &full),
+            EndpointUrlMode::Relative => (&full, &absolute),
+        };
+        let (s, v) = ifp
+            .send(ifp.build_signed_as(&token, reqwest::Method::POST, &full, good, &body))
+            .await;
+        assert_eq!(
+            (s, v["responseCode"].as_str()),
+            (202, Some("2021800")),
+            "{mode:?}: {v}"
+        );
+        let body = transfer_body(&reference("URL"), "1", "10000.00").to_string();
+        let (s, v) = ifp
+            .send(ifp.build_signed_as(&token, reqwest::Method::POST, &full, bad, &body))
+            .await;
+        assert_eq!(
+            (s, v["responseCode"].as_str(), v["responseMessage"].as_str()),
+            (401, Some("4011800"), Some("Unauthorized. Signature")),
+            "{mode:?}: {v}"
+        );
+    }
+    // The repo's sandbox config follows the document.
+    let cfg = kirim::sandbox::SandboxConfig::repo_default().unwrap();
+    assert_eq!(cfg.ifortepay.endpoint_url_mode, EndpointUrlMode::Absolute);
 }

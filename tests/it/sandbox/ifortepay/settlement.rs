@@ -100,6 +100,7 @@ async fn settlement_success_cancel_stuck_and_history() {
     assert_eq!(v["detailData"].as_array().unwrap().len(), 2);
     assert_eq!(v["additionalInfo"]["totalData"], 3);
     assert_eq!(v["additionalInfo"]["totalPage"], 2);
+    // No source shows a page number: the sandbox ignores one (always page 1).
     let (_, v) = ifp
         .post(
             &token,
@@ -107,8 +108,22 @@ async fn settlement_success_cancel_stuck_and_history() {
             &list(json!({"fromDateTime": recent, "pageNumber": 2})),
         )
         .await;
-    assert_eq!(v["detailData"].as_array().unwrap().len(), 1);
-    let (_, v) = ifp
+    assert_eq!(v["detailData"].as_array().unwrap().len(), 2, "{v}");
+    // `filter` is an object (NOTES.md corrections); its members are undocumented,
+    // so it is accepted and not interpreted. A string filter is refused.
+    let (s, v) = ifp
+        .post(
+            &token,
+            "/api/v1.0/transaction-history-list",
+            &list(json!({"fromDateTime": recent, "filter": {}})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["responseCode"].as_str()),
+        (200, Some("2001200")),
+        "{v}"
+    );
+    let (s, v) = ifp
         .post(
             &token,
             "/api/v1.0/transaction-history-list",
@@ -116,9 +131,25 @@ async fn settlement_success_cancel_stuck_and_history() {
         )
         .await;
     assert_eq!(
-        v["detailData"][0]["additionalInfo"]["partnerReferenceNo"],
-        cancel
+        (s, v["responseCode"].as_str(), v["responseMessage"].as_str()),
+        (400, Some("4001201"), Some("Invalid Field Format filter")),
+        "{v}"
     );
+    // `pageSize` is "Int, length 2": a string, 100 or 0 is refused.
+    for bad in [json!("100"), json!("10"), json!(100), json!(0), json!(2.5)] {
+        let (s, v) = ifp
+            .post(
+                &token,
+                "/api/v1.0/transaction-history-list",
+                &list(json!({"fromDateTime": recent, "pageSize": bad})),
+            )
+            .await;
+        assert_eq!(
+            (s, v["responseCode"].as_str(), v["responseMessage"].as_str()),
+            (400, Some("4001201"), Some("Invalid Field Format pageSize")),
+            "pageSize {bad}: {v}"
+        );
+    }
     let (s, v) = ifp
         .post(
             &token,
