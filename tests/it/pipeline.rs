@@ -461,7 +461,7 @@ async fn nicepay_lost_registration_answer_recovers_without_paying_twice() {
     // lost left the payout UNKNOWN forever, because the inquiry needs the
     // registration's reference. Now: no reference means no approve was ever sent,
     // so it is "not received"; the resubmission is answered 409 with the existing
-    // reference and continues with approve.
+    // reference... which the documents do not show: see the end of the test.
     let mut app = App::spawn(|_| {}, |_| {}).await;
     app.fault("nicepay.registration", "error_500_after", Some(1))
         .await;
@@ -478,7 +478,21 @@ async fn nicepay_lost_registration_answer_recovers_without_paying_twice() {
     app.wait_state(&e.id, State::Succeeded, T).await;
     let p = app.client.ledger().get(&e.id).await.unwrap().unwrap();
     assert_eq!(p.meta.submissions, 2);
-    assert_eq!(app.booked(kirim::providers::nicepay::ID, "NLR-1").await, 1);
+    // The first registration's duplicate answer (409) names no reference (the
+    // documents show none), so kirim registered once more under a derived
+    // reference recorded in the ledger and approved only that one: the first
+    // stays registered and unapproved (no money), the derived one is paid once.
+    assert_eq!(app.booked(kirim::providers::nicepay::ID, "NLR-1").await, 0);
+    let recorded = p.meta.provider_reference.clone().expect("recorded");
+    let derived = recorded
+        .split_once('#')
+        .map(|(_, d)| d)
+        .expect("derived form");
+    assert_eq!(
+        kirim::providers::nicepay::transformers::payout_reference_of(derived),
+        "NLR-1"
+    );
+    assert_eq!(app.booked(kirim::providers::nicepay::ID, derived).await, 1);
     app.stop_worker().await;
 }
 

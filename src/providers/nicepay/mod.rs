@@ -136,11 +136,14 @@ impl NicepayClient {
     /// one. The derived reference is recorded in the ledger with the new
     /// registration's referenceNo ([`tf::RecordedReference`]) before approve, like
     /// any first step. The orphan stays registered, never approved (status 03);
-    /// kirim cannot cancel it without its referenceNo. One derived registration
-    /// only: a second unnamed duplicate is an unknown outcome, which the lifecycle
-    /// bounds (`lifecycle::decide`, certain resubmissions).
+    /// kirim cannot cancel it without its referenceNo. Each submission derives a
+    /// new reference, so a derived registration whose own answer is lost leads to
+    /// another on the next submission; the lifecycle bounds how many
+    /// (`lifecycle::decide`, certain resubmissions).
     async fn register_derived(&self, req: &TransferRequest) -> Result<Exchange, ProviderError> {
-        let Some(derived) = tf::derived_partner_reference(req.partner_reference.as_str()) else {
+        let Some(derived) =
+            tf::derived_partner_reference(req.partner_reference.as_str(), &req.external_id)
+        else {
             return Ok(Exchange::bare(
                 Outcome::Unknown {
                     reason: "NICEPAY answered a duplicate registration without its referenceNo, and the partnerReferenceNo is too long for a derived one".into(),

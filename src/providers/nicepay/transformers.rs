@@ -134,12 +134,35 @@ pub fn registration_request(
 /// ledger records ([`RecordedReference`]).
 pub const DERIVED_SEPARATOR: char = '#';
 
-/// The partnerReferenceNo of the one re-registration kirim makes when the first
+/// The partnerReferenceNo of the re-registration kirim makes when an earlier
 /// registration's answer was lost and NICEPAY answers a duplicate without naming
-/// it: the payout's reference plus `R2`. `None` when that would pass NICEPAY's 40.
-pub fn derived_partner_reference(partner_reference: &str) -> Option<String> {
-    let d = format!("{partner_reference}R2");
+/// it: the payout's reference, `R`, and the time of day (HHMMSSmmm) of this
+/// submission's message id — new for every submission, so a re-registration whose
+/// own answer is lost is followed by another (the lifecycle bounds how many),
+/// never by a second unnamed duplicate. `None` when that would pass NICEPAY's 40.
+pub fn derived_partner_reference(
+    partner_reference: &str,
+    external_id: &ExternalId,
+) -> Option<String> {
+    // ExternalId: YYYYMMDD HHMMSSmmm (Jakarta), process tag, sequence.
+    let time = external_id.as_str().get(8..17)?;
+    let d = format!("{partner_reference}R{time}");
     (d.len() <= 40).then_some(d)
+}
+
+/// The payout reference a (possibly derived) registration reference belongs to.
+pub fn payout_reference_of(registration_reference: &str) -> &str {
+    match registration_reference.len().checked_sub(10) {
+        Some(cut)
+            if registration_reference.as_bytes()[cut] == b'R'
+                && registration_reference[cut + 1..]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit()) =>
+        {
+            &registration_reference[..cut]
+        }
+        _ => registration_reference,
+    }
 }
 
 /// What the ledger's provider reference says for NICEPAY: the registration's

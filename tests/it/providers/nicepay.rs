@@ -145,16 +145,25 @@ async fn nicepay_cancel_before_approve_and_token_refresh() {
     let again = c.transfer(&resubmission).await.unwrap();
     assert_eq!(label(&again), "in_progress", "{again:?}");
     let recorded = again.reference().expect("reference recorded").to_owned();
+    let derived = kirim::providers::nicepay::transformers::derived_partner_reference(
+        "NP-LOST-1",
+        &resubmission.external_id,
+    )
+    .expect("short enough");
     assert!(
-        recorded.ends_with("#NP-LOST-1R2"),
+        recorded.ends_with(&format!("#{derived}")),
         "the ledger keeps the derived partnerReferenceNo: {recorded}"
+    );
+    assert_eq!(
+        kirim::providers::nicepay::transformers::payout_reference_of(&derived),
+        "NP-LOST-1"
     );
     assert_eq!(
         env.booked("nicepay", "NP-LOST-1").await,
         0,
         "orphan never approved"
     );
-    assert_eq!(env.booked("nicepay", "NP-LOST-1R2").await, 1);
+    assert_eq!(env.booked("nicepay", &derived).await, 1);
     // The inquiry asks about the derived registration and keeps the recorded form.
     let st = c
         .transfer_status(&status_query(&resubmission, &again))
@@ -168,7 +177,7 @@ async fn nicepay_cancel_before_approve_and_token_refresh() {
     third.external_id = ext();
     let ex3 = c.resume_transfer(&third, &recorded).await.unwrap();
     assert_eq!(label(&ex3), "unknown", "already approved: 409, inquire");
-    assert_eq!(env.booked("nicepay", "NP-LOST-1R2").await, 1);
+    assert_eq!(env.booked("nicepay", &derived).await, 1);
     assert_eq!(env.booked("nicepay", "NP-LOST-1").await, 0);
 }
 
