@@ -64,7 +64,7 @@ async fn token_scheme() {
     let (s, v) = sp.token_with(&sp.api_key, &hmac_hex("wrong", "x")).await;
     assert_eq!(
         (s, v["response_code"].as_str()),
-        (401, Some("SP003")),
+        (401, Some("SP016")),
         "{v}"
     );
     let (s, v) = sp.token_with("not-the-key", &sp.token_signature()).await;
@@ -82,7 +82,7 @@ async fn v1_transfer_as_the_seed_describes_and_double_booking_shows() {
         "currency": "IDR",
         "bank_swift_code": "BBRINJA",
         "bank_account_number": "63434554",
-        "notes": "REF-V1-1"
+        "notes": "lorem ipsum"
     });
     let (s, v) = sp.v1_transfer(&token, &sp.account_id.clone(), &body).await;
     assert_eq!(s, 200, "{v}");
@@ -90,14 +90,23 @@ async fn v1_transfer_as_the_seed_describes_and_double_booking_shows() {
     assert_eq!(v["data"]["status"], "pending");
     assert_eq!(v["data"]["total_amount"]["value"], "13000.00");
     assert_eq!(v["data"]["balance_after"]["value"], "9999987000.00");
-    // v1.0 has no reference: sending it again books again, and the oracle shows it.
-    sp.v1_transfer(&token, &sp.account_id.clone(), &body).await;
-    assert_eq!(sb.booked("singapay", "REF-V1-1").await, 2);
+    // v1.0 has no reference: sending it again books again, under a new transaction id.
+    let first = v["data"]["transaction_id"].as_str().unwrap_or_default().to_owned();
+    let (_, again) = sp.v1_transfer(&token, &sp.account_id.clone(), &body).await;
+    let second = again["data"]["transaction_id"].as_str().unwrap_or_default().to_owned();
+    assert_ne!(first, second);
+    assert_eq!(sb.booked("singapay", &first).await, 1);
+    assert_eq!(sb.booked("singapay", &second).await, 1);
+    // `notes` is Alphabetic ([D]): a partner reference there is refused.
+    let mut bad = body.clone();
+    bad["notes"] = json!("REF-V1-1");
+    let (s, v) = sp.v1_transfer(&token, &sp.account_id.clone(), &bad).await;
+    assert_eq!((s, v["response_code"].as_str()), (422, Some("SP018")), "{v}");
 
     let (s, v) = sp.v1_transfer(&token, "someone-else", &body).await;
     assert_eq!(
         (s, v["response_code"].as_str()),
-        (404, Some("SP011")),
+        (404, Some("SP020")),
         "{v}"
     );
     let mut missing = body.clone();
@@ -175,7 +184,7 @@ async fn v2_transfer_inquiry_and_errors() {
             v["response_code"].as_str(),
             v["data"]["transaction_status"]["code"].as_str()
         ),
-        (404, Some("SP008"), Some("07")),
+        (404, Some("SP009"), Some("07")),
         "{v}"
     );
 
@@ -200,7 +209,7 @@ async fn v2_transfer_inquiry_and_errors() {
         .await;
     assert_eq!(
         (s, v["response_code"].as_str()),
-        (404, Some("SP007")),
+        (404, Some("SP010")),
         "{v}"
     );
     let (s, v) = sp
@@ -208,7 +217,7 @@ async fn v2_transfer_inquiry_and_errors() {
         .await;
     assert_eq!(
         (s, v["response_code"].as_str()),
-        (403, Some("SP006")),
+        (403, Some("SP003")),
         "{v}"
     );
     let mut body = sp.v2_body(&reference("SP2"), "1");
@@ -223,10 +232,10 @@ async fn v2_transfer_inquiry_and_errors() {
     body["account_id"] = json!("other");
     assert_eq!(
         sp.v2_transfer(&token, &body).await.1["response_code"],
-        "SP011"
+        "SP020"
     );
 
-    // Signature over a different body → SP003.
+    // Signature over a different body → SP016.
     let signed = sp.v2_body(&reference("SP2"), "1");
     let req = sp.v2_request(&token, "/singapay/api/v2.0/disbursement/transfer", &signed);
     let mut other = signed.clone();
@@ -234,7 +243,7 @@ async fn v2_transfer_inquiry_and_errors() {
     let (s, v) = read(req.body(other.to_string()).send().await.unwrap()).await;
     assert_eq!(
         (s, v["response_code"].as_str()),
-        (401, Some("SP003")),
+        (401, Some("SP016")),
         "{v}"
     );
     // Expired token → SP013 (refresh).
@@ -271,7 +280,7 @@ async fn webhook_is_signed_over_the_canonical_body() {
         got.valid,
         "verified by the test's own HMAC and canonical JSON"
     );
-    assert_eq!(got.json["event"], "disbursement.status");
+    assert_eq!(got.json["event"], "disbursement");
     assert_eq!(got.json["data"]["reference_number"], r);
     assert_eq!(got.json["data"]["transaction_status"]["code"], "00");
 }
