@@ -20,7 +20,6 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::canonical_json::canonical_json;
 use super::faults::Endpoint;
 use super::state::{AppState, Booking, CallbackRecord, Kind, Settled, Status};
 use super::{ifortepay, nicepay, singapay};
