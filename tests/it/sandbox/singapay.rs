@@ -68,7 +68,13 @@ async fn token_scheme() {
         "{v}"
     );
     let (s, v) = sp.token_with("not-the-key", &sp.token_signature()).await;
-    assert_eq!((s, v["error"]["code"].as_u64()), (401, Some(401)), "{v}");
+    // Wrong API key: SP015 Forbidden (Singapay's published meaning; SP003 is
+    // InsufficientBalance there).
+    assert_eq!(
+        (s, v["error"]["code"].as_u64(), v["response_code"].as_str()),
+        (403, Some(403), Some("SP015")),
+        "{v}"
+    );
 }
 
 #[tokio::test]
@@ -116,7 +122,7 @@ async fn v1_transfer_as_the_seed_describes_and_double_booking_shows() {
         .await;
     assert_eq!(
         (s, v["error"]["message"].as_str()),
-        (400, Some("Missing mandatory field bank_swift_code")),
+        (422, Some("Missing mandatory field bank_swift_code")),
         "{v}"
     );
     let mut long_pw = body.clone();
@@ -126,7 +132,7 @@ async fn v1_transfer_as_the_seed_describes_and_double_booking_shows() {
         .await;
     assert_eq!(
         (s, v["response_message"].as_str()),
-        (400, Some("Invalid field format password")),
+        (422, Some("Invalid field format password")),
         "{v}"
     );
     let no_accept = sp
@@ -141,7 +147,8 @@ async fn v1_transfer_as_the_seed_describes_and_double_booking_shows() {
         .send()
         .await
         .unwrap();
-    assert_eq!(no_accept.status(), 400);
+    // SP018 ValidationError is 422 (SDK e2e test).
+    assert_eq!(no_accept.status(), 422);
     let (s, _) = sp.v1_transfer("bogus", &sp.account_id.clone(), &body).await;
     assert_eq!(s, 401);
 }
@@ -225,9 +232,26 @@ async fn v2_transfer_inquiry_and_errors() {
     let (s, v) = sp.v2_transfer(&token, &body).await;
     assert_eq!(
         (s, v["response_message"].as_str()),
-        (400, Some("Missing mandatory field reference_number")),
+        (422, Some("Missing mandatory field reference_number")),
         "{v}"
     );
+    // The field names of Singapay's public material: the old derived names and an
+    // amount under the 10,000 minimum are refused (SDK e2e test).
+    let mut body = sp.v2_body(&reference("SP2"), "1");
+    body["beneficiary_account_number"] = body["bank_account_number"].clone();
+    assert_eq!(
+        sp.v2_transfer(&token, &body).await,
+        (
+            422,
+            json!({"status": 422, "success": false, "response_code": "SP018",
+                "response_message": "Unknown field for transfer",
+                "error": {"code": 422, "message": "Unknown field for transfer"}})
+        )
+    );
+    let mut body = sp.v2_body(&reference("SP2"), "1");
+    body["amount"] = json!(5000);
+    let (s, v) = sp.v2_transfer(&token, &body).await;
+    assert_eq!((s, v["response_code"].as_str()), (422, Some("SP018")), "{v}");
     let mut body = sp.v2_body(&reference("SP2"), "1");
     body["account_id"] = json!("other");
     assert_eq!(
