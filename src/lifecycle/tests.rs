@@ -586,7 +586,12 @@ fn no_status_inquiry_sends_unknown_to_review_without_alarming_the_circuit() {
     };
     let sp = Provider::named("singapay");
     let p = payout(State::Unknown, meta.clone(), sp);
-    let d = decide(&p, &Event::Inquired(no_inquiry.clone()), &policy(), Now::at(60_000));
+    let d = decide(
+        &p,
+        &Event::Inquired(no_inquiry.clone()),
+        &policy(),
+        Now::at(60_000),
+    );
     assert_eq!(d.next_state(p.state), State::NeedsReview);
     assert!(!matches!(d.action, Action::Send { .. }));
     assert_eq!(d.health, None);

@@ -239,8 +239,13 @@ pub fn verdict(a: &SingapayAnswer, kind: CallKind) -> Verdict {
                 DuplicateReference => Outcome::Unknown { reason: reason() },
                 // Our credentials, signature, IP, configured account or reference
                 // format: refusals of the request, not of the transfer.
-                InvalidReference | NotFound | Forbidden | SignatureInvalid | UnauthorizedIp
-                | MerchantAccountNotFound | AccountCredentialRequired => refused(),
+                InvalidReference
+                | NotFound
+                | Forbidden
+                | SignatureInvalid
+                | UnauthorizedIp
+                | MerchantAccountNotFound
+                | AccountCredentialRequired => refused(),
                 // An invalid field that is a header (X-Timestamp, X-Signature, …) is
                 // our clock or signing, not the body.
                 BadRequest | ValidationError

@@ -275,7 +275,12 @@ fn no_request_level_no_fails_the_transfer_on_an_inquiry() {
         let o = v2_inquiry_outcome(&SingapayAnswer::new(status, None, None));
         assert_eq!(o.label(), "refused", "HTTP {status}");
     }
-    for (status, code) in [(500, "SP001"), (504, "SP005"), (429, "SP010"), (400, "SP002")] {
+    for (status, code) in [
+        (500, "SP001"),
+        (504, "SP005"),
+        (429, "SP010"),
+        (400, "SP002"),
+    ] {
         let a = ans(status, json!({"success": false, "response_code": code}));
         assert_eq!(v2_inquiry_outcome(&a).label(), "retryable", "{code}");
     }

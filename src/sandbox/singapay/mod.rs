@@ -545,7 +545,8 @@ async fn transfer_v2(
             "bank_account_number".into(),
         )));
     }
-    if parsed.get("bank_swift_code").is_some() || parsed.get("beneficiary_account_number").is_some() {
+    if parsed.get("bank_swift_code").is_some() || parsed.get("beneficiary_account_number").is_some()
+    {
         return Err(SpError::new(422, "SP018", "Unknown field for transfer"));
     }
     // [P] "The gateway enforces a 10,000 minimum; 5,000 answers `422 amount`";

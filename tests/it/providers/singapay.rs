@@ -122,17 +122,11 @@ async fn singapay_v1_is_the_default_and_books_by_transaction_id() {
         Err(ProviderError::Unsupported { .. })
     ));
     env.fault("singapay.transfer_v1", "error_500_after").await;
-    let ex = c
-        .transfer(&v1("SP-V1-2"))
-        .await
-        .unwrap();
+    let ex = c.transfer(&v1("SP-V1-2")).await.unwrap();
     assert_eq!(label(&ex), "unknown");
     // 429 is never final.
     env.fault("singapay.transfer_v1", "too_many_requests").await;
-    let ex = c
-        .transfer(&v1("SP-V1-3"))
-        .await
-        .unwrap();
+    let ex = c.transfer(&v1("SP-V1-3")).await.unwrap();
     assert_eq!(label(&ex), "retryable", "{ex:?}");
 }
 

@@ -673,10 +673,12 @@ pub fn verify_singapay(url: &str, h: &HeaderMap, body: &str) -> bool {
     };
     let ts = hdr(h, "X-Timestamp");
     let secret = read_secret("singapay_client_secret");
-    [sha256_hex(canonical(&v).as_bytes()), sha256_hex(body.as_bytes())]
-        .iter()
-        .any(|hash| {
-            hmac_hex(&secret, &format!("POST:{endpoint}:{token}:{hash}:{ts}"))
-                == hdr(h, "X-Signature")
-        })
+    [
+        sha256_hex(canonical(&v).as_bytes()),
+        sha256_hex(body.as_bytes()),
+    ]
+    .iter()
+    .any(|hash| {
+        hmac_hex(&secret, &format!("POST:{endpoint}:{token}:{hash}:{ts}")) == hdr(h, "X-Signature")
+    })
 }

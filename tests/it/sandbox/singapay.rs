@@ -97,9 +97,15 @@ async fn v1_transfer_as_the_seed_describes_and_double_booking_shows() {
     assert_eq!(v["data"]["total_amount"]["value"], "13000.00");
     assert_eq!(v["data"]["balance_after"]["value"], "9999987000.00");
     // v1.0 has no reference: sending it again books again, under a new transaction id.
-    let first = v["data"]["transaction_id"].as_str().unwrap_or_default().to_owned();
+    let first = v["data"]["transaction_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let (_, again) = sp.v1_transfer(&token, &sp.account_id.clone(), &body).await;
-    let second = again["data"]["transaction_id"].as_str().unwrap_or_default().to_owned();
+    let second = again["data"]["transaction_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert_ne!(first, second);
     assert_eq!(sb.booked("singapay", &first).await, 1);
     assert_eq!(sb.booked("singapay", &second).await, 1);
@@ -107,7 +113,11 @@ async fn v1_transfer_as_the_seed_describes_and_double_booking_shows() {
     let mut bad = body.clone();
     bad["notes"] = json!("REF-V1-1");
     let (s, v) = sp.v1_transfer(&token, &sp.account_id.clone(), &bad).await;
-    assert_eq!((s, v["response_code"].as_str()), (422, Some("SP018")), "{v}");
+    assert_eq!(
+        (s, v["response_code"].as_str()),
+        (422, Some("SP018")),
+        "{v}"
+    );
 
     let (s, v) = sp.v1_transfer(&token, "someone-else", &body).await;
     assert_eq!(
@@ -251,7 +261,11 @@ async fn v2_transfer_inquiry_and_errors() {
     let mut body = sp.v2_body(&reference("SP2"), "1");
     body["amount"] = json!(5000);
     let (s, v) = sp.v2_transfer(&token, &body).await;
-    assert_eq!((s, v["response_code"].as_str()), (422, Some("SP018")), "{v}");
+    assert_eq!(
+        (s, v["response_code"].as_str()),
+        (422, Some("SP018")),
+        "{v}"
+    );
     let mut body = sp.v2_body(&reference("SP2"), "1");
     body["account_id"] = json!("other");
     assert_eq!(
