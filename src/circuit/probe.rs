@@ -11,7 +11,8 @@ pub(super) const PROBE_REFERENCE: &str = "kirim-circuit-probe";
 
 /// One cheap call to find out whether `provider` answers: `balance`, or, where the
 /// provider has no balance call (Singapay), a status inquiry for a reference that
-/// does not exist. Neither can move money.
+/// does not exist, or, where it has no status inquiry either (Singapay v1.0, the
+/// default), a fresh access token. None can move money.
 ///
 /// - answered → [`Signal::Ok`] (for the inquiry, any statement about the
 ///   transaction, "not found" included);
@@ -20,9 +21,12 @@ pub(super) const PROBE_REFERENCE: &str = "kirim-circuit-probe";
 /// - the request was refused ([`Outcome::Refused`], [`Outcome::FinalFailure`],
 ///   configuration) → [`Signal::Refused`].
 ///
-/// When the provider has neither call the probe returns `Ok`: it cannot tell, and
-/// a breaker that could never close would pause the provider for ever; the next
-/// real requests decide instead (they re-open it after `failures_to_open`).
+/// When the provider has none of these calls the probe returns `Ok`: it cannot
+/// tell, and a breaker that could never close would pause the provider for ever;
+/// the next real requests decide instead (they re-open it after
+/// `failures_to_open`). A provider that only has a token call is probed with it:
+/// otherwise every cool-down of an outage would close its breaker at once and the
+/// paused payouts would spend their retries on a provider that is still down.
 pub async fn probe(provider: &dyn PayoutProvider, external_id: &ExternalId) -> Signal {
     match provider.balance(external_id).await {
         Ok(_) => Signal::Ok,
@@ -48,7 +52,16 @@ async fn inquiry_probe(provider: &dyn PayoutProvider, external_id: &ExternalId) 
     };
     match provider.transfer_status(&query).await {
         Ok(ex) => outcome_signal(&ex.outcome, Signal::Ok),
-        Err(ProviderError::Unsupported { .. }) => Signal::Ok,
+        Err(ProviderError::Unsupported { .. }) => token_probe(provider).await,
+        Err(e) => error_signal(&e),
+    }
+}
+
+/// A fresh access token (not cached): answered → `Ok`; a refused or unreachable
+/// token call → its signal; no token call → `Ok` (cannot tell).
+async fn token_probe(provider: &dyn PayoutProvider) -> Signal {
+    match provider.fresh_token().await {
+        Ok(_) => Signal::Ok,
         Err(e) => error_signal(&e),
     }
 }

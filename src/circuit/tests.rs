@@ -278,6 +278,68 @@ async fn a_provider_that_cannot_be_probed_lets_real_traffic_decide() {
     assert_eq!(probe(&Mute, &id).await, Signal::Ok);
 }
 
+/// Singapay v1.0 as configured: no balance, no status inquiry, but a token call.
+struct TokenOnly(Result<(), Outcome>);
+
+#[async_trait::async_trait]
+impl PayoutProvider for TokenOnly {
+    fn provider(&self) -> Provider {
+        crate::providers::singapay::ID
+    }
+    async fn transfer(
+        &self,
+        r: &crate::providers::TransferRequest,
+    ) -> Result<crate::providers::Exchange, ProviderError> {
+        Mute.transfer(r).await
+    }
+    async fn transfer_status(
+        &self,
+        q: &StatusQuery,
+    ) -> Result<crate::providers::Exchange, ProviderError> {
+        Mute.transfer_status(q).await
+    }
+    async fn account_inquiry(
+        &self,
+        r: &crate::providers::AccountInquiryRequest,
+    ) -> Result<crate::providers::AccountInfo, ProviderError> {
+        Mute.account_inquiry(r).await
+    }
+    async fn balance(&self, id: &ExternalId) -> Result<crate::providers::Balance, ProviderError> {
+        Mute.balance(id).await
+    }
+    async fn fresh_token(&self) -> Result<crate::providers::token::AccessToken, ProviderError> {
+        match &self.0 {
+            Ok(()) => Ok(crate::providers::token::AccessToken::new(
+                crate::domain::Secret::new("t".to_owned()),
+                std::time::Duration::from_secs(60),
+            )),
+            Err(outcome) => Err(ProviderError::Call {
+                operation: "token",
+                outcome: outcome.clone(),
+                response_code: None,
+            }),
+        }
+    }
+}
+
+/// Without a status inquiry the token call decides: a provider that is down keeps
+/// its breaker open instead of closing it at every cool-down.
+#[tokio::test]
+async fn a_provider_with_only_a_token_call_is_probed_with_it() {
+    let id = ExternalId::parse("1").unwrap();
+    assert_eq!(probe(&TokenOnly(Ok(())), &id).await, Signal::Ok);
+    let down = TokenOnly(Err(Outcome::Retryable {
+        delay_hint: None,
+        reason: "connection refused".into(),
+    }));
+    assert_eq!(probe(&down, &id).await, Signal::ConnectFailure);
+    let refused = TokenOnly(Err(Outcome::Refused {
+        code: "SP016".into(),
+        message: "Invalid signature".into(),
+    }));
+    assert_eq!(probe(&refused, &id).await, Signal::Refused);
+}
+
 #[test]
 fn outcome_mapping() {
     let refused = Outcome::Refused {

@@ -238,6 +238,9 @@ fn tune(s: &mut Settings, sandbox: &SandboxHandle, cfg: &SandboxConfig) {
         cfg.ifortepay.callback_url.clone(),
     );
     p.set("singapay", "webhook_url", cfg.singapay.webhook_url.clone());
+    // The demo's Singapay story (timeout → not found → resubmitted) needs the v2.0
+    // inquiry; the default is the documented v1.0 (docs/conformance/singapay.md).
+    p.set("singapay", "api_version", "v2");
     s.worker.poll_interval_ms = 20;
     s.worker.backoff_base_ms = 100;
     s.worker.backoff_max_ms = 1_000;

@@ -536,6 +536,14 @@ impl Engine {
         };
         let ex = match result {
             Ok(ex) => ex,
+            // The provider has no inquiry for it: the lifecycle decides (NEEDS_REVIEW).
+            Err(e @ ProviderError::Unsupported { .. }) => Exchange::bare(
+                Outcome::Refused {
+                    code: crate::lifecycle::NO_STATUS_INQUIRY.into(),
+                    message: e.to_string(),
+                },
+                Duration::ZERO,
+            ),
             // The inquiry could not even be asked: a refusal of our own making, never
             // a statement about the transaction.
             Err(e) => Exchange::bare(

@@ -299,6 +299,9 @@ fn inquired(p: &Payout, o: &Outcome, policy: &Policy, now: Now) -> Decision {
             format!("inquiry not answered: {reason}"),
         )
         .health(Health::Unreachable),
+        Outcome::Refused { code, message } if code == super::NO_STATUS_INQUIRY => {
+            no_status_inquiry(p, meta, policy, now, message)
+        }
         Outcome::Refused { code, message } => reschedule(
             p,
             meta,
@@ -311,6 +314,30 @@ fn inquired(p: &Payout, o: &Outcome, policy: &Policy, now: Now) -> Decision {
         .alert(Alert::InquiryRefused)
         .health(Health::Refusing),
     }
+}
+
+/// The provider has no status inquiry for this payout (Singapay v1.0): asking again
+/// can never answer, and it says nothing about the provider's health. An UNKNOWN
+/// payout goes to an operator now, with its history as the evidence (a callback may
+/// still settle it); a PENDING one (the provider acknowledged it) waits for its
+/// callback until the review horizon. Never a resend (rule 4).
+fn no_status_inquiry(
+    p: &Payout,
+    meta: PayoutMeta,
+    policy: &Policy,
+    now: Now,
+    why: &str,
+) -> Decision {
+    let to = match p.state {
+        State::Unknown => State::NeedsReview,
+        other => other,
+    };
+    let note = if to == State::NeedsReview && p.state != State::NeedsReview {
+        format!("no status inquiry ({why}): the outcome cannot be asked; needs an operator")
+    } else {
+        format!("no status inquiry ({why}): waiting for a callback")
+    };
+    reschedule(p, meta, to, policy, now, None, note)
 }
 
 /// The provider has no record of the payout. `certain`: no earlier submission can

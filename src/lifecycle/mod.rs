@@ -60,6 +60,11 @@ impl Now {
     }
 }
 
+/// The `code` of the [`Outcome::Refused`] the worker records when a provider has no
+/// status inquiry for a payout ([`crate::providers::ProviderError::Unsupported`]):
+/// not a refusal by the provider, so no alert and no circuit signal.
+pub const NO_STATUS_INQUIRY: &str = "NO_STATUS_INQUIRY";
+
 /// How far a callback's signature reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Trust {

@@ -612,3 +612,35 @@ fn never_reached_resubmissions_are_bounded() {
     let d = decide(&p, &never, &pol, Now::at(at));
     assert_eq!(d.next_state(State::Unknown), State::NeedsReview);
 }
+
+/// A provider without a status inquiry (Singapay v1.0): an UNKNOWN payout goes to
+/// an operator at once, never resent, and the provider's health is not touched; a
+/// PENDING one keeps waiting for its callback.
+#[test]
+fn no_status_inquiry_sends_unknown_to_review_without_alarming_the_circuit() {
+    let no_inquiry = Outcome::Refused {
+        code: NO_STATUS_INQUIRY.into(),
+        message: "singapay does not support transfer status".into(),
+    };
+    let meta = PayoutMeta {
+        unknown_since: Some(0),
+        unresolved_since: Some(0),
+        ..Default::default()
+    };
+    let sp = Provider::named("singapay");
+    let p = payout(State::Unknown, meta.clone(), sp);
+    let d = decide(
+        &p,
+        &Event::Inquired(no_inquiry.clone()),
+        &policy(),
+        Now::at(60_000),
+    );
+    assert_eq!(d.next_state(p.state), State::NeedsReview);
+    assert!(!matches!(d.action, Action::Send { .. }));
+    assert_eq!(d.health, None);
+    assert_eq!(d.alert, None);
+    let p = payout(State::Pending, meta, sp);
+    let d = decide(&p, &Event::Inquired(no_inquiry), &policy(), Now::at(60_000));
+    assert_eq!(d.next_state(p.state), State::Pending);
+    assert_eq!(d.health, None);
+}

@@ -140,7 +140,7 @@ impl Books {
 pub(crate) enum BookError {
     /// The reference exists already (409xx01 / SP004).
     Duplicate,
-    /// Balance too low (403xx14 / SP006).
+    /// Balance too low (403xx14 / SP003).
     InsufficientFunds,
 }
 

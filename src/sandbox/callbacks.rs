@@ -5,7 +5,7 @@
 //! |---|---|---|---|
 //! | iFortepay | `ifortepay.callback_url` | `X-TIMESTAMP`, `X-SIGNATURE`, `X-VERSION: 1.0` | base64 HMAC-SHA512(clientSecret, `callbackUrl:1.0:sha256hex(minify(body)):X-TIMESTAMP`) |
 //! | NICEPAY | `nicepay.notify_url` | `X-TIMESTAMP`, `X-SIGNATURE`, `X-CLIENT-KEY` | base64 SHA256withRSA(nicepay_server_private.pem, `clientId|X-TIMESTAMP`) |
-//! | Singapay | `singapay.webhook_url` | `X-Timestamp` (unix s), `X-Signature` | lowerhex HMAC-SHA512(clientSecret, `webhookUrl:sha256hex(canonical_json(body)):X-Timestamp`) |
+//! | Singapay | `singapay.webhook_url` | `X-Timestamp` (unix s), `X-Signature`, `Authorization: Bearer` | lowerhex HMAC-SHA512(clientSecret, `POST:{webhook path}:{bearer token}:sha256hex(php-normalised body):X-Timestamp`) |
 //!
 //! Callback faults (endpoints `callbacks.ifortepay|nicepay|singapay`):
 //! `bad_signature` corrupts the signature of the first attempt only (the retry is
@@ -20,7 +20,6 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::canonical_json::canonical_json;
 use super::faults::Endpoint;
 use super::state::{AppState, Booking, CallbackRecord, Kind, Settled, Status};
 use super::{ifortepay, nicepay, singapay};
@@ -201,10 +200,15 @@ fn build(
                 data["api_version"] = json!("v1.0");
                 data["notes"] = b.extra.get("notes").cloned().unwrap_or(Value::Null);
             }
-            let body = json!({"event": "disbursement.status", "data": data});
+            // Singapay's public SDK (aliziodev/singapay-js, src/webhooks/verify.ts):
+            // `event:"disbursement"`, headers X-Signature, X-Timestamp and an
+            // Authorization bearer token Singapay generates; the signature is the
+            // request scheme over the callback path.
+            let body = json!({"event": "disbursement", "data": data});
             let ts = state.now().timestamp().to_string();
             let secret = state.creds.singapay.client_secret.expose();
-            let message = webhook_string_to_sign(url, &body, &ts);
+            let token = format!("sandbox-webhook-{}", state.next_id());
+            let message = webhook_string_to_sign(url, &token, &body, &ts);
             let sig = if corrupt {
                 singapay::hmac_hex(&format!("{secret}-wrong"), &message)
             } else {
@@ -213,7 +217,11 @@ fn build(
             let wire = singapay::v2_status(&view).0.to_owned();
             (
                 body.to_string(),
-                vec![("X-Timestamp", ts), ("X-Signature", sig)],
+                vec![
+                    ("X-Timestamp", ts),
+                    ("X-Signature", sig),
+                    ("Authorization", format!("Bearer {token}")),
+                ],
                 wire,
             )
         }
@@ -222,10 +230,16 @@ fn build(
     })
 }
 
-/// Singapay webhook string-to-sign: `webhookUrl:sha256hex(canonical(body)):X-Timestamp`.
-pub fn webhook_string_to_sign(url: &str, body: &Value, ts: &str) -> String {
-    format!(
-        "{url}:{}:{ts}",
-        snap::sha256_hex(canonical_json(body).as_bytes())
+/// Singapay webhook string-to-sign (public SDK `aliziodev/singapay-js`,
+/// `src/webhooks/verify.ts`): `POST:{callback path}:{token}:sha256hex(normalised
+/// body):X-Timestamp`, the body normalised as the official PHP sample does.
+pub fn webhook_string_to_sign(url: &str, token: &str, body: &Value, ts: &str) -> String {
+    use crate::providers::singapay::webhook as w;
+    let normalised = w::php_normalised(body).unwrap_or_default();
+    w::string_to_sign(
+        &w::endpoint_of(url),
+        token,
+        &snap::sha256_hex(normalised.as_bytes()),
+        ts,
     )
 }

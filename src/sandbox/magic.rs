@@ -1,14 +1,14 @@
 //! Magic beneficiary account numbers: deterministic outcomes for tests and demos.
 //!
 //! They work the same for every provider (iFortepay `beneficiaryAccountNo`, NICEPAY
-//! `beneficiaryAccountNo`, Singapay `bank_account_number` /
-//! `beneficiary_account_number`) and win over the random cancel ratio.
+//! `beneficiaryAccountNo`, Singapay
+//! `bank_account_number`) and win over the random cancel ratio.
 //!
 //! | account      | effect |
 //! |--------------|--------|
 //! | `9000000001` | booked INIT, always settles CANCELLED (refunded; NICEPAY 09, Singapay 05) |
-//! | `9000000002` | invalid account: refused at account inquiry and transfer (404xx11, Singapay SP007), nothing booked |
-//! | `9000000003` | insufficient funds whatever the balance (403xx14, Singapay SP006), nothing booked |
+//! | `9000000002` | invalid account: refused at account inquiry and transfer (404xx11, Singapay SP010), nothing booked |
+//! | `9000000003` | insufficient funds whatever the balance (403xx14, Singapay SP003), nothing booked |
 //! | `9000000004` | booked INIT and never settles (not even `POST /admin/settle`): a payout that needs review |
 //! | `9000000005` | always settles SUCCESS (ignores `cancel_ratio`) |
 //!

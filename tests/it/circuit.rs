@@ -183,10 +183,26 @@ async fn probe_maps_answers_refusals_and_connect_failures() {
     for name in &names {
         down.set(name, "base_url", "http://127.0.0.1:1/");
     }
+    let down_settings = down.clone();
     let down = kirim::providers::build_all(&down).expect("providers");
     for p in kirim::providers::builtin_ids() {
         let signal = probe(down[&p].as_ref(), &fresh_external_id()).await;
         assert_eq!(signal, Signal::ConnectFailure, "{p}");
+    }
+
+    // Singapay v1.0 (the default) has no status inquiry: probed with a token call,
+    // so a provider that is down does not close its breaker.
+    let sgp = kirim::providers::singapay::ID;
+    for (mut providers, want) in [
+        (settings.providers.clone(), Signal::Ok),
+        (down_settings.clone(), Signal::ConnectFailure),
+    ] {
+        providers.set("singapay", "api_version", "v1");
+        let built = kirim::providers::build_all(&providers).expect("providers");
+        assert_eq!(
+            probe(built[&sgp].as_ref(), &fresh_external_id()).await,
+            want
+        );
     }
 
     // Credentials the provider does not know: refused.

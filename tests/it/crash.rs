@@ -115,6 +115,8 @@ async fn sigkilled_workers_never_pay_twice_and_lose_nothing() {
             "KIRIM_PROVIDERS__SINGAPAY__BASE_URL",
             sandbox.url("/singapay"),
         ),
+        // As in `common::point_at`: the faults and the booking oracle are v2.0's.
+        ("KIRIM_PROVIDERS__SINGAPAY__API_VERSION", "v2".into()),
         (
             "KIRIM_PROVIDERS__IFORTEPAY__REQUEST_TIMEOUT_MS",
             "1500".into(),

@@ -51,9 +51,12 @@ async fn provider_rules_are_checked_before_a_payout_is_accepted() {
     let mut b = transfer("nicepay", "DOOR-2", "15000.00");
     b["beneficiary"]["bankCode"] = json!("ABCDIDJX");
     assert_eq!(refused(&post(&api, &b, None).await), "beneficiaryBankCode");
-    // Singapay takes whole rupiah only.
-    let cents = post(&api, &transfer("singapay", "DOOR-3", "15000.50"), None).await;
-    assert_eq!(refused(&cents), "amount");
+    // Singapay v1.0 (the default): `notes` is Alphabetic, so a remark with digits
+    // or punctuation is refused here, not by the provider. (Whole rupiah is a
+    // v2.0 rule: providers::ifortepay::validation_errors_name_field_and_rule_and_send_nothing.)
+    let mut b = transfer("singapay", "DOOR-3", "15000.50");
+    b["remark"] = json!("Gaji-Nov 2026");
+    assert_eq!(refused(&post(&api, &b, None).await), "remark");
 
     // Control characters never reach a provider.
     let mut b = transfer("ifortepay", "DOOR-4", "15000.00");

@@ -171,6 +171,89 @@ async fn error_after_booking_is_unknown_then_inquired_never_resent() {
     app.stop_worker().await;
 }
 
+/// Singapay v1.0, the default (the seed document): no client reference, so the
+/// sandbox books by the transaction id it issued, which kirim keeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn singapay_v1_pays_once_under_the_issued_transaction_id() {
+    let mut app = App::spawn(|_| {}, |s| s.providers.set("singapay", "api_version", "v1")).await;
+    app.start_worker().await;
+    let id = app
+        .client
+        .enqueue_transfer(&transfer(
+            kirim::providers::singapay::ID,
+            "V1-OK-1",
+            OK_ACCOUNT,
+        ))
+        .await
+        .unwrap()
+        .id;
+    app.wait_state(&id, State::Succeeded, T).await;
+    let p = app.client.ledger().get(&id).await.unwrap().unwrap();
+    let tx = p
+        .meta
+        .provider_reference
+        .clone()
+        .expect("transaction id kept");
+    assert_eq!(app.booked(id.provider, &tx).await, 1);
+    assert_eq!(
+        app.booked(id.provider, id.reference.as_str()).await,
+        0,
+        "the partner reference is not sent (v1.0 `notes` is Alphabetic)"
+    );
+    assert_eq!(p.meta.submissions, 1);
+    app.stop_worker().await;
+}
+
+/// Singapay v1.0 has no status endpoint: a payout whose answer was lost goes to
+/// NEEDS_REVIEW with its history, is never sent again, and opens no circuit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn singapay_v1_lost_answer_goes_to_review_and_is_never_resent() {
+    let mut app = App::spawn(|_| {}, |s| s.providers.set("singapay", "api_version", "v1")).await;
+    app.fault("singapay.transfer_v1", "error_500_after", Some(1))
+        .await;
+    app.start_worker().await;
+    let id = app
+        .client
+        .enqueue_transfer(&transfer(
+            kirim::providers::singapay::ID,
+            "V1-LOST-1",
+            OK_ACCOUNT,
+        ))
+        .await
+        .unwrap()
+        .id;
+    app.wait_state(&id, State::NeedsReview, T).await;
+    let h = app.client.ledger().history(&id).await.unwrap();
+    assert!(
+        h.iter().any(|x| x.to == Some(State::Unknown)),
+        "went through UNKNOWN: {h:?}"
+    );
+    assert!(
+        h.iter().any(|x| x.to == Some(State::NeedsReview)
+            && x.note
+                .as_deref()
+                .is_some_and(|m| m.contains("no status inquiry"))),
+        "the review says why: {h:?}"
+    );
+    // Later ticks change nothing: still in review, still one submission.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let p = app.client.ledger().get(&id).await.unwrap().unwrap();
+    assert_eq!(p.state, State::NeedsReview);
+    assert_eq!(p.meta.submissions, 1, "never sent again");
+    assert_eq!(p.external_ids.len(), 1);
+    let mut conn = app.client.ledger().connection();
+    let circuits = kirim::circuit::read_all(&mut conn, app.client.ledger().keys())
+        .await
+        .unwrap();
+    assert!(
+        circuits
+            .get(&kirim::providers::singapay::ID)
+            .is_none_or(|c| c.opened_total == 0),
+        "no circuit signal: {circuits:?}"
+    );
+    app.stop_worker().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn not_received_is_submitted_once_more_with_the_same_reference() {
     let mut app = App::spawn(|_| {}, |_| {}).await;

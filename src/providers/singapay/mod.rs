@@ -1,15 +1,15 @@
 //! Singapay (its own API, not SNAP): the HTTP glue. Token, the v1.0 transfer of the
 //! seed document, and the v2.0 transfer with `reference_number` plus inquiry-status.
 //!
-//! # Why v2.0 is the default
-//! A v1.0 transfer carries no client reference: if its answer is lost (timeout,
-//! reset, 5xx) nothing can ask Singapay "did you book *this* one?" — only a person
-//! reading the transaction list can — and sending it again may pay twice. v2.0
-//! carries the payout's `partnerReferenceNo` as `reference_number`, which Singapay
-//! keeps unique per merchant: a repeat is refused (`SP004`) instead of booked, and
-//! `inquiry-status` answers for a lost response. So v2.0 can be made idempotent and
-//! reconciled; v1.0 is kept, as the seed describes it, behind
-//! `providers.singapay.api_version = "v1"`, and its status inquiry is unsupported.
+//! # Why v1.0 is the default
+//! v1.0 is the API the seed document (singapay-disbursement-transfer.txt) describes.
+//! It carries no client reference and the document gives it no status endpoint: a
+//! v1.0 transfer whose answer is lost (timeout, reset, 5xx) is never resent; the
+//! status inquiry answers [`ProviderError::Unsupported`] and the lifecycle sends the
+//! payout to NEEDS_REVIEW with its history as the evidence. v2.0 (`reference_number`,
+//! duplicate → `SP004`, inquiry-status) is not in the seed document; it is kept
+//! behind `providers.singapay.api_version = "v2"` with the field names Singapay's
+//! public SDK shows (docs/conformance/singapay.md).
 //!
 //! Both transfers pass the request's fence ([`SendGate`]) after the token and the
 //! signing, immediately before the write, and again before the resend after a token
@@ -336,7 +336,7 @@ impl PayoutProvider for SingapayClient {
             SingapayApiVersion::V1 => {
                 return Err(ProviderError::Unsupported {
                     provider: crate::providers::singapay::ID,
-                    operation: "transfer status (v1.0 has no client reference; use api_version v2)",
+                    operation: "transfer status (the v1.0 document has no status endpoint and no client reference)",
                 })
             }
         }

@@ -9,11 +9,14 @@ use crate::domain::Secret;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 pub enum SingapayApiVersion {
-    /// v1.0 transfer: no client reference, cannot be made idempotent.
+    /// v1.0 transfer, the seed document (singapay-disbursement-transfer.txt): the
+    /// default. No client reference and no status inquiry: a lost answer goes to
+    /// an operator (NEEDS_REVIEW), never resent.
+    #[default]
     #[serde(rename = "v1")]
     V1,
-    /// v2.0 transfer with `reference_number` (default: idempotent).
-    #[default]
+    /// v2.0 transfer with `reference_number` and inquiry-status. Not in the seed
+    /// document; its fields follow Singapay's public SDK (docs/conformance/singapay.md).
     #[serde(rename = "v2")]
     V2,
 }
@@ -34,7 +37,8 @@ pub struct SingapaySettings {
     pub api_key_file: Option<PathBuf>,
     pub account_id: String,
     pub api_version: SingapayApiVersion,
-    /// Our webhook URL as registered with Singapay; part of the webhook signature.
+    /// Our webhook URL as registered with Singapay; its path (and query) is the
+    /// `ENDPOINT` of the webhook signature.
     pub webhook_url: String,
 }
 

@@ -1,13 +1,13 @@
 //! Singapay wire types and the pure mapping of its answers into [`Outcome`].
 //!
 //! Singapay is not SNAP: answers are an envelope `{status, success, response_code,
-//! response_message, data | error}`. `response_code` decides when it is one we know
-//! (SP001/SP005 "outcome unknown", SP004 duplicate reference, SP013 refresh the token
-//! are from NOTES.md; the others follow the sandbox's numbering and are marked so);
-//! otherwise the `success` flag and the HTTP status decide, conservatively.
+//! response_message, data | error}`. A transient HTTP status (429, 5xx) is never
+//! final; otherwise `response_code` decides when it is one Singapay publishes (see
+//! [`SpCode`], each with its source); otherwise the `success` flag and the HTTP
+//! status decide, conservatively.
 //!
 //! As for SNAP (DESIGN rule 9, [`crate::providers::snap::answer`]): a refusal of the
-//! request (SP003 unauthorized, SP011 unknown `account_id`, a header named in the
+//! request (SP016 signature, SP020 unknown `account_id`, a header named in the
 //! message, a bare HTTP 4xx) is [`Outcome::Refused`], never a failed transfer, and on
 //! the inquiry no request-level "no" is a statement about the transfer.
 
@@ -110,64 +110,103 @@ impl SingapayAnswer {
     }
 }
 
-/// Singapay response codes.
+/// Singapay `response_code`s with the provider's published meanings. Source for
+/// every code: Singapay's public SDK `aliziodev/singapay-js`, `src/response-code.ts`
+/// (`ResponseCode`, `shouldInquireStatus` = SP001/SP005, `requiresTokenRefresh` =
+/// SP013); SP001/SP004/SP005/SP013 also in NOTES.md. The outcome each one gets is
+/// kirim's reading (docs/conformance/singapay.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpCode {
-    /// SP000 success (sandbox numbering).
+    /// SP000 Success.
     Success,
-    /// SP001 general error: outcome unknown (NOTES.md).
-    GeneralError,
-    /// SP002 invalid or missing field (sandbox numbering).
-    InvalidField,
-    /// SP003 unauthorized: API key, client id or signature (sandbox numbering;
-    /// NOTES.md:143 gives the provider's SP003 as insufficient balance, M7).
-    Unauthorized,
-    /// SP004 duplicate `reference_number` (NOTES.md).
-    Duplicate,
-    /// SP005 timeout: outcome unknown (NOTES.md).
-    Timeout,
-    /// SP006 insufficient balance (sandbox numbering).
+    /// SP001 TransactionFailure: outcome unknown, inquire (SDK `shouldInquireStatus`).
+    TransactionFailure,
+    /// SP002 GeneralFailure: says nothing about the transfer; never final.
+    GeneralFailure,
+    /// SP003 InsufficientBalance.
     InsufficientBalance,
-    /// SP007 invalid beneficiary account (sandbox numbering).
-    InvalidAccount,
-    /// SP008 transaction not found (sandbox numbering).
-    NotFound,
-    /// SP010 too many requests (sandbox numbering).
-    TooManyRequests,
-    /// SP011 unknown `account_id` (sandbox numbering).
-    UnknownAccount,
-    /// SP013 access token invalid or expired (NOTES.md).
+    /// SP004 DuplicateReferenceNumber: the provider already has it; inquire.
+    DuplicateReference,
+    /// SP005 Timeout: outcome unknown, inquire (SDK `shouldInquireStatus`).
+    Timeout,
+    /// SP006 ExceedBeneficiaryLimit.
+    ExceedBeneficiaryLimit,
+    /// SP007 ExceedAccountLimit.
+    ExceedAccountLimit,
+    /// SP008 InvalidReferenceNumber: our reference refused (a request-level no).
+    InvalidReference,
+    /// SP009 TransactionNotFound.
+    TransactionNotFound,
+    /// SP010 BeneficiaryAccountNotFound.
+    BeneficiaryAccountNotFound,
+    /// SP011 BeneficiaryVendorNotActive.
+    BeneficiaryVendorNotActive,
+    /// SP012 BadRequest.
+    BadRequest,
+    /// SP013 Unauthorized: refresh the token once (SDK `requiresTokenRefresh`).
     TokenInvalid,
+    /// SP014 NotFound (a route or resource, not a transaction).
+    NotFound,
+    /// SP015 Forbidden.
+    Forbidden,
+    /// SP016 SignatureInvalid.
+    SignatureInvalid,
+    /// SP017 UnauthorizedIp.
+    UnauthorizedIp,
+    /// SP018 ValidationError (HTTP 422).
+    ValidationError,
+    /// SP019 GeneralError: never final.
+    GeneralError,
+    /// SP020 MerchantAccountNotFound: our configured `account_id`.
+    MerchantAccountNotFound,
+    /// SP403 AccountCredentialRequired.
+    AccountCredentialRequired,
 }
 
 impl FromStr for SpCode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "SP000" => Ok(SpCode::Success),
-            "SP001" => Ok(SpCode::GeneralError),
-            "SP002" => Ok(SpCode::InvalidField),
-            "SP003" => Ok(SpCode::Unauthorized),
-            "SP004" => Ok(SpCode::Duplicate),
-            "SP005" => Ok(SpCode::Timeout),
-            "SP006" => Ok(SpCode::InsufficientBalance),
-            "SP007" => Ok(SpCode::InvalidAccount),
-            "SP008" => Ok(SpCode::NotFound),
-            "SP010" => Ok(SpCode::TooManyRequests),
-            "SP011" => Ok(SpCode::UnknownAccount),
-            "SP013" => Ok(SpCode::TokenInvalid),
-            other => Err(format!("unrecognised Singapay response_code {other:?}")),
-        }
+        use SpCode::*;
+        Ok(match s {
+            "SP000" => Success,
+            "SP001" => TransactionFailure,
+            "SP002" => GeneralFailure,
+            "SP003" => InsufficientBalance,
+            "SP004" => DuplicateReference,
+            "SP005" => Timeout,
+            "SP006" => ExceedBeneficiaryLimit,
+            "SP007" => ExceedAccountLimit,
+            "SP008" => InvalidReference,
+            "SP009" => TransactionNotFound,
+            "SP010" => BeneficiaryAccountNotFound,
+            "SP011" => BeneficiaryVendorNotActive,
+            "SP012" => BadRequest,
+            "SP013" => TokenInvalid,
+            "SP014" => NotFound,
+            "SP015" => Forbidden,
+            "SP016" => SignatureInvalid,
+            "SP017" => UnauthorizedIp,
+            "SP018" => ValidationError,
+            "SP019" => GeneralError,
+            "SP020" => MerchantAccountNotFound,
+            "SP403" => AccountCredentialRequired,
+            other => return Err(format!("unrecognised Singapay response_code {other:?}")),
+        })
     }
 }
 
-/// The inquiry-status call. Singapay codes carry no service part, so SP008 is the
-/// only "not found" there is.
+/// The inquiry-status call. Singapay codes carry no service part; SP009 is its
+/// "not found".
 pub const INQUIRY: CallKind = CallKind::Inquiry { services: &[] };
 
-/// Classify an answer: the code when known (exhaustive), else `success` and HTTP status.
-/// `SpCode::NotFound` is [`Verdict::NotFound`] on every call; a submission reads it
-/// as unknown ([`not_found_on_submission`]).
+/// Classify an answer. Precedence:
+/// 1. a transient HTTP status (429, 5xx) is never final, whatever the code says;
+/// 2. a published code (exhaustive, no wildcard);
+/// 3. otherwise the `success` flag and the HTTP status, conservatively; on an
+///    inquiry an unrecognised code is inconclusive (Unknown), never a failure.
+///
+/// `SpCode::TransactionNotFound` is [`Verdict::NotFound`] on every call; a
+/// submission reads it as unknown ([`not_found_on_submission`]).
 pub fn verdict(a: &SingapayAnswer, kind: CallKind) -> Verdict {
     let reason = || format!("{}: {}", a.code_or_http(), a.message_or_default());
     let refused = || Outcome::Refused {
@@ -178,39 +217,61 @@ pub fn verdict(a: &SingapayAnswer, kind: CallKind) -> Verdict {
         code: a.code_or_http(),
         message: a.message_or_default(),
     };
-    let outcome = match a.code.as_deref().map(str::parse::<SpCode>) {
-        Some(Ok(code)) => match code {
-            SpCode::Success => return Verdict::Accepted { in_progress: false },
-            SpCode::NotFound => return Verdict::NotFound,
-            SpCode::TokenInvalid => return Verdict::TokenRejected,
-            SpCode::GeneralError | SpCode::Timeout => unknown_or_retry(kind, reason()),
-            // "The provider already has this reference": inquire.
-            SpCode::Duplicate => Outcome::Unknown { reason: reason() },
-            // Our API key, client id or signature; our configured `account_id`
-            // (a path segment): refusals of the request, not of the transfer.
-            SpCode::Unauthorized | SpCode::UnknownAccount => refused(),
-            // An invalid field that is a header (X-Timestamp, X-Signature, …) is
-            // our clock or signing, not the body.
-            SpCode::InvalidField if a.message.as_deref().is_some_and(names_a_header) => refused(),
-            SpCode::InvalidField | SpCode::InsufficientBalance | SpCode::InvalidAccount => {
-                final_failure()
+    let code = a.code.as_deref().map(str::parse::<SpCode>);
+    let outcome = match (a.http_status, code) {
+        (_, Some(Ok(SpCode::TokenInvalid))) => return Verdict::TokenRejected,
+        // Transient answers: never a statement about the transfer.
+        (429, _) => Outcome::Retryable {
+            delay_hint: a.retry_after,
+            reason: reason(),
+        },
+        (500..=599, _) => unknown_or_retry(kind, reason()),
+        (_, Some(Ok(code))) => {
+            use SpCode::*;
+            match code {
+                Success => return Verdict::Accepted { in_progress: false },
+                TransactionNotFound => return Verdict::NotFound,
+                TokenInvalid => return Verdict::TokenRejected,
+                TransactionFailure | Timeout | GeneralFailure | GeneralError => {
+                    unknown_or_retry(kind, reason())
+                }
+                // "The provider already has this reference": inquire.
+                DuplicateReference => Outcome::Unknown { reason: reason() },
+                // Our credentials, signature, IP, configured account or reference
+                // format: refusals of the request, not of the transfer.
+                InvalidReference
+                | NotFound
+                | Forbidden
+                | SignatureInvalid
+                | UnauthorizedIp
+                | MerchantAccountNotFound
+                | AccountCredentialRequired => refused(),
+                // An invalid field that is a header (X-Timestamp, X-Signature, …) is
+                // our clock or signing, not the body.
+                BadRequest | ValidationError
+                    if a.message.as_deref().is_some_and(names_a_header) =>
+                {
+                    refused()
+                }
+                BadRequest
+                | ValidationError
+                | InsufficientBalance
+                | ExceedBeneficiaryLimit
+                | ExceedAccountLimit
+                | BeneficiaryAccountNotFound
+                | BeneficiaryVendorNotActive => final_failure(),
             }
-            SpCode::TooManyRequests => Outcome::Retryable {
-                delay_hint: a.retry_after,
-                reason: reason(),
-            },
+        }
+        (_, Some(Err(_))) if matches!(kind, CallKind::Inquiry { .. }) => Outcome::Unknown {
+            reason: format!("{} (unrecognised code on an inquiry)", reason()),
         },
         // No code we know: the `success` flag and the HTTP status decide.
-        Some(Err(_)) | None => match (a.http_status, a.success_flag()) {
+        (_, Some(Err(_)) | None) => match (a.http_status, a.success_flag()) {
             (200..=299, Some(true)) => return Verdict::Accepted { in_progress: false },
-            (429, _) => Outcome::Retryable {
-                delay_hint: a.retry_after,
-                reason: reason(),
-            },
             // A bare 4xx (a 401 still refused after the one token refresh, a
             // gateway's 403, a route's 404): nothing was said about the transfer.
             (400..=407 | 410..=428 | 430..=499, _) => refused(),
-            // 2xx without success=true, 1xx/3xx, 408, 409, 5xx, unreadable bodies.
+            // 2xx without success=true, 1xx/3xx, 408, 409, unreadable bodies.
             _ => unknown_or_retry(kind, format!("{} (no usable response)", reason())),
         },
     };
@@ -220,8 +281,7 @@ pub fn verdict(a: &SingapayAnswer, kind: CallKind) -> Verdict {
     })
 }
 
-/// SP008 "not found" answering a transfer: not a refusal of it (and its meaning is
-/// unconfirmed, M7). Inquire.
+/// SP009 "transaction not found" answering a transfer: not a refusal of it. Inquire.
 fn not_found_on_submission(a: &SingapayAnswer) -> Outcome {
     Outcome::Unknown {
         reason: format!(
@@ -267,16 +327,30 @@ pub fn token_result(a: &SingapayAnswer) -> Result<(String, Option<Duration>), Ou
 // v1.0 transfer (the seed document)
 // ---------------------------------------------------------------------------
 
-/// `POST /api/v1.0/disbursements/transfer/{account_id}`. No client reference exists
-/// in v1.0; `notes` carries the partnerReferenceNo so an operator (and the
-/// sandbox) can match a transfer whose answer was lost.
+/// `POST /api/v1.0/disbursements/transfer/{account_id}` (singapay-disbursement-transfer.txt).
+/// The document's body: `password` (optional, 12), `bank_account_number` (M,
+/// numeric), `notes` (optional, "Alphabetic"), `amount` (M; the sample sends the
+/// string `"11000.00"`), `currency` (optional; the sample `"IDR"`), `bank_swift_code`
+/// (M, 8; example `BBRINJA`). No client reference exists in v1.0: `notes` carries
+/// the producer's remark only when it is alphabetic (letters and spaces, as the
+/// sample `"lorem ipsum"`), never the partner reference (digits, hyphens). A lost
+/// answer is resolved by an operator (the lifecycle's NEEDS_REVIEW), never by a
+/// resend. `password` is not sent (kirim has no per-transfer password).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SingapayV1TransferRequest {
     pub amount: String,
     pub currency: String,
     pub bank_swift_code: String,
     pub bank_account_number: String,
-    pub notes: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+/// "Alphabetic" as the document's sample shows it: ASCII letters and single spaces.
+fn alphabetic(s: &str) -> bool {
+    !s.trim().is_empty()
+        && s.chars().all(|c| c.is_ascii_alphabetic() || c == ' ')
+        && !s.contains("  ")
 }
 
 pub fn v1_transfer_request(req: &TransferRequest) -> Result<SingapayV1TransferRequest, FieldError> {
@@ -287,12 +361,22 @@ pub fn v1_transfer_request(req: &TransferRequest) -> Result<SingapayV1TransferRe
         req.beneficiary.account_no.as_str(),
         34,
     )?;
+    let notes = match req.remark.as_deref().filter(|r| !r.is_empty()) {
+        None => None,
+        Some(r) if alphabetic(r) => Some(r.to_owned()),
+        Some(_) => {
+            return Err(FieldError::new(
+                "remark",
+                "Singapay v1.0 sends it as notes, which is Alphabetic: letters and spaces only",
+            ))
+        }
+    };
     Ok(SingapayV1TransferRequest {
         amount: req.amount.to_wire(),
         currency: "IDR".into(),
         bank_swift_code: req.beneficiary.bank_code.as_str().to_owned(),
         bank_account_number: req.beneficiary.account_no.as_str().to_owned(),
-        notes: req.partner_reference.as_str().to_owned(),
+        notes,
     })
 }
 
@@ -371,33 +455,43 @@ pub fn v1_transfer_outcome(a: &SingapayAnswer) -> Outcome {
 // v2.0 transfer and inquiry-status
 // ---------------------------------------------------------------------------
 
-/// The v2.0 transfer body. A JSON value, because it is sent in canonical form.
-/// `amount` is an integer number of rupiah, as in the public vectors.
+/// Singapay v2.0's published minimum transfer (public SDK `aliziodev/singapay-js`,
+/// `test/e2e/money-out.test.ts`: "The gateway enforces a 10,000 minimum; 5,000
+/// answers `422 amount`").
+pub const V2_MIN_AMOUNT: u64 = 10_000;
+
+/// The v2.0 transfer body, with the field names Singapay's public material shows
+/// (`aliziodev/singapay-js` `test/e2e/money-out.test.ts` sends `reference_number`,
+/// `amount` (an integer), `bank_account_number`, `bank_code` ("three digits or
+/// SWIFT"), and the SDK adds `account_id`; the Laravel sibling's documentation adds
+/// `notes`). A JSON value, because it is sent in canonical form.
 pub fn v2_transfer_body(req: &TransferRequest, account_id: &str) -> Result<Value, FieldError> {
     validate::mandatory("reference_number", req.partner_reference.as_str(), 64)?;
     validate::mandatory("account_id", account_id, 64)?;
     validate::mandatory("bank_code", req.beneficiary.bank_code.as_str(), 8)?;
     validate::digits(
-        "beneficiary_account_number",
+        "bank_account_number",
         req.beneficiary.account_no.as_str(),
         34,
     )?;
     validate::positive("amount", req.amount)?;
     let amount = whole_rupiah(req.amount)?;
+    if amount < V2_MIN_AMOUNT {
+        return Err(FieldError::new(
+            "amount",
+            "Singapay v2.0 takes at least 10000 (IDR)",
+        ));
+    }
     let mut body = json!({
         "reference_number": req.partner_reference.as_str(),
         "account_id": account_id,
         "bank_code": req.beneficiary.bank_code.as_str(),
-        "beneficiary_account_number": req.beneficiary.account_no.as_str(),
+        "bank_account_number": req.beneficiary.account_no.as_str(),
         "amount": amount,
     });
-    if !req.beneficiary.name.is_empty() {
-        validate::max_len("beneficiary_name", &req.beneficiary.name, 100)?;
-        body["beneficiary_name"] = json!(req.beneficiary.name);
-    }
     if let Some(r) = req.remark.as_deref().filter(|r| !r.is_empty()) {
         validate::max_len("remark", r, 100)?;
-        body["remark"] = json!(r);
+        body["notes"] = json!(r);
     }
     Ok(body)
 }

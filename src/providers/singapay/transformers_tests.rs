@@ -25,28 +25,43 @@ fn ans(status: u16, body: Value) -> SingapayAnswer {
     SingapayAnswer::new(status, None, Some(body))
 }
 
+/// The field names of the SDK's live test (`bank_account_number`, no
+/// `beneficiary_account_number`) and the Laravel documentation (`notes`, no `remark`).
 #[test]
-fn v2_body_matches_the_realistic_vector() {
+fn v2_body_uses_the_public_field_names() {
     let body = v2_transfer_body(&transfer("50000"), "01J5XW8LD0R6M9CJEXAMPLE01").unwrap();
     assert_eq!(
         super::super::signature::canonical_json(&body),
-        "{\"account_id\":\"01J5XW8LD0R6M9CJEXAMPLE01\",\"amount\":50000,\"bank_code\":\"014\",\"beneficiary_account_number\":\"1234567890\",\"reference_number\":\"TRX-2026-000001\",\"remark\":\"Payout gaji/BONUS\"}"
+        "{\"account_id\":\"01J5XW8LD0R6M9CJEXAMPLE01\",\"amount\":50000,\"bank_account_number\":\"1234567890\",\"bank_code\":\"014\",\"notes\":\"Payout gaji/BONUS\",\"reference_number\":\"TRX-2026-000001\"}"
     );
     let e = v2_transfer_body(&transfer("50000.50"), "a").unwrap_err();
     assert_eq!(e.field, "amount");
     assert!(e.rule.contains("whole rupiah"));
+    let e = v2_transfer_body(&transfer("5000"), "a").unwrap_err();
+    assert_eq!(e.field, "amount");
 }
 
 #[test]
 fn codes() {
     let cases = [
         (500, "SP001", "unknown"),
+        (400, "SP001", "unknown"),
         (409, "SP004", "unknown"),
         (504, "SP005", "unknown"),
-        (400, "SP002", "final_failure"),
+        (400, "SP005", "unknown"),
+        // SP002 GeneralFailure and SP019 GeneralError say nothing about the transfer.
+        (400, "SP002", "unknown"),
+        (400, "SP019", "unknown"),
+        (403, "SP003", "final_failure"),
         (403, "SP006", "final_failure"),
-        (404, "SP007", "final_failure"),
+        (403, "SP007", "final_failure"),
+        // SP010 BeneficiaryAccountNotFound: final, not "too many requests".
+        (404, "SP010", "final_failure"),
+        (422, "SP018", "final_failure"),
+        // A transient HTTP status is never final, whatever the code.
         (429, "SP010", "retryable"),
+        (429, "SP003", "retryable"),
+        (503, "SP018", "unknown"),
         (401, "SP013", "retryable"),
     ];
     for (http, code, label) in cases {
@@ -58,8 +73,11 @@ fn codes() {
     }
     let a = ans(
         404,
-        json!({"success": false, "response_code": "SP008", "data": {"transaction_status": {"code": "07"}}}),
+        json!({"success": false, "response_code": "SP009", "data": {"transaction_status": {"code": "07"}}}),
     );
+    assert_eq!(v2_inquiry_outcome(&a), Outcome::NotFound);
+    // SP009 TransactionNotFound without a status code: not found, never failed.
+    let a = ans(404, json!({"success": false, "response_code": "SP009"}));
     assert_eq!(v2_inquiry_outcome(&a), Outcome::NotFound);
     // Unparsable body on a transfer: unknown.
     assert_eq!(
@@ -120,11 +138,37 @@ fn v1_seed_example_nested_envelope() {
         json!({"status": 401, "success": false, "error": {"code": 401, "message": "Unauthorized partner, please sign in"}}),
     );
     assert!(err.wants_new_token());
-    let body = v1_transfer_request(&transfer("11000")).unwrap();
+    // `transfer()`'s remark has a slash, which v1.0's Alphabetic `notes` refuses:
+    // without a remark there are no notes.
+    let mut bare = transfer("11000");
+    bare.remark = None;
+    let body = v1_transfer_request(&bare).unwrap();
     assert_eq!(
         serde_json::to_string(&body).unwrap(),
-        r#"{"amount":"11000.00","currency":"IDR","bank_swift_code":"014","bank_account_number":"1234567890","notes":"TRX-2026-000001"}"#
+        r#"{"amount":"11000.00","currency":"IDR","bank_swift_code":"014","bank_account_number":"1234567890"}"#
     );
+    let mut t = transfer("11000");
+    t.remark = Some("lorem ipsum".into());
+    let body = v1_transfer_request(&t).unwrap();
+    assert_eq!(body.notes.as_deref(), Some("lorem ipsum"));
+}
+
+/// v1's `notes` is "Alphabetic": never the partner reference, and a remark with
+/// digits or punctuation is refused at the door, named.
+#[test]
+fn v1_notes_are_alphabetic() {
+    let mut t = transfer("11000");
+    t.remark = None;
+    let body = v1_transfer_request(&t).unwrap();
+    assert_eq!(body.notes, None, "never the partner reference");
+    for bad in ["TRX-2026-000001", "Payout gaji/BONUS", "two  spaces", " "] {
+        t.remark = Some(bad.into());
+        let e = v1_transfer_request(&t).map(|b| b.notes).unwrap_err();
+        assert_eq!(e.field, "remark", "{bad:?}");
+    }
+    t.remark = Some("Payout gaji BONUS".into());
+    let body = v1_transfer_request(&t).unwrap();
+    assert_eq!(body.notes.as_deref(), Some("Payout gaji BONUS"));
 }
 
 #[test]
@@ -138,7 +182,7 @@ fn token_answer() {
         ("t".into(), Some(Duration::from_secs(900)))
     );
     // The token call refused: our credentials, not a failed transfer.
-    let bad = ans(401, json!({"success": false, "response_code": "SP003"}));
+    let bad = ans(401, json!({"success": false, "response_code": "SP016"}));
     assert_eq!(token_result(&bad).unwrap_err().label(), "refused");
     let bare = ans(401, json!({"success": false}));
     assert_eq!(token_result(&bare).unwrap_err().label(), "refused");
@@ -147,11 +191,12 @@ fn token_answer() {
 #[test]
 fn refused_requests_on_a_transfer() {
     for (http, code, message) in [
-        (401, "SP003", "Unauthorized"),
-        (404, "SP011", "Unknown account_id"),
-        (400, "SP002", "Invalid X-Signature"),
-        (400, "SP002", "x-timestamp is mandatory"),
-        (400, "SP002", "Missing Authorization"),
+        (401, "SP016", "Signature invalid"),
+        (404, "SP020", "Merchant account not found"),
+        (403, "SP017", "Unauthorized IP"),
+        (400, "SP012", "Invalid X-Signature"),
+        (422, "SP018", "x-timestamp is mandatory"),
+        (400, "SP012", "Missing Authorization"),
     ] {
         let a = ans(
             http,
@@ -189,8 +234,8 @@ fn refused_requests_on_a_transfer() {
     }
     // The business answers stay final.
     let body = ans(
-        400,
-        json!({"success": false, "response_code": "SP002", "response_message": "amount is mandatory"}),
+        422,
+        json!({"success": false, "response_code": "SP018", "response_message": "amount is mandatory"}),
     );
     assert_eq!(v2_transfer_outcome(&body).label(), "final_failure");
     let funds = ans(403, json!({"success": false, "response_code": "SP006"}));
@@ -201,8 +246,8 @@ fn refused_requests_on_a_transfer() {
             message: "(no response_message)".into()
         }
     );
-    // SP008 on a transfer is no refusal of it: inquire.
-    let nf = ans(404, json!({"success": false, "response_code": "SP008"}));
+    // SP009 on a transfer is no refusal of it: inquire.
+    let nf = ans(404, json!({"success": false, "response_code": "SP009"}));
     assert_eq!(v2_transfer_outcome(&nf).label(), "unknown");
     assert_eq!(v1_transfer_outcome(&nf).label(), "unknown");
 }
@@ -210,11 +255,11 @@ fn refused_requests_on_a_transfer() {
 #[test]
 fn no_request_level_no_fails_the_transfer_on_an_inquiry() {
     for (http, code) in [
-        (401, "SP003"),
-        (400, "SP002"),
+        (401, "SP016"),
+        (422, "SP018"),
         (403, "SP006"),
-        (404, "SP007"),
-        (404, "SP011"),
+        (404, "SP010"),
+        (404, "SP020"),
     ] {
         let a = ans(http, json!({"success": false, "response_code": code}));
         assert_eq!(
@@ -230,12 +275,20 @@ fn no_request_level_no_fails_the_transfer_on_an_inquiry() {
         let o = v2_inquiry_outcome(&SingapayAnswer::new(status, None, None));
         assert_eq!(o.label(), "refused", "HTTP {status}");
     }
-    for (status, code) in [(500, "SP001"), (504, "SP005"), (429, "SP010")] {
+    for (status, code) in [
+        (500, "SP001"),
+        (504, "SP005"),
+        (429, "SP010"),
+        (400, "SP002"),
+    ] {
         let a = ans(status, json!({"success": false, "response_code": code}));
         assert_eq!(v2_inquiry_outcome(&a).label(), "retryable", "{code}");
     }
-    let nf = ans(404, json!({"success": false, "response_code": "SP008"}));
+    let nf = ans(404, json!({"success": false, "response_code": "SP009"}));
     assert_eq!(v2_inquiry_outcome(&nf), Outcome::NotFound);
+    // An unrecognised code on an inquiry is inconclusive.
+    let odd = ans(404, json!({"success": false, "response_code": "SP099"}));
+    assert_eq!(v2_inquiry_outcome(&odd).label(), "unknown");
     // Only the transaction's status finalises.
     let failed = ans(
         200,

@@ -12,36 +12,45 @@
 //! date in Asia/Jakarta (the day before and after are accepted too, for clocks near
 //! midnight); body `{"grant_type":"client_credentials"}` (`grantType` accepted).
 //!
-//! **v1.0 transfer**: headers `X-PARTNER-ID`, `Authorization: Bearer …`, `Accept:
-//! application/json`; no request signature, no client reference. Bookings are
-//! indexed by `notes` (put the partnerReferenceNo there), and every call books again.
+//! **v1.0 transfer** (singapay-disbursement-transfer.txt, the seed document):
+//! headers `X-PARTNER-ID`, `Authorization: Bearer …`, `Accept: application/json`
+//! (all "Mandatory" there); no request signature, no client reference. Each call
+//! books a new transaction keyed by the `transaction_id` the sandbox issues (the
+//! document's response field; it gives the request no reference of its own), so a
+//! resend books again, as the real v1.0 would. `notes` must be Alphabetic.
 //!
-//! **v2.0**: headers `X-PARTNER-ID`, `Authorization: Bearer …`, `X-Timestamp` (unix
+//! **v2.0** (not in the seed document; Singapay's public SDK `aliziodev/singapay-js`):
+//! headers `X-PARTNER-ID`, `Authorization: Bearer …`, `X-Timestamp` (unix
 //! seconds) and `X-Signature` = lowerhex(HMAC-SHA512(clientSecret,
 //! `METHOD:path?query:token:sha256hex(canonical_json(body)):X-Timestamp`)); see
 //! [`v2_signature`] and [`super::canonical_json`]. The path is the one received
-//! minus `unsigned_path_prefix` (default none: `/singapay/api/v2.0/...`).
+//! minus `unsigned_path_prefix` (default none: `/singapay/api/v2.0/...`). Body
+//! `reference_number`, `account_id`, `bank_code`, `bank_account_number`, integer
+//! `amount` ≥ 10,000, optional `notes` (SDK `test/e2e/money-out.test.ts`; a
+//! `beneficiary_account_number` or `bank_swift_code` is refused SP018 there too).
 //!
 //! **Envelope** (both versions): success `{"status":200,"success":true,
 //! "response_code":"SP000","response_message":"Success","data":{…}}`; errors
 //! `{"status":H,"success":false,"response_code":"SPxxx","response_message":M,
-//! "error":{"code":H,"message":M}}`. Codes (SP001/SP005/SP013 are from NOTES.md,
-//! the rest are the sandbox's own numbering):
+//! "error":{"code":H,"message":M}}`. Codes carry the meanings Singapay publishes
+//! (SDK `src/response-code.ts`); the HTTP statuses are the sandbox's choice except
+//! 422 for SP018 (SDK e2e test) and 401 for the document's unauthorized example.
 //!
-//! | code | HTTP | meaning | client action |
+//! | code | HTTP | meaning ([P]) | sandbox uses it for |
 //! |---|---|---|---|
-//! | SP000 | 200 | success | record |
-//! | SP001 | 500 | general error | outcome unknown: inquire |
-//! | SP002 | 400 | invalid or missing field (message names it) | final failure |
-//! | SP003 | 401 | unauthorized: API key, client id or signature | final failure, alert |
-//! | SP004 | 409 | duplicate `reference_number` | inquire |
-//! | SP005 | 504 | timeout | outcome unknown: inquire |
-//! | SP006 | 403 | insufficient balance | final failure |
-//! | SP007 | 404 | invalid beneficiary account | final failure |
-//! | SP008 | 404 | transaction not found (`transaction_status.code` 07) | not received |
-//! | SP010 | 429 | too many requests | back off, retry |
-//! | SP011 | 404 | unknown `account_id` | final failure |
-//! | SP013 | 401 | access token invalid or expired | refresh token, retry |
+//! | SP000 | 200 | Success | success |
+//! | SP001 | 500 | TransactionFailure | injected 500 |
+//! | SP003 | 403 | InsufficientBalance | balance below amount + fee |
+//! | SP004 | 409 | DuplicateReferenceNumber | v2 `reference_number` seen before |
+//! | SP005 | 504 | Timeout | injected 504 |
+//! | SP009 | 404 | TransactionNotFound | inquiry for an unknown reference (code 07) |
+//! | SP010 | 404 | BeneficiaryAccountNotFound | the invalid-account magic number |
+//! | SP013 | 401 | Unauthorized (token) | missing, unknown or expired token |
+//! | SP015 | 403 | Forbidden | wrong `X-PARTNER-ID` / client id |
+//! | SP016 | 401 | SignatureInvalid | token or v2 signature does not verify |
+//! | SP018 | 422 | ValidationError | a missing or malformed field (message names it) |
+//! | SP019 | 429 | GeneralError | injected 429 (no published too-many-requests code) |
+//! | SP020 | 404 | MerchantAccountNotFound | unknown `account_id` |
 
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
@@ -110,15 +119,18 @@ impl SpError {
     fn field(p: FieldProblem) -> SpError {
         match p {
             FieldProblem::Missing(f) => {
-                SpError::new(400, "SP002", format!("Missing mandatory field {f}"))
+                SpError::new(422, "SP018", format!("Missing mandatory field {f}"))
             }
             FieldProblem::Invalid(f) => {
-                SpError::new(400, "SP002", format!("Invalid field format {f}"))
+                SpError::new(422, "SP018", format!("Invalid field format {f}"))
             }
         }
     }
-    fn unauthorized(message: &str) -> SpError {
-        SpError::new(401, "SP003", message)
+    fn forbidden(message: &str) -> SpError {
+        SpError::new(403, "SP015", message)
+    }
+    fn bad_signature() -> SpError {
+        SpError::new(401, "SP016", "Invalid signature")
     }
 }
 
@@ -143,10 +155,10 @@ fn error_response(http: u16, code: &str, message: &str, data: Option<Value>) -> 
     (status, Json(body)).into_response()
 }
 
-/// Injected faults in the Singapay envelope (429 → SP010, 500 → SP001, 504 → SP005).
+/// Injected faults in the Singapay envelope (429 → SP019, 500 → SP001, 504 → SP005).
 pub(crate) fn fault_response(http: u16, message: &str) -> Response {
     let code = match http {
-        429 => "SP010",
+        429 => "SP019",
         504 => "SP005",
         _ => "SP001",
     };
@@ -235,7 +247,7 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
     let sig = header(&headers, "X-Signature")
         .ok_or_else(|| SpError::field(FieldProblem::Missing("X-Signature".into())))?;
     if !eq_ct(api_key, creds.api_key.expose()) || client != c.client_id {
-        return Err(SpError::unauthorized("Invalid credentials"));
+        return Err(SpError::forbidden("Invalid credentials"));
     }
     let today = state.now().date_naive();
     let secret = creds.client_secret.expose();
@@ -250,10 +262,10 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
         verify_hex(secret, &msg, sig)
     });
     if !valid {
-        return Err(SpError::unauthorized("Invalid signature"));
+        return Err(SpError::bad_signature());
     }
     let parsed: Value = serde_json::from_slice(&body)
-        .map_err(|_| SpError::new(400, "SP002", "Body is not JSON"))?;
+        .map_err(|_| SpError::new(422, "SP018", "Body is not JSON"))?;
     let grant = parsed.get("grant_type").or_else(|| parsed.get("grantType"));
     match grant {
         Some(Value::String(g)) if g == "client_credentials" => {}
@@ -286,7 +298,7 @@ fn check_key_and_token<'h>(state: &Books, headers: &'h HeaderMap) -> Result<&'h 
         TokenError::Unknown => SpError::new(401, "SP013", "Invalid access token"),
     })?;
     if !eq_ct(api_key, state.creds.singapay.api_key.expose()) {
-        return Err(SpError::unauthorized("Unauthorized partner"));
+        return Err(SpError::forbidden("Unauthorized partner"));
     }
     Ok(token)
 }
@@ -313,7 +325,7 @@ fn gate_v2(
     let parsed: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        serde_json::from_slice(body).map_err(|_| SpError::new(400, "SP002", "Body is not JSON"))?
+        serde_json::from_slice(body).map_err(|_| SpError::new(422, "SP018", "Body is not JSON"))?
     };
     let full = uri
         .path_and_query()
@@ -325,17 +337,17 @@ fn gate_v2(
         .unwrap_or(full);
     let message = v2_string_to_sign(method.as_str(), endpoint, token, &parsed, ts);
     if !verify_hex(state.creds.singapay.client_secret.expose(), &message, sig) {
-        return Err(SpError::unauthorized("Invalid signature"));
+        return Err(SpError::bad_signature());
     }
     if !parsed.is_object() {
-        return Err(SpError::new(400, "SP002", "Body is not a JSON object"));
+        return Err(SpError::new(422, "SP018", "Body is not a JSON object"));
     }
     Ok(parsed)
 }
 
 fn check_account(state: &Books, account_id: &str) -> Result<(), SpError> {
     if account_id != state.cfg.singapay.account_id {
-        return Err(SpError::new(404, "SP011", "Account not found"));
+        return Err(SpError::new(404, "SP020", "Merchant account not found"));
     }
     Ok(())
 }
@@ -343,7 +355,7 @@ fn check_account(state: &Books, account_id: &str) -> Result<(), SpError> {
 fn book_error(e: BookError) -> SpError {
     match e {
         BookError::Duplicate => SpError::new(409, "SP004", "Duplicate reference_number"),
-        BookError::InsufficientFunds => SpError::new(403, "SP006", "Insufficient balance"),
+        BookError::InsufficientFunds => SpError::new(403, "SP003", "Insufficient balance"),
     }
 }
 
@@ -405,30 +417,42 @@ async fn transfer_v1(
 ) -> Reply {
     check_key_and_token(&state, &headers)?;
     if !header(&headers, "Accept").is_some_and(|a| a.contains("application/json")) {
+        // [D] header table: `Accept | application/json | Mandatory`.
         return Err(SpError::new(
-            400,
-            "SP002",
+            422,
+            "SP018",
             "Invalid field format Accept (must be application/json)",
         ));
     }
     check_account(&state, &account_id)?;
     let parsed: Value = serde_json::from_slice(&body)
-        .map_err(|_| SpError::new(400, "SP002", "Body is not JSON"))?;
+        .map_err(|_| SpError::new(422, "SP018", "Body is not JSON"))?;
     let o = Obj::root(&parsed).map_err(SpError::field)?;
+    // [D] `password | Alphanumeric | - | 12`: optional, at most 12.
     o.opt("password", 12).map_err(SpError::field)?;
+    // [D] `bank_account_number | Numeric | Mandatory`.
     let account = o.req("bank_account_number", 34).map_err(SpError::field)?;
     if !digits(account) {
         return Err(SpError::field(FieldProblem::Invalid(
             "bank_account_number".into(),
         )));
     }
+    // [D] `notes | Alphabetic | -`; the sample is "lorem ipsum": letters and spaces.
     let notes = o.opt("notes", 255).map_err(SpError::field)?;
+    if notes.is_some_and(|n| !n.chars().all(|c| c.is_ascii_alphabetic() || c == ' ')) {
+        return Err(SpError::field(FieldProblem::Invalid("notes".into())));
+    }
+    // [D] `amount | Numeric | Mandatory`; the sample sends the string "11000.00".
     let amount = o.number_or_string("amount").map_err(SpError::field)?;
+    // [D] `currency | Alphabetic | -`; the sample "IDR".
     o.opt_one_of("currency", &["IDR"]).map_err(SpError::field)?;
+    // [D] `bank_swift_code | … | Mandatory | 8`.
     let swift = o.req("bank_swift_code", 8).map_err(SpError::field)?;
     if account == magic::INVALID_ACCOUNT {
-        return Err(SpError::new(404, "SP007", "Invalid beneficiary account"));
+        return Err(SpError::new(404, "SP010", "Beneficiary account not found"));
     }
+    // No client reference in [D]: the booking is keyed by the transaction id the
+    // sandbox issues, so every call books again.
     let booking = new_booking(
         &state,
         Kind::TransferV1,
@@ -438,10 +462,7 @@ async fn transfer_v1(
         amount,
         json!({"notes": notes}),
     );
-    let reference = match notes {
-        Some(n) => n.to_owned(),
-        None => booking.provider_reference.clone(),
-    };
+    let reference = booking.provider_reference.clone();
     let plan = state.plan_for(P, &reference, account);
     let b = state
         .book(
@@ -496,9 +517,9 @@ pub(crate) fn v2_data(b: &Booking, account_id: &str) -> Value {
         "amount": {"value": wire(b.amount), "currency": "IDR"},
         "fee": {"value": wire(b.fee), "currency": "IDR"},
         "bank_code": b.beneficiary_bank_code,
-        "beneficiary_account_number": b.beneficiary_account_no,
-        "beneficiary_account_name": b.beneficiary_name,
-        "remark": b.extra.get("remark"),
+        "bank_account_number": b.beneficiary_account_no,
+        "bank_account_name": b.beneficiary_name,
+        "notes": b.extra.get("remark"),
         "created_at": b.created_at.timestamp_millis(),
         "processed_at": b.final_at.map(|t| t.timestamp_millis()),
     })
@@ -517,20 +538,36 @@ async fn transfer_v2(
     let reference = o.req("reference_number", 64).map_err(SpError::field)?;
     let account_id = o.req("account_id", 64).map_err(SpError::field)?;
     let bank = o.req("bank_code", 8).map_err(SpError::field)?;
-    let account = o
-        .req("beneficiary_account_number", 34)
-        .map_err(SpError::field)?;
+    // [P] SDK e2e test: `bank_account_number` (a `bank_swift_code` is refused SP018).
+    let account = o.req("bank_account_number", 34).map_err(SpError::field)?;
     if !digits(account) {
         return Err(SpError::field(FieldProblem::Invalid(
-            "beneficiary_account_number".into(),
+            "bank_account_number".into(),
         )));
     }
-    let amount = o.number_or_string("amount").map_err(SpError::field)?;
-    let remark = o.opt("remark", 100).map_err(SpError::field)?;
-    o.opt("beneficiary_name", 100).map_err(SpError::field)?;
+    if parsed.get("bank_swift_code").is_some() || parsed.get("beneficiary_account_number").is_some()
+    {
+        return Err(SpError::new(422, "SP018", "Unknown field for transfer"));
+    }
+    // [P] "The gateway enforces a 10,000 minimum; 5,000 answers `422 amount`";
+    // the SDK sends a plain integer.
+    let amount = match parsed.get("amount") {
+        Some(Value::Number(n)) if n.as_u64().is_some() => {
+            Decimal::from(n.as_u64().map_or(0, |v| v))
+        }
+        None | Some(Value::Null) => {
+            return Err(SpError::field(FieldProblem::Missing("amount".into())))
+        }
+        Some(_) => return Err(SpError::field(FieldProblem::Invalid("amount".into()))),
+    };
+    if amount < Decimal::from(10_000u64) {
+        return Err(SpError::new(422, "SP018", "amount must be at least 10000"));
+    }
+    // [P] Laravel documentation: optional `notes`.
+    let remark = o.opt("notes", 100).map_err(SpError::field)?;
     check_account(&state, account_id)?;
     if account == magic::INVALID_ACCOUNT {
-        return Err(SpError::new(404, "SP007", "Invalid beneficiary account"));
+        return Err(SpError::new(404, "SP010", "Beneficiary account not found"));
     }
     let booking = new_booking(
         &state,
@@ -545,7 +582,8 @@ async fn transfer_v2(
     Ok(ok(v2_data(&b, account_id)))
 }
 
-/// v2.0 inquiry-status by `reference_number`; unknown → 404 SP008 with code 07.
+/// v2.0 inquiry-status by `reference_number`; unknown → 404 SP009
+/// (TransactionNotFound, SDK `src/response-code.ts`) with code 07 ([N]).
 async fn inquiry_status(
     State(state): State<AppState>,
     Path(account_id): Path<String>,
@@ -562,7 +600,7 @@ async fn inquiry_status(
         Some(b) => Ok(ok(v2_data(&b, &account_id))),
         None => Ok(error_response(
             404,
-            "SP008",
+            "SP009",
             "Transaction not found",
             Some(json!({
                 "reference_number": reference,

@@ -74,6 +74,13 @@ pub async fn sandbox(tune: impl FnOnce(&mut SandboxConfig)) -> SandboxHandle {
 pub fn point_at(settings: &mut Settings, sandbox: &SandboxHandle) {
     let p = &mut settings.providers;
     kirim::sandbox::point_providers_at(p, sandbox);
+    // The shared end-to-end tests tell one story for every provider: a status
+    // inquiry settles a payout, and the sandbox's booking counter, keyed by the
+    // partner reference, proves it was paid once. Singapay v1.0 (the default, the
+    // seed document) has neither a status inquiry nor a client reference, so these
+    // tests pin v2 as the demo does; v1.0 has its own tests
+    // (`providers::singapay`, `pipeline::singapay_v1_*`).
+    p.set("singapay", "api_version", "v2");
     let names: Vec<String> = p.names().map(str::to_owned).collect();
     for name in &names {
         p.set(name, "request_timeout_ms", 2_000u64);
@@ -339,6 +346,8 @@ pub fn worker_env(
             "KIRIM_PROVIDERS__SINGAPAY__BASE_URL".into(),
             sandbox.url("/singapay"),
         ),
+        // As in `point_at`: the shared stories need Singapay's v2.0 inquiry.
+        ("KIRIM_PROVIDERS__SINGAPAY__API_VERSION".into(), "v2".into()),
     ];
     let defaults = [
         ("KIRIM_PROVIDERS__IFORTEPAY__REQUEST_TIMEOUT_MS", "2000"),

@@ -116,6 +116,8 @@ async fn a_closed_fence_sends_nothing_for_any_provider() {
     let mut env = spawn().await;
     let i = env.ifortepay();
     let n = env.nicepay();
+    // v2.0 first (reference-keyed bookings, an inquiry); v1.0, the default, below.
+    env.sgp.api_version = kirim::providers::singapay::SingapayApiVersion::V2;
     let s = env.singapay();
 
     // Each request is tried behind a closed fence, then sent again unchanged (same
@@ -183,7 +185,8 @@ async fn a_closed_fence_sends_nothing_for_any_provider() {
     assert_eq!(label(&ex), "success", "{ex:?}");
     assert_eq!(env.booked("ifortepay", "FENCE-DD-1").await, 1);
 
-    // Singapay v1.0 (no client reference: the sandbox books by `notes`).
+    // Singapay v1.0 (no client reference: the sandbox books by the transaction id
+    // it issues, so a request that never arrived leaves no record at all).
     env.sgp.api_version = kirim::providers::singapay::SingapayApiVersion::V1;
     let s1 = env.singapay();
     let fence = TestFence::closed();
@@ -203,7 +206,10 @@ async fn a_closed_fence_sends_nothing_for_any_provider() {
 
 #[tokio::test]
 async fn a_fence_closing_during_a_token_refresh_stops_the_resend() {
-    let env = spawn().await;
+    let mut env = spawn().await;
+    // The resend after a refresh is the same for v1.0 and v2.0; v2.0's bookings
+    // are keyed by the reference this test checks.
+    env.sgp.api_version = kirim::providers::singapay::SingapayApiVersion::V2;
     let i = env.ifortepay();
     let s = env.singapay();
     // Warm the token caches (and the iFortepay profile check).

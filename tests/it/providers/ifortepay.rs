@@ -422,6 +422,8 @@ async fn validation_errors_name_field_and_rule_and_send_nothing() {
     env.ifp.http.base_url = format!("http://{addr}");
     env.ncp.http.base_url = format!("http://{addr}");
     env.sgp.http.base_url = format!("http://{addr}");
+    // Whole rupiah is a v2.0 rule (v1.0 sends the amount as "11000.00").
+    env.sgp.api_version = kirim::providers::singapay::SingapayApiVersion::V2;
     let i = env.ifortepay();
     let n = env.nicepay();
     let s = env.singapay();

@@ -180,7 +180,8 @@ fn transfer(reference: &str, account: &str, amount: u64) -> TransferRequest {
             phone: None,
             address: None,
         },
-        remark: Some("Payout Nov 2026".into()),
+        // Letters and spaces: Singapay v1.0's `notes` is Alphabetic.
+        remark: Some("Payout November".into()),
         external_id: ext(),
         transaction_date: kirim::snap::timestamp::now(),
         fence: Default::default(),

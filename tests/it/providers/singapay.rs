@@ -4,12 +4,9 @@ use super::*;
 
 #[tokio::test]
 async fn singapay_v2_transfer_inquiry_and_duplicate() {
-    let env = spawn().await;
+    let mut env = spawn().await;
+    env.sgp.api_version = kirim::providers::singapay::SingapayApiVersion::V2;
     let c = env.singapay();
-    assert_eq!(
-        c.api_version(),
-        kirim::providers::singapay::SingapayApiVersion::V2
-    );
     let req = transfer("SP-OK-1", magic::ALWAYS_SUCCESS, 50_000);
     let ex = c.transfer(&req).await.unwrap();
     assert_eq!(label(&ex), "in_progress", "{ex:?}");
@@ -36,7 +33,8 @@ async fn singapay_v2_transfer_inquiry_and_duplicate() {
         .transfer(&transfer("SP-INV-1", magic::INVALID_ACCOUNT, 50_000))
         .await
         .unwrap();
-    assert!(matches!(&inv.outcome, Outcome::FinalFailure { code, .. } if code == "SP007"));
+    // SP010 BeneficiaryAccountNotFound (Singapay's published meaning): final.
+    assert!(matches!(&inv.outcome, Outcome::FinalFailure { code, .. } if code == "SP010"));
     let cx = c
         .transfer(&transfer("SP-CXL-1", magic::ALWAYS_CANCEL, 50_000))
         .await
@@ -54,7 +52,8 @@ async fn singapay_v2_transfer_inquiry_and_duplicate() {
 
 #[tokio::test]
 async fn singapay_faults_and_token_refresh() {
-    let env = spawn().await;
+    let mut env = spawn().await;
+    env.sgp.api_version = kirim::providers::singapay::SingapayApiVersion::V2;
     let c = env.singapay();
     let cases = [
         ("error_500_after", "unknown", 1),
@@ -96,25 +95,75 @@ async fn singapay_faults_and_token_refresh() {
     ));
 }
 
+/// The documented v1.0 is the default (config/default.toml).
 #[tokio::test]
-async fn singapay_v1_transfer_as_the_seed_describes() {
-    let mut env = spawn().await;
-    env.sgp.api_version = kirim::providers::singapay::SingapayApiVersion::V1;
+async fn singapay_v1_is_the_default_and_books_by_transaction_id() {
+    let env = spawn().await;
     let c = env.singapay();
-    let req = transfer("SP-V1-1", OK_ACCOUNT, 11_000);
+    assert_eq!(
+        c.api_version(),
+        kirim::providers::singapay::SingapayApiVersion::V1
+    );
+    let v1 = |reference: &str| {
+        let mut t = transfer(reference, OK_ACCOUNT, 11_000);
+        t.remark = Some("Payout November".into());
+        t
+    };
+    let req = v1("SP-V1-1");
     let ex = c.transfer(&req).await.unwrap();
     assert_eq!(label(&ex), "in_progress", "{ex:?}");
-    assert!(ex.reference().is_some());
-    // v1.0 carries the reference only in `notes`; the sandbox books by it.
-    assert_eq!(env.booked("singapay", "SP-V1-1").await, 1);
+    let id = ex.reference().map(str::to_owned).expect("transaction id");
+    // No client reference in v1.0: the partner reference is not sent as `notes`
+    // ("Alphabetic"); the sandbox books by the transaction id it issued.
+    assert_eq!(env.booked("singapay", "SP-V1-1").await, 0);
+    assert_eq!(env.booked("singapay", &id).await, 1);
     assert!(matches!(
         c.transfer_status(&status_query(&req, &ex)).await,
         Err(ProviderError::Unsupported { .. })
     ));
     env.fault("singapay.transfer_v1", "error_500_after").await;
-    let ex = c
-        .transfer(&transfer("SP-V1-2", OK_ACCOUNT, 11_000))
-        .await
-        .unwrap();
+    let ex = c.transfer(&v1("SP-V1-2")).await.unwrap();
     assert_eq!(label(&ex), "unknown");
+    // 429 is never final.
+    env.fault("singapay.transfer_v1", "too_many_requests").await;
+    let ex = c.transfer(&v1("SP-V1-3")).await.unwrap();
+    assert_eq!(label(&ex), "retryable", "{ex:?}");
+}
+
+/// kirim's v1.0 request has the field set, JSON types and header set of the
+/// document's sample (tests/fixtures/singapay_v1_transfer_request.json), minus the
+/// optional `password`.
+#[test]
+fn singapay_v1_request_matches_the_documented_sample() {
+    use kirim::providers::singapay::transformers::v1_transfer_request;
+    let sample: serde_json::Value = serde_json::from_str(include_str!(
+        "../../fixtures/singapay_v1_transfer_request.json"
+    ))
+    .expect("fixture is JSON");
+    let mut req = transfer("SP-V1-DOC", "63434554", 11_000);
+    req.remark = Some("lorem ipsum".into());
+    let ours = serde_json::to_value(v1_transfer_request(&req).expect("valid")).expect("json");
+    let (doc, ours) = (
+        sample.as_object().expect("object"),
+        ours.as_object().expect("object"),
+    );
+    let kind = |v: &serde_json::Value| match v {
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::Bool(_) => "bool",
+        serde_json::Value::Null => "null",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    };
+    let doc_fields: std::collections::BTreeMap<_, _> = doc
+        .iter()
+        .filter(|(k, _)| k.as_str() != "password")
+        .map(|(k, v)| (k.clone(), kind(v)))
+        .collect();
+    let our_fields: std::collections::BTreeMap<_, _> =
+        ours.iter().map(|(k, v)| (k.clone(), kind(v))).collect();
+    assert_eq!(our_fields, doc_fields);
+    assert_eq!(ours["amount"], doc["amount"]);
+    assert_eq!(ours["currency"], doc["currency"]);
+    assert_eq!(ours["notes"], doc["notes"]);
 }

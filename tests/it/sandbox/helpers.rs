@@ -575,9 +575,9 @@ impl Singa {
             "reference_number": reference,
             "account_id": self.account_id,
             "bank_code": "014",
-            "beneficiary_account_number": account,
+            "bank_account_number": account,
             "amount": 50000,
-            "remark": "Payout gaji/BONUS",
+            "notes": "Payout gaji/BONUS",
         })
     }
 }
@@ -681,12 +681,31 @@ pub fn verify_nicepay(_url: &str, h: &HeaderMap, _body: &str) -> bool {
 }
 
 /// Singapay webhook check with own HMAC and canonical JSON.
+/// Singapay's webhook scheme as its public SDK verifies it (`aliziodev/singapay-js`,
+/// `src/webhooks/verify.ts`), written here independently of kirim:
+/// lowerhex HMAC-SHA512(clientSecret, `POST:{callback path}:{bearer token}:
+/// sha256hex(body):X-Timestamp`), the body hash over the sorted-key form (the
+/// sandbox's bodies carry no empty object, so that is the PHP-normalised form) or
+/// the raw bytes.
 pub fn verify_singapay(url: &str, h: &HeaderMap, body: &str) -> bool {
     let v: Value = serde_json::from_str(body).unwrap();
-    let msg = format!(
-        "{url}:{}:{}",
+    let u = reqwest::Url::parse(url).unwrap();
+    let endpoint = match u.query() {
+        Some(q) => format!("{}?{q}", u.path()),
+        None => u.path().to_owned(),
+    };
+    let authorization = hdr(h, "Authorization");
+    let Some(token) = authorization.strip_prefix("Bearer ") else {
+        return false;
+    };
+    let ts = hdr(h, "X-Timestamp");
+    let secret = read_secret("singapay_client_secret");
+    [
         sha256_hex(canonical(&v).as_bytes()),
-        hdr(h, "X-Timestamp")
-    );
-    hmac_hex(&read_secret("singapay_client_secret"), &msg) == hdr(h, "X-Signature")
+        sha256_hex(body.as_bytes()),
+    ]
+    .iter()
+    .any(|hash| {
+        hmac_hex(&secret, &format!("POST:{endpoint}:{token}:{hash}:{ts}")) == hdr(h, "X-Signature")
+    })
 }

@@ -64,11 +64,17 @@ async fn token_scheme() {
     let (s, v) = sp.token_with(&sp.api_key, &hmac_hex("wrong", "x")).await;
     assert_eq!(
         (s, v["response_code"].as_str()),
-        (401, Some("SP003")),
+        (401, Some("SP016")),
         "{v}"
     );
     let (s, v) = sp.token_with("not-the-key", &sp.token_signature()).await;
-    assert_eq!((s, v["error"]["code"].as_u64()), (401, Some(401)), "{v}");
+    // Wrong API key: SP015 Forbidden (Singapay's published meaning; SP003 is
+    // InsufficientBalance there).
+    assert_eq!(
+        (s, v["error"]["code"].as_u64(), v["response_code"].as_str()),
+        (403, Some(403), Some("SP015")),
+        "{v}"
+    );
 }
 
 #[tokio::test]
@@ -82,7 +88,7 @@ async fn v1_transfer_as_the_seed_describes_and_double_booking_shows() {
         "currency": "IDR",
         "bank_swift_code": "BBRINJA",
         "bank_account_number": "63434554",
-        "notes": "REF-V1-1"
+        "notes": "lorem ipsum"
     });
     let (s, v) = sp.v1_transfer(&token, &sp.account_id.clone(), &body).await;
     assert_eq!(s, 200, "{v}");
@@ -90,14 +96,33 @@ async fn v1_transfer_as_the_seed_describes_and_double_booking_shows() {
     assert_eq!(v["data"]["status"], "pending");
     assert_eq!(v["data"]["total_amount"]["value"], "13000.00");
     assert_eq!(v["data"]["balance_after"]["value"], "9999987000.00");
-    // v1.0 has no reference: sending it again books again, and the oracle shows it.
-    sp.v1_transfer(&token, &sp.account_id.clone(), &body).await;
-    assert_eq!(sb.booked("singapay", "REF-V1-1").await, 2);
+    // v1.0 has no reference: sending it again books again, under a new transaction id.
+    let first = v["data"]["transaction_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (_, again) = sp.v1_transfer(&token, &sp.account_id.clone(), &body).await;
+    let second = again["data"]["transaction_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_ne!(first, second);
+    assert_eq!(sb.booked("singapay", &first).await, 1);
+    assert_eq!(sb.booked("singapay", &second).await, 1);
+    // `notes` is Alphabetic ([D]): a partner reference there is refused.
+    let mut bad = body.clone();
+    bad["notes"] = json!("REF-V1-1");
+    let (s, v) = sp.v1_transfer(&token, &sp.account_id.clone(), &bad).await;
+    assert_eq!(
+        (s, v["response_code"].as_str()),
+        (422, Some("SP018")),
+        "{v}"
+    );
 
     let (s, v) = sp.v1_transfer(&token, "someone-else", &body).await;
     assert_eq!(
         (s, v["response_code"].as_str()),
-        (404, Some("SP011")),
+        (404, Some("SP020")),
         "{v}"
     );
     let mut missing = body.clone();
@@ -107,7 +132,7 @@ async fn v1_transfer_as_the_seed_describes_and_double_booking_shows() {
         .await;
     assert_eq!(
         (s, v["error"]["message"].as_str()),
-        (400, Some("Missing mandatory field bank_swift_code")),
+        (422, Some("Missing mandatory field bank_swift_code")),
         "{v}"
     );
     let mut long_pw = body.clone();
@@ -117,7 +142,7 @@ async fn v1_transfer_as_the_seed_describes_and_double_booking_shows() {
         .await;
     assert_eq!(
         (s, v["response_message"].as_str()),
-        (400, Some("Invalid field format password")),
+        (422, Some("Invalid field format password")),
         "{v}"
     );
     let no_accept = sp
@@ -132,7 +157,8 @@ async fn v1_transfer_as_the_seed_describes_and_double_booking_shows() {
         .send()
         .await
         .unwrap();
-    assert_eq!(no_accept.status(), 400);
+    // SP018 ValidationError is 422 (SDK e2e test).
+    assert_eq!(no_accept.status(), 422);
     let (s, _) = sp.v1_transfer("bogus", &sp.account_id.clone(), &body).await;
     assert_eq!(s, 401);
 }
@@ -175,7 +201,7 @@ async fn v2_transfer_inquiry_and_errors() {
             v["response_code"].as_str(),
             v["data"]["transaction_status"]["code"].as_str()
         ),
-        (404, Some("SP008"), Some("07")),
+        (404, Some("SP009"), Some("07")),
         "{v}"
     );
 
@@ -200,7 +226,7 @@ async fn v2_transfer_inquiry_and_errors() {
         .await;
     assert_eq!(
         (s, v["response_code"].as_str()),
-        (404, Some("SP007")),
+        (404, Some("SP010")),
         "{v}"
     );
     let (s, v) = sp
@@ -208,7 +234,7 @@ async fn v2_transfer_inquiry_and_errors() {
         .await;
     assert_eq!(
         (s, v["response_code"].as_str()),
-        (403, Some("SP006")),
+        (403, Some("SP003")),
         "{v}"
     );
     let mut body = sp.v2_body(&reference("SP2"), "1");
@@ -216,17 +242,38 @@ async fn v2_transfer_inquiry_and_errors() {
     let (s, v) = sp.v2_transfer(&token, &body).await;
     assert_eq!(
         (s, v["response_message"].as_str()),
-        (400, Some("Missing mandatory field reference_number")),
+        (422, Some("Missing mandatory field reference_number")),
+        "{v}"
+    );
+    // The field names of Singapay's public material: the old derived names and an
+    // amount under the 10,000 minimum are refused (SDK e2e test).
+    let mut body = sp.v2_body(&reference("SP2"), "1");
+    body["beneficiary_account_number"] = body["bank_account_number"].clone();
+    assert_eq!(
+        sp.v2_transfer(&token, &body).await,
+        (
+            422,
+            json!({"status": 422, "success": false, "response_code": "SP018",
+                "response_message": "Unknown field for transfer",
+                "error": {"code": 422, "message": "Unknown field for transfer"}})
+        )
+    );
+    let mut body = sp.v2_body(&reference("SP2"), "1");
+    body["amount"] = json!(5000);
+    let (s, v) = sp.v2_transfer(&token, &body).await;
+    assert_eq!(
+        (s, v["response_code"].as_str()),
+        (422, Some("SP018")),
         "{v}"
     );
     let mut body = sp.v2_body(&reference("SP2"), "1");
     body["account_id"] = json!("other");
     assert_eq!(
         sp.v2_transfer(&token, &body).await.1["response_code"],
-        "SP011"
+        "SP020"
     );
 
-    // Signature over a different body → SP003.
+    // Signature over a different body → SP016.
     let signed = sp.v2_body(&reference("SP2"), "1");
     let req = sp.v2_request(&token, "/singapay/api/v2.0/disbursement/transfer", &signed);
     let mut other = signed.clone();
@@ -234,7 +281,7 @@ async fn v2_transfer_inquiry_and_errors() {
     let (s, v) = read(req.body(other.to_string()).send().await.unwrap()).await;
     assert_eq!(
         (s, v["response_code"].as_str()),
-        (401, Some("SP003")),
+        (401, Some("SP016")),
         "{v}"
     );
     // Expired token → SP013 (refresh).
@@ -271,7 +318,7 @@ async fn webhook_is_signed_over_the_canonical_body() {
         got.valid,
         "verified by the test's own HMAC and canonical JSON"
     );
-    assert_eq!(got.json["event"], "disbursement.status");
+    assert_eq!(got.json["event"], "disbursement");
     assert_eq!(got.json["data"]["reference_number"], r);
     assert_eq!(got.json["data"]["transaction_status"]["code"], "00");
 }
