@@ -14,6 +14,7 @@
 pub mod audit;
 pub mod http;
 pub mod ifortepay;
+pub mod module;
 pub mod nicepay;
 pub mod registry;
 pub mod singapay;
@@ -24,7 +25,8 @@ pub mod verdict;
 pub mod webhook;
 
 pub use crate::domain::Outcome;
-pub use registry::{build_all, builtin_ids, Capability, ProviderModule, Providers, Registry};
+pub use module::{Capability, ModuleParts, ProviderModule};
+pub use registry::{build_all, builtin_ids, Providers, Registry};
 
 use std::time::Duration;
 

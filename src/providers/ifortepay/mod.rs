@@ -461,10 +461,10 @@ impl PayoutProvider for IfortepayClient {
 pub const ID: Provider = Provider::named("ifortepay");
 
 /// iFortepay in the provider registry.
-pub fn module() -> crate::providers::registry::ModuleParts<IfortepaySettings> {
+pub fn module() -> crate::providers::module::ModuleParts<IfortepaySettings> {
     use crate::providers::Capability;
     use std::sync::Arc;
-    crate::providers::registry::ModuleParts {
+    crate::providers::module::ModuleParts {
         id: ID,
         title: "iFortepay",
         capabilities: &[

@@ -439,10 +439,10 @@ impl PayoutProvider for NicepayClient {
 pub const ID: Provider = Provider::named("nicepay");
 
 /// NICEPAY in the provider registry.
-pub fn module() -> crate::providers::registry::ModuleParts<NicepaySettings> {
+pub fn module() -> crate::providers::module::ModuleParts<NicepaySettings> {
     use crate::providers::Capability;
     use std::sync::Arc;
-    crate::providers::registry::ModuleParts {
+    crate::providers::module::ModuleParts {
         id: ID,
         title: "NICEPAY",
         capabilities: &[

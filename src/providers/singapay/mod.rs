@@ -378,10 +378,10 @@ impl PayoutProvider for SingapayClient {
 pub const ID: Provider = Provider::named("singapay");
 
 /// Singapay in the provider registry.
-pub fn module() -> crate::providers::registry::ModuleParts<SingapaySettings> {
+pub fn module() -> crate::providers::module::ModuleParts<SingapaySettings> {
     use crate::providers::Capability;
     use std::sync::Arc;
-    crate::providers::registry::ModuleParts {
+    crate::providers::module::ModuleParts {
         id: ID,
         title: "Singapay",
         capabilities: &[
