@@ -312,6 +312,16 @@ impl Client {
 
     /// The payment a valid order records; errors name the field and the rule.
     pub fn payment_payout(order: &PaymentOrder) -> Result<NewPayout, ClientError> {
+        // With OTP, the debit answer only means "OTP sent" and the payment waits for
+        // the customer's code (a verify step kirim does not implement): such a
+        // payout would poll "in progress" until the review horizon. Refuse it here.
+        if order.with_otp {
+            return Err(FieldError::new(
+                "withOtp",
+                "payments that need an OTP are not supported yet (kirim has no OTP verification step); send withOtp false",
+            )
+            .into());
+        }
         if order.amount == Money::zero() {
             return Err(FieldError::new("amount", "must be greater than zero").into());
         }

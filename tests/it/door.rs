@@ -151,3 +151,29 @@ async fn provider_rules_are_checked_before_a_payout_is_accepted() {
     }
     api.stop().await;
 }
+
+/// A payment that needs an OTP is refused at the door: kirim has no OTP
+/// verification step, and such a payout would poll "in progress" until review.
+#[tokio::test]
+async fn payments_that_need_an_otp_are_refused_at_the_door() {
+    let redis = common::redis();
+    let settings = common::settings_for(&redis);
+    let api = common::Api::start(&settings).await;
+    let r = reqwest::Client::new()
+        .post(api.url("/v1/payments"))
+        .header("X-API-Key", KEY)
+        .json(&json!({
+            "partnerReferenceNo": "DOOR-OTP-1",
+            "amount": {"value": "15000.00", "currency": "IDR"},
+            "bankCardToken": "card-token-for-the-test",
+            "withOtp": true,
+        }))
+        .send()
+        .await
+        .expect("API reachable");
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    assert_eq!(refused(&(status, body.clone())), "withOtp", "{body}");
+    assert!(!body.to_string().contains("card-token-for-the-test"));
+    api.stop().await;
+}

@@ -98,19 +98,20 @@ pub fn debit_request(req: &PaymentRequest) -> Result<IfortepayDebitRequest, Fiel
 
 /// A debit answer → outcome and, with OTP, the charge token the OTP step needs.
 /// With OTP a success means "OTP sent": the payment is in progress until verified.
-pub fn debit_outcome(answer: &SnapAnswer, with_otp: bool) -> (Outcome, Option<String>) {
+pub fn debit_outcome(answer: &SnapAnswer, _with_otp: bool) -> (Outcome, Option<String>) {
     match verdict(answer, CallKind::Transactional) {
-        Verdict::Accepted { in_progress } => {
+        Verdict::Accepted { .. } => {
             let reference = reference(answer);
             let charge = answer
                 .str_at("additionalInfo.chargeToken")
                 .filter(|c| !c.is_empty() && *c != "null")
                 .map(str::to_owned);
-            if with_otp || in_progress {
-                (Outcome::InProgress { reference }, charge)
-            } else {
-                (Outcome::Success { reference }, charge)
-            }
+            // `2005400` is not a final status with or without OTP: the no-OTP answer
+            // in ifortepay-direct-debit-payment.txt:147-171 has no status field, and
+            // NOTES.md (Corrections 2026-12-01) says "`2005400` without OTP is not a
+            // final status". The payout stays in progress until the debit status
+            // (55) says `00`.
+            (Outcome::InProgress { reference }, charge)
         }
         Verdict::NotFound => (not_found_on_submission(answer), None),
         Verdict::TokenRejected => (token_rejected(), None),

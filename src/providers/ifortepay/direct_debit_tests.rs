@@ -31,8 +31,19 @@ fn debit() {
     let (o, charge) = debit_outcome(&ok, true);
     assert_eq!(o.label(), "in_progress");
     assert_eq!(charge.as_deref(), Some("CHARGE_X::0146"));
-    let (o, _) = debit_outcome(&ok, false);
-    assert_eq!(o.label(), "success");
+    // Without OTP, 2005400 is not final either (NOTES.md corrections): in progress
+    // until the debit status says 00.
+    let no_otp = answer(
+        200,
+        json!({"responseCode": "2005400", "referenceNo": "R2", "additionalInfo": {"amount": "15200.00", "currency": "IDR"}}),
+    );
+    let (o, _) = debit_outcome(&no_otp, false);
+    assert_eq!(
+        o,
+        Outcome::InProgress {
+            reference: Some("R2".into())
+        }
+    );
     let empty = PaymentRequest {
         bank_card_token: crate::domain::Secret::new(""),
         ..req
