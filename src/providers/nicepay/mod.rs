@@ -153,25 +153,19 @@ impl NicepayClient {
         };
         let mut body = tf::registration_request(req, &self.settings)?;
         body.partner_reference_no = derived.clone();
-        let sent = match self
-            .send(
-                paths::REGISTRATION,
-                http::json_body(&body)?,
+        // The first registration of this submission reached NICEPAY: sent_before.
+        let (sent, answer) = match self
+            .register(
+                req,
+                &body,
                 &tf::derived_registration_external_id(&req.external_id),
-                Some(SendGate {
-                    fence: &req.fence,
-                    step: "nicepay.registration.derived",
-                    // The first registration of this submission reached NICEPAY.
-                    sent_before: true,
-                }),
+                "nicepay.registration.derived",
+                true,
             )
-            .await
+            .await?
         {
-            Ok(sent) => sent,
-            Err(e) => return super::retryable_as_exchange(e),
-        };
-        let Some(answer) = sent.answer::<SnapAnswer>() else {
-            return Ok(sent.exchange::<SnapAnswer>(sent.failure_outcome(), None));
+            Ok(answered) => answered,
+            Err(unanswered) => return Ok(unanswered),
         };
         let recorded = |r: String| tf::RecordedReference::encode(&r, Some(&derived));
         match tf::registration_result(&answer) {
@@ -203,6 +197,39 @@ impl NicepayClient {
                 Ok(ex)
             }
         }
+    }
+
+    /// Send one registration through the fence. `Ok(Ok(..))`: NICEPAY answered;
+    /// `Ok(Err(exchange))`: not sent, or the answer was lost (the exchange to
+    /// record); `Err`: nothing sent (fenced, invalid).
+    async fn register(
+        &self,
+        req: &TransferRequest,
+        body: &tf::NicepayRegistrationRequest,
+        external_id: &str,
+        step: &'static str,
+        sent_before: bool,
+    ) -> Result<Result<(Sent, SnapAnswer), Exchange>, ProviderError> {
+        let sent = match self
+            .send(
+                paths::REGISTRATION,
+                http::json_body(body)?,
+                external_id,
+                Some(SendGate {
+                    fence: &req.fence,
+                    step,
+                    sent_before,
+                }),
+            )
+            .await
+        {
+            Ok(sent) => sent,
+            Err(e) => return super::retryable_as_exchange(e).map(Err),
+        };
+        Ok(match sent.answer::<SnapAnswer>() {
+            Some(answer) => Ok((sent, answer)),
+            None => Err(sent.exchange::<SnapAnswer>(sent.failure_outcome(), None)),
+        })
     }
 
     /// Approve a registration. Every exchange carries `reference`. `sent_before`:
@@ -260,24 +287,18 @@ impl PayoutProvider for NicepayClient {
 
     async fn transfer(&self, req: &TransferRequest) -> Result<Exchange, ProviderError> {
         let body = tf::registration_request(req, &self.settings)?;
-        let sent = match self
-            .send(
-                paths::REGISTRATION,
-                http::json_body(&body)?,
+        let (sent, answer) = match self
+            .register(
+                req,
+                &body,
                 &tf::registration_external_id(&req.external_id),
-                Some(SendGate {
-                    fence: &req.fence,
-                    step: "nicepay.registration",
-                    sent_before: false,
-                }),
+                "nicepay.registration",
+                false,
             )
-            .await
+            .await?
         {
-            Ok(sent) => sent,
-            Err(e) => return super::retryable_as_exchange(e),
-        };
-        let Some(answer) = sent.answer::<SnapAnswer>() else {
-            return Ok(sent.exchange::<SnapAnswer>(sent.failure_outcome(), None));
+            Ok(answered) => answered,
+            Err(unanswered) => return Ok(unanswered),
         };
         match tf::registration_result(&answer) {
             tf::Registration::Stop(outcome) => {
