@@ -316,6 +316,9 @@ async fn create_payment(
     let order = requests::payment_order(&body, key, default)?;
     s.registered(order.provider, Some(Capability::DirectDebit))?;
     Client::payment_payout(&order)?;
+    if let Some(provider) = s.providers.get(&order.provider) {
+        provider.payment_ready()?;
+    }
     bind_idempotency(&s, &who, key, &body).await?;
     let e = s.client.enqueue_payment(&order).await?;
     let status = if e.created {

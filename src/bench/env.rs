@@ -203,7 +203,10 @@ impl BenchEnv {
             }
             for (key, path) in section.file_keys() {
                 env.push((
-                    format!("KIRIM_PROVIDERS__{upper}__{}", key.to_ascii_uppercase()),
+                    format!(
+                        "KIRIM_PROVIDERS__{upper}__{}",
+                        key.replace('.', "__").to_ascii_uppercase()
+                    ),
                     path.display().to_string(),
                 ));
             }

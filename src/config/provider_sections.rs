@@ -64,16 +64,26 @@ impl ProviderSection {
         }
     }
 
-    /// The top-level keys naming files (`*_path`, `*_file`) with their values.
+    /// The keys naming files (`*_path`, `*_file`) with their values, sub-sections
+    /// included as dotted keys (`direct_debit.private_key_path`).
     pub fn file_keys(&self) -> Vec<(String, PathBuf)> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k.ends_with("_path") || k.ends_with("_file"))
-            .filter_map(|(k, v)| match v {
-                figment::value::Value::String(_, s) => Some((k.clone(), PathBuf::from(s))),
-                _ => None,
-            })
-            .collect()
+        fn walk(dict: &figment::value::Dict, prefix: &str, out: &mut Vec<(String, PathBuf)>) {
+            for (k, v) in dict {
+                let key = format!("{prefix}{k}");
+                match v {
+                    figment::value::Value::Dict(_, inner) => walk(inner, &format!("{key}."), out),
+                    figment::value::Value::String(_, s)
+                        if k.ends_with("_path") || k.ends_with("_file") =>
+                    {
+                        out.push((key, PathBuf::from(s)));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.0, "", &mut out);
+        out
     }
 
     /// Set `dotted_key` (e.g. `base_url`, `merchant.sender_city`): for tests, the
@@ -95,6 +105,13 @@ impl ProviderSection {
             dict = inner;
         }
         dict.insert(last.to_owned(), value.into());
+    }
+}
+
+impl ProviderSection {
+    /// Remove a top-level key (a sub-section such as `direct_debit` included).
+    pub fn remove(&mut self, key: &str) {
+        self.0.remove(key);
     }
 }
 

@@ -134,6 +134,20 @@ impl OutgoingRequest {
         }
     }
 
+    /// The names of the headers set so far (lower case).
+    pub fn header_names(&self) -> impl Iterator<Item = &str> {
+        self.headers.keys().map(HeaderName::as_str)
+    }
+
+    /// A header's value, if set and visible ASCII (sensitive values included:
+    /// for tests and `--explain`, never for logs).
+    pub fn header_value(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
     /// Add a header. Values we build are ASCII; a value that is not (a bad config
     /// value) is a configuration error, never a panic.
     pub fn header(&mut self, name: &'static str, value: &str) -> Result<(), ProviderError> {

@@ -369,6 +369,13 @@ pub trait PayoutProvider: Send + Sync + 'static {
         })
     }
 
+    /// Whether direct-debit payments can be sent with this configuration, checked
+    /// at the door (`POST /v1/payments`) so a payment that could never be sent is
+    /// not accepted. Errors name the configuration key.
+    fn payment_ready(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
     /// Direct debit payment, where supported (iFortepay).
     async fn payment(&self, req: &PaymentRequest) -> Result<Exchange, ProviderError> {
         let _ = req;

@@ -89,8 +89,15 @@ pub struct IfortepaySandbox {
     pub public_key_path: PathBuf,
     /// CHANNEL-ID of disbursement calls (`api`).
     pub channel_id: String,
-    /// CHANNEL-ID of direct-debit calls (`DD003`).
+    /// CHANNEL-ID of direct-debit calls (`DD003`, ifortepay-direct-debit-payment.txt:45).
     pub debit_channel_id: String,
+    /// X-PARTNER-ID of direct-debit calls: `IFP2024078302` in the document's samples
+    /// (ifortepay-direct-debit-payment.txt:44), not the disbursement client id.
+    #[serde(default = "document_debit_partner_id")]
+    pub debit_partner_id: String,
+    /// The merchant's direct-debit public key: verifies the SHA256withRSA service
+    /// signature of direct-debit calls.
+    pub debit_public_key_path: PathBuf,
     /// `|` per SNAP; one iFortepay page shows `:` (unconfirmed).
     pub token_separator: String,
     /// Leading path left out of the signed EndpointUrl ("" = the path as received).
@@ -111,6 +118,11 @@ pub struct IfortepaySandbox {
     /// Where final transfer statuses are POSTed ("" = no callbacks).
     #[serde(default)]
     pub callback_url: String,
+}
+
+/// The direct-debit partner id of the document's samples.
+fn document_debit_partner_id() -> String {
+    "IFP2024078302".to_owned()
 }
 
 /// The iFortepay document's EndpointUrl form (ifortepay-transfer-interbank.txt:35).
@@ -248,6 +260,8 @@ impl SandboxConfig {
                     "ifortepay.client_secret",
                 )?,
                 public_key: keys::load_public_key(&path(&i.public_key_path)).map_err(key_err)?,
+                debit_public_key: keys::load_public_key(&path(&i.debit_public_key_path))
+                    .map_err(key_err)?,
                 initial_balance: money(&i.initial_balance, "ifortepay.initial_balance")?,
                 fee: money(&i.fee, "ifortepay.fee")?,
             },
@@ -291,6 +305,7 @@ pub(crate) struct Resolved {
 pub(crate) struct IfortepayCreds {
     pub client_secret: Secret,
     pub public_key: RsaPublicKey,
+    pub debit_public_key: RsaPublicKey,
     pub initial_balance: Decimal,
     pub fee: Decimal,
 }

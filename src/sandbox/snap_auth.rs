@@ -153,10 +153,23 @@ pub fn verify_token_request(
     }
 }
 
+/// How a service request is signed.
+pub enum ServiceSignature<'a> {
+    /// Symmetric: a bearer token issued here, and base64 HMAC-SHA512 (this secret)
+    /// over `METHOD:EndpointUrl:token:sha256hex(minify(body)):X-TIMESTAMP`.
+    Hmac(&'a Secret),
+    /// Asymmetric: no token; base64 SHA256withRSA, verified with this public key,
+    /// over `METHOD:EndpointUrl:sha256hex(minify(body)):X-TIMESTAMP` (iFortepay
+    /// direct debit: ifortepay-direct-debit-payment.txt:42-47 carry no
+    /// `Authorization` and a 344-character signature; NOTES.md, Corrections).
+    Rsa(&'a rsa::RsaPublicKey),
+}
+
 /// What a transactional call is checked against.
 pub struct ServiceCheck<'a> {
+    /// The expected `X-PARTNER-ID`.
     pub client_id: &'a str,
-    pub secret: &'a Secret,
+    pub signature: ServiceSignature<'a>,
     /// Expected CHANNEL-ID; `None` = not required (checked if present is not needed).
     pub channel_id: Option<Cow<'a, str>>,
     pub unsigned_path_prefix: &'a str,
@@ -202,7 +215,10 @@ pub fn verify_service_request_as(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Value, SnapError> {
-    let auth = required(ep, headers, "Authorization")?;
+    let auth = match check.signature {
+        ServiceSignature::Hmac(_) => Some(required(ep, headers, "Authorization")?),
+        ServiceSignature::Rsa(_) => None,
+    };
     let ts = required(ep, headers, "X-TIMESTAMP")?;
     let sig = required(ep, headers, "X-SIGNATURE")?;
     let partner = required(ep, headers, "X-PARTNER-ID")?;
@@ -216,16 +232,22 @@ pub fn verify_service_request_as(
         None => None,
     };
 
-    let token = auth
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-        .ok_or_else(|| SnapError::new(ep, 401, 1, "Invalid Token (B2B)"))?;
-    state
-        .check_token(ep.provider(), token)
-        .map_err(|e| match e {
-            TokenError::Expired => SnapError::new(ep, 401, 1, "Invalid Token (B2B)"),
-            TokenError::Unknown => SnapError::new(ep, 401, 3, "Token Not Found (B2B)"),
-        })?;
+    let token = match auth {
+        Some(auth) => {
+            let token = auth
+                .strip_prefix("Bearer ")
+                .map(str::trim)
+                .ok_or_else(|| SnapError::new(ep, 401, 1, "Invalid Token (B2B)"))?;
+            state
+                .check_token(ep.provider(), token)
+                .map_err(|e| match e {
+                    TokenError::Expired => SnapError::new(ep, 401, 1, "Invalid Token (B2B)"),
+                    TokenError::Unknown => SnapError::new(ep, 401, 3, "Token Not Found (B2B)"),
+                })?;
+            Some(token)
+        }
+        None => None,
+    };
     check_timestamp(state, ep, ts)?;
     if partner != check.client_id {
         return Err(SnapError::new(
@@ -257,16 +279,22 @@ pub fn verify_service_request_as(
             format!("http://{host}{full}")
         }
     };
-    snap::verify_service(
-        check.secret.expose(),
-        method.as_str(),
-        &endpoint_url,
-        token,
-        text,
-        ts,
-        sig,
-    )
-    .map_err(|_| SnapError::new(ep, 401, 0, "Unauthorized. Signature"))?;
+    let verified = match (&check.signature, token) {
+        (ServiceSignature::Hmac(secret), Some(token)) => snap::verify_service(
+            secret.expose(),
+            method.as_str(),
+            &endpoint_url,
+            token,
+            text,
+            ts,
+            sig,
+        ),
+        (ServiceSignature::Rsa(key), _) => {
+            snap::verify_service_rsa(key, method.as_str(), &endpoint_url, text, ts, sig)
+        }
+        (ServiceSignature::Hmac(_), None) => Err(snap::VerifyError::Mismatch),
+    };
+    verified.map_err(|_| SnapError::new(ep, 401, 0, "Unauthorized. Signature"))?;
 
     if let Some(id) = external_id {
         if id.is_empty() || id.len() > 40 || !id.bytes().all(|b| b.is_ascii_digit()) {

@@ -177,3 +177,48 @@ async fn payments_that_need_an_otp_are_refused_at_the_door() {
     assert!(!body.to_string().contains("card-token-for-the-test"));
     api.stop().await;
 }
+
+/// A payment iFortepay could never sign (no `[providers.ifortepay.direct_debit]`:
+/// direct debit's own partner id and key) is refused at the door naming the
+/// section, nothing is stored, and the Idempotency-Key stays free.
+#[tokio::test]
+async fn payments_without_direct_debit_credentials_are_refused_at_the_door() {
+    let redis = common::redis();
+    let mut settings = common::settings_for(&redis);
+    settings
+        .providers
+        .section_mut("ifortepay")
+        .remove("direct_debit");
+    let api = common::Api::start(&settings).await;
+    let pay = |key: &str| {
+        reqwest::Client::new()
+            .post(api.url("/v1/payments"))
+            .header("X-API-Key", KEY)
+            .header("Idempotency-Key", key)
+            .json(&json!({
+                "partnerReferenceNo": "DOOR-DD-1",
+                "amount": {"value": "15000.00", "currency": "IDR"},
+                "bankCardToken": "card-token-for-the-test",
+                "payOption": "BRI",
+            }))
+            .send()
+    };
+    let r = pay("dd-key-1").await.expect("API reachable");
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, 502, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("providers.ifortepay.direct_debit"),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("card-token-for-the-test"));
+    let r = reqwest::Client::new()
+        .get(api.url("/v1/payments/DOOR-DD-1?provider=ifortepay"))
+        .header("X-API-Key", KEY)
+        .send()
+        .await
+        .expect("API reachable");
+    assert_eq!(r.status().as_u16(), 404);
+    api.stop().await;
+}

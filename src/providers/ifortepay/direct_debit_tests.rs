@@ -64,3 +64,25 @@ fn debit() {
         assert_eq!(debit_status_outcome(&a).label(), label, "{code}");
     }
 }
+
+/// The status call (55) names the payment by both references when the payment's
+/// answer carried one, and by `originalPartnerReferenceNo` alone when it was lost.
+#[test]
+fn debit_status_request_carries_the_provider_reference_when_known() {
+    let mut q = StatusQuery {
+        partner_reference: PartnerReference::parse("QA-20240731-006").unwrap(),
+        provider_reference: Some("019106ed8dc274f389e4fe704a1e3df8".into()),
+        amount: Money::from_rupiah(15_000),
+        beneficiary_account_no: None,
+        transaction_date: "2024-07-31T10:00:00+07:00".into(),
+        external_id: ExternalId::parse("1").unwrap(),
+    };
+    let v = serde_json::to_value(debit_status_request(&q)).unwrap();
+    assert_eq!(v["originalPartnerReferenceNo"], "QA-20240731-006");
+    assert_eq!(v["originalReferenceNo"], "019106ed8dc274f389e4fe704a1e3df8");
+    assert_eq!(v["serviceCode"], "54");
+    q.provider_reference = None;
+    let v = serde_json::to_value(debit_status_request(&q)).unwrap();
+    assert!(v.get("originalReferenceNo").is_none(), "{v}");
+    assert_eq!(v["originalPartnerReferenceNo"], "QA-20240731-006");
+}

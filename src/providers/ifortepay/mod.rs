@@ -33,10 +33,11 @@ use async_trait::async_trait;
 use reqwest::Method;
 use tokio::sync::OnceCell;
 
-pub use self::settings::{IfortepayMerchant, IfortepaySettings};
+pub use self::settings::{IfortepayDebitSettings, IfortepayMerchant, IfortepaySettings};
 use self::transformers as tf;
 use super::http::{self, SendGate, Sent};
 use super::snap::answer::SnapAnswer;
+use super::snap::asymmetric::{AsymmetricClient, AsymmetricConfig};
 use super::snap::client::{fresh_external_id, SnapCall, SnapClient, SnapConfig};
 use super::token::AccessToken;
 use super::{
@@ -68,7 +69,21 @@ pub struct IfortepayClient {
     settings: IfortepaySettings,
     /// Set once the configured source account matched the profile.
     source_checked: OnceCell<()>,
+    /// Direct debit's own signer (`[providers.ifortepay.direct_debit]`), if configured.
+    debit: Option<DebitChannel>,
 }
+
+/// Direct debit: its own partner id, key and host, RSA-signed without a token.
+#[derive(Debug)]
+struct DebitChannel {
+    client: AsymmetricClient,
+    channel_id: String,
+}
+
+/// What to say when direct debit is used without its section.
+const DEBIT_NOT_CONFIGURED: &str = "providers.ifortepay.direct_debit is not configured: \
+     direct debit needs its own partner_id (X-PARTNER-ID, `IFP…`) and private_key_path \
+     (the key registered for its RSA signature), ifortepay-direct-debit-payment.txt:42-47";
 
 /// Whether a `responseCode` is SNAP's `401xx00` (unauthorized, which covers a bad
 /// signature): HTTP 401, any service, case `00`.
@@ -113,6 +128,53 @@ fn diagnosed(outcome: Outcome, settings: &IfortepaySettings) -> Outcome {
     }
 }
 
+impl DebitChannel {
+    fn new(
+        settings: &IfortepaySettings,
+        dd: &IfortepayDebitSettings,
+    ) -> Result<Self, ProviderError> {
+        let private_key = keys::load_private_key(&dd.private_key_path).map_err(|e| {
+            ProviderError::Config(format!(
+                "providers.ifortepay.direct_debit.private_key_path: {e}"
+            ))
+        })?;
+        let mut http = settings.http.clone();
+        if let Some(url) = &dd.base_url {
+            http.base_url = url.clone();
+        }
+        let client = AsymmetricClient::new(AsymmetricConfig {
+            provider: ID,
+            http,
+            partner_id: dd.partner_id.clone(),
+            private_key,
+            endpoint_url_mode: dd.endpoint_url_mode,
+            timestamp_format: crate::snap::timestamp::TimestampFormat::default(),
+        })?;
+        Ok(DebitChannel {
+            client,
+            channel_id: dd.channel_id.clone(),
+        })
+    }
+}
+
+/// What to try after a direct-debit signature refusal (`401xx00`): its EndpointUrl
+/// form is unconfirmed too (the debit page is silent), and its key and partner id
+/// are direct debit's own.
+pub fn debit_signature_diagnosis(dd: &IfortepayDebitSettings) -> String {
+    use crate::config::EndpointUrlMode as M;
+    let (mode, other_mode) = match dd.endpoint_url_mode {
+        M::Absolute => ("absolute", "relative"),
+        M::Relative => ("relative", "absolute"),
+    };
+    format!(
+        "kirim diagnosis: a direct-debit signature refusal; check \
+         providers.ifortepay.direct_debit.endpoint_url_mode (now \"{mode}\", try \
+         \"{other_mode}\"), that partner_id ({}) is the direct-debit X-PARTNER-ID, and that \
+         the public half of direct_debit.private_key_path is the key registered for direct debit",
+        dd.partner_id
+    )
+}
+
 impl IfortepayClient {
     /// Build from settings: resolves the client secret, loads the private key and
     /// checks the merchant defaults. Errors name the configuration key.
@@ -136,10 +198,15 @@ impl IfortepayClient {
             endpoint_url_mode: settings.endpoint_url_mode,
             unsigned_path_prefix: String::new(),
         })?;
+        let debit = match &settings.direct_debit {
+            Some(dd) => Some(DebitChannel::new(settings, dd)?),
+            None => None,
+        };
         Ok(IfortepayClient {
             snap,
             settings: settings.clone(),
             source_checked: OnceCell::new(),
+            debit,
         })
     }
 
@@ -411,21 +478,32 @@ impl PayoutProvider for IfortepayClient {
         Ok(page)
     }
 
+    fn payment_ready(&self) -> Result<(), ProviderError> {
+        match self.debit {
+            Some(_) => Ok(()),
+            None => Err(ProviderError::Config(DEBIT_NOT_CONFIGURED.to_owned())),
+        }
+    }
+
     async fn payment(&self, req: &PaymentRequest) -> Result<Exchange, ProviderError> {
         let body = tf::debit_request(req)?;
-        let sent = match self
-            .send(
-                Method::POST,
-                paths::DEBIT_PAYMENT,
-                http::json_body(&body)?,
-                &req.external_id,
-                &self.settings.debit_channel_id,
-                Some(SendGate {
+        let Some(debit) = &self.debit else {
+            return Err(ProviderError::Config(DEBIT_NOT_CONFIGURED.to_owned()));
+        };
+        let sent = match debit
+            .client
+            .call(&SnapCall {
+                method: Method::POST,
+                path: paths::DEBIT_PAYMENT,
+                body: http::json_body(&body)?,
+                external_id: req.external_id.as_str(),
+                channel_id: &debit.channel_id,
+                gate: Some(SendGate {
                     fence: &req.fence,
                     step: "ifortepay.debit_payment",
                     sent_before: false,
                 }),
-            )
+            })
             .await
         {
             Ok(sent) => sent,
@@ -434,7 +512,7 @@ impl PayoutProvider for IfortepayClient {
         Ok(match sent.answer::<SnapAnswer>() {
             Some(answer) => {
                 let (outcome, charge) = tf::debit_outcome(&answer, req.with_otp);
-                let outcome = diagnosed(outcome, &self.settings);
+                let outcome = self.debit_diagnosed(outcome);
                 let mut ex = sent.exchange::<SnapAnswer>(outcome, tf::reference(&answer));
                 ex.charge_token = charge.map(crate::domain::Secret::new);
                 ex
@@ -445,15 +523,51 @@ impl PayoutProvider for IfortepayClient {
 
     async fn payment_status(&self, query: &StatusQuery) -> Result<Exchange, ProviderError> {
         let body = tf::debit_status_request(query);
-        self.exchange(
-            paths::DEBIT_STATUS,
-            http::json_body(&body)?,
-            &query.external_id,
-            &self.settings.debit_channel_id,
-            None,
-            tf::debit_status_outcome,
-        )
-        .await
+        let Some(debit) = &self.debit else {
+            return Err(ProviderError::Config(DEBIT_NOT_CONFIGURED.to_owned()));
+        };
+        let sent = match debit
+            .client
+            .call(&SnapCall {
+                method: Method::POST,
+                path: paths::DEBIT_STATUS,
+                body: http::json_body(&body)?,
+                external_id: query.external_id.as_str(),
+                channel_id: &debit.channel_id,
+                gate: None,
+            })
+            .await
+        {
+            Ok(sent) => sent,
+            Err(e) => return super::retryable_as_exchange(e),
+        };
+        Ok(match sent.answer::<SnapAnswer>() {
+            Some(answer) => sent.exchange::<SnapAnswer>(
+                self.debit_diagnosed(tf::debit_status_outcome(&answer)),
+                tf::reference(&answer),
+            ),
+            None => sent.exchange::<SnapAnswer>(sent.failure_outcome(), None),
+        })
+    }
+}
+
+impl IfortepayClient {
+    /// A direct-debit `401xx00` with [`debit_signature_diagnosis`].
+    fn debit_diagnosed(&self, outcome: Outcome) -> Outcome {
+        let Some(dd) = &self.settings.direct_debit else {
+            return outcome;
+        };
+        match outcome {
+            Outcome::Refused { code, message } | Outcome::FinalFailure { code, message }
+                if is_unauthorized(&code) =>
+            {
+                Outcome::Refused {
+                    message: format!("{message} — {}", debit_signature_diagnosis(dd)),
+                    code,
+                }
+            }
+            other => other,
+        }
     }
 }
 

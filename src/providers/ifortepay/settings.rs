@@ -21,14 +21,51 @@ pub struct IfortepaySettings {
     pub private_key_path: PathBuf,
     /// Public key that verifies callbacks signed with RSA (not used by HMAC callbacks).
     pub channel_id: String,
-    /// CHANNEL-ID for direct debit (`DD003` in the examples).
-    pub debit_channel_id: String,
     pub endpoint_url_mode: EndpointUrlMode,
     /// `|` per SNAP; `:` per one iFortepay page (unconfirmed).
     pub token_separator: String,
     /// The URL iFortepay calls back, as registered; part of the callback signature.
     pub callback_url: String,
     pub merchant: IfortepayMerchant,
+    /// `[providers.ifortepay.direct_debit]`: direct debit's own partner id, key and
+    /// (optionally) host. Absent: direct debit payments are refused at the door.
+    #[serde(default)]
+    pub direct_debit: Option<IfortepayDebitSettings>,
+}
+
+/// Direct debit's own credentials. The samples in ifortepay-direct-debit-payment.txt
+/// (lines 42-47, 84-89) carry no `Authorization` header, a 344-character
+/// (RSA-2048) `X-SIGNATURE` and an `X-Partner-Id` of the form `IFP2024078302`,
+/// unlike disbursement (`MCPD…`, HMAC-SHA512 with a B2B token): an asymmetric
+/// SHA256withRSA service signature under its own partner id (NOTES.md,
+/// Corrections 2026-12-01).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IfortepayDebitSettings {
+    /// `X-PARTNER-ID` of direct debit calls (`IFP…` in the samples).
+    pub partner_id: String,
+    /// The merchant key whose public half is registered for direct debit.
+    pub private_key_path: PathBuf,
+    /// `CHANNEL-ID` (`DD003` in the samples).
+    #[serde(default = "default_debit_channel_id")]
+    pub channel_id: String,
+    /// Direct debit's host. The documents name none apart from disbursement's, so
+    /// unset means `providers.ifortepay.base_url`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The EndpointUrl form of the signature. The debit page is silent; the
+    /// disbursement page says "full URL" (ifortepay-transfer-interbank.txt:35), so
+    /// `absolute` is the default and `relative` (the SNAP standard's path) works too.
+    #[serde(default = "default_debit_endpoint_url_mode")]
+    pub endpoint_url_mode: EndpointUrlMode,
+}
+
+fn default_debit_channel_id() -> String {
+    "DD003".to_owned()
+}
+
+fn default_debit_endpoint_url_mode() -> EndpointUrlMode {
+    EndpointUrlMode::Absolute
 }
 
 /// Merchant-level transfer fields supplied from config, not by each producer.
@@ -81,6 +118,20 @@ impl IfortepaySettings {
                 "providers.ifortepay.merchant.transaction_purpose",
                 "must be \"1\", \"2\" or \"3\"",
             ));
+        }
+        if let Some(dd) = &self.direct_debit {
+            if dd.partner_id.trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    "providers.ifortepay.direct_debit.partner_id",
+                    "must not be empty (the X-PARTNER-ID iFortepay gave for direct debit, `IFP…`)",
+                ));
+            }
+            if dd.channel_id.trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    "providers.ifortepay.direct_debit.channel_id",
+                    "must not be empty (`DD003` in the document's samples)",
+                ));
+            }
         }
         Ok(())
     }

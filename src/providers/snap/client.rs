@@ -45,6 +45,26 @@ pub mod headers {
     pub const CHANNEL_ID: &str = "channel-id";
 }
 
+/// The `EndpointUrl` of a SNAP string-to-sign: the full URL, or the path and query
+/// without `unsigned_path_prefix` (when the path starts with it as whole segments).
+pub fn endpoint_for_signing(
+    mode: EndpointUrlMode,
+    unsigned_path_prefix: &str,
+    req: &OutgoingRequest,
+) -> String {
+    match mode {
+        EndpointUrlMode::Absolute => req.url().as_str().to_owned(),
+        EndpointUrlMode::Relative => {
+            let full = req.path_and_query();
+            let prefix = unsigned_path_prefix.trim_end_matches('/');
+            match full.strip_prefix(prefix) {
+                Some(rest) if !prefix.is_empty() && rest.starts_with('/') => rest.to_owned(),
+                _ => full,
+            }
+        }
+    }
+}
+
 /// Static configuration of one SNAP credential.
 pub struct SnapConfig {
     pub provider: Provider,
@@ -155,17 +175,11 @@ impl SnapClient {
 
     /// The `EndpointUrl` of the string-to-sign for a request.
     pub fn endpoint_for_signing(&self, req: &OutgoingRequest) -> String {
-        match self.cfg.endpoint_url_mode {
-            EndpointUrlMode::Absolute => req.url().as_str().to_owned(),
-            EndpointUrlMode::Relative => {
-                let full = req.path_and_query();
-                let prefix = self.cfg.unsigned_path_prefix.trim_end_matches('/');
-                match full.strip_prefix(prefix) {
-                    Some(rest) if !prefix.is_empty() && rest.starts_with('/') => rest.to_owned(),
-                    _ => full,
-                }
-            }
-        }
+        endpoint_for_signing(
+            self.cfg.endpoint_url_mode,
+            &self.cfg.unsigned_path_prefix,
+            req,
+        )
     }
 
     /// A valid token from the cache, or a new one.

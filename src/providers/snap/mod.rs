@@ -1,7 +1,9 @@
 //! The SNAP-BI glue iFortepay and NICEPAY share: the answer classification
-//! (`answer`) and the signed client with its token cache (`client`).
+//! (`answer`), the HMAC-signed client with its token cache (`client`), and the
+//! RSA-signed client without a token (`asymmetric`).
 
 pub mod answer;
+pub mod asymmetric;
 pub mod client;
 
 pub use answer::{verdict, CallKind, SnapAnswer, Verdict};

@@ -20,6 +20,10 @@
 //!
 //! Disbursement calls need `CHANNEL-ID` = `channel_id` (`api`), direct debit calls
 //! `debit_channel_id` (`DD003`); the profile needs no X-EXTERNAL-ID or CHANNEL-ID.
+//! Direct debit is signed with SHA256withRSA under its own partner id
+//! (`debit_partner_id`, `IFP…`) and carries no token: the samples in
+//! ifortepay-direct-debit-payment.txt:42-47 and 84-89 have no `Authorization`
+//! header and a 344-character `X-SIGNATURE`.
 //! Transfers follow the request table of ifortepay-transfer-interbank.txt field by
 //! field; see [`transfer`] for the order of checks.
 
@@ -35,8 +39,8 @@ use axum::Router;
 use serde_json::json;
 
 use super::snap_auth::{
-    self, balance_answer, snap_ok, Checked, ServiceCheck, SignedUrlForm, SnapError, SnapGate,
-    TokenCheck,
+    self, balance_answer, snap_ok, Checked, ServiceCheck, ServiceSignature, SignedUrlForm,
+    SnapError, SnapGate, TokenCheck,
 };
 use super::state::{AppState, State as Books, Status};
 use super::{guarded, Endpoint};
@@ -118,19 +122,31 @@ pub fn status_str(s: Status) -> &'static str {
 /// profile neither X-EXTERNAL-ID nor CHANNEL-ID, every other call `channel_id`.
 pub(super) fn service_check(state: &Books, ep: Endpoint) -> ServiceCheck<'_> {
     let c = &state.cfg.ifortepay;
-    let (channel_id, external_id_required) = match ep {
-        Endpoint::IfortepayDebitPayment | Endpoint::IfortepayDebitStatus => {
-            (Some(c.debit_channel_id.as_str().into()), true)
-        }
-        Endpoint::IfortepayProfile => (None, false),
-        _ => (Some(c.channel_id.as_str().into()), true),
-    };
-    ServiceCheck {
-        client_id: &c.client_id,
-        secret: &state.creds.ifortepay.client_secret,
-        channel_id,
-        unsigned_path_prefix: &c.unsigned_path_prefix,
-        external_id_required,
+    let hmac = ServiceSignature::Hmac(&state.creds.ifortepay.client_secret);
+    match ep {
+        // Direct debit's own partner id and RSA key, no token
+        // (ifortepay-direct-debit-payment.txt:42-47; NOTES.md, Corrections).
+        Endpoint::IfortepayDebitPayment | Endpoint::IfortepayDebitStatus => ServiceCheck {
+            client_id: &c.debit_partner_id,
+            signature: ServiceSignature::Rsa(&state.creds.ifortepay.debit_public_key),
+            channel_id: Some(c.debit_channel_id.as_str().into()),
+            unsigned_path_prefix: &c.unsigned_path_prefix,
+            external_id_required: true,
+        },
+        Endpoint::IfortepayProfile => ServiceCheck {
+            client_id: &c.client_id,
+            signature: hmac,
+            channel_id: None,
+            unsigned_path_prefix: &c.unsigned_path_prefix,
+            external_id_required: false,
+        },
+        _ => ServiceCheck {
+            client_id: &c.client_id,
+            signature: hmac,
+            channel_id: Some(c.channel_id.as_str().into()),
+            unsigned_path_prefix: &c.unsigned_path_prefix,
+            external_id_required: true,
+        },
     }
 }
 

@@ -32,8 +32,8 @@ use serde_json::{json, Value};
 use super::fields::{digits, Obj};
 use super::magic;
 use super::snap_auth::{
-    self, amount_json, balance_answer, snap_ok, Checked, ServiceCheck, SnapError, SnapGate,
-    TokenCheck,
+    self, amount_json, balance_answer, snap_ok, Checked, ServiceCheck, ServiceSignature, SnapError,
+    SnapGate, TokenCheck,
 };
 use super::state::{
     AppState, ApproveError, BookError, Booking, Kind, Plan, State as Books, Status,
@@ -138,7 +138,7 @@ pub(super) fn service_check(state: &Books, _: Endpoint) -> ServiceCheck<'_> {
     let c = &state.cfg.nicepay;
     ServiceCheck {
         client_id: &c.client_id,
-        secret: &state.creds.nicepay.client_secret,
+        signature: ServiceSignature::Hmac(&state.creds.nicepay.client_secret),
         channel_id: Some(format!("{}01", c.client_id).into()),
         unsigned_path_prefix: &c.unsigned_path_prefix,
         external_id_required: true,

@@ -407,6 +407,54 @@ async fn ifortepay_direct_debit_with_and_without_otp() {
     );
 }
 
+/// Direct debit has its own credentials: without `[providers.ifortepay.direct_debit]`
+/// a payment is refused as a configuration error naming the section, and nothing
+/// is booked; with a signature the sandbox refuses (the relative EndpointUrl while
+/// it verifies the document's full URL), the refusal names the setting to try.
+#[tokio::test]
+async fn direct_debit_without_its_section_or_with_a_wrong_url_form() {
+    let mut env = spawn().await;
+    let pay = |reference: &str| PaymentRequest {
+        partner_reference: PartnerReference::parse(reference).unwrap(),
+        amount: Money::from_rupiah(15_000),
+        bank_card_token: kirim::domain::Secret::new("card_.eyJ9.sig"),
+        with_otp: false,
+        pay_option: "BRI".into(),
+        remarks: None,
+        external_id: ext(),
+        fence: Default::default(),
+    };
+    let configured = env.ifp.direct_debit.clone().expect("default.toml has it");
+
+    env.ifp.direct_debit = None;
+    let c = env.ifortepay();
+    let err = c.payment_ready().unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::Config(m) if m.contains("providers.ifortepay.direct_debit")),
+        "{err:?}"
+    );
+    let err = c.payment(&pay("DD-NOCFG-1")).await.unwrap_err();
+    assert!(matches!(err, ProviderError::Config(_)), "{err:?}");
+    assert_eq!(env.booked("ifortepay", "DD-NOCFG-1").await, 0);
+
+    let mut relative = configured;
+    relative.endpoint_url_mode = kirim::config::EndpointUrlMode::Relative;
+    env.ifp.direct_debit = Some(relative);
+    let ex = env.ifortepay().payment(&pay("DD-REL-1")).await.unwrap();
+    match &ex.outcome {
+        Outcome::Refused { code, message } => {
+            assert_eq!(code, "4015400");
+            assert!(
+                message.contains("providers.ifortepay.direct_debit.endpoint_url_mode")
+                    && message.contains("try \"absolute\""),
+                "{message}"
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(env.booked("ifortepay", "DD-REL-1").await, 0);
+}
+
 /// Nothing invalid reaches the network: the base URL is a listener that counts
 /// connections, and it sees none.
 #[tokio::test]

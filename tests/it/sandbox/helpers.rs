@@ -260,7 +260,20 @@ impl TestSandbox {
             // The document's form: "Use full URL including all parameters"
             // (ifortepay-transfer-interbank.txt:35), the sandbox's default.
             absolute: true,
+            rsa_key_file: None,
             http: self.http.clone(),
+        }
+    }
+
+    /// iFortepay direct debit: its own partner id (`IFP…`), `DD003`, and a
+    /// SHA256withRSA service signature without a token
+    /// (ifortepay-direct-debit-payment.txt:42-47).
+    pub fn ifortepay_debit(&self) -> Snap {
+        Snap {
+            client_id: "IFP2024078302".into(),
+            channel: "DD003".into(),
+            rsa_key_file: Some("ifortepay_debit_private.pem"),
+            ..self.ifortepay()
         }
     }
 
@@ -275,6 +288,7 @@ impl TestSandbox {
             key_file: "nicepay_private.pem",
             channel: "IONPAYTEST01".into(),
             absolute: false,
+            rsa_key_file: None,
             http: self.http.clone(),
         }
     }
@@ -306,6 +320,9 @@ pub struct Snap {
     pub channel: String,
     /// Sign the full URL (`{base}{prefix}{path}`) instead of the relative path.
     pub absolute: bool,
+    /// Sign service requests with this private key (SHA256withRSA, no token, no
+    /// `Authorization`) instead of HMAC-SHA512.
+    pub rsa_key_file: Option<&'static str>,
     pub http: reqwest::Client,
 }
 
@@ -394,27 +411,36 @@ impl Snap {
     ) -> Req {
         let ts = self.now();
         let minified = minify(body);
-        let string_to_sign = format!(
-            "{}:{signed_path}:{token}:{}:{ts}",
-            method.as_str(),
-            sha256_hex(minified.as_bytes())
-        );
+        let digest = sha256_hex(minified.as_bytes());
+        let method_name = method.as_str().to_owned();
+        let mut headers = vec![("Content-Type".into(), "application/json".into())];
+        match self.rsa_key_file {
+            Some(key) => headers.push((
+                "X-SIGNATURE".into(),
+                rsa_sign(key, &format!("{method_name}:{signed_path}:{digest}:{ts}")),
+            )),
+            None => {
+                headers.push(("Authorization".into(), format!("Bearer {token}")));
+                headers.push((
+                    "X-SIGNATURE".into(),
+                    hmac_b64(
+                        &self.secret,
+                        &format!("{method_name}:{signed_path}:{token}:{digest}:{ts}"),
+                    ),
+                ));
+            }
+        }
+        headers.extend([
+            ("X-TIMESTAMP".into(), ts),
+            ("X-PARTNER-ID".into(), self.client_id.clone()),
+            ("X-EXTERNAL-ID".into(), ext_id()),
+            ("CHANNEL-ID".into(), self.channel.clone()),
+        ]);
         Req {
             method,
             path: full.to_owned(),
             body: body.to_owned(),
-            headers: vec![
-                ("Content-Type".into(), "application/json".into()),
-                ("Authorization".into(), format!("Bearer {token}")),
-                ("X-TIMESTAMP".into(), ts),
-                (
-                    "X-SIGNATURE".into(),
-                    hmac_b64(&self.secret, &string_to_sign),
-                ),
-                ("X-PARTNER-ID".into(), self.client_id.clone()),
-                ("X-EXTERNAL-ID".into(), ext_id()),
-                ("CHANNEL-ID".into(), self.channel.clone()),
-            ],
+            headers,
         }
     }
 
