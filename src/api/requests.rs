@@ -75,9 +75,7 @@ fn reference(
 
 /// `beneficiary.customerType`, also accepted as `beneficiary.customer_type`; the
 /// error names the key that was sent.
-fn customer_type(
-    b: &serde_json::Map<String, Value>,
-) -> Result<Option<CustomerType>, FieldError> {
+fn customer_type(b: &serde_json::Map<String, Value>) -> Result<Option<CustomerType>, FieldError> {
     let camel = string_at(b, "customerType", "beneficiary.customerType")?;
     let snake = string_at(b, "customer_type", "beneficiary.customer_type")?;
     match (camel, snake) {

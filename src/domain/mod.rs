@@ -175,7 +175,8 @@ mod tests {
 
     #[test]
     fn beneficiary_stored_before_residence_and_customer_type_still_reads() {
-        let old = r#"{"account_no":"8753293240","bank_code":"014","name":"Budi","phone":"0812345678"}"#;
+        let old =
+            r#"{"account_no":"8753293240","bank_code":"014","name":"Budi","phone":"0812345678"}"#;
         let b: Beneficiary = serde_json::from_str(old).unwrap();
         assert_eq!((b.residence, b.customer_type), (None, None));
         // Absent values are not written, so the stored form of such a payout is unchanged.

@@ -234,7 +234,12 @@ async fn nicepay_fields_are_checked_at_the_door() {
 
     // Residence and customer type: the field and the allowed values are named.
     for (key, value, field, values) in [
-        ("residence", "ID", "beneficiary.residence", "resident, non_resident"),
+        (
+            "residence",
+            "ID",
+            "beneficiary.residence",
+            "resident, non_resident",
+        ),
         (
             "customerType",
             "2",
@@ -257,7 +262,10 @@ async fn nicepay_fields_are_checked_at_the_door() {
     }
     let mut b = transfer("nicepay", "DOOR-NP-3", "15000.00");
     b["beneficiary"]["residence"] = json!(1);
-    assert_eq!(refused(&post(&api, &b, None).await), "beneficiary.residence");
+    assert_eq!(
+        refused(&post(&api, &b, None).await),
+        "beneficiary.residence"
+    );
     assert_eq!(get_transfer(&api, "DOOR-NP-3", "nicepay").await.0, 404);
 
     // Accepted values are kept with the payout.

@@ -154,7 +154,11 @@ fn beneficiary_phone_is_mandatory_and_sent() {
         t.beneficiary.phone = phone.clone();
         let e = registration_request(&t, &settings()).unwrap_err();
         assert_eq!(e.field, "beneficiary.phone", "{phone:?}");
-        assert!(e.rule.starts_with("is mandatory for nicepay (beneficiaryPhone"), "{e}");
+        assert!(
+            e.rule
+                .starts_with("is mandatory for nicepay (beneficiaryPhone"),
+            "{e}"
+        );
     }
     // The format rule is unchanged: digits only, at most 15.
     let mut t = transfer();
