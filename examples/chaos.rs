@@ -309,7 +309,9 @@ async fn offer(http: &reqwest::Client, api: &str, i: usize, deadline: Instant) -
         "provider": provider_of(i).to_string(),
         "partnerReferenceNo": reference(i),
         "amount": {"value": "150000.00", "currency": "IDR"},
-        "beneficiary": {"accountNo": ACCOUNT, "bankCode": "014", "name": "Budi Santoso"},
+        // NICEPAY's registration requires a phone.
+        "beneficiary": {"accountNo": ACCOUNT, "bankCode": "014", "name": "Budi Santoso",
+                        "phone": "081234567890"},
         "remark": "chaos"
     });
     loop {

@@ -5,8 +5,8 @@ use serde_json::Value;
 
 use crate::client::{PaymentOrder, TransferOrder};
 use crate::domain::{
-    AccountNumber, BankCode, Beneficiary, Currency, FieldError, Money, PartnerReference, Provider,
-    Secret,
+    AccountNumber, BankCode, Beneficiary, Currency, CustomerType, FieldError, Money,
+    PartnerReference, Provider, Residence, Secret,
 };
 
 use super::ApiError;
@@ -73,6 +73,22 @@ fn reference(
     }
 }
 
+/// `beneficiary.customerType`, also accepted as `beneficiary.customer_type`; the
+/// error names the key that was sent.
+fn customer_type(b: &serde_json::Map<String, Value>) -> Result<Option<CustomerType>, FieldError> {
+    let camel = string_at(b, "customerType", "beneficiary.customerType")?;
+    let snake = string_at(b, "customer_type", "beneficiary.customer_type")?;
+    match (camel, snake) {
+        (Some(_), Some(_)) => Err(FieldError::new(
+            "beneficiary.customerType",
+            "give customerType or customer_type, not both",
+        )),
+        (Some(v), None) => CustomerType::parse_field(v, "beneficiary.customerType").map(Some),
+        (None, Some(v)) => CustomerType::parse_field(v, "beneficiary.customer_type").map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
 pub fn transfer_order(body: &[u8], idem: Option<&str>) -> Result<TransferOrder, ApiError> {
     let obj = parse_json(body)?;
     let provider: Provider = required(&obj, "provider", "provider")?.parse()?;
@@ -111,6 +127,10 @@ pub fn transfer_order(body: &[u8], idem: Option<&str>) -> Result<TransferOrder, 
             email: string_at(b, "email", "beneficiary.email")?.map(str::to_owned),
             phone: string_at(b, "phone", "beneficiary.phone")?.map(str::to_owned),
             address: string_at(b, "address", "beneficiary.address")?.map(str::to_owned),
+            residence: string_at(b, "residence", "beneficiary.residence")?
+                .map(|v| Residence::parse_field(v, "beneficiary.residence"))
+                .transpose()?,
+            customer_type: customer_type(b)?,
         },
         remark: string_at(&obj, "remark", "remark")?.map(str::to_owned),
         verify_beneficiary_name: verify,
@@ -156,4 +176,55 @@ pub fn account_inquiry(body: &[u8]) -> Result<(Provider, BankCode, AccountNumber
         BankCode::parse_field(required(&obj, "bankCode", "bankCode")?, "bankCode")?,
         AccountNumber::parse_field(required(&obj, "accountNo", "accountNo")?, "accountNo")?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(beneficiary: Value) -> Vec<u8> {
+        json!({
+            "provider": "nicepay",
+            "partnerReferenceNo": "REQ-1",
+            "amount": {"value": "15000.00", "currency": "IDR"},
+            "beneficiary": beneficiary,
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    fn field_error(r: Result<TransferOrder, ApiError>) -> FieldError {
+        match r {
+            Err(ApiError::Invalid(e)) => e,
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn residence_and_customer_type_are_read_by_name() {
+        let base = json!({"accountNo": "8753293240", "bankCode": "014", "name": "PT Maju"});
+        let o = transfer_order(&body(base.clone()), None).unwrap();
+        assert_eq!(
+            (o.beneficiary.residence, o.beneficiary.customer_type),
+            (None, None)
+        );
+        for key in ["customerType", "customer_type"] {
+            let mut b = base.clone();
+            b["residence"] = json!("non_resident");
+            b[key] = json!("company");
+            let o = transfer_order(&body(b), None).unwrap();
+            assert_eq!(o.beneficiary.residence, Some(Residence::NonResident));
+            assert_eq!(o.beneficiary.customer_type, Some(CustomerType::Company));
+        }
+        let mut b = base.clone();
+        b["customerType"] = json!("company");
+        b["customer_type"] = json!("company");
+        let e = field_error(transfer_order(&body(b), None));
+        assert_eq!(e.field, "beneficiary.customerType");
+        let mut b = base;
+        b["residence"] = json!(true);
+        let e = field_error(transfer_order(&body(b), None));
+        assert_eq!(e.to_string(), "beneficiary.residence: must be a string");
+    }
 }

@@ -108,8 +108,11 @@ fn order(mix: ProviderMix, run: &str, i: usize) -> anyhow::Result<TransferOrder>
             bank_code: BankCode::parse("014")?,
             name: "Budi Santoso".into(),
             email: None,
-            phone: None,
+            // NICEPAY's registration requires a phone (beneficiaryPhone).
+            phone: Some("081234567890".into()),
             address: None,
+            residence: None,
+            customer_type: None,
         },
         remark: Some("bench".into()),
         verify_beneficiary_name: false,

@@ -62,6 +62,8 @@ fn new_payout(reference: &str, i: usize) -> anyhow::Result<NewPayout> {
                 email: None,
                 phone: None,
                 address: None,
+                residence: None,
+                customer_type: None,
             }),
             remark: Some("bench".into()),
             payment: None,

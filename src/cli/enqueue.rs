@@ -7,7 +7,8 @@ use clap::{Args, Subcommand};
 use crate::client::{Client, PaymentOrder, TransferOrder};
 use crate::config::Settings;
 use crate::domain::{
-    AccountNumber, BankCode, Beneficiary, Money, PartnerReference, Provider, Secret,
+    AccountNumber, BankCode, Beneficiary, CustomerType, Money, PartnerReference, Provider,
+    Residence, Secret,
 };
 
 #[derive(Debug, Subcommand)]
@@ -37,10 +38,19 @@ pub struct TransferArgs {
     pub name: String,
     #[arg(long)]
     pub email: Option<String>,
+    /// Beneficiary phone: an optional '+' and 6 to 15 digits (mandatory for nicepay,
+    /// digits only there).
     #[arg(long)]
     pub phone: Option<String>,
     #[arg(long)]
     pub address: Option<String>,
+    /// Where the beneficiary lives: resident | non_resident (default: the
+    /// provider's configured default).
+    #[arg(long)]
+    pub residence: Option<String>,
+    /// individual | company | government (default: the provider's configured default).
+    #[arg(long)]
+    pub customer_type: Option<String>,
     #[arg(long)]
     pub remark: Option<String>,
     /// Check the beneficiary name with an account inquiry before sending.
@@ -64,6 +74,16 @@ impl TransferArgs {
                 email: self.email,
                 phone: self.phone,
                 address: self.address,
+                residence: self
+                    .residence
+                    .as_deref()
+                    .map(|v| Residence::parse_field(v, "residence"))
+                    .transpose()?,
+                customer_type: self
+                    .customer_type
+                    .as_deref()
+                    .map(|v| CustomerType::parse_field(v, "customer-type"))
+                    .transpose()?,
             },
             remark: self.remark,
             verify_beneficiary_name: self.verify_name,

@@ -27,7 +27,9 @@ fn request_body(c: &Case) -> (&'static str, Value) {
                 "provider": c.provider.as_str(),
                 "partnerReferenceNo": c.reference,
                 "amount": {"value": c.amount, "currency": "IDR"},
-                "beneficiary": {"accountNo": account, "bankCode": bank, "name": name},
+                // A phone on every transfer: NICEPAY's registration requires one.
+                "beneficiary": {"accountNo": account, "bankCode": bank, "name": name,
+                                "phone": "081234567890"},
                 "remark": "kirim demo",
             }),
         ),

@@ -2,6 +2,7 @@
 //! provider clients. Each type can only hold a valid value ("parse, don't validate");
 //! every parse error names the field and the rule it broke.
 
+mod beneficiary;
 pub mod external_id;
 pub mod millis;
 pub mod money;
@@ -15,6 +16,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use beneficiary::{CustomerType, Residence};
 pub use money::{Amount, Currency, Money};
 pub use outcome::Outcome;
 pub use provider::Provider;
@@ -170,6 +172,25 @@ mod tests {
         assert!(ExternalId::parse("1672977134961").is_ok());
         assert!(ExternalId::parse("12a").is_err());
     }
+
+    #[test]
+    fn beneficiary_stored_before_residence_and_customer_type_still_reads() {
+        let old =
+            r#"{"account_no":"8753293240","bank_code":"014","name":"Budi","phone":"0812345678"}"#;
+        let b: Beneficiary = serde_json::from_str(old).unwrap();
+        assert_eq!((b.residence, b.customer_type), (None, None));
+        // Absent values are not written, so the stored form of such a payout is unchanged.
+        assert_eq!(serde_json::to_string(&b).unwrap(), old);
+        let b = Beneficiary {
+            residence: Some(Residence::NonResident),
+            customer_type: Some(CustomerType::Company),
+            ..b
+        };
+        let v = serde_json::to_value(&b).unwrap();
+        assert_eq!(v["residence"], "non_resident");
+        assert_eq!(v["customer_type"], "company");
+        assert_eq!(serde_json::from_value::<Beneficiary>(v).unwrap(), b);
+    }
 }
 
 /// The beneficiary of a transfer.
@@ -184,4 +205,13 @@ pub struct Beneficiary {
     pub phone: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// Where the beneficiary lives, when the producer said. Absent in payouts
+    /// stored before it existed (they read as `None`); a provider that needs it
+    /// then uses its merchant-level default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residence: Option<Residence>,
+    /// Individual, company or government, when the producer said (`None` as for
+    /// [`Beneficiary::residence`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_type: Option<CustomerType>,
 }

@@ -13,7 +13,9 @@ fn transfer(provider: &str, reference: &str, amount: &str) -> Value {
         "provider": provider,
         "partnerReferenceNo": reference,
         "amount": {"value": amount, "currency": "IDR"},
-        "beneficiary": {"accountNo": "8753293240", "bankCode": "014", "name": "Budi Santoso"},
+        // NICEPAY's registration requires a phone (see nicepay_fields_are_checked_at_the_door).
+        "beneficiary": {"accountNo": "8753293240", "bankCode": "014", "name": "Budi Santoso",
+                        "phone": "081234567890"},
     })
 }
 
@@ -221,4 +223,180 @@ async fn payments_without_direct_debit_credentials_are_refused_at_the_door() {
         .expect("API reachable");
     assert_eq!(r.status().as_u16(), 404);
     api.stop().await;
+}
+
+/// GET /v1/transfers/{reference}?provider=…: status and body.
+async fn get_transfer(api: &common::Api, reference: &str, provider: &str) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .get(api.url(&format!("/v1/transfers/{reference}?provider={provider}")))
+        .header("X-API-Key", KEY)
+        .send()
+        .await
+        .expect("API reachable");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Issue 16 point 5: NICEPAY's registration page marks `beneficiaryPhone`
+/// mandatory, so a NICEPAY transfer without a phone is refused at the door, naming
+/// `beneficiary.phone`, with nothing recorded and its Idempotency-Key left free;
+/// residence and customer type are checked against their values.
+#[tokio::test]
+async fn nicepay_fields_are_checked_at_the_door() {
+    let redis = common::redis();
+    let settings = common::settings_for(&redis);
+    let api = common::Api::start(&settings).await;
+
+    for phone in [None, Some(json!(null))] {
+        let mut b = transfer("nicepay", "DOOR-NP-1", "15000.00");
+        match &phone {
+            None => drop(b["beneficiary"].as_object_mut().unwrap().remove("phone")),
+            Some(v) => b["beneficiary"]["phone"] = v.clone(),
+        }
+        let answer = post(&api, &b, Some("door-np-key")).await;
+        assert_eq!(refused(&answer), "beneficiary.phone", "{phone:?}");
+        let rule = answer.1["error"]["rule"].as_str().unwrap_or("");
+        assert!(
+            rule.starts_with("is mandatory for nicepay (beneficiaryPhone"),
+            "{}",
+            answer.1
+        );
+    }
+    // Nothing was recorded ...
+    assert_eq!(get_transfer(&api, "DOOR-NP-1", "nicepay").await.0, 404);
+    // ... and the key is still free: the same key with the phone is accepted.
+    let good = post(
+        &api,
+        &transfer("nicepay", "DOOR-NP-1", "15000.00"),
+        Some("door-np-key"),
+    )
+    .await;
+    assert_eq!(good.0, 201, "{}", good.1);
+    // Other providers do not ask for a phone.
+    let mut b = transfer("ifortepay", "DOOR-NP-2", "15000.00");
+    b["beneficiary"].as_object_mut().unwrap().remove("phone");
+    assert_eq!(post(&api, &b, None).await.0, 201);
+
+    // Residence and customer type: the field and the allowed values are named.
+    for (key, value, field, values) in [
+        (
+            "residence",
+            "ID",
+            "beneficiary.residence",
+            "resident, non_resident",
+        ),
+        (
+            "customerType",
+            "2",
+            "beneficiary.customerType",
+            "individual, company, government",
+        ),
+        (
+            "customer_type",
+            "Company",
+            "beneficiary.customer_type",
+            "individual, company, government",
+        ),
+    ] {
+        let mut b = transfer("nicepay", "DOOR-NP-3", "15000.00");
+        b["beneficiary"][key] = json!(value);
+        let answer = post(&api, &b, None).await;
+        assert_eq!(refused(&answer), field, "{key}={value}");
+        let rule = answer.1["error"]["rule"].as_str().unwrap_or("");
+        assert_eq!(rule, format!("must be one of: {values}"), "{}", answer.1);
+    }
+    let mut b = transfer("nicepay", "DOOR-NP-3", "15000.00");
+    b["beneficiary"]["residence"] = json!(1);
+    assert_eq!(
+        refused(&post(&api, &b, None).await),
+        "beneficiary.residence"
+    );
+    assert_eq!(get_transfer(&api, "DOOR-NP-3", "nicepay").await.0, 404);
+
+    // Accepted values are kept with the payout.
+    let mut b = transfer("nicepay", "DOOR-NP-4", "15000.00");
+    b["beneficiary"]["residence"] = json!("non_resident");
+    b["beneficiary"]["customerType"] = json!("government");
+    assert_eq!(post(&api, &b, None).await.0, 201);
+    let (status, r) = get_transfer(&api, "DOOR-NP-4", "nicepay").await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(
+        r.pointer("/details/beneficiary/residence"),
+        Some(&json!("non_resident")),
+        "{r}"
+    );
+    assert_eq!(
+        r.pointer("/details/beneficiary/customer_type"),
+        Some(&json!("government")),
+        "{r}"
+    );
+    api.stop().await;
+}
+
+/// Issue 16 point 5: before, every NICEPAY beneficiary was declared with the
+/// merchant's one residence and customer type ("1"/"1": a resident individual).
+/// A company enqueued through the HTTP API now reaches NICEPAY (the sandbox, read
+/// back from its books) as customer type 2 company; a payout that says nothing
+/// still gets the configured default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_company_beneficiary_reaches_nicepay_as_a_company() {
+    let mut app = common::App::spawn(|_| {}, |_| {}).await;
+    let api = common::Api::start(&app.settings).await;
+    app.start_worker().await;
+
+    let mut company = transfer("nicepay", "DOOR-NP-CO", "15000.00");
+    company["beneficiary"]["customerType"] = json!("company");
+    company["beneficiary"]["residence"] = json!("non_resident");
+    company["beneficiary"]["name"] = json!("PT Maju Jaya");
+    let (status, body) = post(&api, &company, None).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = post(&api, &transfer("nicepay", "DOOR-NP-IN", "15000.00"), None).await;
+    assert_eq!(status, 201, "{body}");
+
+    let nicepay = kirim::providers::nicepay::ID;
+    for reference in ["DOOR-NP-CO", "DOOR-NP-IN"] {
+        common::wait_for(
+            &format!("{reference} approved at the sandbox"),
+            std::time::Duration::from_secs(30),
+            || async { app.booked(nicepay, reference).await == 1 },
+        )
+        .await;
+    }
+    let extra = |reference: &'static str| {
+        let (admin, url) = (
+            app.admin.clone(),
+            app.sandbox
+                .url(&format!("/admin/bookings/{reference}?provider=nicepay")),
+        );
+        async move {
+            let b: Value = admin
+                .get(url)
+                .send()
+                .await
+                .expect("admin reachable")
+                .json()
+                .await
+                .expect("booking JSON");
+            b["extra"].clone()
+        }
+    };
+    assert_eq!(
+        extra("DOOR-NP-CO").await,
+        json!({
+            "beneficiaryPhone": "081234567890",
+            "beneficiaryCustomerResidence": "2",
+            "beneficiaryCustomerType": "2",
+        })
+    );
+    // The merchant defaults (config/default.toml: "1" Indonesia, "1" personal).
+    assert_eq!(
+        extra("DOOR-NP-IN").await,
+        json!({
+            "beneficiaryPhone": "081234567890",
+            "beneficiaryCustomerResidence": "1",
+            "beneficiaryCustomerType": "1",
+        })
+    );
+    api.stop().await;
+    app.stop_worker().await;
 }

@@ -21,6 +21,8 @@ fn order(reference: &str, amount: &str) -> TransferOrder {
             email: None,
             phone: None,
             address: None,
+            residence: None,
+            customer_type: None,
         },
         remark: Some("gaji".into()),
         verify_beneficiary_name: false,

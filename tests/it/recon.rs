@@ -25,6 +25,8 @@ fn direct(reference: &str) -> TransferRequest {
             email: None,
             phone: None,
             address: None,
+            residence: None,
+            customer_type: None,
         },
         remark: Some("sent outside kirim".into()),
         external_id: ExternalId::fresh(now_ms()),

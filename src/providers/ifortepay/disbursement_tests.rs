@@ -31,6 +31,8 @@ pub(crate) fn transfer(amount: u64) -> TransferRequest {
             email: None,
             phone: None,
             address: None,
+            residence: None,
+            customer_type: None,
         },
         remark: Some("Gaji Nov, 2026.".into()),
         external_id: ExternalId::parse("1672977134961").unwrap(),

@@ -26,11 +26,15 @@ pub struct NicepaySettings {
     pub unsigned_path_prefix: String,
     pub merchant_id: String,
     pub ms_id: String,
-    /// `beneficiaryCustomerResidence` sent with every registration: "1" Indonesia,
-    /// "2" abroad (default "1").
+    /// The default `beneficiaryCustomerResidence`: sent with a registration whose
+    /// payout gives no `beneficiary.residence` (a payout's own value wins). "1"
+    /// Indonesia, "2" abroad (nicepay-payout-inquiry.txt:32); default "1". The key
+    /// keeps its name so existing configurations load.
     #[serde(default = "default_one")]
     pub beneficiary_customer_residence: String,
-    /// `beneficiaryCustomerType`: "1" personal, "2" company, "3" government (default "1").
+    /// The default `beneficiaryCustomerType`, for a payout without
+    /// `beneficiary.customerType`: "1" personal, "2" company, "3" government
+    /// (nicepay-payout-inquiry.txt:33); default "1".
     #[serde(default = "default_one")]
     pub beneficiary_customer_type: String,
     /// `payoutMethod` sent with every registration: NICEPAY's public material sends

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use super::settings::NicepaySettings;
-use crate::domain::{Amount, ExternalId, FieldError};
+use crate::domain::{Amount, CustomerType, ExternalId, FieldError, Residence};
 use crate::providers::snap::answer::{verdict, CallKind, SnapAnswer, Verdict};
 use crate::providers::validate;
 use crate::providers::verdict::token_rejected;
@@ -44,9 +44,11 @@ pub struct NicepayRegistrationRequest {
     pub partner_reference_no: String,
     pub beneficiary_account_no: String,
     pub beneficiary_name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub beneficiary_phone: Option<String>,
+    /// Mandatory: see [`PHONE_MANDATORY`].
+    pub beneficiary_phone: String,
+    /// The payout's [`Residence`] ([`residence_code`]), else the merchant default.
     pub beneficiary_customer_residence: String,
+    /// The payout's [`CustomerType`] ([`customer_type_code`]), else the merchant default.
     pub beneficiary_customer_type: String,
     /// Sent always: NICEPAY's public material marks it mandatory (see
     /// [`NicepaySettings::payout_method`]).
@@ -56,6 +58,40 @@ pub struct NicepayRegistrationRequest {
     pub description: Option<String>,
     pub amount: Amount,
 }
+
+/// `beneficiaryCustomerResidence` codes, nicepay-payout-inquiry.txt:32
+/// ("1: Indonesia 2: Non Indonesia"; the registration sends the same field).
+pub const RESIDENCE_CODES: &[&str] = &["1", "2"];
+
+/// `beneficiaryCustomerType` codes, nicepay-payout-inquiry.txt:33 ("1: Personal
+/// 2: Company 3: Government").
+pub const CUSTOMER_TYPE_CODES: &[&str] = &["1", "2", "3"];
+
+/// NICEPAY's `beneficiaryCustomerResidence` code for a [`Residence`]
+/// (nicepay-payout-inquiry.txt:32: "1: Indonesia 2: Non Indonesia").
+pub fn residence_code(r: Residence) -> &'static str {
+    match r {
+        Residence::Resident => "1",
+        Residence::NonResident => "2",
+    }
+}
+
+/// NICEPAY's `beneficiaryCustomerType` code for a [`CustomerType`]
+/// (nicepay-payout-inquiry.txt:33: "1: Personal 2: Company 3: Government").
+pub fn customer_type_code(t: CustomerType) -> &'static str {
+    match t {
+        CustomerType::Individual => "1",
+        CustomerType::Company => "2",
+        CustomerType::Government => "3",
+    }
+}
+
+/// Why a registration without `beneficiaryPhone` is refused: NICEPAY's public
+/// registration page (docs.nicepay.co.id, "Registration - API Payout (Disbursement)
+/// SNAP") lists "beneficiaryPhone | String | 20 | Mandatory", and every NICEPAY SDK
+/// sends one (review 2026-12-01 §3, §6 #6; NOTES.md Corrections).
+pub const PHONE_MANDATORY: &str = "is mandatory for nicepay (beneficiaryPhone, \
+    String 20 Mandatory on NICEPAY's SNAP payout registration page)";
 
 /// Values `payoutMethod` may take (NICEPAY v2 payout page: 0 overbooking, 1 online,
 /// 2 SKN, 3 RTGS, 4 cashout).
@@ -68,12 +104,12 @@ pub fn validate_merchant(s: &NicepaySettings) -> Result<(), FieldError> {
     validate::one_of(
         "beneficiaryCustomerResidence",
         &s.beneficiary_customer_residence,
-        &["1", "2"],
+        RESIDENCE_CODES,
     )?;
     validate::one_of(
         "beneficiaryCustomerType",
         &s.beneficiary_customer_type,
-        &["1", "2", "3"],
+        CUSTOMER_TYPE_CODES,
     )?;
     validate::one_of("payoutMethod", &s.payout_method, PAYOUT_METHODS)?;
     Ok(())
@@ -93,9 +129,14 @@ pub fn registration_request(
     )?;
     validate::mandatory("beneficiaryName", &req.beneficiary.name, 100)?;
     validate::mandatory("beneficiaryBankCode", req.beneficiary.bank_code.as_str(), 4)?;
-    if let Some(p) = req.beneficiary.phone.as_deref().filter(|p| !p.is_empty()) {
-        validate::digits("beneficiaryPhone", p, 15)?;
-    }
+    let phone = req
+        .beneficiary
+        .phone
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| FieldError::new("beneficiary.phone", PHONE_MANDATORY))?;
+    // At most 15 digits (E.164), stricter than the page's String 20.
+    validate::digits("beneficiaryPhone", phone, 15)?;
     if let Some(d) = &req.remark {
         validate::max_len("description", d, 100)?;
     }
@@ -119,9 +160,15 @@ pub fn registration_request(
         partner_reference_no: req.partner_reference.as_str().to_owned(),
         beneficiary_account_no: req.beneficiary.account_no.as_str().to_owned(),
         beneficiary_name: req.beneficiary.name.clone(),
-        beneficiary_phone: req.beneficiary.phone.clone().filter(|p| !p.is_empty()),
-        beneficiary_customer_residence: s.beneficiary_customer_residence.clone(),
-        beneficiary_customer_type: s.beneficiary_customer_type.clone(),
+        beneficiary_phone: phone.to_owned(),
+        beneficiary_customer_residence: match req.beneficiary.residence {
+            Some(r) => residence_code(r).to_owned(),
+            None => s.beneficiary_customer_residence.clone(),
+        },
+        beneficiary_customer_type: match req.beneficiary.customer_type {
+            Some(t) => customer_type_code(t).to_owned(),
+            None => s.beneficiary_customer_type.clone(),
+        },
         payout_method: s.payout_method.clone(),
         beneficiary_bank_code: req.beneficiary.bank_code.as_str().to_owned(),
         description: req.remark.clone().filter(|d| !d.is_empty()),

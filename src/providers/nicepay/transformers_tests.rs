@@ -2,8 +2,8 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::config::{EndpointUrlMode, HttpSettings};
-use crate::domain::Beneficiary;
 use crate::domain::{AccountNumber, BankCode, Money, PartnerReference};
+use crate::domain::{Beneficiary, CustomerType, Residence};
 
 fn settings() -> NicepaySettings {
     NicepaySettings {
@@ -41,6 +41,8 @@ fn transfer() -> TransferRequest {
             email: None,
             phone: Some("08123456789".into()),
             address: None,
+            residence: None,
+            customer_type: None,
         },
         remark: Some("payout".into()),
         external_id: ExternalId::parse("123456789012345678").unwrap(),
@@ -99,6 +101,71 @@ fn registration_body_and_rules() {
     assert!(
         registration_request(&t, &settings()).is_ok(),
         "36 + 1 digits fit in 40"
+    );
+}
+
+/// nicepay-payout-inquiry.txt:32-33: residence "1: Indonesia 2: Non Indonesia",
+/// customer type "1: Personal 2: Company 3: Government".
+#[test]
+fn residence_and_customer_type_map_to_the_documented_codes() {
+    assert_eq!(residence_code(Residence::Resident), "1");
+    assert_eq!(residence_code(Residence::NonResident), "2");
+    assert_eq!(customer_type_code(CustomerType::Individual), "1");
+    assert_eq!(customer_type_code(CustomerType::Company), "2");
+    assert_eq!(customer_type_code(CustomerType::Government), "3");
+    // Every value maps to a documented code, and no two values share one.
+    let r: Vec<_> = Residence::ALL.map(residence_code).into();
+    assert_eq!(r, RESIDENCE_CODES);
+    let t: Vec<_> = CustomerType::ALL.map(customer_type_code).into();
+    assert_eq!(t, CUSTOMER_TYPE_CODES);
+}
+
+#[test]
+fn a_payouts_residence_and_customer_type_win_over_the_merchant_defaults() {
+    // No per-payout value: the merchant defaults are sent.
+    let s = NicepaySettings {
+        beneficiary_customer_residence: "2".into(),
+        beneficiary_customer_type: "3".into(),
+        ..settings()
+    };
+    let v = serde_json::to_value(registration_request(&transfer(), &s).unwrap()).unwrap();
+    assert_eq!(v["beneficiaryCustomerResidence"], "2");
+    assert_eq!(v["beneficiaryCustomerType"], "3");
+    // A company abroad, given on the payout, is declared as such.
+    let mut t = transfer();
+    t.beneficiary.residence = Some(Residence::NonResident);
+    t.beneficiary.customer_type = Some(CustomerType::Company);
+    let v = serde_json::to_value(registration_request(&t, &settings()).unwrap()).unwrap();
+    assert_eq!(v["beneficiaryCustomerResidence"], "2");
+    assert_eq!(v["beneficiaryCustomerType"], "2");
+    t.beneficiary.residence = Some(Residence::Resident);
+    t.beneficiary.customer_type = Some(CustomerType::Individual);
+    let v = serde_json::to_value(registration_request(&t, &s).unwrap()).unwrap();
+    assert_eq!(v["beneficiaryCustomerResidence"], "1");
+    assert_eq!(v["beneficiaryCustomerType"], "1");
+}
+
+#[test]
+fn beneficiary_phone_is_mandatory_and_sent() {
+    let v = serde_json::to_value(registration_request(&transfer(), &settings()).unwrap()).unwrap();
+    assert_eq!(v["beneficiaryPhone"], "08123456789");
+    for phone in [None, Some(String::new())] {
+        let mut t = transfer();
+        t.beneficiary.phone = phone.clone();
+        let e = registration_request(&t, &settings()).unwrap_err();
+        assert_eq!(e.field, "beneficiary.phone", "{phone:?}");
+        assert!(
+            e.rule
+                .starts_with("is mandatory for nicepay (beneficiaryPhone"),
+            "{e}"
+        );
+    }
+    // The format rule is unchanged: digits only, at most 15.
+    let mut t = transfer();
+    t.beneficiary.phone = Some("1".repeat(16));
+    assert_eq!(
+        registration_request(&t, &settings()).unwrap_err().field,
+        "beneficiaryPhone"
     );
 }
 

@@ -13,6 +13,8 @@ fn transfer(amount: &str) -> TransferRequest {
             email: None,
             phone: None,
             address: None,
+            residence: None,
+            customer_type: None,
         },
         remark: Some("Payout gaji/BONUS".into()),
         external_id: ExternalId::parse("1").unwrap(),

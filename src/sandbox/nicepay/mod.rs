@@ -189,10 +189,12 @@ async fn registration(State(state): State<AppState>, req: Checked) -> Reply {
         return Err(SnapError::invalid(ep, "beneficiaryAccountNo"));
     }
     let name = o.req("beneficiaryName", 100).map_err(f)?;
-    // [P] NICEPAY registration page: "beneficiaryPhone | String | 20 | Mandatory".
-    // Optional here (kirim does not yet require a phone, see
-    // docs/conformance/nicepay.md); at most 15, stricter than 20 (E.164).
-    o.opt("beneficiaryPhone", 15).map_err(f)?;
+    // [P] NICEPAY's registration page (docs.nicepay.co.id, "Registration - API
+    // Payout (Disbursement) SNAP"): "beneficiaryPhone | String | 20 | Mandatory";
+    // every NICEPAY SDK sends one. Missing → `400xx02`, longer → `400xx01`.
+    let phone = o.req("beneficiaryPhone", 20).map_err(f)?;
+    // Both "String 2 Mandatory"; the values are nicepay-payout-inquiry.txt:32-33
+    // ("1: Indonesia 2: Non Indonesia"; "1: Personal 2: Company 3: Government").
     let residence = o
         .req_one_of("beneficiaryCustomerResidence", &["1", "2"])
         .map_err(f)?;
@@ -241,7 +243,9 @@ async fn registration(State(state): State<AppState>, req: Checked) -> Reply {
         final_at: None,
         cancelled_reason: None,
         debits_balance: true,
+        // As sent, for the inquiry answer and for tests (`GET /admin/bookings`).
         extra: json!({
+            "beneficiaryPhone": phone,
             "beneficiaryCustomerResidence": residence,
             "beneficiaryCustomerType": customer_type,
         }),

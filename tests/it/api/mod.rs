@@ -23,7 +23,9 @@ fn transfer_body(provider: &str, reference: &str, account: &str, amount: &str) -
         "provider": provider,
         "partnerReferenceNo": reference,
         "amount": {"value": amount, "currency": "IDR"},
-        "beneficiary": {"accountNo": account, "bankCode": "014", "name": "Budi Santoso"},
+        // NICEPAY's registration requires a phone.
+        "beneficiary": {"accountNo": account, "bankCode": "014", "name": "Budi Santoso",
+                        "phone": "081234567890"},
         "remark": "Gaji November"
     })
 }

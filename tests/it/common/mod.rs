@@ -247,8 +247,11 @@ pub fn transfer(provider: Provider, reference: &str, account: &str) -> TransferO
             bank_code: BankCode::parse("014").expect("bank"),
             name: "Budi Santoso".into(),
             email: None,
-            phone: None,
+            // NICEPAY's registration requires a phone (beneficiaryPhone).
+            phone: Some("081234567890".into()),
             address: None,
+            residence: None,
+            customer_type: None,
         },
         remark: Some("Gaji November".into()),
         verify_beneficiary_name: false,

@@ -177,8 +177,11 @@ fn transfer(reference: &str, account: &str, amount: u64) -> TransferRequest {
             bank_code: BankCode::parse("014").unwrap(),
             name: "Budi Santoso".into(),
             email: None,
-            phone: None,
+            // NICEPAY's registration requires a phone (beneficiaryPhone).
+            phone: Some("081234567890".into()),
             address: None,
+            residence: None,
+            customer_type: None,
         },
         // Letters and spaces: Singapay v1.0's `notes` is Alphabetic.
         remark: Some("Payout November".into()),

@@ -360,3 +360,86 @@ async fn duplicate_registration_names_nothing_and_the_timestamp_is_25_characters
         "2022-03-21T10:11:40+07:00"
     ));
 }
+
+/// Issue 16 point 5: `beneficiaryPhone` is mandatory (NICEPAY's registration page:
+/// "beneficiaryPhone | String | 20 | Mandatory"); residence and customer type take
+/// only the documented codes (nicepay-payout-inquiry.txt:32-33) and are kept in
+/// the booking as sent, for tests to read back.
+#[tokio::test]
+async fn registration_needs_a_phone_and_keeps_residence_and_customer_type() {
+    let sb = spawn(|_| {}).await;
+    let np = sb.nicepay();
+    let token = np.token().await;
+
+    for phone in [None, Some(json!("")), Some(json!(null))] {
+        let r = reference("NPP");
+        let mut body = registration(&r, "1234567890");
+        match &phone {
+            None => drop(body.as_object_mut().unwrap().remove("beneficiaryPhone")),
+            Some(v) => body["beneficiaryPhone"] = v.clone(),
+        }
+        let (s, v) = np.post(&token, REG, &body).await;
+        assert_eq!(
+            (s, v["responseCode"].as_str(), v["responseMessage"].as_str()),
+            (
+                400,
+                Some("4000002"),
+                Some("Missing Mandatory Field beneficiaryPhone")
+            ),
+            "{phone:?}: {v}"
+        );
+        let (s, _) = sb
+            .admin_get(&format!("/admin/bookings/{r}?provider=nicepay"))
+            .await;
+        assert_eq!(s, 404, "a refused registration records nothing");
+    }
+    let mut body = registration(&reference("NPP"), "1234567890");
+    body["beneficiaryPhone"] = json!("1".repeat(21));
+    let (s, v) = np.post(&token, REG, &body).await;
+    assert_eq!(
+        (s, v["responseMessage"].as_str()),
+        (400, Some("Invalid Field Format beneficiaryPhone")),
+        "{v}"
+    );
+    for (field, bad) in [
+        ("beneficiaryCustomerResidence", "3"),
+        ("beneficiaryCustomerResidence", "ID"),
+        ("beneficiaryCustomerType", "0"),
+        ("beneficiaryCustomerType", "company"),
+    ] {
+        let mut body = registration(&reference("NPP"), "1234567890");
+        body[field] = json!(bad);
+        let (s, v) = np.post(&token, REG, &body).await;
+        let want = format!("Invalid Field Format {field}");
+        assert_eq!(
+            (s, v["responseMessage"].as_str()),
+            (400, Some(want.as_str())),
+            "{field}={bad}: {v}"
+        );
+    }
+
+    // A company abroad: kept as sent, and answered by the inquiry.
+    let r = reference("NPP");
+    let mut body = registration(&r, "1234567890");
+    body["beneficiaryCustomerResidence"] = json!("2");
+    body["beneficiaryCustomerType"] = json!("2");
+    body["beneficiaryPhone"] = json!("628123456789");
+    let (s, reg) = np.post(&token, REG, &body).await;
+    assert_eq!(s, 200, "{reg}");
+    let (s, b) = sb
+        .admin_get(&format!("/admin/bookings/{r}?provider=nicepay"))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        b["extra"],
+        json!({
+            "beneficiaryPhone": "628123456789",
+            "beneficiaryCustomerResidence": "2",
+            "beneficiaryCustomerType": "2",
+        }),
+        "{b}"
+    );
+    let (_, v) = np.post(&token, INQUIRY, &follow_up(&reg)).await;
+    assert_eq!(v["beneficiaryCustomerResidence"], "2", "{v}");
+    assert_eq!(v["beneficiaryCustomerType"], "2", "{v}");
+}
