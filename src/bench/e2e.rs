@@ -32,7 +32,7 @@ pub enum ProviderMix {
 }
 
 impl ProviderMix {
-    fn provider(self, i: usize) -> Provider {
+    pub(super) fn provider(self, i: usize) -> Provider {
         match self {
             ProviderMix::Ifortepay => crate::providers::ifortepay::ID,
             ProviderMix::All => [
@@ -119,7 +119,12 @@ fn order(mix: ProviderMix, run: &str, i: usize) -> anyhow::Result<TransferOrder>
     })
 }
 
-fn spawn_workers(env: &BenchEnv, s: &Settings, n: usize, sub: &[&str]) -> anyhow::Result<Workers> {
+pub(super) fn spawn_workers(
+    env: &BenchEnv,
+    s: &Settings,
+    n: usize,
+    sub: &[&str],
+) -> anyhow::Result<Workers> {
     let mut args = env.global_args();
     args.extend(sub.iter().map(|a| (*a).to_owned()));
     args.extend(["--concurrency".to_owned(), s.worker.concurrency.to_string()]);
@@ -132,7 +137,7 @@ fn spawn_workers(env: &BenchEnv, s: &Settings, n: usize, sub: &[&str]) -> anyhow
 }
 
 /// Wait until `n` processes × every lane registered with apalis.
-async fn wait_registered(
+pub(super) async fn wait_registered(
     conn: &mut ConnectionManager,
     queue: &Queue,
     workers: &mut Workers,
@@ -160,7 +165,7 @@ async fn wait_registered(
 
 /// Poll `count` until it reaches `target`; fail if nothing moves for 60 s.
 /// Returns the wall-clock ms when it did and how many polls were made.
-async fn wait_done<F, Fut>(
+pub(super) async fn wait_done<F, Fut>(
     workers: &mut Workers,
     target: usize,
     every: Duration,

@@ -4,6 +4,8 @@
 //! - [`env`]: the benchmark's Redis, sandbox and the settings the workers get.
 //! - [`e2e`]: N transfers through W `kirim worker` processes, then the same N jobs
 //!   through W no-op workers ([`noop`]) on the same apalis configuration.
+//! - [`open_loop`]: payouts offered at a fixed rate through `kirim serve`; latency
+//!   from request to final state at that load (not behind a backlog).
 //! - [`scale`]: Redis memory per ledger record; sweep time against due-index size.
 //! - [`redis_stats`], [`procs`], [`stats`]: counters, child processes, and the pure
 //!   arithmetic (percentiles, `INFO` and `/proc` parsing).
@@ -13,6 +15,7 @@
 pub mod e2e;
 pub mod env;
 pub mod noop;
+pub mod open_loop;
 pub mod procs;
 pub mod redis_stats;
 pub mod scale;

@@ -10,11 +10,22 @@ use serde::Serialize;
 
 use crate::bench::e2e::{run_e2e, E2eOptions, E2eReport, ProviderMix, RunReport};
 use crate::bench::env::BenchEnv;
+use crate::bench::open_loop::{run_open_loop, OpenLoopOptions, OpenLoopReport};
 use crate::bench::scale::{run_memory, run_sweep_case, MemoryReport, SweepCase};
 use crate::config::Settings;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
+    /// Open loop: offer this many payouts per second through `kirim serve` (POST
+    /// /v1/transfers) for --duration seconds, instead of the backlog runs.
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
+    /// Seconds of offering for --rate.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub duration: f64,
+    /// Requests in flight at most for --rate (HTTP connections to the API).
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
     /// Transfers per run (the bare queue gets as many no-op jobs).
     #[arg(long, default_value_t = 20_000)]
     pub transfers: usize,
@@ -64,6 +75,8 @@ pub struct BenchArgs {
 #[derive(Debug, Default, Serialize)]
 struct Report {
     e2e: Vec<E2eReport>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    open_loop: Vec<OpenLoopReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     memory: Option<MemoryReport>,
     sweep: Vec<SweepCase>,
@@ -98,7 +111,31 @@ pub async fn run(
         );
     }
     let mut report = Report::default();
-    if !a.no_e2e {
+    if let Some(rate) = a.rate {
+        for &w in &a.workers {
+            let o = OpenLoopOptions {
+                rate,
+                duration_secs: a.duration,
+                workers: w.max(1),
+                concurrency,
+                poll_ms,
+                mix: a.providers,
+                connections: a.connections.max(1),
+            };
+            let n = o.requests()?;
+            if !a.json {
+                eprintln!(
+                    "running open loop W={} C={}: {rate}/s for {} s = {n} payouts ({:?}) …",
+                    o.workers, o.concurrency, o.duration_secs, o.mix
+                );
+            }
+            report.open_loop.push(
+                run_open_loop(&env, &o)
+                    .await
+                    .with_context(|| format!("open loop, {} worker processes", o.workers))?,
+            );
+        }
+    } else if !a.no_e2e {
         for &w in &a.workers {
             let o = E2eOptions {
                 transfers: a.transfers,
@@ -140,6 +177,7 @@ pub async fn run(
 }
 
 fn print_report(r: &Report) {
+    print_open_loop(&r.open_loop);
     if let Some(first) = r.e2e.first() {
         let o = &first.options;
         println!(
@@ -258,4 +296,96 @@ fn print_run(p: &RunReport) {
         .map(|(k, n)| format!("{k} {:.2}", *n as f64 / p.items.max(1) as f64))
         .collect();
     println!("           per item: {}", top.join(", "));
+}
+
+fn print_open_loop(runs: &[OpenLoopReport]) {
+    let Some(first) = runs.first() else {
+        return;
+    };
+    let o = &first.options;
+    println!(
+        "\nOpen loop through kirim serve: {}/s for {} s ({}), concurrency {} per lane per process, poll {} ms, ≤ {} connections",
+        o.rate,
+        o.duration_secs,
+        match o.mix {
+            ProviderMix::Ifortepay => "iFortepay only",
+            ProviderMix::All => "iFortepay/NICEPAY/Singapay round-robin",
+        },
+        o.concurrency,
+        o.poll_ms,
+        o.connections
+    );
+    println!(
+        "{:>2} | {:>15} | {:>13} | {:>5} | {:>21} | {:>23} | {:>12}",
+        "W",
+        "offered/achieved",
+        "ok/final",
+        "late",
+        "API ms p50/p99/max",
+        "→final ms p50/95/99/max",
+        "CPU µs/payout wrk/api"
+    );
+    for r in runs {
+        let api = r.api_us;
+        let f = r.enqueue_to_final_ms;
+        println!(
+            "{:>2} | {:>7.0}/{:>7.0} | {:>6}/{:>6} | {:>5} | {:>6.2}/{:>6.2}/{:>7.1} | {:>5}/{:>5}/{:>5}/{:>5} | {:>6.0}/{:>5.0}",
+            r.options.workers,
+            r.offered_rate,
+            r.achieved_rate,
+            r.accepted,
+            r.completed,
+            r.late_starts,
+            api.p50 as f64 / 1000.0,
+            api.p99 as f64 / 1000.0,
+            api.max as f64 / 1000.0,
+            f.p50,
+            f.p95,
+            f.p99,
+            f.max,
+            r.worker_cpu_us_per_payout,
+            r.api_cpu_us_per_payout,
+        );
+    }
+    for r in runs {
+        println!(
+            "\nW={}: {} offered, {} accepted, {} final ({:.0}/s completion); late starts {} (start lag µs p50 {} p99 {} max {})",
+            r.options.workers,
+            r.offered,
+            r.accepted,
+            r.completed,
+            r.completion_rate,
+            r.late_starts,
+            r.start_lag_us.p50,
+            r.start_lag_us.p99,
+            r.start_lag_us.max
+        );
+        println!(
+            "      API ms: p50 {:.2} p95 {:.2} p99 {:.2} max {:.2}; request→final ms: p50 {} p95 {} p99 {} max {} mean {:.1}",
+            r.api_us.p50 as f64 / 1000.0,
+            r.api_us.p95 as f64 / 1000.0,
+            r.api_us.p99 as f64 / 1000.0,
+            r.api_us.max as f64 / 1000.0,
+            r.enqueue_to_final_ms.p50,
+            r.enqueue_to_final_ms.p95,
+            r.enqueue_to_final_ms.p99,
+            r.enqueue_to_final_ms.max,
+            r.enqueue_to_final_ms.mean
+        );
+        if !r.errors.is_empty() {
+            println!("      not accepted: {:?}", r.errors);
+        }
+        if r.states.keys().any(|k| k != "SUCCEEDED") {
+            println!("      states: {:?}", r.states);
+        }
+        println!(
+            "      CPU: workers {:.2} s, kirim serve {:.2} s (peak RSS {:.0} MiB), driver+sandbox {:.2} s, Redis {:.2} s; {:.1} Redis commands/payout",
+            r.worker_cpu_secs,
+            r.api_cpu_secs,
+            r.api_peak_rss_mib,
+            r.driver_cpu_secs,
+            r.redis_cpu_secs,
+            r.redis_calls_per_payout
+        );
+    }
 }

@@ -9,6 +9,7 @@ mod common;
 mod console_support;
 
 mod api;
+mod bench;
 mod circuit;
 mod cli_sign;
 mod console;
