@@ -26,8 +26,30 @@ use crate::providers::{HistoryQuery, Outcome, PayoutProvider, ProviderError};
 
 /// Entries per history page.
 const PAGE: u32 = 99;
-/// A runaway provider cannot keep the report going for ever.
-const MAX_PAGES: u32 = 10_000;
+/// A runaway provider cannot keep the report going for ever: 86,400 one-second
+/// windows of 99 rows each would be 8.5 million transactions a day.
+const MAX_QUERIES: u32 = 200_000;
+
+/// Split a window of whole seconds in two halves that share their middle second:
+/// the history list takes its times to the second (`HH:MM:SS`), and a row late in
+/// a second is still inside a window that starts at that second. `None` once the
+/// window spans one second.
+fn split(
+    from: chrono::DateTime<chrono::FixedOffset>,
+    to: chrono::DateTime<chrono::FixedOffset>,
+) -> Option<(Window, Window)> {
+    let secs = (to - from).num_seconds();
+    if secs <= 1 {
+        return None;
+    }
+    let mid = from + chrono::Duration::seconds(secs / 2);
+    Some(((from, mid), (mid, to)))
+}
+
+type Window = (
+    chrono::DateTime<chrono::FixedOffset>,
+    chrono::DateTime<chrono::FixedOffset>,
+);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -227,18 +249,34 @@ pub async fn report(
     let Some(start) = start else {
         return Ok(out);
     };
-    let end = start + chrono::Duration::days(1) - chrono::Duration::milliseconds(1);
+    // Whole seconds: the history list's times are `HH:MM:SS`.
+    let end = start + chrono::Duration::days(1) - chrono::Duration::seconds(1);
     for &(provider, client) in providers {
         let counts = out.counts.entry(provider.as_str().to_owned()).or_default();
         for v in Verdict::ALL {
             counts.insert(v.as_str().to_owned(), 0);
         }
-        let mut page = 1;
-        loop {
+        // No source shows how to read past a history list's first page (no page
+        // number, no paging fields in the answer: docs/conformance/ifortepay.md),
+        // and a page holds at most 99 rows (pageSize, Int 2). So the day is read
+        // in time windows: a full page means the window may hold more, and it is
+        // split in two and each half read again, down to one second.
+        let mut windows = vec![(start, end)];
+        let mut seen = std::collections::HashSet::new();
+        let mut queries = 0u32;
+        while let Some((from, to)) = windows.pop() {
+            queries += 1;
+            if queries > MAX_QUERIES {
+                out.not_checked.insert(
+                    provider.as_str().into(),
+                    format!("stopped after {MAX_QUERIES} history queries; the day is incomplete"),
+                );
+                break;
+            }
             let query = HistoryQuery {
-                from: crate::snap::timestamp::format(start),
-                to: crate::snap::timestamp::format(end),
-                page,
+                from: crate::snap::timestamp::format(from),
+                to: crate::snap::timestamp::format(to),
+                page: 1,
                 page_size: PAGE,
                 external_id: ExternalId::fresh(now_ms()),
             };
@@ -253,12 +291,33 @@ pub async fn report(
                 Err(e) => {
                     out.not_checked.insert(
                         provider.as_str().into(),
-                        format!("history page {page}: {e}"),
+                        format!("history {} … {}: {e}", query.from, query.to),
                     );
                     break;
                 }
             };
+            let full = listed.has_more || listed.entries.len() >= PAGE as usize;
+            if full {
+                if let Some((left, right)) = split(from, to) {
+                    // Right first on the stack's bottom: the day is read in order.
+                    windows.push(right);
+                    windows.push(left);
+                    continue;
+                }
+                out.not_checked.insert(
+                    provider.as_str().into(),
+                    format!(
+                        "more than {PAGE} transactions within one second at {}: the history list \
+                         shows only its first page, so some may be missing from this report",
+                        query.from
+                    ),
+                );
+            }
             for entry in &listed.entries {
+                // Windows meet at their edges; a row on an edge is judged once.
+                if !seen.insert(entry.partner_reference.clone()) {
+                    continue;
+                }
                 let known = match PartnerReference::parse(&entry.partner_reference) {
                     Ok(r) => ledger
                         .get(&PayoutId::new(provider, r))
@@ -278,10 +337,6 @@ pub async fn report(
                     out.lines.push(line);
                 }
             }
-            if !listed.has_more || listed.entries.is_empty() || page >= MAX_PAGES {
-                break;
-            }
-            page += 1;
         }
     }
     record(ledger, &out).await?;
@@ -320,6 +375,35 @@ mod tests {
 
     fn money(a: &str) -> Money {
         Money::parse(a, "amount").expect("amount")
+    }
+
+    #[test]
+    fn windows_split_in_whole_seconds_sharing_their_middle() {
+        let at = |s: &str| crate::snap::timestamp::parse(s).unwrap();
+        let (l, r) = split(
+            at("2026-12-02T00:00:00+07:00"),
+            at("2026-12-02T00:00:09+07:00"),
+        )
+        .unwrap();
+        assert_eq!(
+            (l.0, l.1),
+            (
+                at("2026-12-02T00:00:00+07:00"),
+                at("2026-12-02T00:00:04+07:00")
+            )
+        );
+        assert_eq!(
+            (r.0, r.1),
+            (
+                at("2026-12-02T00:00:04+07:00"),
+                at("2026-12-02T00:00:09+07:00")
+            )
+        );
+        assert!(split(
+            at("2026-12-02T00:00:00+07:00"),
+            at("2026-12-02T00:00:01+07:00")
+        )
+        .is_none());
     }
 
     #[test]

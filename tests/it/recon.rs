@@ -187,3 +187,51 @@ async fn the_day_end_report_finds_orphans_and_wrong_final_states() {
     let r = recon::report(&ledger, &list, today).await.expect("report");
     assert_eq!(r.count(p, Verdict::Orphan), 0, "{r:#?}");
 }
+
+/// A day with more transactions than one history page holds (99: pageSize is
+/// "Int 2", and no source shows a page number) is read in time windows split
+/// until each answer is not full: every one of 250 transactions is judged once.
+/// Before, the report saw the first 99 and called the day checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_day_with_more_than_one_page_is_read_whole() {
+    let app = App::spawn(|_| {}, |_| {}).await;
+    let providers = kirim::providers::build_all(&app.settings.providers).expect("providers");
+    let ifortepay = providers[&kirim::providers::ifortepay::ID].clone();
+    const N: usize = 250;
+    for i in 0..N {
+        // 50 a second on the provider's clock: more than a page's worth within
+        // five seconds, never more than a page within one.
+        if i > 0 && i % 50 == 0 {
+            app.sandbox.advance_clock(Duration::from_secs(1));
+        }
+        ifortepay
+            .transfer(&direct(&format!("RECON-MANY-{i}")))
+            .await
+            .expect("booked at the provider");
+    }
+    let today = chrono::Utc::now()
+        .with_timezone(&kirim::snap::timestamp::jakarta())
+        .date_naive();
+    let list = vec![(kirim::providers::ifortepay::ID, ifortepay.as_ref())];
+    let r = recon::report(app.client.ledger(), &list, today)
+        .await
+        .expect("report");
+    let p = kirim::providers::ifortepay::ID;
+    assert_eq!(
+        r.count(p, Verdict::Orphan),
+        N as u64,
+        "{:?} {:?} lines {}",
+        r.not_checked,
+        r.counts,
+        r.lines.len()
+    );
+    let mut refs: Vec<&str> = r
+        .lines
+        .iter()
+        .map(|l| l.partner_reference.as_str())
+        .collect();
+    refs.sort_unstable();
+    refs.dedup();
+    assert_eq!(refs.len(), N, "each transaction once");
+    assert!(r.not_checked.is_empty(), "{:?}", r.not_checked);
+}
