@@ -166,6 +166,53 @@ fn reference_of(body: &Value, pointers: &[&str]) -> Option<PartnerReference> {
         .and_then(|s| PartnerReference::parse(s).ok())
 }
 
+/// States in which a payout may be waiting for a notification.
+const AWAITING: [State; 3] = [State::Pending, State::Unknown, State::Submitting];
+/// How many ledger ids one match by provider reference may look at.
+const MAX_MATCH_SCAN: usize = 200_000;
+
+/// The payout a notification names only by the provider's own id (a Singapay
+/// v1.0 transfer carries no reference of ours): the in-flight payout of this
+/// provider whose recorded provider reference is that id. A scan of the
+/// in-flight sets, bounded by [`MAX_MATCH_SCAN`]: such notifications are rare (a
+/// legacy API) and the ledger keeps no index for them.
+async fn by_provider_reference(
+    s: &CallbackState,
+    provider: Provider,
+    pointers: &[&str],
+    body: &Value,
+) -> Result<Option<PartnerReference>, crate::ledger::LedgerError> {
+    let Some(wanted) = pointers.iter().find_map(|p| match body.pointer(p) {
+        Some(Value::String(v)) if !v.is_empty() => Some(v.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }) else {
+        return Ok(None);
+    };
+    let ledger = s.client.ledger();
+    let mut looked = 0usize;
+    for state in AWAITING {
+        let mut cursor = 0;
+        loop {
+            let (next, ids) = ledger.list(state, cursor, 500).await?;
+            for id in ids.into_iter().filter(|id| id.provider == provider) {
+                looked += 1;
+                if let Some(p) = ledger.get(&id).await? {
+                    if p.meta.provider_reference.as_deref() == Some(wanted.as_str()) {
+                        return Ok(Some(id.reference));
+                    }
+                }
+            }
+            if next == 0 || looked >= MAX_MATCH_SCAN {
+                break;
+            }
+            cursor = next;
+        }
+    }
+    tracing::warn!(provider = %provider, provider_reference = %wanted, looked, "a notification names a provider reference no in-flight payout has");
+    Ok(None)
+}
+
 fn ok() -> Response {
     (
         StatusCode::OK,
@@ -321,7 +368,17 @@ async fn receive(
         .await;
     }
     let reported = hook.outcome(&v).as_ref().and_then(webhook::report);
-    let (Some(reference), Some(reported)) = (reference_of(&v, refs), reported) else {
+    let reference = match reference_of(&v, refs) {
+        Some(r) => Some(r),
+        None => match by_provider_reference(s, provider, hook.provider_references(), &v).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::error!(error = %e, "ledger read failed matching a callback");
+                return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
+            }
+        },
+    };
+    let (Some(reference), Some(reported)) = (reference, reported) else {
         return (
             StatusCode::BAD_REQUEST,
             Json(json!({"responseCode": "4000002", "responseMessage": "Missing reference or status"})),

@@ -20,6 +20,13 @@ pub trait Webhook: Send + Sync {
     /// JSON pointers where the partner reference may be; the first present wins.
     fn references(&self) -> &'static [&'static str];
 
+    /// JSON pointers where the provider's own transaction id may be, for
+    /// notifications that carry no partner reference (Singapay v1.0 transfers have
+    /// none): the payout is then found by the provider reference its answer gave.
+    fn provider_references(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Check `signature` over the request; `Err` says why not (never the key).
     fn verify(
         &self,

@@ -197,6 +197,12 @@ fn build(
             };
             let mut data = singapay::v2_data(&view, &state.cfg.singapay.account_id);
             if b.kind == Kind::TransferV1 {
+                // A v1.0 transfer has no reference of the merchant's
+                // (singapay-disbursement-transfer.txt: the request has no such field),
+                // so its notification names the transaction by `transaction_id` only.
+                if let Some(d) = data.as_object_mut() {
+                    d.remove("reference_number");
+                }
                 data["api_version"] = json!("v1.0");
                 data["notes"] = b.extra.get("notes").cloned().unwrap_or(Value::Null);
             }

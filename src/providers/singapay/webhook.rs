@@ -116,6 +116,13 @@ impl Webhook for SingapayWebhook {
         &["/data/reference_number"]
     }
 
+    /// A v1.0 transfer has no `reference_number` (singapay-disbursement-transfer.txt:
+    /// the request carries none); its answer's `transaction_id` is what kirim
+    /// recorded as the provider reference.
+    fn provider_references(&self) -> &'static [&'static str] {
+        &["/data/transaction_id"]
+    }
+
     fn verify(
         &self,
         timestamp: &str,

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::{callback_app, events, OK_ACCOUNT, T};
+use super::{callback_app, callback_app_with, events, OK_ACCOUNT, T};
 use crate::common::{transfer, App};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
@@ -55,6 +55,40 @@ async fn settles_by_callback_alone() {
         }
     }
     app.wait_state(&cx, State::Cancelled, T).await;
+    app.stop_worker().await;
+}
+
+/// Singapay v1.0 has no status inquiry, so its webhook is how a pending transfer
+/// ends; and a v1.0 transfer has no reference of ours, so the webhook names it by
+/// the `transaction_id` the transfer's answer gave, which kirim recorded. Before,
+/// such a webhook matched nothing (it was read by `reference_number`) and the
+/// payout waited for review.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_singapay_v1_webhook_settles_its_payout_by_transaction_id() {
+    let mut app = callback_app_with(
+        false,
+        |_| {},
+        |s| s.providers.set("singapay", "api_version", "v1"),
+    )
+    .await;
+    let id = app
+        .client
+        .enqueue_transfer(&transfer(
+            kirim::providers::singapay::ID,
+            "CB-V1-1",
+            OK_ACCOUNT,
+        ))
+        .await
+        .unwrap()
+        .id;
+    app.wait_state(&id, State::Pending, T).await;
+    app.settle_sandbox().await;
+    app.wait_state(&id, State::Succeeded, T).await;
+    let h = app.client.ledger().history(&id).await.unwrap();
+    assert_eq!(events(&h, "callback"), 1, "settled by its webhook: {h:?}");
+    let p = app.client.ledger().get(&id).await.unwrap().unwrap();
+    let tx = p.meta.provider_reference.expect("transaction id kept");
+    assert_eq!(app.booked(id.provider, &tx).await, 1);
     app.stop_worker().await;
 }
 

@@ -24,6 +24,15 @@ const T: Duration = Duration::from_secs(30);
 /// Redis, an API for callbacks, a sandbox that calls it back, and settings that
 /// verify those callbacks. `poll` false makes polling too slow to matter.
 async fn callback_app(poll: bool, tune: impl FnOnce(&mut kirim::sandbox::SandboxConfig)) -> App {
+    callback_app_with(poll, tune, |_| {}).await
+}
+
+/// [`callback_app`] with kirim's settings tuned too.
+async fn callback_app_with(
+    poll: bool,
+    tune: impl FnOnce(&mut kirim::sandbox::SandboxConfig),
+    tune_settings: impl FnOnce(&mut kirim::config::Settings),
+) -> App {
     // Reserve the API port first: the sandbox needs the callback URLs at start,
     // and kirim needs them to verify signatures.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -52,6 +61,7 @@ async fn callback_app(poll: bool, tune: impl FnOnce(&mut kirim::sandbox::Sandbox
             if !poll {
                 s.reconcile.schedule_secs = vec![3600];
             }
+            tune_settings(s);
         },
     )
     .await;
