@@ -24,40 +24,48 @@ pub fn debit_status_code(s: Status) -> (&'static str, &'static str) {
     }
 }
 
-/// Direct debit payment host-to-host (54). With OTP (`additionalInfo.isWithOtp` =
+/// Direct debit payment host-to-host (54), checked field by field against the request
+/// table of ifortepay-direct-debit-payment.txt (line cited at each check); the gate
+/// before it verifies the asymmetric signature and partner id (see `service_check`).
+/// The answers follow the samples: with OTP `additionalInfo.chargeToken` (:136-145),
+/// without OTP `additionalInfo.amount`/`currency` (:161-171), both `2005400`; a
+/// repeated `partnerReferenceNo` is `409 4095401` (SNAP's duplicate code; the page
+/// shows no error table). With OTP (`additionalInfo.isWithOtp` =
 /// `Y`) the answer carries a chargeToken and the payment stays initiated (01); the
 /// OTP step itself is not simulated. Without OTP it settles like a transfer; the
 /// magic amounts in [`magic`] make it pending, refunded or failed.
 pub(super) async fn debit_payment(State(state): State<AppState>, req: Checked) -> Reply {
     let (ep, f, o) = (req.ep, req.problem(), req.obj()?);
-    let reference = o.req("partnerReferenceNo", 64).map_err(f)?;
-    o.req("bankCardToken", 560).map_err(f)?;
-    o.req("chargeToken", 50).map_err(f)?;
-    let amount = o.amount("amount", "amount").map_err(f)?;
+    // The request table, ifortepay-direct-debit-payment.txt:16-37.
+    let reference = o.req("partnerReferenceNo", 64).map_err(f)?; // :17 M 64
+    o.req("bankCardToken", 560).map_err(f)?; // :18 M 560
+    o.req("chargeToken", 50).map_err(f)?; // :19 M 50, "null" on this step
+    let amount = o.amount("amount", "amount").map_err(f)?; // :20-22 value 16,2 + IDR
     if let Some(Value::Array(params)) = req.body.get("urlParam") {
         for (i, item) in params.iter().enumerate() {
             let path = format!("urlParam[{i}]");
             let it = array_item(item, &path).map_err(f)?;
-            it.req("url", 512).map_err(f)?;
-            it.req_one_of("type", &["PAY_NOTIFY"]).map_err(f)?;
+            it.req("url", 512).map_err(f)?; // :24 M 512
+            it.req_one_of("type", &["PAY_NOTIFY"]).map_err(f)?; // :25 M, PAY_NOTIFY
         }
     }
-    o.opt("pointOfInitiation", 20).map_err(f)?;
+    o.opt("pointOfInitiation", 20).map_err(f)?; // :27 O 20
     if let Some(Value::Array(opts)) = req.body.get("payOptionDetails") {
         for (i, item) in opts.iter().enumerate() {
             let path = format!("payOptionDetails[{i}]");
             let it = array_item(item, &path).map_err(f)?;
-            it.req("payMethod", 64).map_err(f)?;
-            it.req("payOption", 64).map_err(f)?;
+            it.req("payMethod", 64).map_err(f)?; // :29 M 64
+            it.req("payOption", 64).map_err(f)?; // :30 M 64
         }
     }
     let ai = o.opt_obj("additionalInfo", "additionalInfo").map_err(f)?;
     let with_otp = match ai {
+        // :32 M, "Y" with OTP / "N" without (length 5, values Y | N).
         Some(ai) => ai.req_one_of("isWithOtp", &["Y", "N"]).map_err(f)? == "Y",
         None => false,
     };
     let remarks = match ai {
-        Some(ai) => ai.opt("remarks", 64).map_err(f)?.map(str::to_owned),
+        Some(ai) => ai.opt("remarks", 64).map_err(f)?.map(str::to_owned), // :33 O 64
         None => None,
     };
     let amount_wire = wire(amount);
@@ -120,7 +128,12 @@ pub(super) async fn debit_payment(State(state): State<AppState>, req: Checked) -
     ))
 }
 
-/// Direct debit status (55) by `originalPartnerReferenceNo`. Unknown references
+/// Direct debit status (55). No seed document describes its request: the fields
+/// are SNAP's debit-status ones (`originalPartnerReferenceNo` mandatory,
+/// `originalReferenceNo` optional and then checked, `serviceCode` 54), and the
+/// `latestTransactionStatus` codes are NOTES.md's (lines 84-85: 00 success, 01
+/// initiated, 03 pending, 04 refunded, 06 failed, 07 not found). By
+/// `originalPartnerReferenceNo`. Unknown references
 /// answer HTTP 404 `4045501` *and* `latestTransactionStatus` `07`.
 pub(super) async fn debit_status(State(state): State<AppState>, req: Checked) -> Reply {
     let (ep, f, o) = (req.ep, req.problem(), req.obj()?);
