@@ -418,6 +418,7 @@ impl Engine {
                         chrono::DateTime::from_timestamp_millis(p.meta.created_at)
                             .unwrap_or_default(),
                     ),
+                    earlier_send_unknown: p.meta.unknown_since.is_some(),
                     fence,
                 };
                 match (&p.meta.provider_reference, resume) {

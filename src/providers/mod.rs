@@ -224,6 +224,12 @@ pub struct TransferRequest {
     pub external_id: ExternalId,
     /// When the payout was accepted (`transactionDate`), RFC 3339.
     pub transaction_date: String,
+    /// An earlier send of this payout may have reached the provider without an
+    /// answer (the ledger took it through UNKNOWN). False on a first send and on
+    /// a payout its producer offered again after the ledger lost it: a duplicate
+    /// the provider then reports is not this ledger's own.
+    #[serde(default)]
+    pub earlier_send_unknown: bool,
     /// The engine's hold on this submission; see [`SendFence`].
     #[serde(skip)]
     pub fence: FenceHandle,
@@ -249,6 +255,7 @@ impl TransferRequest {
             transaction_date: crate::snap::timestamp::format(
                 now.with_timezone(&crate::snap::timestamp::jakarta()),
             ),
+            earlier_send_unknown: false,
             fence: FenceHandle::default(),
         }
     }

@@ -23,5 +23,6 @@ mod pipeline;
 mod providers;
 mod recon;
 mod reconcile;
+mod reoffer;
 mod sandbox;
 mod toy_provider;

@@ -428,6 +428,7 @@ async fn a_payout_found_submitting_is_inquired_not_resent() {
         remark: None,
         external_id: kirim::domain::ExternalId::parse(&p.external_ids[0]).unwrap(),
         transaction_date: kirim::snap::timestamp::now(),
+        earlier_send_unknown: false,
         fence: Default::default(),
     };
     let ex = providers[&kirim::providers::ifortepay::ID]

@@ -31,6 +31,7 @@ fn direct(reference: &str) -> TransferRequest {
         remark: Some("sent outside kirim".into()),
         external_id: ExternalId::fresh(now_ms()),
         transaction_date: kirim::snap::timestamp::now(),
+        earlier_send_unknown: false,
         fence: Default::default(),
     }
 }

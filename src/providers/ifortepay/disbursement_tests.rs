@@ -37,6 +37,7 @@ pub(crate) fn transfer(amount: u64) -> TransferRequest {
         remark: Some("Gaji Nov, 2026.".into()),
         external_id: ExternalId::parse("1672977134961").unwrap(),
         transaction_date: "2022-11-09T07:00:00.123Z".into(),
+        earlier_send_unknown: false,
         fence: Default::default(),
     }
 }

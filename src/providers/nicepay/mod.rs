@@ -271,6 +271,16 @@ impl NicepayClient {
     }
 }
 
+/// A registration this ledger did not make ([`tf::FOREIGN_REGISTRATION`]): its
+/// outcome cannot be asked (the inquiry needs its referenceNo) and it must not be
+/// approved or registered again, so an operator decides (NEEDS_REVIEW).
+fn foreign_registration() -> Outcome {
+    Outcome::Refused {
+        code: crate::lifecycle::NO_STATUS_INQUIRY.into(),
+        message: "NICEPAY holds a registration under this partnerReferenceNo that this ledger never sent; its referenceNo is unknown, so it can be neither asked about nor approved: look it up in NICEPAY's dashboard".into(),
+    }
+}
+
 #[async_trait]
 impl PayoutProvider for NicepayClient {
     fn check_transfer(&self, req: &TransferRequest) -> Result<(), crate::domain::FieldError> {
@@ -304,6 +314,18 @@ impl PayoutProvider for NicepayClient {
             tf::Registration::Stop(outcome) => {
                 Ok(sent.exchange::<SnapAnswer>(outcome, tf::reference(&answer)))
             }
+            // Not ours: this ledger never sent a registration whose answer it
+            // lost, so the existing one was made elsewhere (or by a ledger that lost
+            // the payout) and may be approved. Registering again would pay twice.
+            tf::Registration::DuplicateUnnamed if !req.earlier_send_unknown => {
+                tracing::warn!(partner_reference = %req.partner_reference, "NICEPAY holds a registration under this partnerReferenceNo that this ledger never sent; not registering again");
+                Ok(sent.exchange::<SnapAnswer>(
+                    Outcome::Unknown {
+                        reason: "NICEPAY already holds a registration under this partnerReferenceNo that this ledger never sent (another system, or a ledger that lost the payout); it may be approved, so kirim registers nothing more".into(),
+                    },
+                    Some(tf::FOREIGN_REGISTRATION.to_owned()),
+                ))
+            }
             tf::Registration::DuplicateUnnamed => {
                 let mut ex = self.register_derived(req).await?;
                 ex.latency += sent.latency;
@@ -332,6 +354,12 @@ impl PayoutProvider for NicepayClient {
         req: &TransferRequest,
         provider_reference: &str,
     ) -> Result<Exchange, ProviderError> {
+        if provider_reference == tf::FOREIGN_REGISTRATION {
+            return Ok(Exchange::bare(
+                foreign_registration(),
+                std::time::Duration::ZERO,
+            ));
+        }
         crate::providers::validate::mandatory(
             "originalReferenceNo",
             tf::RecordedReference::parse(provider_reference).reference_no,
@@ -343,6 +371,12 @@ impl PayoutProvider for NicepayClient {
     }
 
     async fn transfer_status(&self, query: &StatusQuery) -> Result<Exchange, ProviderError> {
+        if query.provider_reference.as_deref() == Some(tf::FOREIGN_REGISTRATION) {
+            return Ok(Exchange::bare(
+                foreign_registration(),
+                std::time::Duration::ZERO,
+            ));
+        }
         let recorded = matches!(query.provider_reference.as_deref(), Some(r) if !r.is_empty());
         if !recorded {
             // Without the registration's reference NICEPAY cannot be asked. But no

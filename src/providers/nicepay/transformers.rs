@@ -181,6 +181,13 @@ pub fn registration_request(
 /// ledger records ([`RecordedReference`]).
 pub const DERIVED_SEPARATOR: char = '#';
 
+/// Recorded as the provider reference when NICEPAY reports a registration under
+/// the payout's partnerReferenceNo that this ledger never sent (a producer's
+/// re-offer after the ledger lost the payout, or another system using the same
+/// credentials): it may be approved, and without its referenceNo it can be neither
+/// asked about nor approved, so the payout goes to an operator.
+pub const FOREIGN_REGISTRATION: &str = "?foreign-registration";
+
 /// The partnerReferenceNo of the re-registration kirim makes when an earlier
 /// registration's answer was lost and NICEPAY answers a duplicate without naming
 /// it: the payout's reference, `R`, and the time of day (HHMMSSmmm) of this

@@ -47,6 +47,7 @@ fn transfer() -> TransferRequest {
         remark: Some("payout".into()),
         external_id: ExternalId::parse("123456789012345678").unwrap(),
         transaction_date: "2026-01-01T00:00:00+07:00".into(),
+        earlier_send_unknown: false,
         fence: Default::default(),
     }
 }

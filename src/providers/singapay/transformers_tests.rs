@@ -19,6 +19,7 @@ fn transfer(amount: &str) -> TransferRequest {
         remark: Some("Payout gaji/BONUS".into()),
         external_id: ExternalId::parse("1").unwrap(),
         transaction_date: "2026-01-01T00:00:00+07:00".into(),
+        earlier_send_unknown: false,
         fence: Default::default(),
     }
 }

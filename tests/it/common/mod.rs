@@ -228,6 +228,18 @@ impl App {
             .map(|p| p.state)
     }
 
+    /// Wait until the payout is final or parked for review; its state then.
+    pub async fn wait_final_or_review(&self, id: &PayoutId, timeout: Duration) -> State {
+        let what = format!("{id} to be final or in review");
+        wait_for(&what, timeout, || async {
+            self.state(id)
+                .await
+                .is_some_and(|s| s.is_final() || s == State::NeedsReview)
+        })
+        .await;
+        self.state(id).await.expect("payout")
+    }
+
     pub async fn wait_state(&self, id: &PayoutId, want: State, timeout: Duration) {
         let what = format!("{id} to reach {want}");
         wait_for(&what, timeout, || async {

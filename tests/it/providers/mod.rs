@@ -187,6 +187,7 @@ fn transfer(reference: &str, account: &str, amount: u64) -> TransferRequest {
         remark: Some("Payout November".into()),
         external_id: ext(),
         transaction_date: kirim::snap::timestamp::now(),
+        earlier_send_unknown: false,
         fence: Default::default(),
     }
 }

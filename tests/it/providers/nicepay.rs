@@ -140,8 +140,22 @@ async fn nicepay_cancel_before_approve_and_token_refresh() {
         0,
         "registered, not approved"
     );
+    // A duplicate this ledger cannot have made (it never lost an answer for this
+    // payout: a producer's re-offer after the ledger lost it) is not re-registered:
+    // the existing one may be approved. It goes to an operator.
+    let mut foreign = lost.clone();
+    foreign.external_id = ext();
+    let refused = c.transfer(&foreign).await.unwrap();
+    assert_eq!(label(&refused), "unknown", "{refused:?}");
+    assert_eq!(
+        refused.reference(),
+        Some(kirim::providers::nicepay::transformers::FOREIGN_REGISTRATION)
+    );
+    // The resubmission of the ledger's own lost registration (the payout went
+    // through UNKNOWN) registers under a derived reference.
     let mut resubmission = lost.clone();
     resubmission.external_id = ext(); // a new message, the same partnerReferenceNo
+    resubmission.earlier_send_unknown = true;
     let again = c.transfer(&resubmission).await.unwrap();
     assert_eq!(label(&again), "in_progress", "{again:?}");
     let recorded = again.reference().expect("reference recorded").to_owned();
