@@ -497,11 +497,7 @@ async fn a_primary_killed_mid_run_is_followed_and_nothing_is_paid_twice() {
     // through a derived registration (`{reference}R…`).
     let mut paid: std::collections::HashSet<String> = std::collections::HashSet::new();
     for b in bookings.iter().filter(|b| b.booked_count > 0) {
-        let payout = if b.provider == kirim::providers::nicepay::ID {
-            kirim::providers::nicepay::transformers::payout_reference_of(&b.reference)
-        } else {
-            b.reference.as_str()
-        };
+        let payout = b.payout_reference();
         assert!(paid.insert(payout.to_owned()), "{payout} booked twice");
     }
     assert_eq!(paid.len(), payouts, "one booked record per payout");

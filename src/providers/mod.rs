@@ -28,6 +28,21 @@ pub use crate::domain::Outcome;
 pub use module::{Capability, ModuleParts, ProviderModule};
 pub use registry::{build_all, builtin_ids, Providers, Registry};
 
+/// The payout (its partnerReferenceNo) that a transaction `provider` booked under
+/// `booked_reference` belongs to. Every provider books a payout under the payout's
+/// own reference, except NICEPAY after a lost registration answer: kirim then
+/// registers once more under a derived `{reference}R{HHMMSSmmm}`
+/// ([`nicepay::transformers::derived_partner_reference`]), which maps back here.
+/// Oracles that hold a provider's books against the ledger (the crash test, the
+/// Sentinel failover test, the chaos run) count money per payout through this.
+pub fn payout_reference_of(provider: Provider, booked_reference: &str) -> &str {
+    if provider == nicepay::ID {
+        nicepay::transformers::payout_reference_of(booked_reference)
+    } else {
+        booked_reference
+    }
+}
+
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -485,5 +500,24 @@ pub(crate) fn retryable_as_exchange(err: ProviderError) -> Result<Exchange, Prov
             Ok(ex)
         }
         other => Err(other),
+    }
+}
+
+#[cfg(test)]
+mod payout_reference_tests {
+    use super::*;
+
+    /// Only NICEPAY books under a derived reference; the same shape at another
+    /// provider is that payout's own reference.
+    #[test]
+    fn payout_reference_of_maps_nicepay_derived_registrations_only() {
+        let external = ExternalId::parse("20261201143015007000010000001").expect("id");
+        let derived = nicepay::transformers::derived_partner_reference("INV-7", &external)
+            .expect("short enough");
+        assert_eq!(derived, "INV-7R143015007");
+        assert_eq!(payout_reference_of(nicepay::ID, &derived), "INV-7");
+        assert_eq!(payout_reference_of(nicepay::ID, "INV-7"), "INV-7");
+        assert_eq!(payout_reference_of(ifortepay::ID, &derived), derived);
+        assert_eq!(payout_reference_of(singapay::ID, &derived), derived);
     }
 }

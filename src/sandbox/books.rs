@@ -100,6 +100,15 @@ pub struct Booking {
     pub(crate) settle_at: Option<Instant>,
 }
 
+impl Booking {
+    /// The payout this record belongs to: its reference, or for a NICEPAY
+    /// registration under a derived reference the payout's
+    /// ([`crate::providers::payout_reference_of`]).
+    pub fn payout_reference(&self) -> &str {
+        crate::providers::payout_reference_of(self.provider, &self.reference)
+    }
+}
+
 /// Bookings, balances and the settlement schedule. One lock: a booking and its
 /// balance movement must change together.
 pub(crate) struct Books {

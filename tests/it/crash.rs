@@ -265,12 +265,9 @@ async fn sigkilled_workers_never_pay_twice_and_lose_nothing() {
             );
             continue;
         }
-        let payout = if b.provider == kirim::providers::nicepay::ID {
-            kirim::providers::nicepay::transformers::payout_reference_of(&b.reference)
-        } else {
-            b.reference.as_str()
-        };
-        *per_payout.entry(payout.to_owned()).or_default() += b.booked_count;
+        *per_payout
+            .entry(b.payout_reference().to_owned())
+            .or_default() += b.booked_count;
     }
     assert_eq!(per_payout.len(), payouts, "one booked record per payout");
     assert!(

@@ -198,6 +198,15 @@ impl IfortepayClient {
             endpoint_url_mode: settings.endpoint_url_mode,
             unsigned_path_prefix: String::new(),
         })?;
+        // ORIGIN is Optional (ifortepay-transfer-interbank.txt:38): sent on the
+        // disbursement service calls only when configured.
+        let snap = match &settings.origin {
+            Some(origin) => {
+                settings::check_origin(origin).map_err(|e| ProviderError::Config(e.to_string()))?;
+                snap.with_header(super::snap::client::headers::ORIGIN, origin)?
+            }
+            None => snap,
+        };
         let debit = match &settings.direct_debit {
             Some(dd) => Some(DebitChannel::new(settings, dd)?),
             None => None,

@@ -26,6 +26,14 @@ pub struct IfortepaySettings {
     pub token_separator: String,
     /// The URL iFortepay calls back, as registered; part of the callback signature.
     pub callback_url: String,
+    /// `ORIGIN` of disbursement calls: "Origin domain registered on the iFortepay
+    /// system", **Optional** in the transfer header table
+    /// (ifortepay-transfer-interbank.txt:38); the samples send
+    /// `ORIGIN: https://www.mcpayment.id` (:107, :151). Unset (the default): not sent.
+    /// Set it to the domain registered with iFortepay, as an origin
+    /// (`https://host[:port]`, no path).
+    #[serde(default)]
+    pub origin: Option<String>,
     pub merchant: IfortepayMerchant,
     /// `[providers.ifortepay.direct_debit]`: direct debit's own partner id, key and
     /// (optionally) host. Absent: direct debit payments are refused at the door.
@@ -109,6 +117,20 @@ impl IfortepaySettings {
     }
 }
 
+/// `origin` must be an origin as a browser writes it (`https://www.mcpayment.id`):
+/// http or https, a host, an optional port, no path, query or credentials.
+pub(crate) fn check_origin(origin: &str) -> Result<(), ConfigError> {
+    const KEY: &str = "providers.ifortepay.origin";
+    const RULE: &str = "must be an origin like \"https://www.mcpayment.id\" \
+         (http or https, a host, an optional port; no path, query or user)";
+    let url = reqwest::Url::parse(origin).map_err(|_| ConfigError::invalid(KEY, RULE))?;
+    let serialised = url.origin().ascii_serialization();
+    if !matches!(url.scheme(), "http" | "https") || serialised != origin {
+        return Err(ConfigError::invalid(KEY, RULE));
+    }
+    Ok(())
+}
+
 impl IfortepaySettings {
     /// Rules serde cannot express; errors name the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -118,6 +140,9 @@ impl IfortepaySettings {
                 "providers.ifortepay.merchant.transaction_purpose",
                 "must be \"1\", \"2\" or \"3\"",
             ));
+        }
+        if let Some(origin) = &self.origin {
+            check_origin(origin)?;
         }
         if let Some(dd) = &self.direct_debit {
             if dd.partner_id.trim().is_empty() {
@@ -134,5 +159,34 @@ impl IfortepaySettings {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_origin;
+
+    #[test]
+    fn origin_is_an_origin() {
+        for ok in [
+            "https://www.mcpayment.id",
+            "http://127.0.0.1:8080",
+            "https://pay.example.co.id:8443",
+        ] {
+            assert!(check_origin(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "www.mcpayment.id",
+            "https://www.mcpayment.id/",
+            "https://www.mcpayment.id/pay",
+            "https://www.mcpayment.id?x=1",
+            "https://user@www.mcpayment.id",
+            "ftp://www.mcpayment.id",
+            "https://www.mcpayment.id\n",
+        ] {
+            let err = check_origin(bad).expect_err(bad).to_string();
+            assert!(err.contains("providers.ifortepay.origin"), "{bad}: {err}");
+        }
     }
 }

@@ -43,6 +43,7 @@ pub mod headers {
     pub const X_PARTNER_ID: &str = "x-partner-id";
     pub const X_EXTERNAL_ID: &str = "x-external-id";
     pub const CHANNEL_ID: &str = "channel-id";
+    pub const ORIGIN: &str = "origin";
 }
 
 /// The `EndpointUrl` of a SNAP string-to-sign: the full URL, or the path and query
@@ -118,6 +119,9 @@ pub struct SnapClient {
     tokens: TokenCache,
     /// How `X-TIMESTAMP` is written on the token call and every request.
     timestamp_format: TimestampFormat,
+    /// Headers a provider's configuration adds to every service call (not the
+    /// token call), after the SNAP ones: iFortepay's optional `ORIGIN`.
+    extra_headers: Vec<(&'static str, String)>,
 }
 
 impl std::fmt::Debug for SnapClient {
@@ -144,7 +148,22 @@ impl SnapClient {
             client,
             tokens,
             timestamp_format: TimestampFormat::default(),
+            extra_headers: Vec::new(),
         })
+    }
+
+    /// Send `name: value` on every service call (not the token call). A value that
+    /// is not visible ASCII is a configuration error here, at start, not on the
+    /// first payout.
+    pub fn with_header(mut self, name: &'static str, value: &str) -> Result<Self, ProviderError> {
+        reqwest::header::HeaderValue::from_str(value).map_err(|_| {
+            ProviderError::Config(format!(
+                "{}: header {name} has a value that is not visible ASCII",
+                self.cfg.provider
+            ))
+        })?;
+        self.extra_headers.push((name, value.to_owned()));
+        Ok(self)
     }
 
     /// Write `X-TIMESTAMP` in `format` (on the token call and every request). The
@@ -272,6 +291,9 @@ impl SnapClient {
         req.header(headers::X_PARTNER_ID, &self.cfg.client_id)?;
         req.header(headers::X_EXTERNAL_ID, call.external_id)?;
         req.header(headers::CHANNEL_ID, call.channel_id)?;
+        for &(name, ref value) in &self.extra_headers {
+            req.header(name, value)?;
+        }
         Ok(req)
     }
 }

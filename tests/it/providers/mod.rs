@@ -6,11 +6,13 @@
 //! "never paid twice" oracle. No sleeps: settlement is forced with `/admin/settle`,
 //! token expiry with `/admin/tokens/expire`.
 //!
-//! One module per provider, plus [`fence`] for the send fence across providers;
-//! the shared harness ([`Env`]) is here.
+//! One module per provider, plus [`fence`] for the send fence across providers
+//! and [`ifortepay_samples`] for iFortepay's documented request samples; the shared
+//! harness ([`Env`]) and the [`capture_server`] the sample tests send to are here.
 
 mod fence;
 mod ifortepay;
+mod ifortepay_samples;
 mod nicepay;
 mod singapay;
 
@@ -208,6 +210,142 @@ fn label(ex: &Exchange) -> &'static str {
 }
 
 const OK_ACCOUNT: &str = "8753293240";
+
+// ---------------------------------------------------------------------------
+// Capture server: what kirim puts on the wire, for the documented-sample tests
+// ---------------------------------------------------------------------------
+
+/// One HTTP request as the capture server saw it (header names lower-cased).
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// Headers the HTTP client adds on its own: transport, not the document's business.
+const TRANSPORT_HEADERS: [&str; 6] = [
+    "host",
+    "content-length",
+    "accept",
+    "accept-encoding",
+    "user-agent",
+    "connection",
+];
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The header names sent, lower case, without [`TRANSPORT_HEADERS`].
+    fn header_names(&self) -> std::collections::BTreeSet<String> {
+        self.headers
+            .iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| !TRANSPORT_HEADERS.contains(&k.as_str()))
+            .collect()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+}
+
+/// A one-purpose HTTP/1.1 server recording what kirim sends and answering each
+/// request with `answer(request)` (the HTTP status is its `responseCode`'s first
+/// three digits, as SNAP has it; `Connection: close`, one request per connection). Returns its base URL (`http://127.0.0.1:port{base_path}`) and the
+/// log, in arrival order.
+async fn capture_server(
+    base_path: &str,
+    answer: fn(&Seen) -> Value,
+) -> (String, Arc<Mutex<Vec<Seen>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let (head_end, head) = loop {
+                let Ok(n) = sock.read(&mut chunk).await else {
+                    return;
+                };
+                if n == 0 {
+                    return;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break (i + 4, String::from_utf8_lossy(&buf[..i]).to_string());
+                }
+            };
+            let mut lines = head.split("\r\n");
+            let mut request_line = lines.next().unwrap_or_default().split(' ');
+            let method = request_line.next().unwrap_or_default().to_owned();
+            let path = request_line.next().unwrap_or_default().to_owned();
+            let headers: Vec<(String, String)> = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                .collect();
+            let len: usize = headers
+                .iter()
+                .find(|(k, _)| k == "content-length")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            while buf.len() < head_end + len {
+                let Ok(n) = sock.read(&mut chunk).await else {
+                    return;
+                };
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let body = buf[head_end..(head_end + len).min(buf.len())].to_vec();
+            let request = Seen {
+                method,
+                path,
+                headers,
+                body,
+            };
+            let reply = answer(&request);
+            // SNAP: the HTTP status is the responseCode's first three digits.
+            let status = reply["responseCode"]
+                .as_str()
+                .and_then(|c| c.get(..3))
+                .and_then(|c| c.parse::<u16>().ok())
+                .unwrap_or(200);
+            let reply = reply.to_string();
+            log.lock().expect("log").push(request);
+            let reply = format!(
+                "HTTP/1.1 {status} Captured\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                reply.len()
+            );
+            let _ = sock.write_all(reply.as_bytes()).await;
+        }
+    });
+    (format!("http://{addr}{base_path}"), seen)
+}
+
+/// A JSON value's type, as the documents' tables name them.
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
 
 #[tokio::test]
 async fn secrets_stay_out_of_debug_and_errors() {

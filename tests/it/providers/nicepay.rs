@@ -195,94 +195,12 @@ async fn nicepay_cancel_before_approve_and_token_refresh() {
     assert_eq!(env.booked("nicepay", "NP-LOST-1").await, 0);
 }
 
-/// One HTTP request as the capture server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-/// A one-purpose HTTP/1.1 server recording what kirim sends and answering a
-/// token or a NICEPAY status (`Connection: close`, one request per connection).
-async fn capture_server() -> (String, Arc<Mutex<Vec<Seen>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            let (head_end, head) = loop {
-                let Ok(n) = sock.read(&mut chunk).await else {
-                    return;
-                };
-                if n == 0 {
-                    return;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    break (i + 4, String::from_utf8_lossy(&buf[..i]).to_string());
-                }
-            };
-            let mut lines = head.split("\r\n");
-            let path = lines
-                .next()
-                .and_then(|l| l.split(' ').nth(1))
-                .unwrap_or_default()
-                .to_owned();
-            let headers: Vec<(String, String)> = lines
-                .filter_map(|l| l.split_once(':'))
-                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-                .collect();
-            let len: usize = headers
-                .iter()
-                .find(|(k, _)| k == "content-length")
-                .and_then(|(_, v)| v.parse().ok())
-                .unwrap_or(0);
-            while buf.len() < head_end + len {
-                let Ok(n) = sock.read(&mut chunk).await else {
-                    return;
-                };
-                if n == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            let body = buf[head_end..(head_end + len).min(buf.len())].to_vec();
-            let answer = if path.ends_with("/access-token/b2b") {
-                json!({"responseCode": "2007300", "accessToken": "t0k", "tokenType": "Bearer", "expiresIn": "900"})
-            } else {
-                json!({"responseCode": "2000000", "responseMessage": "Successful", "originalReferenceNo": "R", "latestTransactionStatus": "08"})
-            }
-            .to_string();
-            log.lock().expect("log").push(Seen {
-                path,
-                headers,
-                body,
-            });
-            let reply = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                answer.len()
-            );
-            let _ = sock.write_all(reply.as_bytes()).await;
-        }
-    });
-    (format!("http://{addr}/nicepay"), seen)
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
+/// What the capture server answers NICEPAY: a token, else an inquiry's status.
+fn nicepay_answer(seen: &Seen) -> Value {
+    if seen.path.ends_with("/access-token/b2b") {
+        json!({"responseCode": "2007300", "accessToken": "t0k", "tokenType": "Bearer", "expiresIn": "900"})
+    } else {
+        json!({"responseCode": "2000000", "responseMessage": "Successful", "originalReferenceNo": "R", "latestTransactionStatus": "08"})
     }
 }
 
@@ -298,7 +216,7 @@ async fn nicepay_inquiry_matches_the_documented_request() {
     )))
     .expect("fixture is JSON");
     let env = spawn().await;
-    let (base, seen) = capture_server().await;
+    let (base, seen) = capture_server("/nicepay", nicepay_answer).await;
     let mut s = env.ncp.clone();
     s.http.base_url = base;
     let c = NicepayClient::new(&s).expect("nicepay client");
@@ -316,14 +234,9 @@ async fn nicepay_inquiry_matches_the_documented_request() {
         .as_str()
         .expect("documented");
     for r in [token, inquiry] {
-        let ts = r
-            .headers
-            .iter()
-            .find(|(k, _)| k == "x-timestamp")
-            .map(|(_, v)| v.clone())
-            .expect("X-TIMESTAMP sent");
+        let ts = r.header("x-timestamp").expect("X-TIMESTAMP sent");
         assert_eq!(ts.len(), doc_ts.len(), "{ts} vs documented {doc_ts}");
-        assert!(kirim::sandbox::nicepay::valid_timestamp(&ts), "{ts}");
+        assert!(kirim::sandbox::nicepay::valid_timestamp(ts), "{ts}");
     }
 
     // Header set: every documented header, and only those (HTTP adds its own
@@ -334,29 +247,9 @@ async fn nicepay_inquiry_matches_the_documented_request() {
         .keys()
         .map(|k| k.to_ascii_lowercase())
         .collect();
-    let transport = [
-        "host",
-        "content-length",
-        "accept",
-        "accept-encoding",
-        "user-agent",
-        "connection",
-    ];
-    let sent: std::collections::BTreeSet<String> = inquiry
-        .headers
-        .iter()
-        .map(|(k, _)| k.clone())
-        .filter(|k| !transport.contains(&k.as_str()))
-        .collect();
+    let sent = inquiry.header_names();
     assert_eq!(sent, documented);
-    let header = |name: &str| {
-        inquiry
-            .headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let header = |name: &str| inquiry.header(name).unwrap_or_default().to_owned();
     assert_eq!(header("channel-id"), fixture["headers"]["CHANNEL-ID"]);
     assert_eq!(header("x-partner-id"), fixture["headers"]["X-PARTNER-ID"]);
     assert!(header("x-external-id").chars().all(|c| c.is_ascii_digit()));
