@@ -279,6 +279,7 @@ fn transfer_from_sample(body: &Value) -> (TransferRequest, IfortepayMerchant) {
         remark: opt_str(body, "additionalInfo.remark"),
         external_id: ext(),
         transaction_date: str_at(body, "transactionDate").into(),
+        earlier_send_unknown: false,
         fence: Default::default(),
     };
     (req, merchant)
