@@ -85,6 +85,75 @@ async fn enqueue_is_idempotent_and_refuses_different_details() {
 }
 
 #[tokio::test]
+async fn jobs_due_now_skip_the_scheduled_set_and_look_like_apalis_own() {
+    use kirim::jobs::{Job, Lane};
+    let (_r, client) = setup().await;
+    let queue = client.queue();
+    let job = |r: &str| Job::Transfer {
+        payout: format!("ifortepay:{r}").parse().unwrap(),
+    };
+    queue.push(job("NOW-1"), None).await.unwrap();
+    queue
+        .push_many(vec![job("NOW-2"), job("NOW-3")])
+        .await
+        .unwrap();
+    // apalis' own push (a delayed job) for comparison.
+    queue
+        .push(job("LATER"), Some(std::time::Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    let depth = queue.depth(Lane::Transfer).await.unwrap();
+    assert_eq!((depth.active, depth.scheduled), (3, 1));
+
+    let cfg = queue.apalis_config(Lane::Transfer);
+    let mut conn = client.ledger().connection();
+    let active: Vec<String> = redis::cmd("LRANGE")
+        .arg(cfg.active_jobs_list())
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let scheduled: Vec<String> = redis::cmd("ZRANGE")
+        .arg(cfg.scheduled_jobs_set())
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let meta_conn = conn.clone();
+    let meta = |id: String| {
+        let mut conn = meta_conn.clone();
+        let key = format!("{}:{id}", cfg.job_meta_hash());
+        async move {
+            let m: std::collections::BTreeMap<String, String> = redis::cmd("HGETALL")
+                .arg(key)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            m
+        }
+    };
+    let theirs = meta(scheduled[0].clone()).await;
+    for id in &active {
+        assert!(id.parse::<ulid::Ulid>().is_ok(), "task ids are ULIDs: {id}");
+        assert_eq!(
+            meta(id.clone()).await,
+            theirs,
+            "same metadata as apalis' push"
+        );
+        let data: String = redis::cmd("HGET")
+            .arg(cfg.job_data_hash())
+            .arg(id)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let decoded: Job = serde_json::from_str(&data).unwrap();
+        assert!(matches!(decoded, Job::Transfer { .. }));
+    }
+}
+
+#[tokio::test]
 async fn transitions_are_cas_and_forward_only() {
     let (_r, client) = setup().await;
     let e = client
