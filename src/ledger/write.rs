@@ -149,7 +149,7 @@ impl Ledger {
         if t.allocate_external_id && entry.external_id.is_none() {
             entry.external_id = Some("__EXTID__".into());
         }
-        let (event_id, event_json) = if t.to.is_final() && !payout.state.is_final() {
+        let (event_id, event_json) = if self.outbox && t.to.is_final() && !payout.state.is_final() {
             let ev = PayoutEvent::new(payout, t.to, &t.meta, now);
             (ev.id.clone(), serde_json::to_string(&ev)?)
         } else {

@@ -286,3 +286,50 @@ async fn claims_hand_out_each_due_payout_once() {
         "leased until later"
     );
 }
+
+#[tokio::test]
+async fn the_outbox_is_written_only_when_notifications_are_on() {
+    // notify.url empty: nothing delivers events, so a final transition writes none;
+    // notify.url set: the final transition writes its event in the same script.
+    for url in ["", "http://127.0.0.1:9/hook"] {
+        let redis = crate::common::redis();
+        let mut settings = crate::common::settings_for(&redis);
+        settings.notify.url = url.into();
+        let client = Client::connect(&settings).await.unwrap();
+        let ledger = client.ledger();
+        assert_eq!(ledger.writes_outbox(), !url.is_empty());
+        let e = client
+            .enqueue_transfer(&order("OUTBOX-1", "1000"))
+            .await
+            .unwrap();
+        let p = ledger.get(&e.id).await.unwrap().unwrap();
+        let t = |to, meta| Transition {
+            to,
+            meta,
+            entry: HistoryEntry::new("test", now_ms()),
+            due_at: None,
+            allocate_external_id: false,
+            dead_letter: None,
+        };
+        let TransitionOutcome::Applied { .. } = ledger
+            .transition(&p, t(State::Failed, p.meta.clone()))
+            .await
+            .unwrap()
+        else {
+            panic!("ACCEPTED → FAILED applies");
+        };
+        let mut conn = ledger.connection();
+        let events: u64 = redis::cmd("HLEN")
+            .arg(ledger.keys().events())
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let due: u64 = redis::cmd("ZCARD")
+            .arg(ledger.keys().events_due())
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let expected = u64::from(!url.is_empty());
+        assert_eq!((events, due), (expected, expected), "notify.url = {url:?}");
+    }
+}
