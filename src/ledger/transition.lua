@@ -44,8 +44,11 @@ if (to == 'SUCCEEDED' or to == 'CANCELLED' or to == 'FAILED') and cur[4] then
   redis.call('HDEL', KEYS[1], 'secret')
 end
 if to ~= state then
-  redis.call('SREM', ARGV[7] .. state, ARGV[6])
-  redis.call('SADD', ARGV[7] .. to, ARGV[6])
+  -- One SMOVE instead of SREM + SADD; a record missing from its state's set (an old
+  -- record, a set lost by hand) is still added to the new one.
+  if redis.call('SMOVE', ARGV[7] .. state, ARGV[7] .. to, ARGV[6]) == 0 then
+    redis.call('SADD', ARGV[7] .. to, ARGV[6])
+  end
 end
 redis.call('RPUSH', KEYS[2], entry)
 if ARGV[5] == '' then

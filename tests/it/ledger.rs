@@ -333,3 +333,63 @@ async fn the_outbox_is_written_only_when_notifications_are_on() {
         assert_eq!((events, due), (expected, expected), "notify.url = {url:?}");
     }
 }
+
+#[tokio::test]
+async fn a_transition_moves_the_payout_between_state_sets() {
+    let (_r, client) = setup().await;
+    let ledger = client.ledger();
+    let mut conn = ledger.connection();
+    let members = |state: State| {
+        let mut conn = ledger.connection();
+        let key = ledger.keys().state_set(state);
+        async move {
+            let m: Vec<String> = redis::cmd("SMEMBERS")
+                .arg(key)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            m
+        }
+    };
+    let step = |p: kirim::ledger::Payout, to: State| async move {
+        let t = Transition {
+            to,
+            meta: p.meta.clone(),
+            entry: HistoryEntry::new("test", now_ms()),
+            due_at: Some(now_ms() + 60_000),
+            allocate_external_id: false,
+            dead_letter: None,
+        };
+        let TransitionOutcome::Applied { .. } = ledger.transition(&p, t).await.unwrap() else {
+            panic!("{} → {to} applies", p.state);
+        };
+        ledger.get(&p.id).await.unwrap().unwrap()
+    };
+    let a = client
+        .enqueue_transfer(&order("SETS-1", "1000"))
+        .await
+        .unwrap();
+    let b = client
+        .enqueue_transfer(&order("SETS-2", "1000"))
+        .await
+        .unwrap();
+    let pa = ledger.get(&a.id).await.unwrap().unwrap();
+    step(pa, State::Submitting).await;
+    assert_eq!(members(State::Accepted).await, vec![b.id.to_string()]);
+    assert_eq!(members(State::Submitting).await, vec![a.id.to_string()]);
+    // A record missing from its state's set is still added to the next one.
+    let _: i64 = redis::cmd("SREM")
+        .arg(ledger.keys().state_set(State::Accepted))
+        .arg(b.id.to_string())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let pb = ledger.get(&b.id).await.unwrap().unwrap();
+    step(pb, State::Submitting).await;
+    let mut sub = members(State::Submitting).await;
+    sub.sort();
+    assert_eq!(sub, vec![a.id.to_string(), b.id.to_string()]);
+    assert!(members(State::Accepted).await.is_empty());
+    let counts = ledger.count_by_state().await.unwrap();
+    assert_eq!(counts[&State::Submitting], 2);
+}
