@@ -152,6 +152,8 @@ fn body(mix: ProviderMix, tag: &str, i: usize) -> anyhow::Result<(PayoutId, Vec<
             "accountNo": format!("8{:09}", i % 1_000_000_000),
             "bankCode": "014",
             "name": "Budi Santoso",
+            // NICEPAY's registration requires a phone (beneficiaryPhone).
+            "phone": "081234567890",
         },
         "remark": "bench",
     });
