@@ -393,3 +393,51 @@ async fn a_transition_moves_the_payout_between_state_sets() {
     let counts = ledger.count_by_state().await.unwrap();
     assert_eq!(counts[&State::Submitting], 2);
 }
+
+#[tokio::test]
+async fn an_accepted_payout_is_one_key_and_its_history_starts_with_created() {
+    let (_r, client) = setup().await;
+    let ledger = client.ledger();
+    let e = client
+        .enqueue_transfer(&order("ONEKEY-1", "1000"))
+        .await
+        .unwrap();
+    let id = e.id.to_string();
+    let mut conn = ledger.connection();
+    let list: bool = redis::cmd("EXISTS")
+        .arg(ledger.keys().history(&id))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!list, "no history list while ACCEPTED");
+    let p = ledger.get(&e.id).await.unwrap().unwrap();
+    let t = Transition {
+        to: State::Failed,
+        meta: p.meta.clone(),
+        entry: HistoryEntry::new("test", now_ms()),
+        due_at: None,
+        allocate_external_id: false,
+        dead_letter: None,
+    };
+    ledger.transition(&p, t).await.unwrap();
+    let h = ledger.history(&e.id).await.unwrap();
+    let events: Vec<&str> = h.iter().map(|x| x.event.as_str()).collect();
+    assert_eq!(events, ["created", "test"]);
+    assert_eq!(h[1].to, Some(State::Failed));
+
+    // A record written before this layout (its "created" entry in the list, no
+    // `created` field) reads the same.
+    let _: i64 = redis::cmd("HDEL")
+        .arg(ledger.keys().payout(&id))
+        .arg("created")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: i64 = redis::cmd("LPUSH")
+        .arg(ledger.keys().history(&id))
+        .arg(serde_json::to_string(&h[0]).unwrap())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(ledger.history(&e.id).await.unwrap(), h);
+}
