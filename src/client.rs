@@ -140,10 +140,7 @@ fn check_phone(value: &Option<String>, field: &str) -> Result<(), FieldError> {
 impl Client {
     /// Connect using the settings' Redis URL and namespace.
     pub async fn connect(settings: &Settings) -> Result<Self, ClientError> {
-        let ledger = Ledger::connect(&settings.redis)
-            .await?
-            .durable(settings.redis.wait_for())
-            .await?;
+        let ledger = Ledger::from_settings(settings).await?;
         let queue = Queue::new(
             ledger.connection(),
             ledger.keys(),

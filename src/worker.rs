@@ -163,10 +163,7 @@ impl WorkerRuntime {
         providers: Providers,
         options: WorkerOptions,
     ) -> Result<Self, EngineError> {
-        let ledger = Ledger::connect(&settings.redis)
-            .await?
-            .durable(settings.redis.wait_for())
-            .await?;
+        let ledger = Ledger::from_settings(&settings).await?;
         let queue = Queue::new(
             ledger.connection(),
             ledger.keys(),

@@ -37,7 +37,9 @@ pub enum DeadCommand {
 }
 
 async fn connect(settings: &Settings) -> anyhow::Result<(Ledger, Queue)> {
-    let ledger = Ledger::connect(&settings.redis).await?;
+    let ledger = Ledger::connect(&settings.redis)
+        .await?
+        .with_outbox(!settings.notify.url.is_empty());
     let queue = Queue::new(
         ledger.connection(),
         ledger.keys(),

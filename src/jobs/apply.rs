@@ -11,7 +11,7 @@ use crate::jobs::{job_for, DeadLetter, Job, Queue, QueueError};
 use crate::ledger::{
     now_ms, HistoryEntry, Ledger, LedgerError, Payout, PayoutId, Transition, TransitionOutcome,
 };
-use crate::lifecycle::{decide, Action, Decision, Event, Now, Policy};
+use crate::lifecycle::{decide, Action, Decision, Event, Now, Policy, Write};
 
 /// How long an inquiry marker lives if its job never starts (a lost job).
 pub const INQUIRY_MARKER_TTL: Duration = Duration::from_secs(120);
@@ -43,26 +43,22 @@ pub fn now() -> Now {
     }
 }
 
-/// Write `d` for `p` with one compare-and-set. `entry` is the audit line (its note
-/// is completed from the decision). Returns the payout as it is after the write,
-/// or `None` when the compare-and-set was lost (re-read and decide again).
-pub async fn write(
-    ledger: &Ledger,
-    p: &Payout,
-    d: &Decision,
-    mut entry: HistoryEntry,
-) -> Result<Option<Payout>, LedgerError> {
+/// The audit line for `d`: `entry` with its note completed from the decision.
+pub fn noted(d: &Decision, mut entry: HistoryEntry) -> HistoryEntry {
     entry.note = Some(match entry.note.take() {
         Some(n) if !d.note.is_empty() => format!("{n}; {}", d.note),
         Some(n) => n,
         None => d.note.clone(),
     });
-    let Some(w) = &d.write else {
-        if d.audit {
-            ledger.append_history(&p.id, &entry).await?;
-        }
-        return Ok(Some(p.clone()));
-    };
+    entry
+}
+
+/// The ledger transition that applies `w` to `p` (`entry` already [`noted`]).
+pub fn transition_for(
+    p: &Payout,
+    w: &Write,
+    entry: HistoryEntry,
+) -> Result<Transition, LedgerError> {
     let dead_letter = match &w.park {
         Some(reason) => Some(serde_json::to_string(&DeadLetter {
             id: 0,
@@ -73,26 +69,49 @@ pub async fn write(
         })?),
         None => None,
     };
-    let t = Transition {
+    Ok(Transition {
         to: w.to,
         meta: w.meta.clone(),
         entry,
         due_at: w.due_at,
         allocate_external_id: w.allocate_external_id,
         dead_letter,
+    })
+}
+
+/// `p` as it is once `w` has been applied at `version` (with `external_id`, if one
+/// was recorded).
+pub fn applied(p: &Payout, w: &Write, version: u64, external_id: Option<String>) -> Payout {
+    let mut next = p.clone();
+    next.state = w.to;
+    next.version = version;
+    next.meta = w.meta.clone();
+    next.external_ids.extend(external_id);
+    next
+}
+
+/// Write `d` for `p` with one compare-and-set. `entry` is the audit line (its note
+/// is completed from the decision). Returns the payout as it is after the write,
+/// or `None` when the compare-and-set was lost (re-read and decide again).
+pub async fn write(
+    ledger: &Ledger,
+    p: &Payout,
+    d: &Decision,
+    entry: HistoryEntry,
+) -> Result<Option<Payout>, LedgerError> {
+    let entry = noted(d, entry);
+    let Some(w) = &d.write else {
+        if d.audit {
+            ledger.append_history(&p.id, &entry).await?;
+        }
+        return Ok(Some(p.clone()));
     };
+    let t = transition_for(p, w, entry)?;
     Ok(match ledger.transition(p, t).await? {
         TransitionOutcome::Applied {
             version,
             external_id,
-        } => {
-            let mut next = p.clone();
-            next.state = w.to;
-            next.version = version;
-            next.meta = w.meta.clone();
-            next.external_ids.extend(external_id);
-            Some(next)
-        }
+        } => Some(applied(p, w, version, external_id)),
         TransitionOutcome::Forbidden { state } => {
             tracing::error!(payout = %p.id, from = %state, to = %w.to, "forbidden transition refused by the ledger");
             None

@@ -49,6 +49,19 @@ impl Policy {
 }
 
 impl crate::ledger::Ledger {
+    /// Connect as `[redis]` says, wait as `redis.durability` says, and write the
+    /// notification outbox only when `notify.url` is set: the ledger of every process
+    /// that moves payouts (worker, API, operator commands).
+    pub async fn from_settings(
+        settings: &crate::config::Settings,
+    ) -> Result<Self, crate::ledger::LedgerError> {
+        Ok(Self::connect(&settings.redis)
+            .await?
+            .durable(settings.redis.wait_for())
+            .await?
+            .with_outbox(!settings.notify.url.is_empty()))
+    }
+
     /// Connect as `[redis]` says (a URL, or the primary Sentinel names) and use its
     /// namespace.
     pub async fn connect(

@@ -23,12 +23,13 @@ use crate::circuit::{Breakers, Permit, Signal};
 use crate::domain::{ExternalId, Provider, State};
 use crate::jobs::apply::{self, follow_up, now, release_inquiry};
 pub use crate::jobs::fence::LedgerFence;
+use crate::jobs::fence::{Deferred, DeferredOutcome};
 use crate::jobs::{Job, Observer, Queue, QueueError};
 use crate::ledger::{
     now_ms, HistoryEntry, Ledger, LedgerError, Payout, PayoutId, PayoutKind, Transition,
     TransitionOutcome,
 };
-use crate::lifecycle::{decide, Action, Decision, Event, Health, NotSent, Policy};
+use crate::lifecycle::{decide, Action, Decision, Event, Health, NotSent, Policy, Write};
 use crate::providers::{
     AccountInquiryRequest, Exchange, FenceHandle, Outcome, PaymentRequest, PayoutProvider,
     ProviderError, StatusQuery, TransferRequest,
@@ -47,6 +48,8 @@ pub enum EngineError {
     NoProvider(Provider),
     #[error("payout {0} kept changing under us; will retry")]
     Contended(PayoutId),
+    #[error("payout {0}: the move to SUBMITTING may not have been written ({1}); nothing was sent, will retry")]
+    Unwritten(PayoutId, String),
 }
 
 impl From<apply::ApplyError> for EngineError {
@@ -160,6 +163,9 @@ impl Engine {
             }
             let mut entry = HistoryEntry::new(event_name(&d), now_ms());
             entry.actor = Some(self.actor.clone());
+            if let Some((w, resume)) = deferrable(&d) {
+                return self.submit(&p, &d, w, entry, resume).await;
+            }
             let Some(after) = self.write(&p, &d, entry).await? else {
                 continue;
             };
@@ -214,6 +220,36 @@ impl Engine {
         d: &Decision,
         entry: HistoryEntry,
     ) -> Result<Option<Payout>, EngineError> {
+        self.signal(p, d, &entry).await;
+        Ok(apply::write(&self.ledger, p, d, entry).await?)
+    }
+
+    /// A decision to send whose move to SUBMITTING the send fence writes right
+    /// before the request (see [`crate::jobs::fence`]): between reading the record
+    /// and the request, one ledger round trip instead of a write and a re-check.
+    async fn submit(
+        &self,
+        p: &Payout,
+        d: &Decision,
+        w: &Write,
+        entry: HistoryEntry,
+        resume: bool,
+    ) -> Result<Step, EngineError> {
+        self.signal(p, d, &entry).await;
+        let entry = apply::noted(d, entry);
+        let ext = ExternalId::fresh(entry.at).as_str().to_owned();
+        let transition = apply::transition_for(p, w, entry)?;
+        let after = apply::applied(p, w, p.version + 1, Some(ext.clone()));
+        let deferred = Deferred {
+            before: p.clone(),
+            transition,
+            external_id: ext.clone(),
+        };
+        Box::pin(self.send(after, ext, resume, Some(deferred))).await
+    }
+
+    /// A decision's alert and health signal.
+    async fn signal(&self, p: &Payout, d: &Decision, entry: &HistoryEntry) {
         if let Some(alert) = d.alert {
             self.observer.alert(p.id.provider, alert.as_str());
             tracing::warn!(payout = %p.id, provider = %p.id.provider, alert = alert.as_str(), code = ?entry.response_code, note = %d.note, "alert");
@@ -221,7 +257,6 @@ impl Engine {
         if let Some(h) = d.health {
             self.observe(p.id.provider, signal(h)).await;
         }
-        Ok(apply::write(&self.ledger, p, d, entry).await?)
     }
 
     /// Act on an applied decision. `None` → re-read and decide again.
@@ -232,7 +267,7 @@ impl Engine {
                 let Some(ext) = p.external_ids.last().cloned() else {
                     return Ok(Some(Step::Nothing));
                 };
-                Box::pin(self.send(p, ext, resume)).await.map(Some)
+                Box::pin(self.send(p, ext, resume, None)).await.map(Some)
             }
             Action::Inquire => Box::pin(self.inquire(p)).await.map(Some),
             Action::Enqueue { at } => {
@@ -335,15 +370,26 @@ impl Engine {
         })
     }
 
-    /// Send the payout (SUBMITTING with `ext` persisted) and record the answer.
-    async fn send(&self, p: Payout, ext: String, resume: bool) -> Result<Step, EngineError> {
+    /// Send the payout and record the answer. `p` is SUBMITTING with `ext`: already
+    /// written, or, with `deferred`, written by the fence before the request.
+    async fn send(
+        &self,
+        p: Payout,
+        ext: String,
+        resume: bool,
+        deferred: Option<Deferred>,
+    ) -> Result<Step, EngineError> {
         let provider = self.provider(p.id.provider)?;
-        let fence = Arc::new(LedgerFence::new(
+        let mut fence = LedgerFence::new(
             self.ledger.clone(),
             &p,
             self.actor.clone(),
             now_ms() + self.policy.send_deadline.as_millis() as i64,
-        ));
+        );
+        if let Some(d) = deferred {
+            fence = fence.with_deferred(d);
+        }
+        let fence = Arc::new(fence);
         let handle = FenceHandle::new(fence.clone());
         let result = match ExternalId::parse(&ext) {
             Err(e) => Err(ProviderError::Validation(e)),
@@ -383,8 +429,39 @@ impl Engine {
                 (Event::NotSent(ns), None)
             }
         };
-        // The fence may have moved the record (first step's reference); start from it.
         let mut view = p;
+        match fence.deferred_outcome() {
+            (DeferredOutcome::Written, _) => {}
+            (DeferredOutcome::NotAttempted, Some(d)) => {
+                // The client stopped before asking the fence. Write the move now, so the
+                // trail reads "submit" then what stopped it, as for any failed send.
+                if matches!(event, Event::Submitted(_)) {
+                    tracing::error!(payout = %view.id, provider = %view.id.provider,
+                        "the provider client answered without asking the send fence");
+                }
+                match self
+                    .ledger
+                    .transition_with_external_id(&d.before, d.transition, Some(d.external_id))
+                    .await?
+                {
+                    TransitionOutcome::Applied { version, .. } => fence.set_version(version),
+                    _ => return Ok(Step::Nothing), // someone else moved it; nothing was sent
+                }
+            }
+            (DeferredOutcome::NotAttempted, None) => return Ok(Step::Nothing),
+            (DeferredOutcome::Lost, _) => {
+                // Another actor moved the record first; nothing was sent. The news
+                // ("not sent") goes to the lifecycle against the record as it is now.
+                return match self.ledger.get(&view.id).await? {
+                    Some(now) => self.record(now, event, entry).await,
+                    None => Ok(Step::Nothing),
+                };
+            }
+            (DeferredOutcome::Failed(e), _) => {
+                return Err(EngineError::Unwritten(view.id.clone(), e));
+            }
+        }
+        // The fence may have moved the record (first step's reference); start from it.
         view.version = fence.version();
         if let Some(r) = fence.reference() {
             view.meta.provider_reference = Some(r);
@@ -502,12 +579,15 @@ impl Engine {
                 entry.event = "late_response".into();
             }
             entry.at = now_ms();
+            if let Some((w, resume)) = deferrable(&d) {
+                return self.submit(&p, &d, w, entry, resume).await;
+            }
             let Some(after) = self.write(&p, &d, entry).await? else {
                 continue;
             };
             return match d.action {
                 Action::Send { resume } => match after.external_ids.last().cloned() {
-                    Some(ext) => Box::pin(self.send(after, ext, resume)).await,
+                    Some(ext) => Box::pin(self.send(after, ext, resume, None)).await,
                     None => Ok(Step::Nothing),
                 },
                 _ => Ok(self.act(after, &d).await?.unwrap_or(Step::Nothing)),
@@ -562,6 +642,18 @@ impl Engine {
         let event = Event::Inquired(ex.outcome.clone());
         self.record(p, event, Some((entry, ex))).await
     }
+}
+
+/// A decision whose move to SUBMITTING the send fence can write: a send after a
+/// write to SUBMITTING that records a new X-EXTERNAL-ID and parks nothing.
+fn deferrable(d: &Decision) -> Option<(&Write, bool)> {
+    let Action::Send { resume } = d.action else {
+        return None;
+    };
+    d.write
+        .as_ref()
+        .filter(|w| w.to == State::Submitting && w.allocate_external_id && w.park.is_none())
+        .map(|w| (w, resume))
 }
 
 fn event_name(d: &Decision) -> &'static str {

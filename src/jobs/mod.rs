@@ -6,9 +6,10 @@
 //! attempt 1, and can run a stalled job twice (APALIS.md pitfall 2).
 //!
 //! [`Queue`] wraps `apalis_redis::RedisStorage` and works around the measured
-//! pitfalls: every push is followed by a bounded promotion of due jobs (pitfall 4:
-//! ≥ 8,000 due jobs wedge the fetch script), bulk pushes go in chunks, and
-//! finished job data is deleted after a retention period (pitfall 7).
+//! pitfalls: a job due now goes straight to the active list (push_now.lua) instead
+//! of apalis' `:scheduled` detour, delayed jobs are promoted in bounded chunks
+//! (pitfall 4: ≥ 8,000 due jobs wedge the fetch script), bulk pushes go in chunks,
+//! and finished job data is deleted after a retention period (pitfall 7).
 
 pub mod apply;
 pub mod dead;
@@ -125,6 +126,7 @@ pub struct Queue {
     lanes: [LaneQueue; 3],
     conn: RedisConn,
     promote: Script,
+    push_now: Script,
     retention: Script,
 }
 
@@ -225,6 +227,7 @@ impl Queue {
             ],
             conn,
             promote: Script::new(include_str!("promote.lua")),
+            push_now: Script::new(include_str!("push_now.lua")),
             retention: Script::new(include_str!("retention.lua")),
         }
     }
@@ -246,44 +249,58 @@ impl Queue {
         &self.lane(lane).config
     }
 
-    /// Push one job to run now (or after `delay`).
+    /// Push one job to run now (or after `delay`). A job due now goes straight to
+    /// the lane's active list; a delayed one through apalis' `:scheduled` set.
     pub async fn push(&self, job: Job, delay: Option<Duration>) -> Result<(), QueueError> {
         let lane = Lane::of(&job);
+        let Some(d) = delay else {
+            self.push_now(lane, std::slice::from_ref(&job)).await?;
+            return Ok(());
+        };
         let mut storage = self.storage(lane);
-        let mut builder = TaskBuilder::new(job);
-        if let Some(d) = delay {
-            builder = builder.run_after(d);
-        }
         storage
-            .push_task(builder.build())
+            .push_task(TaskBuilder::new(job).run_after(d).build())
             .await
             .map_err(|e| QueueError::Push(e.to_string()))?;
-        if delay.is_none() {
-            self.promote_lane(lane).await?;
-        }
         Ok(())
     }
 
-    /// Push many jobs to run now, in bounded chunks per lane, promoting after each chunk.
+    /// Push many jobs to run now, in bounded chunks per lane, straight to each
+    /// lane's active list (never through `:scheduled`).
     pub async fn push_many(&self, jobs: Vec<Job>) -> Result<(), QueueError> {
         for lane in Lane::ALL {
-            let mut mine: Vec<Job> = jobs
+            let mine: Vec<Job> = jobs
                 .iter()
                 .filter(|j| Lane::of(j) == lane)
                 .cloned()
                 .collect();
-            let mut storage = self.storage(lane);
-            while !mine.is_empty() {
-                let rest = mine.split_off(mine.len().min(PUSH_CHUNK));
-                storage
-                    .push_bulk(mine)
-                    .await
-                    .map_err(|e| QueueError::Push(e.to_string()))?;
-                self.promote_lane(lane).await?;
-                mine = rest;
+            for chunk in mine.chunks(PUSH_CHUNK) {
+                self.push_now(lane, chunk).await?;
             }
         }
         Ok(())
+    }
+
+    /// One push_now.lua call: `jobs` (at most [`PUSH_CHUNK`]) onto `lane`'s active
+    /// list, written as apalis' own push writes a job without a run time.
+    async fn push_now(&self, lane: Lane, jobs: &[Job]) -> Result<usize, QueueError> {
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let cfg = &self.lane(lane).config;
+        let mut invocation = self.push_now.prepare_invoke();
+        invocation
+            .key(cfg.job_data_hash())
+            .key(cfg.active_jobs_list())
+            .key(cfg.signal_list())
+            .key(cfg.job_meta_hash());
+        for job in jobs {
+            // apalis-redis stores `JsonCodec<Vec<u8>>` output and names tasks by ULID.
+            let data = serde_json::to_vec(job).map_err(|e| QueueError::Push(e.to_string()))?;
+            invocation.arg(ulid::Ulid::generate().to_string()).arg(data);
+        }
+        let mut conn = self.conn.clone();
+        Ok(invocation.invoke_async(&mut conn).await?)
     }
 
     /// Promote due scheduled jobs of every lane, in chunks. Returns how many moved.

@@ -1,6 +1,10 @@
 -- Create a payout, or report the existing one. Ledger first: this runs before any
 -- job is pushed, so a payout exists before anything can act on it.
--- KEYS[1] payout hash, KEYS[2] history list, KEYS[3] due index, KEYS[4] ACCEPTED state set
+-- The "created" audit entry is kept in the record's `created` field rather than
+-- in the history list: an ACCEPTED payout is one key, and the list starts with
+-- the first transition (Ledger::history reads both, `created` first).
+-- KEYS[1] payout hash, KEYS[2] (unused, kept for callers' key order), KEYS[3] due index,
+-- KEYS[4] ACCEPTED state set
 -- ARGV[1] fingerprint, ARGV[2] doc JSON, ARGV[3] meta JSON, ARGV[4] history entry JSON,
 -- ARGV[5] due score (ms), ARGV[6] payout id, ARGV[7] kind, ARGV[8] secret ("" if none)
 local existing = redis.call('HGET', KEYS[1], 'fp')
@@ -12,11 +16,10 @@ if existing then
   return {'conflict', state}
 end
 redis.call('HSET', KEYS[1], 'state', 'ACCEPTED', 'version', 1, 'fp', ARGV[1], 'doc', ARGV[2],
-  'meta', ARGV[3], 'ext', '', 'kind', ARGV[7])
+  'meta', ARGV[3], 'ext', '', 'kind', ARGV[7], 'created', ARGV[4])
 if ARGV[8] ~= '' then
   redis.call('HSET', KEYS[1], 'secret', ARGV[8])
 end
-redis.call('RPUSH', KEYS[2], ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6])
 redis.call('SADD', KEYS[4], ARGV[6])
 return {'created', 'ACCEPTED'}

@@ -71,6 +71,9 @@ pub struct Ledger {
     claim: Script,
     /// What a write that must survive waits for (`redis.durability`).
     wait: WaitFor,
+    /// Whether a final transition writes its application event to the outbox
+    /// (off when `notify.url` is empty: nothing would ever deliver it).
+    outbox: bool,
 }
 
 impl fmt::Debug for Ledger {
@@ -100,7 +103,21 @@ impl Ledger {
             transition: transition_script(),
             claim: Script::new(include_str!("claim_due.lua")),
             wait: WaitFor::nothing(),
+            outbox: true,
         }
+    }
+
+    /// Write the notification outbox with every final transition (the default),
+    /// or not at all (`notify.url` empty: no one delivers the events, so writing
+    /// them would only cost two commands per payout and memory forever).
+    pub fn with_outbox(mut self, on: bool) -> Self {
+        self.outbox = on;
+        self
+    }
+
+    /// Whether final transitions write the outbox ([`Self::with_outbox`]).
+    pub fn writes_outbox(&self) -> bool {
+        self.outbox
     }
 
     /// Wait for `wait` after every enqueue and before every send (`redis.durability`).

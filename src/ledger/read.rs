@@ -10,11 +10,22 @@ use super::{
 use crate::domain::{Secret, State};
 
 impl Ledger {
-    /// Read one payout.
+    /// Read one payout: only the fields a [`Payout`] holds (not the fingerprint, the
+    /// `created` entry or a card token).
     pub async fn get(&self, id: &PayoutId) -> Result<Option<Payout>, LedgerError> {
+        const FIELDS: [&str; 5] = ["state", "version", "doc", "meta", "ext"];
         let mut conn = self.conn.clone();
         let key = self.keys.payout(&id.to_string());
-        let fields: BTreeMap<String, String> = conn.hgetall(&key).await?;
+        let values: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(&key)
+            .arg(&FIELDS[..])
+            .query_async(&mut conn)
+            .await?;
+        let fields: BTreeMap<String, String> = FIELDS
+            .iter()
+            .zip(values)
+            .filter_map(|(k, v)| Some(((*k).to_owned(), v?)))
+            .collect();
         if fields.is_empty() {
             return Ok(None);
         }
@@ -40,12 +51,19 @@ impl Ledger {
     }
 
     /// The whole audit trail, oldest first.
+    /// The record's `created` entry (create.lua keeps it in the record) comes first,
+    /// then the history list; records written before that layout have it in the list.
     pub async fn history(&self, id: &PayoutId) -> Result<Vec<HistoryEntry>, LedgerError> {
         let mut conn = self.conn.clone();
-        let raw: Vec<String> = conn
-            .lrange(self.keys.history(&id.to_string()), 0, -1)
+        let id = id.to_string();
+        let (created, raw): (Option<String>, Vec<String>) = redis::pipe()
+            .hget(self.keys.payout(&id), "created")
+            .lrange(self.keys.history(&id), 0, -1)
+            .query_async(&mut conn)
             .await?;
-        raw.iter()
+        created
+            .iter()
+            .chain(raw.iter())
             .map(|r| serde_json::from_str(r).map_err(LedgerError::from))
             .collect()
     }

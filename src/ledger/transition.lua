@@ -12,7 +12,7 @@
 -- letter are one atomic step, so a parked payout is never without its letter
 -- Returns {'ok', state, version, ext_id} or {'conflict', state, version} or {'forbidden', state, version}
 local ALLOWED = __ALLOWED__
-local cur = redis.call('HMGET', KEYS[1], 'state', 'version')
+local cur = redis.call('HMGET', KEYS[1], 'state', 'version', 'ext', 'secret')
 local state, version = cur[1], cur[2]
 if not state then
   return {'missing', '', '0'}
@@ -26,25 +26,29 @@ if not ALLOWED[state .. '>' .. to] then
 end
 local ext = ''
 local entry = ARGV[4]
+local newv = tostring(tonumber(version) + 1)
 if ARGV[8] ~= '' then
   ext = ARGV[8]
-  local prev = redis.call('HGET', KEYS[1], 'ext')
-  if prev and prev ~= '' then
-    redis.call('HSET', KEYS[1], 'ext', prev .. ',' .. ext)
-  else
-    redis.call('HSET', KEYS[1], 'ext', ext)
+  local all = ext
+  if cur[3] and cur[3] ~= '' then
+    all = cur[3] .. ',' .. ext
   end
   entry = string.gsub(entry, '__EXTID__', ext)
+  redis.call('HSET', KEYS[1], 'state', to, 'version', newv, 'meta', ARGV[3], 'ext', all)
+else
+  redis.call('HSET', KEYS[1], 'state', to, 'version', newv, 'meta', ARGV[3])
 end
-local newv = tostring(tonumber(version) + 1)
-redis.call('HSET', KEYS[1], 'state', to, 'version', newv, 'meta', ARGV[3])
-if to == 'SUCCEEDED' or to == 'CANCELLED' or to == 'FAILED' then
+if (to == 'SUCCEEDED' or to == 'CANCELLED' or to == 'FAILED') and cur[4] then
   -- A card token lives only as long as its payment: gone with the final state.
+  -- Records without one (transfers) skip the HDEL.
   redis.call('HDEL', KEYS[1], 'secret')
 end
 if to ~= state then
-  redis.call('SREM', ARGV[7] .. state, ARGV[6])
-  redis.call('SADD', ARGV[7] .. to, ARGV[6])
+  -- One SMOVE instead of SREM + SADD; a record missing from its state's set (an old
+  -- record, a set lost by hand) is still added to the new one.
+  if redis.call('SMOVE', ARGV[7] .. state, ARGV[7] .. to, ARGV[6]) == 0 then
+    redis.call('SADD', ARGV[7] .. to, ARGV[6])
+  end
 end
 redis.call('RPUSH', KEYS[2], entry)
 if ARGV[5] == '' then

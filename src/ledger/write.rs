@@ -136,12 +136,31 @@ impl Ledger {
         payout: &Payout,
         t: Transition,
     ) -> Result<TransitionOutcome, LedgerError> {
+        let external_id = t.allocate_external_id.then(|| {
+            crate::domain::ExternalId::fresh(t.entry.at)
+                .as_str()
+                .to_owned()
+        });
+        self.transition_with_external_id(payout, t, external_id)
+            .await
+    }
+
+    /// [`Self::transition`] with the X-EXTERNAL-ID chosen by the caller (made from the
+    /// clock like any other, [`crate::domain::ExternalId::fresh`]), for a submission
+    /// whose request is built before its move to SUBMITTING is written (the send
+    /// fence writes it). Recorded only when `t.allocate_external_id`.
+    pub async fn transition_with_external_id(
+        &self,
+        payout: &Payout,
+        t: Transition,
+        external_id: Option<String>,
+    ) -> Result<TransitionOutcome, LedgerError> {
         let id = payout.id.to_string();
         let now = t.entry.at;
-        let external_id = if t.allocate_external_id {
-            crate::domain::ExternalId::fresh(now).as_str().to_owned()
-        } else {
-            String::new()
+        let external_id = match (t.allocate_external_id, external_id) {
+            (true, Some(ext)) => ext,
+            (true, None) => crate::domain::ExternalId::fresh(now).as_str().to_owned(),
+            (false, _) => String::new(),
         };
         let mut entry = t.entry;
         entry.from = Some(payout.state);
@@ -149,7 +168,7 @@ impl Ledger {
         if t.allocate_external_id && entry.external_id.is_none() {
             entry.external_id = Some("__EXTID__".into());
         }
-        let (event_id, event_json) = if t.to.is_final() && !payout.state.is_final() {
+        let (event_id, event_json) = if self.outbox && t.to.is_final() && !payout.state.is_final() {
             let ev = PayoutEvent::new(payout, t.to, &t.meta, now);
             (ev.id.clone(), serde_json::to_string(&ev)?)
         } else {

@@ -40,6 +40,10 @@ async fn operator_console_in_a_real_browser() {
         |s| {
             s.reconcile.horizon_secs = 2;
             s.worker.retry_window_secs = 1;
+            // Notifications on, to a receiver that never answers (discard port):
+            // every final payout's event is written and waits.
+            s.notify.url = "http://127.0.0.1:9/hook".into();
+            s.notify.secret = Some(kirim::domain::Secret::new("console-notify"));
             with_console_users(s);
         },
     )
@@ -293,7 +297,7 @@ async fn operator_console_in_a_real_browser() {
         .expect("dead")
         .is_empty());
 
-    // ---- Notifications: no receiver is configured, so every event waits.
+    // ---- Notifications: the receiver never answers, so every event waits.
     ui.goto("/ui/notifications").await;
     ui.wait(
         "the undelivered events",

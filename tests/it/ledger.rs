@@ -85,6 +85,75 @@ async fn enqueue_is_idempotent_and_refuses_different_details() {
 }
 
 #[tokio::test]
+async fn jobs_due_now_skip_the_scheduled_set_and_look_like_apalis_own() {
+    use kirim::jobs::{Job, Lane};
+    let (_r, client) = setup().await;
+    let queue = client.queue();
+    let job = |r: &str| Job::Transfer {
+        payout: format!("ifortepay:{r}").parse().unwrap(),
+    };
+    queue.push(job("NOW-1"), None).await.unwrap();
+    queue
+        .push_many(vec![job("NOW-2"), job("NOW-3")])
+        .await
+        .unwrap();
+    // apalis' own push (a delayed job) for comparison.
+    queue
+        .push(job("LATER"), Some(std::time::Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    let depth = queue.depth(Lane::Transfer).await.unwrap();
+    assert_eq!((depth.active, depth.scheduled), (3, 1));
+
+    let cfg = queue.apalis_config(Lane::Transfer);
+    let mut conn = client.ledger().connection();
+    let active: Vec<String> = redis::cmd("LRANGE")
+        .arg(cfg.active_jobs_list())
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let scheduled: Vec<String> = redis::cmd("ZRANGE")
+        .arg(cfg.scheduled_jobs_set())
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let meta_conn = conn.clone();
+    let meta = |id: String| {
+        let mut conn = meta_conn.clone();
+        let key = format!("{}:{id}", cfg.job_meta_hash());
+        async move {
+            let m: std::collections::BTreeMap<String, String> = redis::cmd("HGETALL")
+                .arg(key)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            m
+        }
+    };
+    let theirs = meta(scheduled[0].clone()).await;
+    for id in &active {
+        assert!(id.parse::<ulid::Ulid>().is_ok(), "task ids are ULIDs: {id}");
+        assert_eq!(
+            meta(id.clone()).await,
+            theirs,
+            "same metadata as apalis' push"
+        );
+        let data: String = redis::cmd("HGET")
+            .arg(cfg.job_data_hash())
+            .arg(id)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let decoded: Job = serde_json::from_str(&data).unwrap();
+        assert!(matches!(decoded, Job::Transfer { .. }));
+    }
+}
+
+#[tokio::test]
 async fn transitions_are_cas_and_forward_only() {
     let (_r, client) = setup().await;
     let e = client
@@ -216,4 +285,159 @@ async fn claims_hand_out_each_due_payout_once() {
             .is_empty(),
         "leased until later"
     );
+}
+
+#[tokio::test]
+async fn the_outbox_is_written_only_when_notifications_are_on() {
+    // notify.url empty: nothing delivers events, so a final transition writes none;
+    // notify.url set: the final transition writes its event in the same script.
+    for url in ["", "http://127.0.0.1:9/hook"] {
+        let redis = crate::common::redis();
+        let mut settings = crate::common::settings_for(&redis);
+        settings.notify.url = url.into();
+        let client = Client::connect(&settings).await.unwrap();
+        let ledger = client.ledger();
+        assert_eq!(ledger.writes_outbox(), !url.is_empty());
+        let e = client
+            .enqueue_transfer(&order("OUTBOX-1", "1000"))
+            .await
+            .unwrap();
+        let p = ledger.get(&e.id).await.unwrap().unwrap();
+        let t = |to, meta| Transition {
+            to,
+            meta,
+            entry: HistoryEntry::new("test", now_ms()),
+            due_at: None,
+            allocate_external_id: false,
+            dead_letter: None,
+        };
+        let TransitionOutcome::Applied { .. } = ledger
+            .transition(&p, t(State::Failed, p.meta.clone()))
+            .await
+            .unwrap()
+        else {
+            panic!("ACCEPTED → FAILED applies");
+        };
+        let mut conn = ledger.connection();
+        let events: u64 = redis::cmd("HLEN")
+            .arg(ledger.keys().events())
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let due: u64 = redis::cmd("ZCARD")
+            .arg(ledger.keys().events_due())
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let expected = u64::from(!url.is_empty());
+        assert_eq!((events, due), (expected, expected), "notify.url = {url:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_transition_moves_the_payout_between_state_sets() {
+    let (_r, client) = setup().await;
+    let ledger = client.ledger();
+    let mut conn = ledger.connection();
+    let members = |state: State| {
+        let mut conn = ledger.connection();
+        let key = ledger.keys().state_set(state);
+        async move {
+            let m: Vec<String> = redis::cmd("SMEMBERS")
+                .arg(key)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            m
+        }
+    };
+    let step = |p: kirim::ledger::Payout, to: State| async move {
+        let t = Transition {
+            to,
+            meta: p.meta.clone(),
+            entry: HistoryEntry::new("test", now_ms()),
+            due_at: Some(now_ms() + 60_000),
+            allocate_external_id: false,
+            dead_letter: None,
+        };
+        let TransitionOutcome::Applied { .. } = ledger.transition(&p, t).await.unwrap() else {
+            panic!("{} → {to} applies", p.state);
+        };
+        ledger.get(&p.id).await.unwrap().unwrap()
+    };
+    let a = client
+        .enqueue_transfer(&order("SETS-1", "1000"))
+        .await
+        .unwrap();
+    let b = client
+        .enqueue_transfer(&order("SETS-2", "1000"))
+        .await
+        .unwrap();
+    let pa = ledger.get(&a.id).await.unwrap().unwrap();
+    step(pa, State::Submitting).await;
+    assert_eq!(members(State::Accepted).await, vec![b.id.to_string()]);
+    assert_eq!(members(State::Submitting).await, vec![a.id.to_string()]);
+    // A record missing from its state's set is still added to the next one.
+    let _: i64 = redis::cmd("SREM")
+        .arg(ledger.keys().state_set(State::Accepted))
+        .arg(b.id.to_string())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let pb = ledger.get(&b.id).await.unwrap().unwrap();
+    step(pb, State::Submitting).await;
+    let mut sub = members(State::Submitting).await;
+    sub.sort();
+    assert_eq!(sub, vec![a.id.to_string(), b.id.to_string()]);
+    assert!(members(State::Accepted).await.is_empty());
+    let counts = ledger.count_by_state().await.unwrap();
+    assert_eq!(counts[&State::Submitting], 2);
+}
+
+#[tokio::test]
+async fn an_accepted_payout_is_one_key_and_its_history_starts_with_created() {
+    let (_r, client) = setup().await;
+    let ledger = client.ledger();
+    let e = client
+        .enqueue_transfer(&order("ONEKEY-1", "1000"))
+        .await
+        .unwrap();
+    let id = e.id.to_string();
+    let mut conn = ledger.connection();
+    let list: bool = redis::cmd("EXISTS")
+        .arg(ledger.keys().history(&id))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!list, "no history list while ACCEPTED");
+    let p = ledger.get(&e.id).await.unwrap().unwrap();
+    let t = Transition {
+        to: State::Failed,
+        meta: p.meta.clone(),
+        entry: HistoryEntry::new("test", now_ms()),
+        due_at: None,
+        allocate_external_id: false,
+        dead_letter: None,
+    };
+    ledger.transition(&p, t).await.unwrap();
+    let h = ledger.history(&e.id).await.unwrap();
+    let events: Vec<&str> = h.iter().map(|x| x.event.as_str()).collect();
+    assert_eq!(events, ["created", "test"]);
+    assert_eq!(h[1].to, Some(State::Failed));
+
+    // A record written before this layout (its "created" entry in the list, no
+    // `created` field) reads the same.
+    let _: i64 = redis::cmd("HDEL")
+        .arg(ledger.keys().payout(&id))
+        .arg("created")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: i64 = redis::cmd("LPUSH")
+        .arg(ledger.keys().history(&id))
+        .arg(serde_json::to_string(&h[0]).unwrap())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(ledger.history(&e.id).await.unwrap(), h);
 }

@@ -17,6 +17,7 @@ mod crash;
 mod doctor;
 mod door;
 mod durability;
+mod fence_write;
 mod ledger;
 mod lifecycle_e2e;
 mod pipeline;

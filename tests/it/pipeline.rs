@@ -510,7 +510,8 @@ async fn graceful_shutdown_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_backlog_beyond_the_apalis_fetch_limit_drains() {
     // ≥ 8,000 due jobs at once break apalis' fetch script (APALIS.md pitfall 4).
-    // kirim promotes in chunks; 10,000 queued payouts must all drain.
+    // kirim pushes jobs due now straight to the active list (none in `:scheduled`)
+    // and promotes delayed ones in chunks; 10,000 queued payouts must all drain.
     let mut app = App::spawn(|_| {}, |s| s.worker.concurrency = 64).await;
     let orders: Vec<_> = (0..10_000)
         .map(|i| {
@@ -529,7 +530,11 @@ async fn a_backlog_beyond_the_apalis_fetch_limit_drains() {
         .depth(kirim::jobs::Lane::Transfer)
         .await
         .unwrap();
-    assert_eq!(depth.active + depth.scheduled, 10_000);
+    assert_eq!(depth.active, 10_000);
+    assert_eq!(
+        depth.scheduled, 0,
+        "jobs due now skip apalis' :scheduled set"
+    );
     app.start_worker().await;
     let ledger = app.client.ledger().clone();
     crate::common::wait_for("the backlog to drain", Duration::from_secs(240), || async {
