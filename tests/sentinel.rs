@@ -108,10 +108,13 @@ impl Drop for SentinelNode {
     }
 }
 
-/// A primary, one replica and three sentinels watching them.
+/// A primary, one replica (or more) and three sentinels watching them.
 struct Topology {
     primary: TestRedis,
     replica: TestRedis,
+    /// Further replicas: with `redis.durability = "replicas"`, the promoted
+    /// replica needs a replica of its own to acknowledge writes after a failover.
+    _more: Vec<TestRedis>,
     sentinels: Vec<SentinelNode>,
 }
 
@@ -130,26 +133,37 @@ async fn query<T: redis::FromRedisValue>(url: &str, cmd: &redis::Cmd) -> redis::
 
 impl Topology {
     async fn start() -> Topology {
+        Topology::start_with(1).await
+    }
+
+    async fn start_with(replicas: usize) -> Topology {
         let t0 = Instant::now();
         // No 5 s wait for more replicas before a full sync (the default).
         let fast_sync = ["--repl-diskless-sync-delay", "0"];
         let primary = TestRedis::spawn_local(&fast_sync).expect("primary starts");
         let primary_port = port_of(primary.url());
         let port = primary_port.to_string();
-        let replica = TestRedis::spawn_local(
-            &[&fast_sync[..], &["--replicaof", "127.0.0.1", &port]].concat(),
-        )
-        .expect("replica starts");
-        let replica_url = replica.url().to_owned();
-        wait_for("the replica to sync", Duration::from_secs(20), || {
-            let url = replica_url.clone();
-            async move {
-                query::<String>(&url, redis::cmd("INFO").arg("replication"))
-                    .await
-                    .is_ok_and(|info| info.contains("master_link_status:up"))
-            }
-        })
-        .await;
+        let mut all = Vec::new();
+        for _ in 0..replicas.max(1) {
+            let replica = TestRedis::spawn_local(
+                &[&fast_sync[..], &["--replicaof", "127.0.0.1", &port]].concat(),
+            )
+            .expect("replica starts");
+            let replica_url = replica.url().to_owned();
+            wait_for("the replica to sync", Duration::from_secs(20), || {
+                let url = replica_url.clone();
+                async move {
+                    query::<String>(&url, redis::cmd("INFO").arg("replication"))
+                        .await
+                        .is_ok_and(|info| info.contains("master_link_status:up"))
+                }
+            })
+            .await;
+            all.push(replica);
+        }
+        let replica = all.remove(0);
+        let more = all;
+        let want_replicas = more.len() + 1;
         let sentinels: Vec<SentinelNode> =
             (0..3).map(|_| SentinelNode::start(primary_port)).collect();
         // A failover needs every sentinel to know the replica and a quorum of peers
@@ -166,7 +180,7 @@ impl Topology {
                             query(&url, redis::cmd("SENTINEL").arg("replicas").arg(MASTER)).await;
                         let peers: redis::RedisResult<Vec<redis::Value>> =
                             query(&url, redis::cmd("SENTINEL").arg("sentinels").arg(MASTER)).await;
-                        matches!((replicas, peers), (Ok(r), Ok(p)) if !r.is_empty() && p.len() >= 2)
+                        matches!((replicas, peers), (Ok(r), Ok(p)) if r.len() >= want_replicas && p.len() >= 2)
                     }
                 },
             )
@@ -176,6 +190,7 @@ impl Topology {
         Topology {
             primary,
             replica,
+            _more: more,
             sentinels,
         }
     }
@@ -279,7 +294,12 @@ async fn a_primary_killed_mid_run_is_followed_and_nothing_is_paid_twice() {
     let kill_at = payouts / 3;
     let started = Instant::now();
 
-    let topology = Topology::start().await;
+    // `SENTINEL_DURABILITY=replicas`: every ledger write waits for one replica
+    // (`WAIT 1`), so the failover may lose no acknowledged payout. Two replicas:
+    // after the failover the promoted one still has a replica to wait for.
+    let durability = std::env::var("SENTINEL_DURABILITY").unwrap_or_else(|_| "fsync".into());
+    let wait_for_replica = durability == "replicas";
+    let topology = Topology::start_with(if wait_for_replica { 2 } else { 1 }).await;
     let old_primary = topology
         .master_addr()
         .await
@@ -299,10 +319,6 @@ async fn a_primary_killed_mid_run_is_followed_and_nothing_is_paid_twice() {
     })
     .await;
     let mut settings = settings(&topology, &sandbox);
-    // `SENTINEL_DURABILITY=replicas`: every ledger write waits for the replica
-    // (`WAIT 1`), so the failover may lose no acknowledged payout.
-    let durability = std::env::var("SENTINEL_DURABILITY").unwrap_or_else(|_| "fsync".into());
-    let wait_for_replica = durability == "replicas";
     if wait_for_replica {
         settings.redis.durability = kirim::durability::Durability::Replicas;
         settings.redis.replicas = 1;
@@ -380,13 +396,18 @@ async fn a_primary_killed_mid_run_is_followed_and_nothing_is_paid_twice() {
         started.elapsed().as_secs_f64()
     );
     let acked_at_kill = acked_count.load(Ordering::SeqCst);
-    let replica_addr = format!("127.0.0.1:{}", port_of(topology.replica.url()));
     wait_for(
-        "the sentinels to promote the replica",
+        "the sentinels to promote a replica",
         Duration::from_secs(60),
-        || async { topology.master_addr().await.as_deref() == Some(replica_addr.as_str()) },
+        || async {
+            topology
+                .master_addr()
+                .await
+                .is_some_and(|a| a != old_primary)
+        },
     )
     .await;
+    let replica_addr = topology.master_addr().await.expect("a new primary");
     failed_over.store(true, Ordering::SeqCst);
     let failover = killed_at.elapsed();
 
