@@ -215,19 +215,22 @@ fn rate(items: usize, ms: i64) -> f64 {
 }
 
 /// The payout pipeline: ledger create + job, worker submits, sandbox answers SUCCESS.
+/// A short tag of the run's namespace, for references unique to the run.
+pub(crate) fn run_tag(namespace: &str) -> String {
+    namespace
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .rev()
+        .take(6)
+        .collect()
+}
+
 pub async fn run_pipeline(env: &BenchEnv, o: &E2eOptions) -> anyhow::Result<RunReport> {
     let (s, sandbox) = env.begin_run(o.concurrency, o.poll_ms).await?;
     let client = Client::connect(&s).await?;
     let ledger = client.ledger().clone();
     let mut conn = env.conn();
-    let tag: String = s
-        .redis
-        .namespace
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .rev()
-        .take(6)
-        .collect();
+    let tag = run_tag(&s.redis.namespace);
     let orders: Vec<TransferOrder> = (0..o.transfers)
         .map(|i| order(o.mix, &tag, i))
         .collect::<anyhow::Result<_>>()?;

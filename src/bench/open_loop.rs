@@ -388,14 +388,7 @@ pub async fn run_open_loop(env: &BenchEnv, o: &OpenLoopOptions) -> anyhow::Resul
         &crate::jobs::QueueOptions::from_settings(&s),
     );
     let mut conn = env.conn();
-    let tag: String = s
-        .redis
-        .namespace
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .rev()
-        .take(6)
-        .collect();
+    let tag = super::e2e::run_tag(&s.redis.namespace);
     let (ids, bodies): (Vec<PayoutId>, Vec<Vec<u8>>) = (0..n)
         .map(|i| body(o.mix, &tag, i))
         .collect::<anyhow::Result<Vec<_>>>()?

@@ -115,12 +115,17 @@ pub fn signature_diagnosis(settings: &IfortepaySettings) -> String {
 /// A `401xx00` refusal with the [`signature_diagnosis`] after the provider's own
 /// message; every other outcome unchanged.
 fn diagnosed(outcome: Outcome, settings: &IfortepaySettings) -> Outcome {
+    with_diagnosis(outcome, || signature_diagnosis(settings))
+}
+
+/// A `401xx00` refusal with `diagnosis()` after the provider's own message.
+fn with_diagnosis(outcome: Outcome, diagnosis: impl FnOnce() -> String) -> Outcome {
     match outcome {
         Outcome::Refused { code, message } | Outcome::FinalFailure { code, message }
             if is_unauthorized(&code) =>
         {
             Outcome::Refused {
-                message: format!("{message} — {}", signature_diagnosis(settings)),
+                message: format!("{message} — {}", diagnosis()),
                 code,
             }
         }
@@ -563,19 +568,9 @@ impl PayoutProvider for IfortepayClient {
 impl IfortepayClient {
     /// A direct-debit `401xx00` with [`debit_signature_diagnosis`].
     fn debit_diagnosed(&self, outcome: Outcome) -> Outcome {
-        let Some(dd) = &self.settings.direct_debit else {
-            return outcome;
-        };
-        match outcome {
-            Outcome::Refused { code, message } | Outcome::FinalFailure { code, message }
-                if is_unauthorized(&code) =>
-            {
-                Outcome::Refused {
-                    message: format!("{message} — {}", debit_signature_diagnosis(dd)),
-                    code,
-                }
-            }
-            other => other,
+        match &self.settings.direct_debit {
+            Some(dd) => with_diagnosis(outcome, || debit_signature_diagnosis(dd)),
+            None => outcome,
         }
     }
 }
