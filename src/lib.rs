@@ -32,6 +32,7 @@
 //!
 //! See ARCHITECTURE.md for how a payout flows through them.
 
+pub mod admit;
 pub mod api;
 pub mod banks;
 pub mod bench;

@@ -30,7 +30,7 @@ use crate::config::Settings;
 use crate::domain::{PartnerReference, Provider, State};
 use crate::ledger::{now_ms, PayoutId};
 use crate::providers::AccountInquiryRequest;
-use crate::providers::{Capability, Providers, Registry, TransferRequest};
+use crate::providers::{Capability, Providers, Registry};
 use limit::RateLimiter;
 
 /// Shared state of the API server.
@@ -262,34 +262,9 @@ async fn create_transfer(
     let key = idempotency_key(&headers)?;
     let mut order = requests::transfer_order(&body, key)?;
     s.registered(order.provider, None)?;
-    // One bank identity from the producer; the code this provider's documents ask for.
-    let scheme = s.registry.get(order.provider).and_then(|m| {
-        s.provider_settings
-            .section(order.provider.as_str())
-            .and_then(|section| m.bank_scheme(section))
-    });
-    if let Some(scheme) = scheme {
-        let code = crate::banks::translate(
-            crate::banks::directory(),
-            order.beneficiary.bank_code.as_str(),
-            scheme,
-            order.provider.as_str(),
-            "beneficiary.bankCode",
-        )?;
-        order.beneficiary.bank_code =
-            crate::domain::BankCode::parse_field(&code, "beneficiary.bankCode")?;
-    }
-    // Everything the payout will be held to, before the key is bound: kirim's own
-    // rules, then the provider's (amount limits, lengths, characters).
-    Client::transfer_payout(&order)?;
-    if let Some(provider) = s.providers.get(&order.provider) {
-        provider.check_transfer(&TransferRequest::for_check(
-            order.partner_reference.clone(),
-            order.amount,
-            order.beneficiary.clone(),
-            order.remark.clone(),
-        ))?;
-    }
+    // Everything the payout will be held to, before the key is bound: the bank
+    // code this provider takes, kirim's own rules, then the provider's.
+    crate::admit::admit_transfer(&s.registry, &s.provider_settings, &s.providers, &mut order)?;
     bind_idempotency(&s, &who, key, &body).await?;
     let e = s.client.enqueue_transfer(&order).await?;
     let status = if e.created {

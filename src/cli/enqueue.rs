@@ -122,7 +122,13 @@ pub async fn run(settings: &Settings, cmd: EnqueueCommand) -> anyhow::Result<Exi
     let (order, json) = match cmd {
         EnqueueCommand::Transfer(a) => {
             let json = a.json;
-            (Order::Transfer(a.order()?), json)
+            let mut order = a.order()?;
+            // The same door as `POST /v1/transfers`: the provider's bank code and
+            // field rules, before anything is stored.
+            let registry = crate::providers::Registry::builtin();
+            let providers = registry.build(&settings.providers)?;
+            crate::admit::admit_transfer(&registry, &settings.providers, &providers, &mut order)?;
+            (Order::Transfer(order), json)
         }
         EnqueueCommand::Payment(a) => {
             let order = PaymentOrder {

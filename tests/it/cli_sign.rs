@@ -509,3 +509,73 @@ fn cli_errors_print_once() {
         "{err}"
     );
 }
+
+/// `kirim enqueue transfer` passes the same door as `POST /v1/transfers`: the
+/// provider's own rules (NICEPAY's mandatory beneficiaryPhone) before any
+/// connection, and the bank code this provider takes (NICEPAY's `CENA` for BI's
+/// `014`) in what is stored. Before, the CLI skipped both: the worker refused the
+/// first, and NICEPAY would have refused the second.
+#[tokio::test]
+async fn cli_enqueue_passes_the_providers_door() {
+    fn args(reference: &str, phone: Option<&str>) -> Vec<String> {
+        let mut a = vec![
+            "enqueue",
+            "transfer",
+            "--provider",
+            "nicepay",
+            "--reference",
+            reference,
+            "--amount",
+            "150000",
+            "--bank-code",
+            "014",
+            "--account-no",
+            "8753293240",
+            "--name",
+            "Budi Santoso",
+            "--json",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+        if let Some(p) = phone {
+            a.extend(["--phone".to_owned(), p.to_owned()]);
+        }
+        a
+    }
+    fn refs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let out = kirim(
+        &refs(&args("CLI-NP-1", None)),
+        &[("KIRIM_REDIS__URL", "redis://127.0.0.1:1")],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("beneficiary.phone"), "{err}");
+
+    let redis = crate::common::redis();
+    let settings = crate::common::settings_for(&redis);
+    let env = [
+        ("KIRIM_REDIS__URL", settings.redis.url.as_str()),
+        ("KIRIM_REDIS__NAMESPACE", settings.redis.namespace.as_str()),
+    ];
+    let out = kirim(&refs(&args("CLI-NP-2", Some("081234567890"))), &env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let client = kirim::client::Client::connect(&settings)
+        .await
+        .expect("client");
+    let id: kirim::ledger::PayoutId = "nicepay:CLI-NP-2".parse().expect("id");
+    let p = client
+        .ledger()
+        .get(&id)
+        .await
+        .expect("ledger")
+        .expect("stored");
+    let bank = p.details.beneficiary.expect("beneficiary").bank_code;
+    assert_eq!(bank.as_str(), "CENA");
+}
