@@ -160,6 +160,26 @@ impl DebitChannel {
             channel_id: dd.channel_id.clone(),
         })
     }
+
+    /// POST one RSA-signed direct-debit call.
+    async fn send(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        external_id: &ExternalId,
+        gate: Option<SendGate<'_>>,
+    ) -> Result<Sent, ProviderError> {
+        self.client
+            .call(&SnapCall {
+                method: Method::POST,
+                path,
+                body,
+                external_id: external_id.as_str(),
+                channel_id: &self.channel_id,
+                gate,
+            })
+            .await
+    }
 }
 
 /// What to try after a direct-debit signature refusal (`401xx00`): its EndpointUrl
@@ -493,31 +513,24 @@ impl PayoutProvider for IfortepayClient {
     }
 
     fn payment_ready(&self) -> Result<(), ProviderError> {
-        match self.debit {
-            Some(_) => Ok(()),
-            None => Err(ProviderError::Config(DEBIT_NOT_CONFIGURED.to_owned())),
-        }
+        self.debit().map(drop)
     }
 
     async fn payment(&self, req: &PaymentRequest) -> Result<Exchange, ProviderError> {
         let body = tf::debit_request(req)?;
-        let Some(debit) = &self.debit else {
-            return Err(ProviderError::Config(DEBIT_NOT_CONFIGURED.to_owned()));
+        let gate = SendGate {
+            fence: &req.fence,
+            step: "ifortepay.debit_payment",
+            sent_before: false,
         };
-        let sent = match debit
-            .client
-            .call(&SnapCall {
-                method: Method::POST,
-                path: paths::DEBIT_PAYMENT,
-                body: http::json_body(&body)?,
-                external_id: req.external_id.as_str(),
-                channel_id: &debit.channel_id,
-                gate: Some(SendGate {
-                    fence: &req.fence,
-                    step: "ifortepay.debit_payment",
-                    sent_before: false,
-                }),
-            })
+        let sent = match self
+            .debit()?
+            .send(
+                paths::DEBIT_PAYMENT,
+                http::json_body(&body)?,
+                &req.external_id,
+                Some(gate),
+            )
             .await
         {
             Ok(sent) => sent,
@@ -537,19 +550,14 @@ impl PayoutProvider for IfortepayClient {
 
     async fn payment_status(&self, query: &StatusQuery) -> Result<Exchange, ProviderError> {
         let body = tf::debit_status_request(query);
-        let Some(debit) = &self.debit else {
-            return Err(ProviderError::Config(DEBIT_NOT_CONFIGURED.to_owned()));
-        };
-        let sent = match debit
-            .client
-            .call(&SnapCall {
-                method: Method::POST,
-                path: paths::DEBIT_STATUS,
-                body: http::json_body(&body)?,
-                external_id: query.external_id.as_str(),
-                channel_id: &debit.channel_id,
-                gate: None,
-            })
+        let sent = match self
+            .debit()?
+            .send(
+                paths::DEBIT_STATUS,
+                http::json_body(&body)?,
+                &query.external_id,
+                None,
+            )
             .await
         {
             Ok(sent) => sent,
@@ -566,6 +574,13 @@ impl PayoutProvider for IfortepayClient {
 }
 
 impl IfortepayClient {
+    /// Direct debit's signer, or the configuration error naming its section.
+    fn debit(&self) -> Result<&DebitChannel, ProviderError> {
+        self.debit
+            .as_ref()
+            .ok_or_else(|| ProviderError::Config(DEBIT_NOT_CONFIGURED.to_owned()))
+    }
+
     /// A direct-debit `401xx00` with [`debit_signature_diagnosis`].
     fn debit_diagnosed(&self, outcome: Outcome) -> Outcome {
         match &self.settings.direct_debit {

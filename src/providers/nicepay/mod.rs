@@ -184,19 +184,30 @@ impl NicepayClient {
             )),
             tf::Registration::Registered { reference } => {
                 let reference = recorded(reference);
-                req.fence
-                    .first_step_done(&reference)
-                    .await
-                    .map_err(|reason| ProviderError::Fenced {
-                        reason,
-                        sent_before: true,
-                    })?;
                 tracing::info!(partner_reference = %req.partner_reference, %reference, "NICEPAY re-registered under a derived reference; approving");
-                let mut ex = self.approve(req, &reference, true).await?;
-                ex.latency += sent.latency;
-                Ok(ex)
+                self.record_then_approve(req, &reference, sent.latency).await
             }
         }
+    }
+
+    /// The engine records the registration's reference before approve can move
+    /// money; if it cannot (deadline passed, ledger moved on), approve is not sent.
+    async fn record_then_approve(
+        &self,
+        req: &TransferRequest,
+        reference: &str,
+        registration_latency: std::time::Duration,
+    ) -> Result<Exchange, ProviderError> {
+        req.fence
+            .first_step_done(reference)
+            .await
+            .map_err(|reason| ProviderError::Fenced {
+                reason,
+                sent_before: true,
+            })?;
+        let mut ex = self.approve(req, reference, true).await?;
+        ex.latency += registration_latency;
+        Ok(ex)
     }
 
     /// Send one registration through the fence. `Ok(Ok(..))`: NICEPAY answered;
@@ -332,19 +343,9 @@ impl PayoutProvider for NicepayClient {
                 Ok(ex)
             }
             tf::Registration::Registered { reference } => {
-                // The engine records the reference before approve can move money;
-                // if it cannot (deadline passed, ledger moved on), approve is not sent.
-                req.fence
-                    .first_step_done(&reference)
-                    .await
-                    .map_err(|reason| ProviderError::Fenced {
-                        reason,
-                        sent_before: true,
-                    })?;
                 tracing::debug!(partner_reference = %req.partner_reference, %reference, "NICEPAY registered; approving");
-                let mut ex = self.approve(req, &reference, true).await?;
-                ex.latency += sent.latency;
-                Ok(ex)
+                self.record_then_approve(req, &reference, sent.latency)
+                    .await
             }
         }
     }
