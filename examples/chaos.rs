@@ -1,6 +1,8 @@
 //! The chaos run (issue 13, item 6): N payouts offered through the HTTP API while
-//! `kirim worker` processes are SIGKILLed, Redis is SIGKILLed (and, in the lossy
-//! mode, loses the last second of its AOF), the providers are down for a while,
+//! `kirim worker` processes are SIGKILLed, the Redis primary is SIGKILLed (and, where
+//! it runs `appendfsync everysec`, loses the last second of its AOF, as in a machine
+//! crash; in the `replicas` modes the sentinels fail over to a replica and the old
+//! primary comes back as a replica), the providers are down for a while,
 //! forged and duplicated callbacks arrive and the sandbox answers 429/500/timeouts
 //! and drops connections. Afterwards the sandbox's books are compared with the
 //! ledger. `scripts/chaos.sh` builds and runs it; docs/crash-test.md has results.
@@ -10,7 +12,6 @@
 //! ```
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -26,6 +27,8 @@ use kirim::config::Settings;
 use kirim::domain::{Provider, State};
 use kirim::durability::Durability;
 use kirim::ledger::{Ledger, PayoutId};
+use kirim::redis_server::ha::{binary_version, HaOptions, HaTopology, RedisNode};
+use kirim::redis_server::server_binary;
 use kirim::sandbox::state::{Kind, Status};
 use kirim::sandbox::{Booking, FaultRule, Sandbox, SandboxConfig, SandboxHandle};
 use rand::RngExt;
@@ -38,6 +41,9 @@ const ACCOUNT: &str = "8753293240";
 enum Modes {
     Fsync,
     None,
+    Replicas,
+    #[value(name = "replicas_fsync")]
+    ReplicasFsync,
     All,
 }
 
@@ -65,6 +71,10 @@ struct Args {
     /// Give up waiting for all payouts to be final after this long (after the faults end).
     #[arg(long, default_value_t = 900)]
     settle_deadline_secs: u64,
+    /// The server for mode `replicas_fsync`, which needs `WAITAOF` (Redis ≥ 7.2 or
+    /// Valkey); default: `valkey-server` when on PATH, else the Redis server.
+    #[arg(long)]
+    waitaof_server: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -83,6 +93,8 @@ struct Report {
     cancelled_or_failed: usize,
     worker_kills: usize,
     aof_bytes_dropped: u64,
+    /// Seconds from the primary's SIGKILL to the sentinels naming a new one (`replicas` modes).
+    failover_secs: Option<f64>,
     forged_sent: u64,
     forged_accepted: u64,
     duplicate_callbacks: usize,
@@ -97,107 +109,64 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn ping(port: u16) -> bool {
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-    if s.write_all(b"PING\r\n").is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 16];
-    matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+/// The ledger Redis: one server (`fsync`, `none`) or a primary with two replicas
+/// and three sentinels (`replicas`, `replicas_fsync`).
+enum Store {
+    Single(RedisNode),
+    Ha(HaTopology),
 }
 
-/// A redis-server we can SIGKILL and start again on the same port and directory.
-struct RedisProc {
-    dir: tempfile::TempDir,
-    port: u16,
-    fsync_always: bool,
-    child: Option<Child>,
-}
-
-impl RedisProc {
-    fn new(fsync_always: bool) -> anyhow::Result<RedisProc> {
-        let mut r = RedisProc {
-            dir: tempfile::tempdir().context("temp dir for redis")?,
-            port: free_port()?,
-            fsync_always,
-            child: None,
-        };
-        r.start()?;
-        Ok(r)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn start(&mut self) -> anyhow::Result<()> {
-        let fsync = if self.fsync_always {
-            "always"
-        } else {
-            "everysec"
-        };
-        let mut child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "yes", "--appendfsync", fsync])
+impl Store {
+    async fn start(mode: Durability, binary: &str) -> anyhow::Result<Store> {
+        let fsync = appendfsync(mode);
+        let node_args: Vec<String> = [
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            fsync,
             // No rewrite mid-run: the tail we cut must be in the last incr file.
-            .args(["--auto-aof-rewrite-percentage", "0"])
-            .args(["--aof-load-truncated", "yes", "--protected-mode", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("spawn redis-server (apt-get install redis-server)")?;
-        let deadline = Instant::now() + Duration::from_secs(120);
-        // PING answers +PONG only once the AOF is loaded.
-        while !ping(self.port) {
-            if let Ok(Some(st)) = child.try_wait() {
-                bail!("redis-server exited at start: {st}");
+            "--auto-aof-rewrite-percentage",
+            "0",
+            "--aof-load-truncated",
+            "yes",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        Ok(match mode {
+            Durability::Fsync | Durability::None => {
+                Store::Single(RedisNode::start(binary, &node_args).context("start redis-server")?)
             }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                bail!("redis-server not ready on port {}", self.port);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.child = Some(child);
-        Ok(())
+            Durability::Replicas | Durability::ReplicasFsync => Store::Ha(
+                HaTopology::start(&HaOptions {
+                    binary: binary.to_owned(),
+                    replicas: 2,
+                    node_args,
+                })
+                .await
+                .context("start a primary, two replicas and three sentinels")?,
+            ),
+        })
     }
 
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+    /// The first primary (what kirim's URL names; in Sentinel mode only its db counts).
+    fn first(&self) -> &RedisNode {
+        match self {
+            Store::Single(n) => n,
+            Store::Ha(t) => &t.nodes[0],
         }
-    }
-
-    /// The multi-part AOF's last incr file (Redis 7: `appendonlydir/*.manifest`).
-    fn last_incr(&self) -> Option<PathBuf> {
-        let adir = self.dir.path().join("appendonlydir");
-        let manifest = std::fs::read_dir(&adir)
-            .ok()?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|x| x == "manifest"))?;
-        let text = std::fs::read_to_string(manifest).ok()?;
-        text.lines()
-            .filter(|l| {
-                l.split_whitespace()
-                    .collect::<Vec<_>>()
-                    .ends_with(&["type", "i"])
-            })
-            .filter_map(|l| l.split_whitespace().nth(1))
-            .next_back()
-            .map(|f| adir.join(f))
     }
 }
 
-impl Drop for RedisProc {
-    fn drop(&mut self) {
-        self.kill();
+/// What each node runs: `always` where the mode relies on the server's own fsync
+/// (`fsync`; `replicas_fsync`, whose `WAITAOF` would otherwise wait up to a second
+/// for every write), `everysec` where it does not (`none`; `replicas`, which relies
+/// on a replica's copy).
+fn appendfsync(mode: Durability) -> &'static str {
+    match mode {
+        Durability::Fsync | Durability::ReplicasFsync => "always",
+        Durability::None | Durability::Replicas => "everysec",
     }
 }
 
@@ -435,15 +404,19 @@ async fn forge(http: &reqwest::Client, api: &str, i: usize) -> Option<u16> {
 
 fn settings_for(
     root: &Path,
-    redis_url: &str,
+    store: &Store,
     namespace: &str,
     mode: Durability,
 ) -> anyhow::Result<Settings> {
     let mut s = Settings::load_from(&root.join("config/default.toml"), None, false)
         .map_err(|e| anyhow!("config/default.toml: {e}"))?;
-    s.redis.url = redis_url.to_owned();
+    s.redis.url = store.first().url();
     s.redis.namespace = namespace.to_owned();
     s.redis.durability = mode;
+    if let Store::Ha(t) = store {
+        s.redis.sentinel = Some(t.sentinel_settings());
+        s.redis.replicas = 1;
+    }
     s.api.rate_limit_per_sec = 1_000_000;
     s.api.rate_limit_burst = 1_000_000;
     // Key and secret paths in default.toml resolve beside it (config/).
@@ -451,58 +424,75 @@ fn settings_for(
 }
 
 fn worker_env(settings: &Settings, sandbox: &SandboxHandle) -> Vec<(String, String)> {
-    [
-        ("KIRIM_REDIS__URL", settings.redis.url.clone()),
-        ("KIRIM_REDIS__NAMESPACE", settings.redis.namespace.clone()),
-        (
-            "KIRIM_REDIS__DURABILITY",
-            settings.redis.durability.to_string(),
-        ),
-        (
-            "KIRIM_PROVIDERS__IFORTEPAY__BASE_URL",
-            sandbox.url("/ifortepay"),
-        ),
-        (
-            "KIRIM_PROVIDERS__NICEPAY__BASE_URL",
-            sandbox.url("/nicepay"),
-        ),
-        (
-            "KIRIM_PROVIDERS__SINGAPAY__BASE_URL",
-            sandbox.url("/singapay"),
-        ),
-        (
-            "KIRIM_PROVIDERS__IFORTEPAY__REQUEST_TIMEOUT_MS",
-            "1500".into(),
-        ),
-        (
-            "KIRIM_PROVIDERS__NICEPAY__REQUEST_TIMEOUT_MS",
-            "1500".into(),
-        ),
-        (
-            "KIRIM_PROVIDERS__SINGAPAY__REQUEST_TIMEOUT_MS",
-            "1500".into(),
-        ),
-        ("KIRIM_WORKER__HEARTBEAT_SECS", "1".into()),
-        ("KIRIM_WORKER__MISSED_HEARTBEATS", "2".into()),
-        ("KIRIM_WORKER__POLL_INTERVAL_MS", "20".into()),
-        ("KIRIM_WORKER__BACKOFF_BASE_MS", "100".into()),
-        ("KIRIM_WORKER__BACKOFF_MAX_MS", "2000".into()),
-        ("KIRIM_WORKER__MAX_ATTEMPTS", "200".into()),
-        ("KIRIM_WORKER__SHUTDOWN_TIMEOUT_SECS", "2".into()),
-        ("KIRIM_RECONCILE__TICK_SECS", "1".into()),
-        ("KIRIM_RECONCILE__SCHEDULE_SECS", "[1]".into()),
-        (
-            "KIRIM_RECONCILE__PROVIDERS__NICEPAY__SCHEDULE_SECS",
-            "[1]".into(),
-        ),
-        ("KIRIM_RECONCILE__NOT_FOUND_GRACE_SECS", "0".into()),
-        ("KIRIM_RECONCILE__SUBMIT_GRACE_SECS", "3".into()),
-        ("KIRIM_RECONCILE__STUCK_AFTER_SECS", "5".into()),
-        ("KIRIM_LOG__FILTER", "error".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+    let mut env = Vec::new();
+    if let Some(sentinel) = &settings.redis.sentinel {
+        env.push((
+            "KIRIM_REDIS__SENTINEL__MASTER_NAME".to_owned(),
+            sentinel.master_name.clone(),
+        ));
+        env.push((
+            "KIRIM_REDIS__SENTINEL__NODES".to_owned(),
+            serde_json::to_string(&sentinel.nodes).unwrap_or_default(),
+        ));
+        env.push((
+            "KIRIM_REDIS__REPLICAS".to_owned(),
+            settings.redis.replicas.to_string(),
+        ));
+    }
+    env.extend(
+        [
+            ("KIRIM_REDIS__URL", settings.redis.url.clone()),
+            ("KIRIM_REDIS__NAMESPACE", settings.redis.namespace.clone()),
+            (
+                "KIRIM_REDIS__DURABILITY",
+                settings.redis.durability.to_string(),
+            ),
+            (
+                "KIRIM_PROVIDERS__IFORTEPAY__BASE_URL",
+                sandbox.url("/ifortepay"),
+            ),
+            (
+                "KIRIM_PROVIDERS__NICEPAY__BASE_URL",
+                sandbox.url("/nicepay"),
+            ),
+            (
+                "KIRIM_PROVIDERS__SINGAPAY__BASE_URL",
+                sandbox.url("/singapay"),
+            ),
+            (
+                "KIRIM_PROVIDERS__IFORTEPAY__REQUEST_TIMEOUT_MS",
+                "1500".into(),
+            ),
+            (
+                "KIRIM_PROVIDERS__NICEPAY__REQUEST_TIMEOUT_MS",
+                "1500".into(),
+            ),
+            (
+                "KIRIM_PROVIDERS__SINGAPAY__REQUEST_TIMEOUT_MS",
+                "1500".into(),
+            ),
+            ("KIRIM_WORKER__HEARTBEAT_SECS", "1".into()),
+            ("KIRIM_WORKER__MISSED_HEARTBEATS", "2".into()),
+            ("KIRIM_WORKER__POLL_INTERVAL_MS", "20".into()),
+            ("KIRIM_WORKER__BACKOFF_BASE_MS", "100".into()),
+            ("KIRIM_WORKER__BACKOFF_MAX_MS", "2000".into()),
+            ("KIRIM_WORKER__MAX_ATTEMPTS", "200".into()),
+            ("KIRIM_WORKER__SHUTDOWN_TIMEOUT_SECS", "2".into()),
+            ("KIRIM_RECONCILE__TICK_SECS", "1".into()),
+            ("KIRIM_RECONCILE__SCHEDULE_SECS", "[1]".into()),
+            (
+                "KIRIM_RECONCILE__PROVIDERS__NICEPAY__SCHEDULE_SECS",
+                "[1]".into(),
+            ),
+            ("KIRIM_RECONCILE__NOT_FOUND_GRACE_SECS", "0".into()),
+            ("KIRIM_RECONCILE__SUBMIT_GRACE_SECS", "3".into()),
+            ("KIRIM_RECONCILE__STUCK_AFTER_SECS", "5".into()),
+            ("KIRIM_LOG__FILTER", "error".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v)),
+    );
+    env
 }
 
 /// Wait until `cond` holds, polling; false after `timeout`.
@@ -539,6 +529,7 @@ async fn ledger_states(ledger: &Ledger, n: usize) -> anyhow::Result<Vec<Option<S
 async fn run_mode(
     args: &Args,
     mode: Durability,
+    server: &str,
     bin: &Path,
     root: &Path,
 ) -> anyhow::Result<Report> {
@@ -549,7 +540,7 @@ async fn run_mode(
         offered: n,
         ..Report::default()
     };
-    let mut redis = RedisProc::new(mode == Durability::Fsync)?;
+    let mut store = Store::start(mode, server).await?;
     let api_port = free_port()?;
     let api = format!("http://127.0.0.1:{api_port}");
 
@@ -572,7 +563,7 @@ async fn run_mode(
 
     // The API's stuck-payout deadline must match the workers' sweep.
     let namespace = format!("chaos-{}-{}", mode.as_str(), std::process::id());
-    let mut settings = settings_for(root, &redis.url(), &namespace, mode)?;
+    let mut settings = settings_for(root, &store, &namespace, mode)?;
     settings.reconcile.stuck_after_secs = 5;
     settings.reconcile.submit_grace_secs = Some(3);
     let p = &mut settings.providers;
@@ -704,7 +695,8 @@ async fn run_mode(
     let samples: Arc<Mutex<VecDeque<(Instant, u64)>>> = Arc::new(Mutex::new(VecDeque::new()));
     let sampler = {
         let (samples, stop) = (samples.clone(), stop_chaos.clone());
-        let adir = redis.dir.path().to_owned();
+        // The node killed below is the first primary (no failover happens before).
+        let adir = store.first().dir().to_owned();
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let size = std::fs::read_dir(adir.join("appendonlydir"))
@@ -727,18 +719,24 @@ async fn run_mode(
         })
     };
 
-    // 1. Redis SIGKILL once a third of the payouts are acknowledged.
+    // 1. SIGKILL of the Redis primary once a third of the payouts are acknowledged.
     // (At least 3 s in, so the AOF tail that a machine crash loses is a full second.)
     let third = n / 3;
     wait_until(Duration::from_secs(600), || async {
         acked_count.load(Ordering::Relaxed) >= third && started.elapsed() >= Duration::from_secs(3)
     })
     .await;
-    redis.kill();
+    let old_primary = store.first().addr();
+    let node = match &mut store {
+        Store::Single(n) => n,
+        Store::Ha(t) => &mut t.nodes[0],
+    };
+    node.kill();
     let killed_at = Instant::now();
-    if mode == Durability::None {
+    if appendfsync(mode) == "everysec" {
         // A machine crash: the page cache's last second never reached the disk.
-        let file = redis.last_incr().context("no incr AOF file")?;
+        // (With `appendfsync always` nothing acknowledged sits in the page cache.)
+        let file = node.last_incr_aof().context("no incr AOF file")?;
         let now_len = std::fs::metadata(&file).context("AOF size")?.len();
         let then_len = samples
             .lock()
@@ -768,7 +766,24 @@ async fn run_mode(
             file.display()
         );
     }
-    redis.start()?;
+    if let Store::Ha(t) = &store {
+        let new = t
+            .wait_for_new_primary(&old_primary, Duration::from_secs(60))
+            .await
+            .context("the sentinels did not fail over")?;
+        report.failover_secs = Some(killed_at.elapsed().as_secs_f64());
+        eprintln!(
+            "[{mode}] sentinels named {new} after {:.1}s",
+            killed_at.elapsed().as_secs_f64()
+        );
+    }
+    // Back on the same port and directory: a single server reloads its AOF; a
+    // failed-over primary is made a replica of the new one by the sentinels.
+    match &mut store {
+        Store::Single(n) => n.restart(),
+        Store::Ha(t) => t.nodes[0].restart(),
+    }
+    .context("restart the killed node")?;
     eprintln!(
         "[{}] redis SIGKILLed at {} acknowledged, {} AOF bytes dropped, back after {:.1}s",
         mode,
@@ -956,7 +971,7 @@ async fn run_mode(
     let _ = api_task.await;
     drop(fleet);
     sandbox.shutdown().await;
-    drop(redis);
+    drop(store);
     Ok(report)
 }
 
@@ -981,7 +996,7 @@ fn print_table(reports: &[Report]) {
     for r in reports {
         println!(
             "{}: {} SUCCEEDED, {} CANCELLED/FAILED; lost {} (of them booked at the provider {}); \
-             AOF bytes dropped {}; worker SIGKILLs {}; forged callbacks {} (accepted {}); \
+             AOF bytes dropped {}; failover {}; worker SIGKILLs {}; forged callbacks {} (accepted {}); \
              duplicated callbacks {} (bad signature {}); not final by state {:?}; in ledger though not acknowledged {}; booked but not in ledger {}; \
              offering {:.0} s, settling {:.0} s",
             r.mode,
@@ -990,6 +1005,9 @@ fn print_table(reports: &[Report]) {
             r.lost,
             r.lost_booked,
             r.aof_bytes_dropped,
+            r.failover_secs
+                .map(|s| format!("{s:.1} s"))
+                .unwrap_or_else(|| "none (restarted in place)".into()),
             r.worker_kills,
             r.forged_sent,
             r.forged_accepted,
@@ -1038,15 +1056,38 @@ async fn main() -> ExitCode {
     let modes = match args.durability {
         Modes::Fsync => vec![Durability::Fsync],
         Modes::None => vec![Durability::None],
-        Modes::All => vec![Durability::Fsync, Durability::None],
+        Modes::Replicas => vec![Durability::Replicas],
+        Modes::ReplicasFsync => vec![Durability::ReplicasFsync],
+        Modes::All => vec![
+            Durability::Fsync,
+            Durability::None,
+            Durability::Replicas,
+            Durability::ReplicasFsync,
+        ],
     };
+    let waitaof_server = args.waitaof_server.clone().or_else(|| {
+        ["valkey-server".to_owned(), server_binary()]
+            .into_iter()
+            .find(|b| binary_version(b).is_some_and(|v| v >= (7, 2)))
+    });
     let mut reports = Vec::new();
     for mode in modes {
+        let server = match (mode, &waitaof_server) {
+            (Durability::ReplicasFsync, Some(s)) => s.clone(),
+            (Durability::ReplicasFsync, None) if args.durability == Modes::All => {
+                eprintln!(
+                    "[{mode}] not run: it needs WAITAOF (Redis 7.2+ or Valkey) and none is installed \
+                     (Debian 12: apt-get install -t bookworm-backports valkey-server)"
+                );
+                continue;
+            }
+            _ => server_binary(),
+        };
         eprintln!(
-            "[{mode}] {} payouts, {} workers, {}s outage",
+            "[{mode}] {} payouts, {} workers, {}s outage, {server}",
             args.payouts, args.workers, args.outage_secs
         );
-        match run_mode(&args, mode, &bin, &root).await {
+        match run_mode(&args, mode, &server, &bin, &root).await {
             Ok(r) => reports.push(r),
             Err(e) => {
                 eprintln!("chaos [{mode}]: {e:#}");

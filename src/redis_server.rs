@@ -2,7 +2,7 @@
 //!
 //! [`TestRedis::start`] picks, in order:
 //! 1. `REDIS_URL` when set (a shared server; callers isolate with a unique namespace);
-//! 2. `redis-server` from `PATH`, started on a free port in a temporary directory and
+//! 2. [`server_binary`] (`redis-server`, or `KIRIM_REDIS_SERVER`) from `PATH`, started on a free port in a temporary directory and
 //!    stopped when the handle is dropped (a drop guard, like mini-redis's `DbDropGuard`);
 //! 3. with the `testcontainers` cargo feature, a `redis:7` container started through
 //!    the `testcontainers` crate (removed when the handle is dropped);
@@ -14,6 +14,17 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
+
+pub mod ha;
+
+/// The server binary tests start: `KIRIM_REDIS_SERVER` (e.g. `valkey-server`) or
+/// `redis-server`.
+pub fn server_binary() -> String {
+    std::env::var("KIRIM_REDIS_SERVER")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "redis-server".to_owned())
+}
 
 #[derive(Debug, Error)]
 pub enum HarnessError {
@@ -60,7 +71,7 @@ impl TestRedis {
                 });
             }
         }
-        if which("redis-server") {
+        if which(&server_binary()) {
             return Self::spawn_local(&[]);
         }
         Self::spawn_container()
@@ -74,7 +85,7 @@ impl TestRedis {
         for _ in 0..5 {
             let port = free_port().map_err(|e| HarnessError::Start(e.to_string()))?;
             let dir = tempfile::tempdir().map_err(|e| HarnessError::Start(e.to_string()))?;
-            let mut child = Command::new("redis-server")
+            let mut child = Command::new(server_binary())
                 .args([
                     "--port",
                     &port.to_string(),

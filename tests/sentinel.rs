@@ -15,31 +15,30 @@
 //! them. That loss is what the `WAIT`-based durability setting removes.
 //!
 //! `SENTINEL_PAYOUTS` sets the run size (default 300; `SENTINEL_PAYOUTS=2000` for the
-//! run recorded in docs/crash-test.md). `SENTINEL_DURABILITY=replicas` runs the
-//! ledger with `redis.durability = "replicas"` (`WAIT 1`) and then asserts that no
+//! run recorded in docs/crash-test.md). The `replicas` and `replicas_fsync` runs
+//! (`WAIT 1`, `WAITAOF 1 1`; the latter on Valkey or Redis ≥ 7.2) assert that no
 //! acknowledged payout was lost at all.
 
 #[path = "it/common/mod.rs"]
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{transfer, wait_for};
 use kirim::client::Client;
-use kirim::config::{SentinelSettings, Settings};
+use kirim::config::Settings;
 use kirim::domain::State;
+use kirim::durability::Durability;
 use kirim::ledger::PayoutId;
-use kirim::redis_server::TestRedis;
+use kirim::redis_server::ha::{binary_version, query, HaOptions, HaTopology, MASTER_NAME};
+use kirim::redis_server::{server_binary, TestRedis};
 use kirim::sandbox::FaultRule;
 use kirim::worker::{WorkerOptions, WorkerRuntime};
 use serde_json::json;
 
-const MASTER: &str = "kirim-ha";
 /// Concurrent producers: several enqueues are in flight when the primary dies.
 const PRODUCERS: usize = 8;
 
@@ -50,184 +49,42 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+/// The topology a failover run needs for `mode`, on `binary`.
+///
+/// - `fsync`: every node `appendfsync always` (what kirim checks at start-up), one replica.
+/// - `replicas`: `appendfsync everysec` (a replica's acknowledgement is the guarantee).
+/// - `replicas_fsync`: `appendfsync always` on every node: `WAITAOF` waits for the
+///   fsync, which `everysec` would make up to a second late for every write.
+///
+/// The `replicas` modes get two replicas, so that after the failover the promoted
+/// node still has a replica to acknowledge writes.
+async fn topology(mode: Durability, binary: &str) -> HaTopology {
+    let t0 = Instant::now();
+    let fsync = if mode == Durability::Replicas {
+        "everysec"
+    } else {
+        "always"
+    };
+    let node_args = ["--save", "", "--appendonly", "yes", "--appendfsync", fsync]
+        .map(str::to_owned)
+        .to_vec();
+    let replicas = if mode == Durability::Fsync { 1 } else { 2 };
+    let t = HaTopology::start(&HaOptions {
+        binary: binary.to_owned(),
+        replicas,
+        node_args,
+    })
+    .await
+    .expect("primary, replicas and sentinels start");
+    eprintln!(
+        "topology ({binary}, {replicas} replicas) ready in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    t
 }
 
-/// A `redis-server --sentinel` process, killed on drop.
-struct SentinelNode {
-    port: u16,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl SentinelNode {
-    fn start(primary_port: u16) -> SentinelNode {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let conf = dir.path().join("sentinel.conf");
-        // Sentinel rewrites its config file, so each one gets its own in its own dir.
-        std::fs::write(
-            &conf,
-            format!(
-                "port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {dir}\n\
-                 sentinel monitor {MASTER} 127.0.0.1 {primary_port} 2\n\
-                 sentinel down-after-milliseconds {MASTER} 1000\n\
-                 sentinel failover-timeout {MASTER} 4000\n\
-                 sentinel parallel-syncs {MASTER} 1\n",
-                dir = dir.path().display()
-            ),
-        )
-        .expect("write sentinel.conf");
-        let child = Command::new("redis-server")
-            .arg(&conf)
-            .arg("--sentinel")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server --sentinel");
-        SentinelNode {
-            port,
-            child,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for SentinelNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A primary, one replica (or more) and three sentinels watching them.
-struct Topology {
-    primary: TestRedis,
-    replica: TestRedis,
-    /// Further replicas: with `redis.durability = "replicas"`, the promoted
-    /// replica needs a replica of its own to acknowledge writes after a failover.
-    _more: Vec<TestRedis>,
-    sentinels: Vec<SentinelNode>,
-}
-
-fn port_of(url: &str) -> u16 {
-    url.rsplit(':')
-        .next()
-        .and_then(|p| p.trim_end_matches('/').parse().ok())
-        .expect("url ends in a port")
-}
-
-async fn query<T: redis::FromRedisValue>(url: &str, cmd: &redis::Cmd) -> redis::RedisResult<T> {
-    let client = redis::Client::open(url)?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    cmd.query_async(&mut conn).await
-}
-
-impl Topology {
-    async fn start() -> Topology {
-        Topology::start_with(1).await
-    }
-
-    async fn start_with(replicas: usize) -> Topology {
-        let t0 = Instant::now();
-        // No 5 s wait for more replicas before a full sync (the default).
-        let fast_sync = ["--repl-diskless-sync-delay", "0"];
-        let primary = TestRedis::spawn_local(&fast_sync).expect("primary starts");
-        let primary_port = port_of(primary.url());
-        let port = primary_port.to_string();
-        let mut all = Vec::new();
-        for _ in 0..replicas.max(1) {
-            let replica = TestRedis::spawn_local(
-                &[&fast_sync[..], &["--replicaof", "127.0.0.1", &port]].concat(),
-            )
-            .expect("replica starts");
-            let replica_url = replica.url().to_owned();
-            wait_for("the replica to sync", Duration::from_secs(20), || {
-                let url = replica_url.clone();
-                async move {
-                    query::<String>(&url, redis::cmd("INFO").arg("replication"))
-                        .await
-                        .is_ok_and(|info| info.contains("master_link_status:up"))
-                }
-            })
-            .await;
-            all.push(replica);
-        }
-        let replica = all.remove(0);
-        let more = all;
-        let want_replicas = more.len() + 1;
-        let sentinels: Vec<SentinelNode> =
-            (0..3).map(|_| SentinelNode::start(primary_port)).collect();
-        // A failover needs every sentinel to know the replica and a quorum of peers
-        // (they find each other through hello messages on the primary).
-        for s in &sentinels {
-            let url = s.url();
-            wait_for(
-                "a sentinel to see the replica and the other sentinels",
-                Duration::from_secs(30),
-                || {
-                    let url = url.clone();
-                    async move {
-                        let replicas: redis::RedisResult<Vec<redis::Value>> =
-                            query(&url, redis::cmd("SENTINEL").arg("replicas").arg(MASTER)).await;
-                        let peers: redis::RedisResult<Vec<redis::Value>> =
-                            query(&url, redis::cmd("SENTINEL").arg("sentinels").arg(MASTER)).await;
-                        matches!((replicas, peers), (Ok(r), Ok(p)) if r.len() >= want_replicas && p.len() >= 2)
-                    }
-                },
-            )
-            .await;
-        }
-        eprintln!("topology ready in {:.1} s", t0.elapsed().as_secs_f64());
-        Topology {
-            primary,
-            replica,
-            _more: more,
-            sentinels,
-        }
-    }
-
-    fn sentinel_settings(&self) -> SentinelSettings {
-        SentinelSettings {
-            master_name: MASTER.to_owned(),
-            nodes: self.sentinels.iter().map(SentinelNode::url).collect(),
-        }
-    }
-
-    /// `host:port` the sentinels currently name as primary (first that answers).
-    async fn master_addr(&self) -> Option<String> {
-        for s in &self.sentinels {
-            let cmd = redis::cmd("SENTINEL")
-                .arg("get-master-addr-by-name")
-                .arg(MASTER)
-                .clone();
-            if let Ok(Some((host, port))) = query::<Option<(String, u16)>>(&s.url(), &cmd).await {
-                return Some(format!("{host}:{port}"));
-            }
-        }
-        None
-    }
-
-    fn kill_primary(&self) {
-        let pid = self.primary.pid().expect("the primary is ours");
-        let status = Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -9 {pid}");
-    }
-}
-
-fn settings(topology: &Topology, sandbox: &kirim::sandbox::SandboxHandle) -> Settings {
-    let mut s = common::settings_for(&topology.primary);
+fn settings(topology: &HaTopology, sandbox: &kirim::sandbox::SandboxHandle) -> Settings {
+    let mut s = common::settings_for_url(&topology.nodes[0].url(), true);
     common::point_at(&mut s, sandbox);
     // The URL's host is ignored in Sentinel mode; db and credentials still come from it.
     s.redis.sentinel = Some(topology.sentinel_settings());
@@ -288,20 +145,86 @@ enum Acked {
     AfterFailover,
 }
 
+/// `fsync` (the default): the replica may lag, so payouts acknowledged by the old
+/// primary just before the kill may be lost (counted, not failed on); nothing is
+/// paid twice and the producer's re-offer settles them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_primary_killed_mid_run_is_followed_and_nothing_is_paid_twice() {
+    failover_run(Durability::Fsync, &server_binary()).await;
+}
+
+/// `replicas` (`WAIT 1`): no acknowledged payout may be lost in the failover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_durability_replicas_a_failover_loses_no_acknowledged_payout() {
+    failover_run(Durability::Replicas, &server_binary()).await;
+}
+
+/// A server with `WAITAOF` (Redis ≥ 7.2 or Valkey): `KIRIM_WAITAOF_SERVER`, else
+/// `valkey-server` on PATH, else the test server if it is recent enough.
+fn waitaof_server() -> Option<String> {
+    let capable = |b: &str| binary_version(b).is_some_and(|v| v >= (7, 2));
+    if let Ok(b) = std::env::var("KIRIM_WAITAOF_SERVER") {
+        assert!(
+            capable(&b),
+            "KIRIM_WAITAOF_SERVER={b} is not a server with WAITAOF (Redis 7.2+ or Valkey)"
+        );
+        return Some(b);
+    }
+    ["valkey-server".to_owned(), server_binary()]
+        .into_iter()
+        .find(|b| capable(b))
+}
+
+/// `replicas_fsync` (`WAITAOF 1 1`): on a server that has `WAITAOF`, no acknowledged
+/// payout may be lost in the failover. Without one (Debian 12's Redis is 7.0), kirim
+/// must refuse the setting at start-up by name; `KIRIM_REQUIRE_WAITAOF=1` (CI, which
+/// installs Valkey) makes the missing server a failure instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_durability_replicas_fsync_a_failover_loses_no_acknowledged_payout() {
+    match waitaof_server() {
+        Some(binary) => failover_run(Durability::ReplicasFsync, &binary).await,
+        None => {
+            assert!(
+                std::env::var("KIRIM_REQUIRE_WAITAOF").is_err(),
+                "KIRIM_REQUIRE_WAITAOF is set but no server with WAITAOF was found \
+                 (apt-get install -t bookworm-backports valkey-server)"
+            );
+            let redis = TestRedis::start().expect("redis");
+            let mut s = common::settings_for(&redis);
+            s.redis.durability = Durability::ReplicasFsync;
+            s.redis.replicas = 1;
+            let err = Client::connect(&s)
+                .await
+                .expect_err("replicas_fsync on a server without WAITAOF is refused");
+            let msg = err.to_string();
+            assert!(
+                msg.contains("replicas_fsync") && msg.contains("WAITAOF"),
+                "{msg}"
+            );
+            eprintln!(
+                "no server with WAITAOF here: checked the refusal only ({msg}); \
+                 install valkey-server for the failover run"
+            );
+        }
+    }
+}
+
+/// One failover run at a time: three topologies at once on two cores make the
+/// sentinels see slow nodes as down and fail over again and again.
+static ONE_RUN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn failover_run(mode: Durability, binary: &str) {
+    let _one = ONE_RUN.lock().await;
     let payouts = env_usize("SENTINEL_PAYOUTS", 300);
     let kill_at = payouts / 3;
     let started = Instant::now();
-
-    // `SENTINEL_DURABILITY=replicas`: every ledger write waits for one replica
-    // (`WAIT 1`), so the failover may lose no acknowledged payout. Two replicas:
-    // after the failover the promoted one still has a replica to wait for.
-    let durability = std::env::var("SENTINEL_DURABILITY").unwrap_or_else(|_| "fsync".into());
-    let wait_for_replica = durability == "replicas";
-    let topology = Topology::start_with(if wait_for_replica { 2 } else { 1 }).await;
+    let durability = mode.as_str();
+    // In the `replicas` modes every ledger write waits for one replica (`WAIT 1`
+    // or `WAITAOF 1 1`), so the failover may lose no acknowledged payout.
+    let wait_for_replica = mode != Durability::Fsync;
+    let mut topology = topology(mode, binary).await;
     let old_primary = topology
-        .master_addr()
+        .primary_addr()
         .await
         .expect("sentinels name a primary");
     let rule = |endpoint: &str, kind: &str, p: f64| -> FaultRule {
@@ -319,8 +242,8 @@ async fn a_primary_killed_mid_run_is_followed_and_nothing_is_paid_twice() {
     })
     .await;
     let mut settings = settings(&topology, &sandbox);
+    settings.redis.durability = mode;
     if wait_for_replica {
-        settings.redis.durability = kirim::durability::Durability::Replicas;
         settings.redis.replicas = 1;
     }
     let client = Client::connect(&settings)
@@ -389,32 +312,30 @@ async fn a_primary_killed_mid_run_is_followed_and_nothing_is_paid_twice() {
         },
     )
     .await;
-    topology.kill_primary();
+    let primary = topology.primary_index().await.expect("the primary is ours");
+    topology.nodes[primary].kill();
     let killed_at = Instant::now();
     eprintln!(
         "killed the primary after {:.1} s",
         started.elapsed().as_secs_f64()
     );
     let acked_at_kill = acked_count.load(Ordering::SeqCst);
-    wait_for(
-        "the sentinels to promote a replica",
-        Duration::from_secs(60),
-        || async {
-            topology
-                .master_addr()
-                .await
-                .is_some_and(|a| a != old_primary)
-        },
-    )
-    .await;
-    let replica_addr = topology.master_addr().await.expect("a new primary");
+    topology
+        .wait_for_new_primary(&old_primary, Duration::from_secs(60))
+        .await
+        .expect("the sentinels promote a replica");
     failed_over.store(true, Ordering::SeqCst);
     let failover = killed_at.elapsed();
 
     wait_for(
         "the producer to follow the new primary",
         Duration::from_secs(30),
-        || async { client.ledger().connection().primary() == replica_addr },
+        // The current primary, not necessarily `replica_addr`: on a loaded machine
+        // the sentinels may fail over a second time.
+        || async {
+            topology.primary_addr().await.as_deref()
+                == Some(client.ledger().connection().primary().as_str())
+        },
     )
     .await;
     let followed = killed_at.elapsed();
@@ -440,8 +361,8 @@ async fn a_primary_killed_mid_run_is_followed_and_nothing_is_paid_twice() {
         "kirim to follow the new primary",
         Duration::from_secs(30),
         || async {
-            client.ledger().connection().primary() == replica_addr
-                && worker.conn.primary() == replica_addr
+            let now = topology.primary_addr().await.unwrap_or_default();
+            client.ledger().connection().primary() == now && worker.conn.primary() == now
         },
     )
     .await;
@@ -513,7 +434,8 @@ async fn a_primary_killed_mid_run_is_followed_and_nothing_is_paid_twice() {
         "every acknowledged payout to be final",
         deadline,
         || async {
-            match ledger.count_by_state().await {
+            let r = ledger.count_by_state().await;
+            match r {
                 Ok(c) => {
                     State::ALL
                         .iter()
@@ -597,7 +519,7 @@ async fn a_primary_killed_mid_run_is_followed_and_nothing_is_paid_twice() {
 /// retry goes to the new primary and succeeds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_switchover_costs_at_most_one_error_then_writes_go_to_the_new_primary() {
-    let topology = Topology::start().await;
+    let topology = topology(Durability::Fsync, &server_binary()).await;
     let sandbox = common::sandbox(|_| {}).await;
     let settings = settings(&topology, &sandbox);
     let client = Client::connect(&settings)
@@ -615,18 +537,18 @@ async fn a_switchover_costs_at_most_one_error_then_writes_go_to_the_new_primary(
 
     let _: String = query(
         &topology.sentinels[0].url(),
-        redis::cmd("SENTINEL").arg("failover").arg(MASTER),
+        redis::cmd("SENTINEL").arg("failover").arg(MASTER_NAME),
     )
     .await
     .expect("SENTINEL FAILOVER accepted");
-    let replica_addr = format!("127.0.0.1:{}", port_of(topology.replica.url()));
+    let replica_addr = topology.nodes[1].addr();
     wait_for(
         "the sentinels to name the replica",
         Duration::from_secs(30),
-        || async { topology.master_addr().await.as_deref() == Some(replica_addr.as_str()) },
+        || async { topology.primary_addr().await.as_deref() == Some(replica_addr.as_str()) },
     )
     .await;
-    let old_url = topology.primary.url().to_owned();
+    let old_url = topology.nodes[0].url();
     wait_for(
         "the old primary to be demoted",
         Duration::from_secs(30),

@@ -9,11 +9,17 @@ use kirim::redis_server::{unique_namespace, TestRedis};
 /// Settings from config/default.toml with Redis pointed at `redis` and a namespace
 /// unique to the test (so tests can share a `REDIS_URL` server).
 pub fn settings_for(redis: &TestRedis) -> Settings {
+    settings_for_url(redis.url(), redis.is_private())
+}
+
+/// [`settings_for`] a server at `url`; `private`: the test started it (and so set
+/// it up for the default `redis.durability`).
+pub fn settings_for_url(url: &str, private: bool) -> Settings {
     let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
     let mut s = Settings::load_from(&default, None, false).expect("default config loads");
-    s.redis.url = redis.url().to_owned();
+    s.redis.url = url.to_owned();
     s.redis.namespace = unique_namespace("test");
-    if !redis.is_private() {
+    if !private {
         // A server from REDIS_URL is not ours to configure: do not demand its
         // `appendfsync always` (the private servers the tests start have it).
         s.redis.durability = kirim::durability::Durability::None;
