@@ -478,6 +478,7 @@ fn worker_env(settings: &Settings, sandbox: &SandboxHandle) -> Vec<(String, Stri
             ("KIRIM_WORKER__BACKOFF_MAX_MS", "2000".into()),
             ("KIRIM_WORKER__MAX_ATTEMPTS", "200".into()),
             ("KIRIM_WORKER__SHUTDOWN_TIMEOUT_SECS", "2".into()),
+            ("KIRIM_WORKER__STALL_SECS", "10".into()),
             ("KIRIM_RECONCILE__TICK_SECS", "1".into()),
             ("KIRIM_RECONCILE__SCHEDULE_SECS", "[1]".into()),
             (

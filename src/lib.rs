@@ -47,6 +47,7 @@ pub mod domain;
 pub mod durability;
 pub mod jobs;
 pub mod keys;
+pub mod lane_watch;
 pub mod ledger;
 pub mod lifecycle;
 pub mod metrics;

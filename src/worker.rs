@@ -16,6 +16,8 @@
 //!   per-tick key makes only one replica sweep.
 //! - **Graceful shutdown**: stop fetching, let in-flight jobs finish (up to
 //!   `shutdown_timeout_secs`), and put fetched-but-unstarted jobs back on the queue.
+//! - **Wedged lanes**: a lane with jobs waiting that started none for
+//!   `stall_secs` gets fresh apalis workers ([`crate::lane_watch`]).
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -30,7 +32,8 @@ use redis::AsyncCommands;
 use crate::config::Settings;
 use crate::jobs::handler::{Engine, EngineError, Step};
 use crate::jobs::{Job, Lane, Queue, QueueOptions};
-use crate::ledger::Ledger;
+use crate::lane_watch::{LaneActivity, Stall};
+use crate::ledger::{now_ms, Ledger};
 use crate::lifecycle::Policy;
 use crate::providers::Providers;
 use crate::sweep::{hostname, Sweeper};
@@ -81,8 +84,10 @@ pub fn unique_name(role: &str) -> String {
 async fn handle_job(
     job: Job,
     engine: Data<Arc<Engine>>,
+    activity: Data<Arc<LaneActivity>>,
     attempt: Attempt,
 ) -> Result<(), BoxDynError> {
+    let _running = activity.started(Lane::of(&job), now_ms());
     let span = tracing::info_span!("job", kind = job.kind(), payout = %job.payout(), attempt = attempt.current());
     // `Instrument`, not `span.enter()`: a guard held across `.await` would leave this
     // span entered on whatever task the thread runs next (issue 12, logs naming the
@@ -244,6 +249,76 @@ impl WorkerRuntime {
             stop_rx.clone(),
         ));
 
+        // The caller's shutdown, as a flag every generation of workers can wait on.
+        let (user_tx, user_rx) = tokio::sync::watch::channel(false);
+        let asked = tokio::spawn(async move {
+            shutdown.await;
+            let _ = user_tx.send(true);
+        });
+        let activity = Arc::new(LaneActivity::new(now_ms()));
+        let stall_after = Duration::from_secs(self.settings.worker.stall_secs.max(1));
+        let result = loop {
+            activity.reset(now_ms());
+            let monitor = self.monitor(activity.clone());
+            let (trip_tx, trip_rx) = tokio::sync::oneshot::channel::<Stall>();
+            let watcher = {
+                let (queue, activity, stop) =
+                    (self.queue.clone(), activity.clone(), user_rx.clone());
+                tokio::spawn(async move {
+                    if let Some(stall) =
+                        crate::lane_watch::watch(&queue, &activity, stall_after, stop).await
+                    {
+                        let _ = trip_tx.send(stall);
+                    }
+                })
+            };
+            let tripped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let signal = {
+                let (mut user, tripped) = (user_rx.clone(), tripped.clone());
+                async move {
+                    tokio::select! {
+                        _ = async { while !*user.borrow_and_update() {
+                            if user.changed().await.is_err() { break; }
+                        } } => tracing::info!("shutdown requested: finishing in-flight jobs"),
+                        Ok(stall) = trip_rx => {
+                            tripped.store(true, std::sync::atomic::Ordering::SeqCst);
+                            tracing::error!(
+                                lane = stall.lane.as_str(),
+                                waiting = stall.waiting,
+                                idle_ms = stall.idle_ms,
+                                "lane wedged: jobs waiting and none started; restarting the workers"
+                            );
+                        }
+                    }
+                    Ok(())
+                }
+            };
+            let r = monitor.run_with_signal(signal).await;
+            watcher.abort();
+            if *user_rx.borrow() || r.is_err() || !tripped.load(std::sync::atomic::Ordering::SeqCst)
+            {
+                break r;
+            }
+        };
+        asked.abort();
+        let _ = stop_tx.send(true);
+        let _ = promoter.await;
+        let _ = flusher.await;
+        if let Some(n) = notifier {
+            let _ = n.await;
+        }
+        let _ = retention.await;
+        // Belt and braces: anything still in one of our in-flight sets was fetched
+        // but not finished; put it back so another worker runs it now.
+        let released = self.release_inflight().await.unwrap_or(0);
+        if released > 0 {
+            tracing::info!(released, "returned unstarted jobs to the queue");
+        }
+        result.map_err(|e| anyhow::anyhow!("worker monitor: {e}"))
+    }
+
+    /// The apalis workers (one per lane, supervised) and the sweep schedule.
+    fn monitor(&self, activity: Arc<LaneActivity>) -> Monitor {
         let poll = Duration::from_millis(self.settings.worker.poll_interval_ms);
         let concurrency = self.options.concurrency.max(1);
         let mut monitor = Monitor::new();
@@ -251,6 +326,7 @@ impl WorkerRuntime {
             let storage = self.queue.storage(lane);
             let engine = self.engine.clone();
             let names = self.names.clone();
+            let activity = activity.clone();
             monitor = monitor.register(move |restarts| {
                 let name = format!("{}-r{restarts}", unique_name(lane.as_str()));
                 if let Ok(mut n) = names.lock() {
@@ -260,6 +336,7 @@ impl WorkerRuntime {
                     .backend(storage.clone().poll_with_interval(poll))
                     .concurrency(concurrency)
                     .data(engine.clone())
+                    .data(activity.clone())
                     .catch_panic()
                     .parallelize(tokio::spawn)
                     .build(handle_job)
@@ -281,26 +358,7 @@ impl WorkerRuntime {
                     .build(handle_tick)
             });
         }
-        let signal = async move {
-            shutdown.await;
-            tracing::info!("shutdown requested: finishing in-flight jobs");
-            Ok(())
-        };
-        let result = monitor.run_with_signal(signal).await;
-        let _ = stop_tx.send(true);
-        let _ = promoter.await;
-        let _ = flusher.await;
-        if let Some(n) = notifier {
-            let _ = n.await;
-        }
-        let _ = retention.await;
-        // Belt and braces: anything still in one of our in-flight sets was fetched
-        // but not finished; put it back so another worker runs it now.
-        let released = self.release_inflight().await.unwrap_or(0);
-        if released > 0 {
-            tracing::info!(released, "returned unstarted jobs to the queue");
-        }
-        result.map_err(|e| anyhow::anyhow!("worker monitor: {e}"))
+        monitor
     }
 
     async fn release_inflight(&self) -> Result<usize, redis::RedisError> {

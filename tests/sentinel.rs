@@ -92,6 +92,8 @@ fn settings(topology: &HaTopology, sandbox: &kirim::sandbox::SandboxHandle) -> S
     s.worker.missed_heartbeats = 2;
     s.worker.max_attempts = 50;
     s.worker.shutdown_timeout_secs = 2;
+    // A lane wedged by a failover gets fresh workers quickly (see lane_watch).
+    s.worker.stall_secs = 5;
     s.reconcile.submit_grace_secs = Some(3);
     s.reconcile.stuck_after_secs = 5;
     let names: Vec<String> = s.providers.names().map(str::to_owned).collect();
@@ -215,6 +217,10 @@ static ONE_RUN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn failover_run(mode: Durability, binary: &str) {
     let _one = ONE_RUN.lock().await;
+    if std::env::var_os("RUST_LOG").is_some() {
+        // The workers' own account (switches, restarts, wedged lanes) on stderr.
+        kirim::telemetry::init(kirim::config::LogFormat::Human, "warn");
+    }
     let payouts = env_usize("SENTINEL_PAYOUTS", 300);
     let kill_at = payouts / 3;
     let started = Instant::now();

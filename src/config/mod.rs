@@ -302,10 +302,18 @@ pub struct WorkerSettings {
     pub shutdown_timeout_secs: u64,
     /// How long finished apalis job data is kept (retention).
     pub finished_job_ttl_secs: u64,
+    /// A lane with jobs waiting that started none for this long gets fresh
+    /// apalis workers ([`crate::lane_watch`]).
+    #[serde(default = "default_stall_secs")]
+    pub stall_secs: u64,
 }
 
 fn default_retry_window_secs() -> u64 {
     1800
+}
+
+fn default_stall_secs() -> u64 {
+    30
 }
 
 fn default_max_resubmits() -> u32 {
