@@ -92,6 +92,8 @@ struct Report {
     succeeded: usize,
     cancelled_or_failed: usize,
     worker_kills: usize,
+    /// Workers that exited by themselves and were started again.
+    worker_exits: usize,
     aof_bytes_dropped: u64,
     /// Seconds from the primary's SIGKILL to the sentinels naming a new one (`replicas` modes).
     failover_secs: Option<f64>,
@@ -177,27 +179,48 @@ struct Fleet {
     env: Vec<(String, String)>,
     children: Vec<Child>,
     killed: usize,
+    /// Workers that exited on their own (not SIGKILLed by us).
+    exited: Vec<String>,
+    /// Each worker's stderr goes to a file here.
+    logs: PathBuf,
+    spawned: usize,
 }
 
 impl Fleet {
     fn spawn(&mut self) -> anyhow::Result<()> {
+        self.spawned += 1;
+        let log = self.logs.join(format!("worker-{}.log", self.spawned));
+        let stderr = std::fs::File::create(&log)
+            .with_context(|| format!("create {}", log.display()))?;
         let child = Command::new(&self.bin)
             .args(["worker", "--concurrency", "16"])
             .current_dir(&self.root)
             .env_remove("RUST_LOG")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .with_context(|| format!("spawn {}", self.bin.display()))?;
         self.children.push(child);
         Ok(())
     }
 
-    /// Replace workers that exited on their own (e.g. Redis gone at start-up).
+    /// Replace workers that exited on their own (e.g. Redis gone at start-up), as
+    /// a process supervisor (systemd, Kubernetes) would.
     fn keep(&mut self, n: usize) -> anyhow::Result<()> {
-        self.children
-            .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+        let mut exited = Vec::new();
+        self.children.retain_mut(|c| match c.try_wait() {
+            Ok(None) => true,
+            Ok(Some(status)) => {
+                exited.push(format!("pid {}: {status}", c.id()));
+                false
+            }
+            Err(_) => false,
+        });
+        for e in exited {
+            eprintln!("worker exited on its own ({e}); starting another");
+            self.exited.push(e);
+        }
         while self.children.len() < n {
             self.spawn()?;
         }
@@ -607,12 +630,18 @@ async fn run_mode(
             .await;
     });
 
+    let worker_logs = std::env::temp_dir().join(format!("kirim-chaos-{namespace}"));
+    std::fs::create_dir_all(&worker_logs).context("worker log directory")?;
+    eprintln!("[{mode}] worker logs in {}", worker_logs.display());
     let fleet = Arc::new(Mutex::new(Fleet {
         bin: bin.to_owned(),
         root: root.to_owned(),
         env: worker_env(&settings, &sandbox),
         children: Vec::new(),
         killed: 0,
+        exited: Vec::new(),
+        logs: worker_logs.clone(),
+        spawned: 0,
     }));
     fleet
         .lock()
@@ -863,6 +892,11 @@ async fn run_mode(
 
     // Wait for every ledger payout to be final.
     let all_final = wait_until(Duration::from_secs(args.settle_deadline_secs), || async {
+        if let Ok(mut f) = fleet.lock() {
+            if let Err(e) = f.keep(args.workers) {
+                eprintln!("respawn: {e:#}");
+            }
+        }
         match ledger.count_by_state().await {
             Ok(c) => {
                 // NEEDS_REVIEW waits for an operator: not final, but nothing to wait for.
@@ -892,6 +926,7 @@ async fn run_mode(
     })
     .await;
     report.settle_secs = settle_start.elapsed().as_secs_f64();
+    report.worker_exits = fleet.lock().map(|f| f.exited.len()).unwrap_or(0);
 
     // The oracle: the sandbox's books against the ledger.
     let states = ledger_states(&ledger, n).await?;
@@ -997,7 +1032,7 @@ fn print_table(reports: &[Report]) {
     for r in reports {
         println!(
             "{}: {} SUCCEEDED, {} CANCELLED/FAILED; lost {} (of them booked at the provider {}); \
-             AOF bytes dropped {}; failover {}; worker SIGKILLs {}; forged callbacks {} (accepted {}); \
+             AOF bytes dropped {}; failover {}; worker SIGKILLs {} (exited by themselves {}); forged callbacks {} (accepted {}); \
              duplicated callbacks {} (bad signature {}); not final by state {:?}; in ledger though not acknowledged {}; booked but not in ledger {}; \
              offering {:.0} s, settling {:.0} s",
             r.mode,
@@ -1010,6 +1045,7 @@ fn print_table(reports: &[Report]) {
                 .map(|s| format!("{s:.1} s"))
                 .unwrap_or_else(|| "none (restarted in place)".into()),
             r.worker_kills,
+            r.worker_exits,
             r.forged_sent,
             r.forged_accepted,
             r.duplicate_callbacks,
