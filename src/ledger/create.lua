@@ -7,6 +7,8 @@
 -- KEYS[4] ACCEPTED state set
 -- ARGV[1] fingerprint, ARGV[2] doc JSON, ARGV[3] meta JSON, ARGV[4] history entry JSON,
 -- ARGV[5] due score (ms), ARGV[6] payout id, ARGV[7] kind, ARGV[8] secret ("" if none)
+-- Version 1 is ledger::CREATED_VERSION: a transfer's job carries the record as written
+-- here and the worker's compare-and-set on version 1 proves it still current.
 local existing = redis.call('HGET', KEYS[1], 'fp')
 if existing then
   local state = redis.call('HGET', KEYS[1], 'state')

@@ -38,8 +38,8 @@ mod record;
 mod write;
 
 pub use record::{
-    CreateOutcome, HistoryEntry, NewPayout, PaymentDetails, Payout, PayoutDetails, PayoutEvent,
-    PayoutId, PayoutKind, PayoutMeta, Transition, TransitionOutcome,
+    CreateOutcome, Created, HistoryEntry, NewPayout, PaymentDetails, Payout, PayoutDetails,
+    PayoutEvent, PayoutId, PayoutKind, PayoutMeta, Transition, TransitionOutcome, CREATED_VERSION,
 };
 
 /// Milliseconds since the Unix epoch (the ledger's clock unit).

@@ -105,12 +105,7 @@ impl Ledger {
         due_at: i64,
     ) -> Result<(String, redis::ScriptInvocation<'_>), LedgerError> {
         let id = new.details.id().to_string();
-        let meta = PayoutMeta {
-            created_at: now,
-            updated_at: now,
-            next_check_at: Some(due_at),
-            ..Default::default()
-        };
+        let meta = PayoutMeta::created(now, due_at);
         let mut entry = HistoryEntry::new("created", now);
         entry.to = Some(State::Accepted);
         let mut invocation = self.create.prepare_invoke();

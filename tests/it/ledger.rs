@@ -89,9 +89,7 @@ async fn jobs_due_now_skip_the_scheduled_set_and_look_like_apalis_own() {
     use kirim::jobs::{Job, Lane};
     let (_r, client) = setup().await;
     let queue = client.queue();
-    let job = |r: &str| Job::Transfer {
-        payout: format!("ifortepay:{r}").parse().unwrap(),
-    };
+    let job = |r: &str| Job::transfer(format!("ifortepay:{r}").parse().unwrap());
     queue.push(job("NOW-1"), None).await.unwrap();
     queue
         .push_many(vec![job("NOW-2"), job("NOW-3")])
