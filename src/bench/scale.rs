@@ -31,6 +31,9 @@ pub struct MemoryReport {
     pub job_bytes_with_snapshot: f64,
     /// ... and the same job naming only the payout.
     pub job_bytes_without_snapshot: f64,
+    /// `Ledger::count_by_state` (what `/metrics` and the console call) with the
+    /// records in the due index: µs of wall time over 5 calls.
+    pub count_by_state_micros: SummaryMicros,
 }
 
 /// One sweep configuration: `due` real payouts due now among `not_due` entries due later.
@@ -108,6 +111,23 @@ pub async fn run_memory(env: &BenchEnv, records: usize) -> anyhow::Result<Memory
     let keys1: u64 = redis::cmd("DBSIZE").query_async(&mut conn).await?;
     let delta = (after.used_memory - before.used_memory) as i64;
     let per = delta as f64 / records.max(1) as f64;
+    let mut counts = Vec::with_capacity(5);
+    for _ in 0..5 {
+        let t = Instant::now();
+        let c = ledger.count_by_state().await?;
+        counts.push(t.elapsed().as_micros() as i64);
+        anyhow::ensure!(
+            c.get(&crate::domain::State::Accepted) == Some(&(records as u64)),
+            "count_by_state: {c:?}"
+        );
+    }
+    counts.sort_unstable();
+    let count_by_state_micros = SummaryMicros {
+        reps: counts.len(),
+        min: counts[0],
+        median: counts[counts.len() / 2],
+        max: counts[counts.len() - 1],
+    };
     // The jobs, measured apart: with the snapshot as `Client::enqueue_transfers`
     // pushes them, then (other payouts) without it, as the sweep pushes them.
     let queue = Queue::new(
@@ -144,6 +164,7 @@ pub async fn run_memory(env: &BenchEnv, records: usize) -> anyhow::Result<Memory
         creates_per_sec: records as f64 / secs.max(1e-9),
         job_bytes_with_snapshot: job_bytes[0],
         job_bytes_without_snapshot: job_bytes[1],
+        count_by_state_micros,
     })
 }
 

@@ -239,6 +239,11 @@ fn print_report(r: &Report) {
             "Transfer job per record (data, apalis metadata, active list): {:.0} bytes with the record as created in it, {:.0} bytes naming the payout only",
             m.job_bytes_with_snapshot, m.job_bytes_without_snapshot
         );
+        let c = &m.count_by_state_micros;
+        println!(
+            "Ledger::count_by_state (/metrics, console) over {} ACCEPTED records: {} / {} / {} µs min/median/max of {}",
+            m.records, c.min, c.median, c.max, c.reps
+        );
     }
     if !r.sweep.is_empty() {
         println!("\nReconciliation sweep (Sweeper::sweep_once, batch 1000):");

@@ -12,6 +12,7 @@
 -- letter are one atomic step, so a parked payout is never without its letter
 -- Returns {'ok', state, version, ext_id} or {'conflict', state, version} or {'forbidden', state, version}
 local ALLOWED = __ALLOWED__
+local SETS = __SETS__
 local cur = redis.call('HMGET', KEYS[1], 'state', 'version', 'ext', 'secret')
 local state, version = cur[1], cur[2]
 if not state then
@@ -44,10 +45,19 @@ if (to == 'SUCCEEDED' or to == 'CANCELLED' or to == 'FAILED') and cur[4] then
   redis.call('HDEL', KEYS[1], 'secret')
 end
 if to ~= state then
-  -- One SMOVE instead of SREM + SADD; a record missing from its state's set (an old
-  -- record, a set lost by hand) is still added to the new one.
-  if redis.call('SMOVE', ARGV[7] .. state, ARGV[7] .. to, ARGV[6]) == 0 then
+  -- Only the lasting states keep a set (SETS; ACCEPTED and SUBMITTING do not, see
+  -- ledger::has_state_set). One SMOVE between two sets instead of SREM + SADD; a
+  -- record missing from its state's set (an old record, a set lost by hand) is
+  -- still added to the new one.
+  local from_set, to_set = SETS[state], SETS[to]
+  if from_set and to_set then
+    if redis.call('SMOVE', ARGV[7] .. state, ARGV[7] .. to, ARGV[6]) == 0 then
+      redis.call('SADD', ARGV[7] .. to, ARGV[6])
+    end
+  elseif to_set then
     redis.call('SADD', ARGV[7] .. to, ARGV[6])
+  elseif from_set then
+    redis.call('SREM', ARGV[7] .. state, ARGV[6])
   end
 end
 redis.call('RPUSH', KEYS[2], entry)

@@ -113,7 +113,6 @@ impl Ledger {
             .key(self.keys.payout(&id))
             .key(self.keys.history(&id))
             .key(self.keys.due())
-            .key(self.keys.state_set(State::Accepted))
             .arg(new.details.fingerprint())
             .arg(serde_json::to_string(&new.details)?)
             .arg(serde_json::to_string(&meta)?)
