@@ -72,6 +72,7 @@ pub struct Ledger {
     transition: Script,
     claim: Script,
     scan_due: Script,
+    append: Script,
     /// What a write that must survive waits for (`redis.durability`).
     wait: WaitFor,
     /// Whether a final transition writes its application event to the outbox
@@ -123,6 +124,7 @@ impl Ledger {
             transition: transition_script(),
             claim: Script::new(include_str!("claim_due.lua")),
             scan_due: Script::new(include_str!("scan_due.lua")),
+            append: Script::new(include_str!("append.lua")),
             wait: WaitFor::nothing(),
             outbox: true,
         }

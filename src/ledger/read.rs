@@ -52,18 +52,28 @@ impl Ledger {
 
     /// The whole audit trail, oldest first.
     /// The record's `created` entry (create.lua keeps it in the record) comes first,
-    /// then the history list; records written before that layout have it in the list.
+    /// then the history list, then the record's `last` entry (a non-final payout's
+    /// latest, see transition.lua); records written before that layout have them in
+    /// the list.
     pub async fn history(&self, id: &PayoutId) -> Result<Vec<HistoryEntry>, LedgerError> {
         let mut conn = self.conn.clone();
         let id = id.to_string();
-        let (created, raw): (Option<String>, Vec<String>) = redis::pipe()
-            .hget(self.keys.payout(&id), "created")
+        let ((created, last), raw): ((Option<String>, Option<String>), Vec<String>) = redis::pipe()
+            .add_command(
+                redis::cmd("HMGET")
+                    .arg(self.keys.payout(&id))
+                    .arg("created")
+                    .arg("last")
+                    .clone(),
+            )
             .lrange(self.keys.history(&id), 0, -1)
             .query_async(&mut conn)
             .await?;
+        let last = last.filter(|l| !l.is_empty());
         created
             .iter()
             .chain(raw.iter())
+            .chain(last.iter())
             .map(|r| serde_json::from_str(r).map_err(LedgerError::from))
             .collect()
     }

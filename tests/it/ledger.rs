@@ -485,3 +485,92 @@ async fn an_accepted_payout_is_one_key_and_its_history_starts_with_created() {
         .unwrap();
     assert_eq!(ledger.history(&e.id).await.unwrap(), h);
 }
+
+#[tokio::test]
+async fn the_latest_entry_waits_in_the_record_and_the_trail_stays_in_order() {
+    let (_r, client) = setup().await;
+    let ledger = client.ledger();
+    let e = client
+        .enqueue_transfer(&order("LAST-1", "1000"))
+        .await
+        .unwrap();
+    let id = e.id.to_string();
+    let mut conn = ledger.connection();
+    let list_len = |conn: &mut kirim::redis_conn::RedisConn| {
+        let mut conn = conn.clone();
+        let key = ledger.keys().history(&id);
+        async move {
+            let n: u64 = redis::cmd("LLEN")
+                .arg(key)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            n
+        }
+    };
+    let pid = e.id.clone();
+    let step = |to: State, event: &'static str| {
+        let pid = pid.clone();
+        async move {
+            let p = ledger.get(&pid).await.unwrap().unwrap();
+            let t = Transition {
+                to,
+                meta: p.meta.clone(),
+                entry: HistoryEntry::new(event, now_ms()),
+                due_at: (!to.is_final()).then(|| now_ms() + 60_000),
+                allocate_external_id: false,
+                dead_letter: None,
+            };
+            let TransitionOutcome::Applied { .. } = ledger.transition(&p, t).await.unwrap() else {
+                panic!("→ {to} applies");
+            };
+        }
+    };
+    step(State::Submitting, "submit").await;
+    assert_eq!(
+        list_len(&mut conn).await,
+        0,
+        "SUBMITTING: the entry is in the record"
+    );
+    let events = |h: Vec<HistoryEntry>| h.into_iter().map(|x| x.event).collect::<Vec<_>>();
+    assert_eq!(
+        events(ledger.history(&e.id).await.unwrap()),
+        ["created", "submit"]
+    );
+    ledger
+        .append_history(&e.id, &HistoryEntry::new("note", now_ms()))
+        .await
+        .unwrap();
+    step(State::Pending, "pending").await;
+    step(State::Pending, "still_pending").await;
+    assert_eq!(
+        events(ledger.history(&e.id).await.unwrap()),
+        ["created", "submit", "note", "pending", "still_pending"]
+    );
+    step(State::Succeeded, "succeeded").await;
+    let h = ledger.history(&e.id).await.unwrap();
+    assert_eq!(
+        events(h.clone()),
+        [
+            "created",
+            "submit",
+            "note",
+            "pending",
+            "still_pending",
+            "succeeded"
+        ]
+    );
+    assert_eq!(h[5].to, Some(State::Succeeded));
+    assert_eq!(
+        list_len(&mut conn).await,
+        5,
+        "a final payout's trail is all in the list"
+    );
+    let last: Option<String> = redis::cmd("HGET")
+        .arg(ledger.keys().payout(&id))
+        .arg("last")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(last.as_deref().unwrap_or(""), "");
+}
