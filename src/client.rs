@@ -413,7 +413,7 @@ impl Client {
         }
     }
 
-    /// Up to `limit` payouts in `state` (unordered; SSCAN under the hood).
+    /// Up to `limit` payouts in `state` (unordered; see [`Ledger::list`]).
     pub async fn list(&self, state: State, limit: usize) -> Result<Vec<Payout>, ClientError> {
         let mut out = Vec::new();
         let mut cursor = 0;
