@@ -17,8 +17,8 @@ use crate::config::Settings;
 use crate::domain::{Beneficiary, FieldError, Money, PartnerReference, Provider, Secret, State};
 use crate::jobs::{job_for, Job, Queue, QueueError};
 use crate::ledger::{
-    now_ms, CreateOutcome, HistoryEntry, Ledger, LedgerError, NewPayout, PaymentDetails, Payout,
-    PayoutDetails, PayoutId, PayoutKind,
+    now_ms, CreateOutcome, Created, HistoryEntry, Ledger, LedgerError, NewPayout, PaymentDetails,
+    Payout, PayoutDetails, PayoutId, PayoutKind,
 };
 
 #[derive(Debug, Error)]
@@ -212,13 +212,11 @@ impl Client {
     async fn enqueue(&self, new: NewPayout) -> Result<Enqueued, ClientError> {
         let id = new.details.id();
         let now = now_ms();
-        match self
-            .ledger
-            .create(&new, now, now + self.stuck_after.as_millis() as i64)
-            .await?
-        {
+        let due_at = now + self.stuck_after.as_millis() as i64;
+        match self.ledger.create(&new, now, due_at).await? {
             CreateOutcome::Created => {
                 if let Some(job) = job_for(&id, State::Accepted, new.details.kind) {
+                    let job = job.with_created(Created::new(new.details, now, due_at));
                     self.queue.push(job, None).await?;
                 }
                 Ok(Enqueued {
@@ -263,16 +261,19 @@ impl Client {
         for chunk in valid.chunks(crate::jobs::PUSH_CHUNK) {
             let news: Vec<NewPayout> = chunk.iter().map(|(_, n)| n.clone()).collect();
             let now = now_ms();
-            let outcomes = self
-                .ledger
-                .create_many(&news, now, now + self.stuck_after.as_millis() as i64)
-                .await?;
+            let due_at = now + self.stuck_after.as_millis() as i64;
+            let outcomes = self.ledger.create_many(&news, now, due_at).await?;
             let mut jobs: Vec<Job> = Vec::with_capacity(chunk.len());
             for ((i, new), outcome) in chunk.iter().zip(outcomes) {
                 let id = new.details.id();
                 results[*i] = Some(match outcome? {
                     CreateOutcome::Created => {
-                        jobs.push(Job::Transfer { payout: id.clone() });
+                        // Only a payout this call created: its record is exactly this.
+                        jobs.push(Job::transfer(id.clone()).with_created(Created::new(
+                            new.details.clone(),
+                            now,
+                            due_at,
+                        )));
                         Ok(Enqueued {
                             id,
                             state: State::Accepted,
@@ -412,7 +413,7 @@ impl Client {
         }
     }
 
-    /// Up to `limit` payouts in `state` (unordered; SSCAN under the hood).
+    /// Up to `limit` payouts in `state` (unordered; see [`Ledger::list`]).
     pub async fn list(&self, state: State, limit: usize) -> Result<Vec<Payout>, ClientError> {
         let mut out = Vec::new();
         let mut cursor = 0;

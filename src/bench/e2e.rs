@@ -383,9 +383,10 @@ pub async fn run_bare(env: &BenchEnv, o: &E2eOptions) -> anyhow::Result<RunRepor
     let jobs: Vec<Job> = (0..o.transfers)
         .map(|i| {
             let o = order(o.mix, tag, i)?;
-            Ok(Job::Transfer {
-                payout: PayoutId::new(o.provider, o.partner_reference),
-            })
+            Ok(Job::transfer(PayoutId::new(
+                o.provider,
+                o.partner_reference,
+            )))
         })
         .collect::<anyhow::Result<_>>()?;
 

@@ -25,6 +25,15 @@ pub struct MemoryReport {
     pub keys_per_record: f64,
     pub write_secs: f64,
     pub creates_per_sec: f64,
+    /// used_memory growth per job of the transfer jobs the producer pushes after
+    /// each create (apalis data field + metadata hash + active-list entry), with
+    /// the record as created in the job ([`crate::ledger::Created`]) ...
+    pub job_bytes_with_snapshot: f64,
+    /// ... and the same job naming only the payout.
+    pub job_bytes_without_snapshot: f64,
+    /// `Ledger::count_by_state` (what `/metrics` and the console call) with the
+    /// records in the due index: µs of wall time over 5 calls.
+    pub count_by_state_micros: SummaryMicros,
 }
 
 /// One sweep configuration: `due` real payouts due now among `not_due` entries due later.
@@ -102,6 +111,49 @@ pub async fn run_memory(env: &BenchEnv, records: usize) -> anyhow::Result<Memory
     let keys1: u64 = redis::cmd("DBSIZE").query_async(&mut conn).await?;
     let delta = (after.used_memory - before.used_memory) as i64;
     let per = delta as f64 / records.max(1) as f64;
+    let mut counts = Vec::with_capacity(5);
+    for _ in 0..5 {
+        let t = Instant::now();
+        let c = ledger.count_by_state().await?;
+        counts.push(t.elapsed().as_micros() as i64);
+        anyhow::ensure!(
+            c.get(&crate::domain::State::Accepted) == Some(&(records as u64)),
+            "count_by_state: {c:?}"
+        );
+    }
+    counts.sort_unstable();
+    let count_by_state_micros = SummaryMicros {
+        reps: counts.len(),
+        min: counts[0],
+        median: counts[counts.len() / 2],
+        max: counts[counts.len() - 1],
+    };
+    // The jobs, measured apart: with the snapshot as `Client::enqueue_transfers`
+    // pushes them, then (other payouts) without it, as the sweep pushes them.
+    let queue = Queue::new(
+        ledger.connection(),
+        ledger.keys(),
+        &crate::jobs::QueueOptions::from_settings(&s),
+    );
+    let now = now_ms();
+    let mut job_bytes = [0.0; 2];
+    for (k, with) in [(0, true), (1, false)] {
+        let jobs = (0..records)
+            .map(|i| {
+                let p = new_payout(&format!("JOB{k}-{i:09}"), i)?;
+                let job = crate::jobs::Job::transfer(p.details.id());
+                Ok(if with {
+                    job.with_created(crate::ledger::Created::new(p.details, now, now + 300_000))
+                } else {
+                    job
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let m0 = snapshot(&mut conn).await?;
+        queue.push_many(jobs).await?;
+        let m1 = snapshot(&mut conn).await?;
+        job_bytes[k] = (m1.used_memory - m0.used_memory) as f64 / records.max(1) as f64;
+    }
     Ok(MemoryReport {
         records,
         used_memory_delta: delta,
@@ -110,6 +162,9 @@ pub async fn run_memory(env: &BenchEnv, records: usize) -> anyhow::Result<Memory
         keys_per_record: (keys1.saturating_sub(keys0)) as f64 / records.max(1) as f64,
         write_secs: secs,
         creates_per_sec: records as f64 / secs.max(1e-9),
+        job_bytes_with_snapshot: job_bytes[0],
+        job_bytes_without_snapshot: job_bytes[1],
+        count_by_state_micros,
     })
 }
 

@@ -235,6 +235,15 @@ fn print_report(r: &Report) {
             "\nLedger memory: {} ACCEPTED records via Ledger::create: used_memory +{} bytes = {:.0} bytes/record, {:.1} keys/record → {:.0} MiB per 1,000,000 records (extrapolated); {:.0} creates/s",
             m.records, m.used_memory_delta, m.bytes_per_record, m.keys_per_record, m.mib_per_million, m.creates_per_sec
         );
+        println!(
+            "Transfer job per record (data, apalis metadata, active list): {:.0} bytes with the record as created in it, {:.0} bytes naming the payout only",
+            m.job_bytes_with_snapshot, m.job_bytes_without_snapshot
+        );
+        let c = &m.count_by_state_micros;
+        println!(
+            "Ledger::count_by_state (/metrics, console) over {} ACCEPTED records: {} / {} / {} µs min/median/max of {}",
+            m.records, c.min, c.median, c.max, c.reps
+        );
     }
     if !r.sweep.is_empty() {
         println!("\nReconciliation sweep (Sweeper::sweep_once, batch 1000):");

@@ -103,9 +103,7 @@ pub async fn retry(
                     "payment" => Job::Payment {
                         payout: letter.payout.clone(),
                     },
-                    _ => Job::Transfer {
-                        payout: letter.payout.clone(),
-                    },
+                    _ => Job::transfer(letter.payout.clone()),
                 }),
                 None => Redrive::Final(to),
             }

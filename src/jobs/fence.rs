@@ -26,6 +26,9 @@ pub struct Deferred {
     pub before: Payout,
     pub transition: Transition,
     pub external_id: String,
+    /// `before` is the job's snapshot of the record as created, not a read: a
+    /// lost compare-and-set means "read and decide again", not news.
+    pub from_snapshot: bool,
 }
 
 /// What became of a fence's [`Deferred`] move.

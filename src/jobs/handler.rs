@@ -2,6 +2,12 @@
 //! ([`crate::lifecycle::decide`]), compare-and-set, act. The engine holds no rule
 //! of its own; it performs I/O:
 //!
+//! - **Snapshot.** A transfer job pushed right after its create carries the
+//!   record as created ([`crate::ledger::Created`]). The engine decides on it
+//!   without reading; only a decision to send is taken from it, because the
+//!   fence's compare-and-set on the created version is what proves it current.
+//!   When that compare-and-set is lost nothing was sent, and the engine reads the
+//!   record and decides again, as for a job without a snapshot.
 //! - **Send.** After winning ACCEPTED → SUBMITTING (with the X-EXTERNAL-ID
 //!   persisted in the same step) it sends through a [`LedgerFence`]: the provider
 //!   client asks the fence immediately before writing the request, and the fence
@@ -26,7 +32,7 @@ pub use crate::jobs::fence::LedgerFence;
 use crate::jobs::fence::{Deferred, DeferredOutcome};
 use crate::jobs::{Job, Observer, Queue, QueueError};
 use crate::ledger::{
-    now_ms, HistoryEntry, Ledger, LedgerError, Payout, PayoutId, PayoutKind, Transition,
+    now_ms, Created, HistoryEntry, Ledger, LedgerError, Payout, PayoutId, PayoutKind, Transition,
     TransitionOutcome,
 };
 use crate::lifecycle::{decide, Action, Decision, Event, Health, NotSent, Policy, Write};
@@ -50,6 +56,11 @@ pub enum EngineError {
     Contended(PayoutId),
     #[error("payout {0}: the move to SUBMITTING may not have been written ({1}); nothing was sent, will retry")]
     Unwritten(PayoutId, String),
+    /// The job's snapshot of the record (see [`Job::Transfer`]) was stale and
+    /// nothing was sent. [`Engine::execute`] reads and decides again; it never
+    /// returns this.
+    #[error("the job's snapshot of the payout was stale; nothing was sent")]
+    StaleSnapshot,
 }
 
 impl From<apply::ApplyError> for EngineError {
@@ -145,10 +156,23 @@ impl Engine {
             // This job is running: the next inquiry for the payout may be queued.
             release_inquiry(&self.ledger, id).await?;
         }
+        // The record as created, if the job carries it and it is the job's payout.
+        // A name check needs the record's history first, so it always reads.
+        let mut snapshot = job
+            .created()
+            .filter(|c| !c.doc.verify_beneficiary_name && c.doc.id() == *id)
+            .map(Created::payout);
         for _ in 0..MAX_CAS_ROUNDS {
-            let Some(p) = self.ledger.get(id).await? else {
-                tracing::warn!(payout = %id, "job for a payout that is not in the ledger");
-                return Ok(Step::Nothing);
+            let from_snapshot = snapshot.is_some();
+            let p = match snapshot.take() {
+                Some(p) => p,
+                None => match self.ledger.get(id).await? {
+                    Some(p) => p,
+                    None => {
+                        tracing::warn!(payout = %id, "job for a payout that is not in the ledger");
+                        return Ok(Step::Nothing);
+                    }
+                },
             };
             if p.state.is_final() || p.meta.dead {
                 return Ok(Step::Nothing);
@@ -156,6 +180,11 @@ impl Engine {
             let paused_until = self.paused_until(p.id.provider).await;
             let event = Event::Picked { paused_until };
             let d = decide(&p, &event, &self.policy, now());
+            if from_snapshot && deferrable(&d).is_none() {
+                // The snapshot only serves the fenced send, whose compare-and-set
+                // proves it current; anything else is decided on the record.
+                continue;
+            }
             if p.state == State::Accepted && matches!(d.action, Action::Send { .. }) {
                 if let Some(step) = self.verify_beneficiary(&p).await? {
                     return Ok(step);
@@ -164,7 +193,11 @@ impl Engine {
             let mut entry = HistoryEntry::new(event_name(&d), now_ms());
             entry.actor = Some(self.actor.clone());
             if let Some((w, resume)) = deferrable(&d) {
-                return self.submit(&p, &d, w, entry, resume).await;
+                return match self.submit(&p, &d, w, entry, resume, from_snapshot).await {
+                    // Nothing was sent: the record moved since it was created.
+                    Err(EngineError::StaleSnapshot) if from_snapshot => continue,
+                    other => other,
+                };
             }
             let Some(after) = self.write(&p, &d, entry).await? else {
                 continue;
@@ -234,6 +267,7 @@ impl Engine {
         w: &Write,
         entry: HistoryEntry,
         resume: bool,
+        from_snapshot: bool,
     ) -> Result<Step, EngineError> {
         self.signal(p, d, &entry).await;
         let entry = apply::noted(d, entry);
@@ -244,6 +278,7 @@ impl Engine {
             before: p.clone(),
             transition,
             external_id: ext.clone(),
+            from_snapshot,
         };
         Box::pin(self.send(after, ext, resume, Some(deferred))).await
     }
@@ -337,11 +372,8 @@ impl Engine {
                 let delay = self.policy.backoff.delay_unit(0, None, now().jitter);
                 self.queue
                     .push(
-                        crate::jobs::job_for(&p.id, p.state, p.details.kind).unwrap_or(
-                            Job::Transfer {
-                                payout: p.id.clone(),
-                            },
-                        ),
+                        crate::jobs::job_for(&p.id, p.state, p.details.kind)
+                            .unwrap_or(Job::transfer(p.id.clone())),
                         Some(delay.max(Duration::from_secs(1))),
                     )
                     .await?;
@@ -386,6 +418,7 @@ impl Engine {
             self.actor.clone(),
             now_ms() + self.policy.send_deadline.as_millis() as i64,
         );
+        let from_snapshot = deferred.as_ref().is_some_and(|d| d.from_snapshot);
         if let Some(d) = deferred {
             fence = fence.with_deferred(d);
         }
@@ -439,16 +472,25 @@ impl Engine {
                     tracing::error!(payout = %view.id, provider = %view.id.provider,
                         "the provider client answered without asking the send fence");
                 }
+                let from_snapshot = d.from_snapshot;
                 match self
                     .ledger
                     .transition_with_external_id(&d.before, d.transition, Some(d.external_id))
                     .await?
                 {
                     TransitionOutcome::Applied { version, .. } => fence.set_version(version),
-                    _ => return Ok(Step::Nothing), // someone else moved it; nothing was sent
+                    // Someone else moved it; nothing was sent.
+                    _ if from_snapshot => return Err(EngineError::StaleSnapshot),
+                    _ => return Ok(Step::Nothing),
                 }
             }
             (DeferredOutcome::NotAttempted, None) => return Ok(Step::Nothing),
+            (DeferredOutcome::Lost, _) if from_snapshot => {
+                // The job's snapshot of the record was stale (a re-run after a
+                // crash, a callback, an operator): nothing was sent, and what the
+                // fence refused is no news about the payout. Read and decide again.
+                return Err(EngineError::StaleSnapshot);
+            }
             (DeferredOutcome::Lost, _) => {
                 // Another actor moved the record first; nothing was sent. The news
                 // ("not sent") goes to the lifecycle against the record as it is now.
@@ -580,7 +622,7 @@ impl Engine {
             }
             entry.at = now_ms();
             if let Some((w, resume)) = deferrable(&d) {
-                return self.submit(&p, &d, w, entry, resume).await;
+                return self.submit(&p, &d, w, entry, resume, false).await;
             }
             let Some(after) = self.write(&p, &d, entry).await? else {
                 continue;

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::State;
 use crate::keys::Keys;
-use crate::ledger::{PayoutId, PayoutKind};
+use crate::ledger::{Created, PayoutId, PayoutKind};
 use crate::redis_conn::RedisConn;
 
 /// The work kirim's workers do. One queue carries all kinds; `kirim worker` runs them all.
@@ -34,7 +34,17 @@ use crate::redis_conn::RedisConn;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Job {
     /// Submit a transfer (disbursement).
-    Transfer { payout: PayoutId },
+    Transfer {
+        payout: PayoutId,
+        /// The record as created, when the producer that created it pushed this
+        /// job (see [`Created`]): the worker decides on it without a read, and its
+        /// compare-and-set on the created version sends nothing if the record has
+        /// moved (a re-run after a crash, a callback, an operator); then it reads
+        /// the record and decides again. Jobs pushed by the sweep, retries and
+        /// re-drives carry none and read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        created: Option<Box<Created>>,
+    },
     /// Transaction status inquiry for a PENDING/UNKNOWN payout.
     Inquiry { payout: PayoutId },
     /// Submit a direct-debit payment.
@@ -42,9 +52,40 @@ pub enum Job {
 }
 
 impl Job {
+    /// A transfer job without a snapshot: the worker reads the record.
+    pub fn transfer(payout: PayoutId) -> Job {
+        Job::Transfer {
+            payout,
+            created: None,
+        }
+    }
+
     pub fn payout(&self) -> &PayoutId {
         match self {
-            Job::Transfer { payout } | Job::Inquiry { payout } | Job::Payment { payout } => payout,
+            Job::Transfer { payout, .. } | Job::Inquiry { payout } | Job::Payment { payout } => {
+                payout
+            }
+        }
+    }
+
+    /// The record as created, if this job carries it.
+    pub fn created(&self) -> Option<&Created> {
+        match self {
+            Job::Transfer {
+                created: Some(c), ..
+            } => Some(c),
+            _ => None,
+        }
+    }
+
+    /// This job with `created` attached, if it is a transfer (other kinds read).
+    pub fn with_created(self, snapshot: Created) -> Job {
+        match self {
+            Job::Transfer { payout, .. } => Job::Transfer {
+                payout,
+                created: Some(Box::new(snapshot)),
+            },
+            other => other,
         }
     }
 
@@ -61,7 +102,7 @@ impl Job {
 pub fn job_for(id: &PayoutId, state: State, kind: PayoutKind) -> Option<Job> {
     match state {
         State::Accepted => Some(match kind {
-            PayoutKind::Transfer => Job::Transfer { payout: id.clone() },
+            PayoutKind::Transfer => Job::transfer(id.clone()),
             PayoutKind::Payment => Job::Payment { payout: id.clone() },
         }),
         State::Submitting | State::Pending | State::Unknown | State::NeedsReview => {

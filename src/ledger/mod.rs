@@ -22,6 +22,8 @@
 //! - `record`: the payout record, its audit entries and events (types).
 //! - `write`: creating payouts and moving them (the Lua scripts).
 //! - `read`: reading records, histories, state sets and the due index.
+//!
+//! Per-state sets are kept for the lasting states only ([`has_state_set`]).
 
 use std::fmt;
 
@@ -38,8 +40,8 @@ mod record;
 mod write;
 
 pub use record::{
-    CreateOutcome, HistoryEntry, NewPayout, PaymentDetails, Payout, PayoutDetails, PayoutEvent,
-    PayoutId, PayoutKind, PayoutMeta, Transition, TransitionOutcome,
+    CreateOutcome, Created, HistoryEntry, NewPayout, PaymentDetails, Payout, PayoutDetails,
+    PayoutEvent, PayoutId, PayoutKind, PayoutMeta, Transition, TransitionOutcome, CREATED_VERSION,
 };
 
 /// Milliseconds since the Unix epoch (the ledger's clock unit).
@@ -69,6 +71,8 @@ pub struct Ledger {
     create: Script,
     transition: Script,
     claim: Script,
+    scan_due: Script,
+    append: Script,
     /// What a write that must survive waits for (`redis.durability`).
     wait: WaitFor,
     /// Whether a final transition writes its application event to the outbox
@@ -89,9 +93,26 @@ fn transition_script() -> Script {
         .into_iter()
         .map(|(a, b)| format!("['{}>{}']=true", a.as_str(), b.as_str()))
         .collect();
-    let src =
-        include_str!("transition.lua").replace("__ALLOWED__", &format!("{{{}}}", pairs.join(",")));
+    let sets: Vec<String> = State::ALL
+        .into_iter()
+        .filter(|s| has_state_set(*s))
+        .map(|s| format!("['{}']=true", s.as_str()))
+        .collect();
+    let src = include_str!("transition.lua")
+        .replace("__ALLOWED__", &format!("{{{}}}", pairs.join(",")))
+        .replace("__SETS__", &format!("{{{}}}", sets.join(",")));
     Script::new(&src)
+}
+
+/// Whether the ledger keeps a set of the payouts in `state`.
+///
+/// ACCEPTED and SUBMITTING keep none: they are transient (a payout passes through
+/// both in milliseconds), and keeping them cost a SADD at every create and a
+/// SMOVE at every submission. A payout in either is in the due index or, parked,
+/// has a dead letter; [`Ledger::list`] and [`Ledger::count_by_state`] find them
+/// there (scan_due.lua), at O(non-final payouts) per call instead of O(1).
+pub fn has_state_set(state: State) -> bool {
+    !matches!(state, State::Accepted | State::Submitting)
 }
 
 impl Ledger {
@@ -102,6 +123,8 @@ impl Ledger {
             create: Script::new(include_str!("create.lua")),
             transition: transition_script(),
             claim: Script::new(include_str!("claim_due.lua")),
+            scan_due: Script::new(include_str!("scan_due.lua")),
+            append: Script::new(include_str!("append.lua")),
             wait: WaitFor::nothing(),
             outbox: true,
         }

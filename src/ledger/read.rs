@@ -52,29 +52,49 @@ impl Ledger {
 
     /// The whole audit trail, oldest first.
     /// The record's `created` entry (create.lua keeps it in the record) comes first,
-    /// then the history list; records written before that layout have it in the list.
+    /// then the history list, then the record's `last` entry (a non-final payout's
+    /// latest, see transition.lua); records written before that layout have them in
+    /// the list.
     pub async fn history(&self, id: &PayoutId) -> Result<Vec<HistoryEntry>, LedgerError> {
         let mut conn = self.conn.clone();
         let id = id.to_string();
-        let (created, raw): (Option<String>, Vec<String>) = redis::pipe()
-            .hget(self.keys.payout(&id), "created")
+        let ((created, last), raw): ((Option<String>, Option<String>), Vec<String>) = redis::pipe()
+            .add_command(
+                redis::cmd("HMGET")
+                    .arg(self.keys.payout(&id))
+                    .arg("created")
+                    .arg("last")
+                    .clone(),
+            )
             .lrange(self.keys.history(&id), 0, -1)
             .query_async(&mut conn)
             .await?;
+        let last = last.filter(|l| !l.is_empty());
         created
             .iter()
             .chain(raw.iter())
+            .chain(last.iter())
             .map(|r| serde_json::from_str(r).map_err(LedgerError::from))
             .collect()
     }
 
     /// Payout ids in `state`, `count` at a time from `cursor` (0 to start; 0 back = done).
+    ///
+    /// A lasting state pages through its set (SSCAN). ACCEPTED and SUBMITTING keep
+    /// no set ([`super::has_state_set`]): they page through the due index by rank,
+    /// `count` entries per call (a page may hold fewer ids than `count`, or none),
+    /// then the parked ones; an entry that moves while the listing runs may be
+    /// missed or seen twice, as with SSCAN.
     pub async fn list(
         &self,
         state: State,
         cursor: u64,
         count: usize,
     ) -> Result<(u64, Vec<PayoutId>), LedgerError> {
+        if !super::has_state_set(state) {
+            let (next, found) = self.scan_due(cursor, count, &[state]).await?;
+            return Ok((next, found.into_iter().map(|(id, _)| id).collect()));
+        }
         let mut conn = self.conn.clone();
         let (next, ids): (u64, Vec<String>) = redis::cmd("SSCAN")
             .arg(self.keys.state_set(state))
@@ -87,14 +107,71 @@ impl Ledger {
     }
 
     /// How many payouts are in each state.
+    ///
+    /// O(1) per lasting state (SCARD); ACCEPTED and SUBMITTING are counted over the
+    /// due index and the dead letters, 1,000 entries per script call,
+    /// so a call costs O(non-final payouts) but never blocks Redis for long.
     pub async fn count_by_state(&self) -> Result<BTreeMap<State, u64>, LedgerError> {
         let mut conn = self.conn.clone();
         let mut pipe = redis::pipe();
-        for s in State::ALL {
-            pipe.scard(self.keys.state_set(s));
+        let lasting: Vec<State> = State::ALL
+            .into_iter()
+            .filter(|s| super::has_state_set(*s))
+            .collect();
+        for s in &lasting {
+            pipe.scard(self.keys.state_set(*s));
         }
         let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
-        Ok(State::ALL.into_iter().zip(counts).collect())
+        let mut out: BTreeMap<State, u64> = State::ALL.into_iter().map(|s| (s, 0)).collect();
+        out.extend(lasting.into_iter().zip(counts));
+        let transient: Vec<State> = State::ALL
+            .into_iter()
+            .filter(|s| !super::has_state_set(*s))
+            .collect();
+        let mut cursor = 0;
+        loop {
+            let (next, found) = self.scan_due(cursor, COUNT_CHUNK, &transient).await?;
+            for (_, state) in found {
+                *out.entry(state).or_default() += 1;
+            }
+            if next == 0 {
+                return Ok(out);
+            }
+            cursor = next;
+        }
+    }
+
+    /// One call of scan_due.lua: payouts in `states` among `count` due-index
+    /// entries from rank `cursor` (and, on the last call, the parked ones).
+    async fn scan_due(
+        &self,
+        cursor: u64,
+        count: usize,
+        states: &[State],
+    ) -> Result<(u64, Vec<(PayoutId, State)>), LedgerError> {
+        let mut conn = self.conn.clone();
+        let mut invocation = self.scan_due.prepare_invoke();
+        invocation
+            .key(self.keys.due())
+            .key(self.keys.dead())
+            .arg(self.keys.payout_prefix())
+            .arg(cursor)
+            .arg(count.max(1));
+        for s in states {
+            invocation.arg(s.as_str());
+        }
+        let flat: Vec<String> = invocation.invoke_async(&mut conn).await?;
+        let next = flat.first().and_then(|c| c.parse().ok()).unwrap_or(0);
+        let found = flat
+            .get(1..)
+            .unwrap_or_default()
+            .chunks(2)
+            .filter_map(|pair| match pair {
+                [id, state] => Some((id.parse().ok()?, state.parse().ok()?)),
+                _ => None,
+            })
+            .collect();
+        Ok((next, found))
     }
 
     /// Claim up to `limit` payouts whose due time has passed (see claim_due.lua).
@@ -146,6 +223,9 @@ impl Ledger {
         Ok(v.first().map(|(_, s)| *s as i64))
     }
 }
+
+/// Due-index entries per scan_due.lua call when counting ACCEPTED and SUBMITTING.
+const COUNT_CHUNK: usize = 1000;
 
 fn parse_payout(id: &PayoutId, f: &BTreeMap<String, String>) -> Result<Payout, LedgerError> {
     let corrupt = |detail: &str| LedgerError::Corrupt {

@@ -163,6 +163,65 @@ pub struct PayoutMeta {
     pub not_before: Option<i64>,
 }
 
+impl PayoutMeta {
+    /// The bookkeeping `create.lua` stores with a new payout: created now, due at
+    /// `due_at` as a safety net. [`Created`] relies on this being the one place
+    /// that builds it.
+    pub fn created(now: i64, due_at: i64) -> Self {
+        PayoutMeta {
+            created_at: now,
+            updated_at: now,
+            next_check_at: Some(due_at),
+            ..Default::default()
+        }
+    }
+}
+
+/// The version `create.lua` gives a new record. Every transition adds one, and
+/// records are never deleted, so a record at this version is exactly as created.
+pub const CREATED_VERSION: u64 = 1;
+
+/// A transfer exactly as [`Ledger::create`](super::Ledger::create) wrote it:
+/// ACCEPTED at [`CREATED_VERSION`], no X-EXTERNAL-ID yet. The producer puts it in
+/// the job it pushes after a create, so the worker can decide on it without
+/// reading the record first. It is only ever a *claim* about the record: the move
+/// to SUBMITTING is a compare-and-set on [`CREATED_VERSION`], which fails (and
+/// nothing is sent) as soon as anything moved the record since it was created.
+///
+/// Compact on purpose (it sits in the job's data until retention): the details,
+/// and the two instants [`PayoutMeta::created`] builds the bookkeeping from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Created {
+    pub doc: PayoutDetails,
+    /// `meta.created_at` (ms).
+    pub at: i64,
+    /// The due time the record was created with (ms).
+    pub due: i64,
+}
+
+impl Created {
+    /// The snapshot of a record that `create` wrote at `now` with `due_at`.
+    pub fn new(doc: PayoutDetails, now: i64, due_at: i64) -> Self {
+        Created {
+            doc,
+            at: now,
+            due: due_at,
+        }
+    }
+
+    /// The payout as created.
+    pub fn payout(&self) -> Payout {
+        Payout {
+            id: self.doc.id(),
+            state: State::Accepted,
+            version: CREATED_VERSION,
+            details: self.doc.clone(),
+            meta: PayoutMeta::created(self.at, self.due),
+            external_ids: Vec::new(),
+        }
+    }
+}
+
 /// One line of the audit trail.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {

@@ -12,7 +12,8 @@
 -- letter are one atomic step, so a parked payout is never without its letter
 -- Returns {'ok', state, version, ext_id} or {'conflict', state, version} or {'forbidden', state, version}
 local ALLOWED = __ALLOWED__
-local cur = redis.call('HMGET', KEYS[1], 'state', 'version', 'ext', 'secret')
+local SETS = __SETS__
+local cur = redis.call('HMGET', KEYS[1], 'state', 'version', 'ext', 'secret', 'last')
 local state, version = cur[1], cur[2]
 if not state then
   return {'missing', '', '0'}
@@ -29,28 +30,61 @@ local entry = ARGV[4]
 local newv = tostring(tonumber(version) + 1)
 if ARGV[8] ~= '' then
   ext = ARGV[8]
+  entry = string.gsub(entry, '__EXTID__', ext)
+end
+-- The audit trail: the latest entry of a non-final payout is kept in the record's
+-- `last` field, and the entry before it is pushed to the history list when the
+-- next one arrives; a final move pushes both. A payout that goes ACCEPTED →
+-- SUBMITTING → final so pushes once (Ledger::history reads created, list, last).
+local last = cur[5]
+local had_last = last and last ~= ''
+local final = (to == 'SUCCEEDED' or to == 'CANCELLED' or to == 'FAILED')
+local fields = {'state', to, 'version', newv, 'meta', ARGV[3]}
+if ext ~= '' then
   local all = ext
   if cur[3] and cur[3] ~= '' then
     all = cur[3] .. ',' .. ext
   end
-  entry = string.gsub(entry, '__EXTID__', ext)
-  redis.call('HSET', KEYS[1], 'state', to, 'version', newv, 'meta', ARGV[3], 'ext', all)
-else
-  redis.call('HSET', KEYS[1], 'state', to, 'version', newv, 'meta', ARGV[3])
+  fields[#fields + 1] = 'ext'
+  fields[#fields + 1] = all
 end
+if final then
+  if had_last then
+    redis.call('RPUSH', KEYS[2], last, entry)
+    fields[#fields + 1] = 'last'
+    fields[#fields + 1] = ''
+  else
+    redis.call('RPUSH', KEYS[2], entry)
+  end
+else
+  if had_last then
+    redis.call('RPUSH', KEYS[2], last)
+  end
+  fields[#fields + 1] = 'last'
+  fields[#fields + 1] = entry
+end
+redis.call('HSET', KEYS[1], unpack(fields))
 if (to == 'SUCCEEDED' or to == 'CANCELLED' or to == 'FAILED') and cur[4] then
   -- A card token lives only as long as its payment: gone with the final state.
   -- Records without one (transfers) skip the HDEL.
   redis.call('HDEL', KEYS[1], 'secret')
 end
 if to ~= state then
-  -- One SMOVE instead of SREM + SADD; a record missing from its state's set (an old
-  -- record, a set lost by hand) is still added to the new one.
-  if redis.call('SMOVE', ARGV[7] .. state, ARGV[7] .. to, ARGV[6]) == 0 then
+  -- Only the lasting states keep a set (SETS; ACCEPTED and SUBMITTING do not, see
+  -- ledger::has_state_set). One SMOVE between two sets instead of SREM + SADD; a
+  -- record missing from its state's set (an old record, a set lost by hand) is
+  -- still added to the new one.
+  local from_set, to_set = SETS[state], SETS[to]
+  if from_set and to_set then
+    if redis.call('SMOVE', ARGV[7] .. state, ARGV[7] .. to, ARGV[6]) == 0 then
+      redis.call('SADD', ARGV[7] .. to, ARGV[6])
+    end
+  elseif to_set then
     redis.call('SADD', ARGV[7] .. to, ARGV[6])
+  elseif from_set then
+    redis.call('SREM', ARGV[7] .. state, ARGV[6])
   end
 end
-redis.call('RPUSH', KEYS[2], entry)
 if ARGV[5] == '' then
   redis.call('ZREM', KEYS[3], ARGV[6])
 else

@@ -1,8 +1,6 @@
 //! Writes: creating payouts (create.lua) and moving them (transition.lua), plus
 //! audit entries that change no state.
 
-use redis::AsyncCommands;
-
 use super::{
     CreateOutcome, HistoryEntry, Ledger, LedgerError, NewPayout, Payout, PayoutEvent, PayoutId,
     PayoutMeta, Transition, TransitionOutcome,
@@ -105,12 +103,7 @@ impl Ledger {
         due_at: i64,
     ) -> Result<(String, redis::ScriptInvocation<'_>), LedgerError> {
         let id = new.details.id().to_string();
-        let meta = PayoutMeta {
-            created_at: now,
-            updated_at: now,
-            next_check_at: Some(due_at),
-            ..Default::default()
-        };
+        let meta = PayoutMeta::created(now, due_at);
         let mut entry = HistoryEntry::new("created", now);
         entry.to = Some(State::Accepted);
         let mut invocation = self.create.prepare_invoke();
@@ -118,7 +111,6 @@ impl Ledger {
             .key(self.keys.payout(&id))
             .key(self.keys.history(&id))
             .key(self.keys.due())
-            .key(self.keys.state_set(State::Accepted))
             .arg(new.details.fingerprint())
             .arg(serde_json::to_string(&new.details)?)
             .arg(serde_json::to_string(&meta)?)
@@ -221,17 +213,21 @@ impl Ledger {
     }
 
     /// Append an audit entry without changing state (requests, refused callbacks, notes).
+    /// The record's pending `last` entry (see transition.lua) goes to the list first,
+    /// so the trail stays in order.
     pub async fn append_history(
         &self,
         id: &PayoutId,
         entry: &HistoryEntry,
     ) -> Result<(), LedgerError> {
         let mut conn = self.conn.clone();
-        let _: i64 = conn
-            .rpush(
-                self.keys.history(&id.to_string()),
-                serde_json::to_string(entry)?,
-            )
+        let id = id.to_string();
+        let _: i64 = self
+            .append
+            .key(self.keys.payout(&id))
+            .key(self.keys.history(&id))
+            .arg(serde_json::to_string(entry)?)
+            .invoke_async(&mut conn)
             .await?;
         Ok(())
     }

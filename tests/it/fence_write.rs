@@ -11,7 +11,9 @@ use kirim::client::Client;
 use kirim::domain::{ExternalId, Outcome, Provider, State};
 use kirim::jobs::handler::{Engine, Step};
 use kirim::jobs::{Job, Observer};
-use kirim::ledger::{now_ms, HistoryEntry, Ledger, PayoutId, Transition, TransitionOutcome};
+use kirim::ledger::{
+    now_ms, HistoryEntry, Ledger, PayoutId, Transition, TransitionOutcome, CREATED_VERSION,
+};
 use kirim::lifecycle::Policy;
 use kirim::providers::{
     AccountInfo, AccountInquiryRequest, Balance, Exchange, PayoutProvider, ProviderError,
@@ -139,12 +141,7 @@ async fn the_request_leaves_with_submitting_and_its_external_id_already_written(
         .enqueue_transfer(&crate::common::transfer(PROVIDER, "FW-1", "8753293240"))
         .await
         .unwrap();
-    let step = engine
-        .execute(&Job::Transfer {
-            payout: e.id.clone(),
-        })
-        .await
-        .unwrap();
+    let step = engine.execute(&Job::transfer(e.id.clone())).await.unwrap();
     assert_eq!(step, Step::Moved(State::Succeeded));
     let seen = spy.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1, "one request");
@@ -172,12 +169,7 @@ async fn nothing_leaves_when_the_record_moved_after_it_was_read() {
         .enqueue_transfer(&crate::common::transfer(PROVIDER, "FW-2", "8753293240"))
         .await
         .unwrap();
-    let step = engine
-        .execute(&Job::Transfer {
-            payout: e.id.clone(),
-        })
-        .await
-        .unwrap();
+    let step = engine.execute(&Job::transfer(e.id.clone())).await.unwrap();
     assert!(
         spy.seen.lock().unwrap().is_empty(),
         "no request was written"
@@ -194,4 +186,142 @@ async fn nothing_leaves_when_the_record_moved_after_it_was_read() {
         h.iter().all(|x| x.to != Some(State::Submitting)),
         "never SUBMITTING: {h:?}"
     );
+}
+
+/// The job the producer pushed for payout `id` (decoded from apalis' data hash).
+async fn pushed_job(client: &Client, id: &PayoutId) -> Job {
+    let cfg = client.queue().apalis_config(kirim::jobs::Lane::Transfer);
+    let mut conn = client.ledger().connection();
+    let all: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(cfg.job_data_hash())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    all.values()
+        .map(|raw| serde_json::from_str::<Job>(raw).unwrap())
+        .find(|j| j.payout() == id)
+        .expect("the producer pushed a job for the payout")
+}
+
+/// Move the record from its current version without changing its state's
+/// meaning: what a crashed earlier run, a callback or an operator leaves behind.
+async fn move_record(ledger: &Ledger, id: &PayoutId, to: State, allocate_external_id: bool) {
+    let p = ledger.get(id).await.unwrap().unwrap();
+    let mut meta = p.meta.clone();
+    if to == State::Submitting {
+        meta.submissions += 1;
+        meta.submitted_at = Some(now_ms());
+    }
+    let t = Transition {
+        to,
+        meta,
+        entry: HistoryEntry::new("elsewhere", now_ms()),
+        due_at: Some(now_ms() + 60_000),
+        allocate_external_id,
+        dead_letter: None,
+    };
+    let moved = ledger.transition(&p, t).await.unwrap();
+    assert!(
+        matches!(moved, TransitionOutcome::Applied { .. }),
+        "{moved:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_job_pushed_at_create_carries_the_record_as_created() {
+    let (_r, client, _engine, _spy) = engine_with_spy(false).await;
+    let e = client
+        .enqueue_transfer(&crate::common::transfer(PROVIDER, "FW-S1", "8753293240"))
+        .await
+        .unwrap();
+    let bulk = client
+        .enqueue_transfers(&[crate::common::transfer(PROVIDER, "FW-S2", "8753293240")])
+        .await
+        .unwrap();
+    let bulk_id = bulk[0].as_ref().unwrap().id.clone();
+    for id in [&e.id, &bulk_id] {
+        let job = pushed_job(&client, id).await;
+        let created = job
+            .created()
+            .expect("a job pushed at create carries the record");
+        let record = client.ledger().get(id).await.unwrap().unwrap();
+        assert_eq!(
+            created.payout(),
+            record,
+            "the snapshot is the record as created"
+        );
+        assert_eq!(record.version, CREATED_VERSION);
+    }
+}
+
+#[tokio::test]
+async fn a_stale_snapshot_of_a_payout_already_submitting_sends_nothing() {
+    // A re-run of the job after a crash mid-send: the record is SUBMITTING with
+    // the first run's X-EXTERNAL-ID. Deciding on the job's snapshot alone would
+    // send a second time; the fence's compare-and-set on the created version
+    // refuses, the engine reads the record and leaves the in-flight send alone.
+    let (_r, client, engine, spy) = engine_with_spy(false).await;
+    let e = client
+        .enqueue_transfer(&crate::common::transfer(PROVIDER, "FW-S3", "8753293240"))
+        .await
+        .unwrap();
+    let job = pushed_job(&client, &e.id).await;
+    assert!(job.created().is_some());
+    move_record(client.ledger(), &e.id, State::Submitting, true).await;
+    let before = client.ledger().get(&e.id).await.unwrap().unwrap();
+
+    let step = engine.execute(&job).await.unwrap();
+    assert!(spy.seen.lock().unwrap().is_empty(), "nothing was sent");
+    assert_eq!(
+        step,
+        Step::Nothing,
+        "SUBMITTING within the grace is left alone"
+    );
+    let after = client.ledger().get(&e.id).await.unwrap().unwrap();
+    assert_eq!(after, before, "the record is untouched");
+    assert_eq!(after.external_ids.len(), 1, "no second X-EXTERNAL-ID");
+}
+
+#[tokio::test]
+async fn a_stale_snapshot_of_a_payout_still_accepted_is_read_again_and_sent_once() {
+    // The record moved (version 2) but is still ACCEPTED: the snapshot's
+    // compare-and-set fails, the engine reads the record and sends it from there.
+    let (_r, client, engine, spy) = engine_with_spy(false).await;
+    let e = client
+        .enqueue_transfer(&crate::common::transfer(PROVIDER, "FW-S4", "8753293240"))
+        .await
+        .unwrap();
+    let job = pushed_job(&client, &e.id).await;
+    move_record(client.ledger(), &e.id, State::Accepted, false).await;
+
+    let step = engine.execute(&job).await.unwrap();
+    assert_eq!(step, Step::Moved(State::Succeeded));
+    let seen = spy.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "one request: {seen:?}");
+    assert_eq!(seen[0].state, State::Submitting);
+    let p = client.ledger().get(&e.id).await.unwrap().unwrap();
+    assert_eq!(p.state, State::Succeeded);
+    assert_eq!(
+        p.version,
+        CREATED_VERSION + 3,
+        "moved, SUBMITTING, SUCCEEDED: the send started from the record read, not the snapshot"
+    );
+    assert_eq!(p.external_ids, vec![seen[0].request_external_id.clone()]);
+}
+
+#[tokio::test]
+async fn a_stale_snapshot_of_a_final_payout_does_nothing() {
+    let (_r, client, engine, spy) = engine_with_spy(false).await;
+    let e = client
+        .enqueue_transfer(&crate::common::transfer(PROVIDER, "FW-S5", "8753293240"))
+        .await
+        .unwrap();
+    let job = pushed_job(&client, &e.id).await;
+    // The first run went through; apalis runs the job again (APALIS.md pitfall 2).
+    assert_eq!(
+        engine.execute(&job).await.unwrap(),
+        Step::Moved(State::Succeeded)
+    );
+    assert_eq!(engine.execute(&job).await.unwrap(), Step::Nothing);
+    assert_eq!(spy.seen.lock().unwrap().len(), 1, "sent once");
 }

@@ -89,9 +89,7 @@ async fn jobs_due_now_skip_the_scheduled_set_and_look_like_apalis_own() {
     use kirim::jobs::{Job, Lane};
     let (_r, client) = setup().await;
     let queue = client.queue();
-    let job = |r: &str| Job::Transfer {
-        payout: format!("ifortepay:{r}").parse().unwrap(),
-    };
+    let job = |r: &str| Job::transfer(format!("ifortepay:{r}").parse().unwrap());
     queue.push(job("NOW-1"), None).await.unwrap();
     queue
         .push_many(vec![job("NOW-2"), job("NOW-3")])
@@ -335,7 +333,7 @@ async fn the_outbox_is_written_only_when_notifications_are_on() {
 }
 
 #[tokio::test]
-async fn a_transition_moves_the_payout_between_state_sets() {
+async fn lasting_states_keep_sets_and_transient_ones_are_found_through_the_due_index() {
     let (_r, client) = setup().await;
     let ledger = client.ledger();
     let mut conn = ledger.connection();
@@ -343,55 +341,101 @@ async fn a_transition_moves_the_payout_between_state_sets() {
         let mut conn = ledger.connection();
         let key = ledger.keys().state_set(state);
         async move {
-            let m: Vec<String> = redis::cmd("SMEMBERS")
+            let mut m: Vec<String> = redis::cmd("SMEMBERS")
                 .arg(key)
                 .query_async(&mut conn)
                 .await
                 .unwrap();
+            m.sort();
             m
         }
     };
-    let step = |p: kirim::ledger::Payout, to: State| async move {
+    let step = |p: kirim::ledger::Payout, to: State, park: bool| async move {
+        let mut meta = p.meta.clone();
+        meta.dead = park;
         let t = Transition {
             to,
-            meta: p.meta.clone(),
+            meta,
             entry: HistoryEntry::new("test", now_ms()),
-            due_at: Some(now_ms() + 60_000),
+            due_at: (!park).then(|| now_ms() + 60_000),
             allocate_external_id: false,
-            dead_letter: None,
+            dead_letter: park.then(|| {
+                format!(
+                    r#"{{"id":0,"payout":"{}","job":"transfer","reason":"test","at":0}}"#,
+                    p.id
+                )
+            }),
         };
         let TransitionOutcome::Applied { .. } = ledger.transition(&p, t).await.unwrap() else {
             panic!("{} → {to} applies", p.state);
         };
         ledger.get(&p.id).await.unwrap().unwrap()
     };
-    let a = client
-        .enqueue_transfer(&order("SETS-1", "1000"))
-        .await
-        .unwrap();
-    let b = client
-        .enqueue_transfer(&order("SETS-2", "1000"))
-        .await
-        .unwrap();
-    let pa = ledger.get(&a.id).await.unwrap().unwrap();
-    step(pa, State::Submitting).await;
-    assert_eq!(members(State::Accepted).await, vec![b.id.to_string()]);
-    assert_eq!(members(State::Submitting).await, vec![a.id.to_string()]);
-    // A record missing from its state's set is still added to the next one.
-    let _: i64 = redis::cmd("SREM")
-        .arg(ledger.keys().state_set(State::Accepted))
-        .arg(b.id.to_string())
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let pb = ledger.get(&b.id).await.unwrap().unwrap();
-    step(pb, State::Submitting).await;
-    let mut sub = members(State::Submitting).await;
-    sub.sort();
-    assert_eq!(sub, vec![a.id.to_string(), b.id.to_string()]);
-    assert!(members(State::Accepted).await.is_empty());
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let e = client
+            .enqueue_transfer(&order(&format!("SETS-{i}"), "1000"))
+            .await
+            .unwrap();
+        ids.push(e.id);
+    }
+    let get = |i: usize| {
+        let id = ids[i].clone();
+        async move { ledger.get(&id).await.unwrap().unwrap() }
+    };
+    // 0: SUBMITTING; 1, 2: ACCEPTED; 3: ACCEPTED, parked (out of the due index, with
+    // its letter); 4: SUBMITTING → UNKNOWN → SUBMITTING (a resubmission) → PENDING.
+    step(get(0).await, State::Submitting, false).await;
+    step(get(3).await, State::Accepted, true).await;
+    let p4 = step(get(4).await, State::Submitting, false).await;
+    let p4 = step(p4, State::Unknown, false).await;
+    assert_eq!(members(State::Unknown).await, vec![ids[4].to_string()]);
+    let p4 = step(p4, State::Submitting, false).await;
+    assert!(
+        members(State::Unknown).await.is_empty(),
+        "left UNKNOWN's set"
+    );
+    step(p4, State::Pending, false).await;
+
+    for transient in [State::Accepted, State::Submitting] {
+        let exists: u64 = redis::cmd("EXISTS")
+            .arg(ledger.keys().state_set(transient))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(exists, 0, "no set is kept for {transient}");
+    }
+    assert_eq!(members(State::Pending).await, vec![ids[4].to_string()]);
+
+    // Listing pages through the due index (one entry per page here), then the parked.
+    let list_all = |state: State| async move {
+        let mut out = Vec::new();
+        let mut cursor = 0;
+        let mut pages = 0;
+        loop {
+            let (next, page) = ledger.list(state, cursor, 1).await.unwrap();
+            out.extend(page.into_iter().map(|id| id.to_string()));
+            pages += 1;
+            assert!(pages < 20, "the listing ends");
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        out.sort();
+        out
+    };
+    let mut accepted = vec![ids[1].to_string(), ids[2].to_string(), ids[3].to_string()];
+    accepted.sort();
+    assert_eq!(list_all(State::Accepted).await, accepted);
+    assert_eq!(list_all(State::Submitting).await, vec![ids[0].to_string()]);
+    assert_eq!(list_all(State::Pending).await, vec![ids[4].to_string()]);
     let counts = ledger.count_by_state().await.unwrap();
-    assert_eq!(counts[&State::Submitting], 2);
+    assert_eq!(counts[&State::Accepted], 3);
+    assert_eq!(counts[&State::Submitting], 1);
+    assert_eq!(counts[&State::Pending], 1);
+    assert_eq!(counts[&State::Unknown], 0);
+    assert_eq!(counts.values().sum::<u64>(), 5);
 }
 
 #[tokio::test]
@@ -440,4 +484,93 @@ async fn an_accepted_payout_is_one_key_and_its_history_starts_with_created() {
         .await
         .unwrap();
     assert_eq!(ledger.history(&e.id).await.unwrap(), h);
+}
+
+#[tokio::test]
+async fn the_latest_entry_waits_in_the_record_and_the_trail_stays_in_order() {
+    let (_r, client) = setup().await;
+    let ledger = client.ledger();
+    let e = client
+        .enqueue_transfer(&order("LAST-1", "1000"))
+        .await
+        .unwrap();
+    let id = e.id.to_string();
+    let mut conn = ledger.connection();
+    let list_len = |conn: &mut kirim::redis_conn::RedisConn| {
+        let mut conn = conn.clone();
+        let key = ledger.keys().history(&id);
+        async move {
+            let n: u64 = redis::cmd("LLEN")
+                .arg(key)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            n
+        }
+    };
+    let pid = e.id.clone();
+    let step = |to: State, event: &'static str| {
+        let pid = pid.clone();
+        async move {
+            let p = ledger.get(&pid).await.unwrap().unwrap();
+            let t = Transition {
+                to,
+                meta: p.meta.clone(),
+                entry: HistoryEntry::new(event, now_ms()),
+                due_at: (!to.is_final()).then(|| now_ms() + 60_000),
+                allocate_external_id: false,
+                dead_letter: None,
+            };
+            let TransitionOutcome::Applied { .. } = ledger.transition(&p, t).await.unwrap() else {
+                panic!("→ {to} applies");
+            };
+        }
+    };
+    step(State::Submitting, "submit").await;
+    assert_eq!(
+        list_len(&mut conn).await,
+        0,
+        "SUBMITTING: the entry is in the record"
+    );
+    let events = |h: Vec<HistoryEntry>| h.into_iter().map(|x| x.event).collect::<Vec<_>>();
+    assert_eq!(
+        events(ledger.history(&e.id).await.unwrap()),
+        ["created", "submit"]
+    );
+    ledger
+        .append_history(&e.id, &HistoryEntry::new("note", now_ms()))
+        .await
+        .unwrap();
+    step(State::Pending, "pending").await;
+    step(State::Pending, "still_pending").await;
+    assert_eq!(
+        events(ledger.history(&e.id).await.unwrap()),
+        ["created", "submit", "note", "pending", "still_pending"]
+    );
+    step(State::Succeeded, "succeeded").await;
+    let h = ledger.history(&e.id).await.unwrap();
+    assert_eq!(
+        events(h.clone()),
+        [
+            "created",
+            "submit",
+            "note",
+            "pending",
+            "still_pending",
+            "succeeded"
+        ]
+    );
+    assert_eq!(h[5].to, Some(State::Succeeded));
+    assert_eq!(
+        list_len(&mut conn).await,
+        5,
+        "a final payout's trail is all in the list"
+    );
+    let last: Option<String> = redis::cmd("HGET")
+        .arg(ledger.keys().payout(&id))
+        .arg("last")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(last.as_deref().unwrap_or(""), "");
 }
