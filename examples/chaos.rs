@@ -190,8 +190,8 @@ impl Fleet {
     fn spawn(&mut self) -> anyhow::Result<()> {
         self.spawned += 1;
         let log = self.logs.join(format!("worker-{}.log", self.spawned));
-        let stderr = std::fs::File::create(&log)
-            .with_context(|| format!("create {}", log.display()))?;
+        let stderr =
+            std::fs::File::create(&log).with_context(|| format!("create {}", log.display()))?;
         let child = Command::new(&self.bin)
             .args(["worker", "--concurrency", "16"])
             .current_dir(&self.root)
