@@ -468,7 +468,12 @@ impl Engine {
             (DeferredOutcome::NotAttempted, Some(d)) => {
                 // The client stopped before asking the fence. Write the move now, so the
                 // trail reads "submit" then what stopped it, as for any failed send.
-                if matches!(event, Event::Submitted(_)) {
+                // Stopping before the fence is normal when nothing left (a refused
+                // connection, a token call that failed); any other answer means a
+                // client sent without asking.
+                if matches!(&event, Event::Submitted(o)
+                    if !matches!(o, Outcome::NeverReached { .. } | Outcome::Retryable { .. }))
+                {
                     tracing::error!(payout = %view.id, provider = %view.id.provider,
                         "the provider client answered without asking the send fence");
                 }
