@@ -440,6 +440,11 @@ fn settings_for(
         s.redis.sentinel = Some(t.sentinel_settings());
         s.redis.replicas = 1;
     }
+    // Singapay v2: a v1.0 transfer carries no reference of ours, so a resend could
+    // not be told from a new transfer by anyone — kirim never resends one (it waits
+    // for the webhook), and this oracle could not attribute its bookings. v1's
+    // webhook matching has its own test (reconcile::callbacks).
+    s.providers.set("singapay", "api_version", "v2");
     s.api.rate_limit_per_sec = 1_000_000;
     s.api.rate_limit_burst = 1_000_000;
     // Key and secret paths in default.toml resolve beside it (config/).
@@ -502,6 +507,7 @@ fn worker_env(settings: &Settings, sandbox: &SandboxHandle) -> Vec<(String, Stri
             ("KIRIM_WORKER__MAX_ATTEMPTS", "200".into()),
             ("KIRIM_WORKER__SHUTDOWN_TIMEOUT_SECS", "2".into()),
             ("KIRIM_WORKER__STALL_SECS", "10".into()),
+            ("KIRIM_PROVIDERS__SINGAPAY__API_VERSION", "v2".into()),
             ("KIRIM_RECONCILE__TICK_SECS", "1".into()),
             ("KIRIM_RECONCILE__SCHEDULE_SECS", "[1]".into()),
             (

@@ -43,6 +43,12 @@ impl Keys {
         format!("{}:history:{id}", self.ns)
     }
 
+    /// Provider reference → partner reference, for providers whose notifications
+    /// name only their own id (see `PayoutProvider::notifies_by_provider_reference`).
+    pub fn provider_reference_index(&self, provider: &str) -> String {
+        format!("{}:provref:{provider}", self.ns)
+    }
+
     /// Prefix of the per-state sets: `{ns}:state:` + state name.
     pub fn state_prefix(&self) -> String {
         format!("{}:state:", self.ns)

@@ -79,7 +79,13 @@ impl BenchEnv {
                 None,
             ),
             Durability::Replicas | Durability::ReplicasFsync => {
-                let primary = TestRedis::spawn_local(&["--appendfsync", "everysec"])?;
+                // `WAITAOF` waits for fsyncs, which `everysec` makes up to a second late.
+                let fsync = if durability == Durability::ReplicasFsync {
+                    "always"
+                } else {
+                    "everysec"
+                };
+                let primary = TestRedis::spawn_local(&["--appendfsync", fsync])?;
                 let port = primary
                     .url()
                     .rsplit(':')
@@ -88,7 +94,7 @@ impl BenchEnv {
                     .to_owned();
                 let replica = TestRedis::spawn_local(&[
                     "--appendfsync",
-                    "everysec",
+                    fsync,
                     "--replicaof",
                     "127.0.0.1",
                     &port,

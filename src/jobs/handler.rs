@@ -257,6 +257,35 @@ impl Engine {
         Ok(apply::write(&self.ledger, p, d, entry).await?)
     }
 
+    /// Index a newly recorded provider reference for providers whose notifications
+    /// name only it. Best effort: without the entry a notification still finds the
+    /// payout by a bounded scan (`callbacks`), and the payout is still inquired.
+    /// A final payout leaves the index (a late notification about it changes nothing).
+    async fn index_provider_reference(&self, before: &Payout, after: &Payout) {
+        let Some(r) = after.meta.provider_reference.as_deref() else {
+            return;
+        };
+        let indexes = self
+            .providers
+            .get(&after.id.provider)
+            .is_some_and(|c| c.notifies_by_provider_reference());
+        if !indexes {
+            return;
+        }
+        let result = if after.state.is_final() {
+            self.ledger
+                .unindex_provider_reference(after.id.provider.as_str(), r)
+                .await
+        } else if before.meta.provider_reference.as_deref() != Some(r) {
+            self.ledger.index_provider_reference(&after.id, r).await
+        } else {
+            Ok(())
+        };
+        if let Err(e) = result {
+            tracing::warn!(payout = %after.id, error = %e, "could not update the provider reference index");
+        }
+    }
+
     /// A decision to send whose move to SUBMITTING the send fence writes right
     /// before the request (see [`crate::jobs::fence`]): between reading the record
     /// and the request, one ledger round trip instead of a write and a re-check.
@@ -632,6 +661,7 @@ impl Engine {
             let Some(after) = self.write(&p, &d, entry).await? else {
                 continue;
             };
+            self.index_provider_reference(&view, &after).await;
             return match d.action {
                 Action::Send { resume } => match after.external_ids.last().cloned() {
                     Some(ext) => Box::pin(self.send(after, ext, resume, None)).await,

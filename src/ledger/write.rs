@@ -215,6 +215,51 @@ impl Ledger {
     /// Append an audit entry without changing state (requests, refused callbacks, notes).
     /// The record's pending `last` entry (see transition.lua) goes to the list first,
     /// so the trail stays in order.
+    /// Remember that `provider_reference` (the provider's own id) is payout `id`'s.
+    pub async fn index_provider_reference(
+        &self,
+        id: &PayoutId,
+        provider_reference: &str,
+    ) -> Result<(), LedgerError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = redis::cmd("HSET")
+            .arg(self.keys.provider_reference_index(id.provider.as_str()))
+            .arg(provider_reference)
+            .arg(id.reference.as_str())
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The payout whose provider reference is `provider_reference`, if indexed.
+    pub async fn by_provider_reference(
+        &self,
+        provider: &str,
+        provider_reference: &str,
+    ) -> Result<Option<String>, LedgerError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("HGET")
+            .arg(self.keys.provider_reference_index(provider))
+            .arg(provider_reference)
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    /// Forget the index entry of a payout that is final (retention of the index).
+    pub async fn unindex_provider_reference(
+        &self,
+        provider: &str,
+        provider_reference: &str,
+    ) -> Result<(), LedgerError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = redis::cmd("HDEL")
+            .arg(self.keys.provider_reference_index(provider))
+            .arg(provider_reference)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
     pub async fn append_history(
         &self,
         id: &PayoutId,

@@ -398,6 +398,14 @@ pub trait PayoutProvider: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Whether this provider's notifications may name a payout only by the
+    /// provider's own id (Singapay v1.0 transfers carry no reference of ours). The
+    /// engine then indexes the id when an answer records it, so a notification
+    /// finds its payout with one lookup instead of a scan of everything in flight.
+    fn notifies_by_provider_reference(&self) -> bool {
+        false
+    }
+
     /// Direct debit payment, where supported (iFortepay).
     async fn payment(&self, req: &PaymentRequest) -> Result<Exchange, ProviderError> {
         let _ = req;

@@ -306,6 +306,12 @@ impl SingapayClient {
 
 #[async_trait]
 impl PayoutProvider for SingapayClient {
+    /// A v1.0 transfer carries no reference of ours: its webhook names only
+    /// Singapay's `transaction_id` (see `webhook::provider_references`).
+    fn notifies_by_provider_reference(&self) -> bool {
+        self.settings.api_version == SingapayApiVersion::V1
+    }
+
     fn check_transfer(&self, req: &TransferRequest) -> Result<(), crate::domain::FieldError> {
         match self.settings.api_version {
             SingapayApiVersion::V2 => {

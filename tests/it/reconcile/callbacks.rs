@@ -82,13 +82,32 @@ async fn a_singapay_v1_webhook_settles_its_payout_by_transaction_id() {
         .unwrap()
         .id;
     app.wait_state(&id, State::Pending, T).await;
+    // The engine indexed Singapay's id, so the webhook finds the payout with one
+    // lookup instead of a scan of everything in flight.
+    let ledger = app.client.ledger().clone();
+    let pending = ledger.get(&id).await.unwrap().unwrap();
+    let tx = pending
+        .meta
+        .provider_reference
+        .expect("transaction id kept");
+    assert_eq!(
+        ledger.by_provider_reference("singapay", &tx).await.unwrap(),
+        Some("CB-V1-1".to_owned())
+    );
     app.settle_sandbox().await;
     app.wait_state(&id, State::Succeeded, T).await;
     let h = app.client.ledger().history(&id).await.unwrap();
     assert_eq!(events(&h, "callback"), 1, "settled by its webhook: {h:?}");
-    let p = app.client.ledger().get(&id).await.unwrap().unwrap();
-    let tx = p.meta.provider_reference.expect("transaction id kept");
     assert_eq!(app.booked(id.provider, &tx).await, 1);
+    // Final: out of the index (a late webhook changes nothing).
+    crate::common::wait_for("the index entry to go", T, || async {
+        ledger
+            .by_provider_reference("singapay", &tx)
+            .await
+            .unwrap()
+            .is_none()
+    })
+    .await;
     app.stop_worker().await;
 }
 
