@@ -246,7 +246,18 @@ pub async fn run_pipeline(env: &BenchEnv, o: &E2eOptions) -> anyhow::Result<RunR
         .map(|chunk| {
             let client = client.clone();
             async move {
-                let results = client.enqueue_transfers(&chunk).await?;
+                // A producer retries a chunk refused as not durable (same references,
+                // so idempotent): with `replicas_fsync` a replica's fsync of a large
+                // chunk can miss the wait's timeout on a slow disk.
+                let mut refused = 0;
+                let results = loop {
+                    match client.enqueue_transfers(&chunk).await {
+                        Err(crate::client::ClientError::Ledger(
+                            crate::ledger::LedgerError::NotDurable(_),
+                        )) if refused < 100 => refused += 1,
+                        other => break other?,
+                    }
+                };
                 for r in results {
                     r?;
                 }

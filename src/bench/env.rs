@@ -100,6 +100,7 @@ impl BenchEnv {
                     &port,
                 ])?;
                 wait_for_link(&replica).await?;
+                wait_for_ack(&primary, durability).await?;
                 (primary, Some(replica))
             }
         };
@@ -230,6 +231,41 @@ impl BenchEnv {
 }
 
 /// Wait (up to 30 s) until `replica` reports its link to the primary up.
+/// Until a write on the primary is acknowledged the way the mode waits (`WAIT 1` /
+/// `WAITAOF 1 1`): a replica that has just synced is still rewriting its AOF and
+/// acknowledges no fsync for a moment, and the benchmark's first bulk enqueue would
+/// be refused as not durable.
+async fn wait_for_ack(primary: &TestRedis, durability: Durability) -> anyhow::Result<()> {
+    let client = redis::Client::open(primary.url())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let wait = crate::durability::WaitFor {
+        mode: durability,
+        replicas: 1,
+        timeout: std::time::Duration::from_millis(200),
+    };
+    let Some(cmd) = wait.command() else {
+        return Ok(());
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, reply): ((), redis::Value) = redis::pipe()
+            .cmd("SET")
+            .arg("kirim-bench:probe")
+            .arg(1)
+            .ignore()
+            .add_command(cmd.clone())
+            .query_async(&mut conn)
+            .await
+            .map(|(v,): (redis::Value,)| ((), v))?;
+        if wait.check(&reply).is_ok() {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("the benchmark's replica did not acknowledge writes ({durability})");
+        }
+    }
+}
+
 async fn wait_for_link(replica: &TestRedis) -> anyhow::Result<()> {
     let client = redis::Client::open(replica.url())?;
     let mut conn = client.get_multiplexed_async_connection().await?;
