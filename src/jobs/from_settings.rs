@@ -44,6 +44,7 @@ impl Policy {
             submit_grace,
             send_deadline: send_deadline(submit_grace, request_timeout),
             stuck_after: Duration::from_secs(s.reconcile.stuck_after_secs),
+            ledger_keeps_history: s.redis.durability != crate::durability::Durability::None,
         }
     }
 }

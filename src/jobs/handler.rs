@@ -571,7 +571,10 @@ impl Engine {
                         chrono::DateTime::from_timestamp_millis(p.meta.created_at)
                             .unwrap_or_default(),
                     ),
-                    earlier_send_unknown: p.meta.unknown_since.is_some(),
+                    // Only where the ledger cannot have forgotten a later step
+                    // (see `Policy::ledger_keeps_history`).
+                    earlier_send_unknown: p.meta.unknown_since.is_some()
+                        && self.policy.ledger_keeps_history,
                     fence,
                 };
                 match (&p.meta.provider_reference, resume) {

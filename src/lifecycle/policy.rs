@@ -31,6 +31,13 @@ pub struct Policy {
     pub send_deadline: Duration,
     /// Safety net: an ACCEPTED payout not picked up by then is re-driven by the sweep.
     pub stuck_after: Duration,
+    /// Whatever the ledger recorded stays recorded (`redis.durability` is not
+    /// `none`). Recoveries that rely on the ledger remembering every step it took
+    /// (NICEPAY's derived registration after its own lost answer) run only then:
+    /// with `none`, a machine crash can roll a record back past a registration
+    /// whose approve already went out, and the derived one was paid twice (chaos
+    /// run, docs/crash-test.md).
+    pub ledger_keeps_history: bool,
 }
 
 impl Policy {

@@ -32,6 +32,7 @@ fn policy() -> Policy {
         submit_grace: Duration::from_secs(50),
         send_deadline: Duration::from_secs(35),
         stuck_after: Duration::from_secs(300),
+        ledger_keeps_history: true,
     }
 }
 

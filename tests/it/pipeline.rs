@@ -585,6 +585,53 @@ async fn nicepay_lost_registration_answer_recovers_without_paying_twice() {
     app.stop_worker().await;
 }
 
+/// The same lost registration answer with `redis.durability = "none"`: the ledger
+/// may have forgotten steps it took (a machine crash rolls records back), so the
+/// derived-registration recovery, safe only if it remembers every registration it
+/// recorded, does not run. The duplicate answer parks the payout for an operator;
+/// nothing is approved. (With it, the mode-`none` chaos run paid 128 NICEPAY
+/// payouts twice.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nicepay_lost_registration_answer_is_parked_not_derived_when_the_ledger_may_forget() {
+    let mut app = App::spawn(
+        |_| {},
+        |s| s.redis.durability = kirim::durability::Durability::None,
+    )
+    .await;
+    app.fault("nicepay.registration", "error_500_after", Some(1))
+        .await;
+    app.start_worker().await;
+    let e = app
+        .client
+        .enqueue_transfer(&transfer(
+            kirim::providers::nicepay::ID,
+            "NLR-2",
+            OK_ACCOUNT,
+        ))
+        .await
+        .unwrap();
+    app.wait_state(&e.id, State::NeedsReview, T).await;
+    let p = app.client.ledger().get(&e.id).await.unwrap().unwrap();
+    assert!(
+        p.meta
+            .provider_reference
+            .as_deref()
+            .is_none_or(|r| !r.contains('#')),
+        "no derived registration: {:?}",
+        p.meta.provider_reference
+    );
+    assert_eq!(app.booked(kirim::providers::nicepay::ID, "NLR-2").await, 0);
+    let books = app.sandbox.state().all_bookings();
+    assert!(
+        books
+            .iter()
+            .filter(|b| b.payout_reference() == "NLR-2")
+            .all(|b| b.booked_count == 0),
+        "nothing approved: {books:?}"
+    );
+    app.stop_worker().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn beneficiary_name_check_before_transfer() {
     let mut app = App::spawn(|_| {}, |_| {}).await;
