@@ -544,6 +544,25 @@ async fn a_backlog_beyond_the_apalis_fetch_limit_drains() {
     app.stop_worker().await;
 }
 
+/// A NICEPAY transfer whose first registration is booked but answered 500, with
+/// the worker running.
+async fn enqueue_with_a_lost_registration_answer(
+    app: &mut App,
+    reference: &str,
+) -> kirim::client::Enqueued {
+    app.fault("nicepay.registration", "error_500_after", Some(1))
+        .await;
+    app.start_worker().await;
+    app.client
+        .enqueue_transfer(&transfer(
+            kirim::providers::nicepay::ID,
+            reference,
+            OK_ACCOUNT,
+        ))
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nicepay_lost_registration_answer_recovers_without_paying_twice() {
     // Regression (found by the crash test): a NICEPAY registration whose answer was
@@ -552,18 +571,7 @@ async fn nicepay_lost_registration_answer_recovers_without_paying_twice() {
     // so it is "not received"; the resubmission is answered 409 with the existing
     // reference... which the documents do not show: see the end of the test.
     let mut app = App::spawn(|_| {}, |_| {}).await;
-    app.fault("nicepay.registration", "error_500_after", Some(1))
-        .await;
-    app.start_worker().await;
-    let e = app
-        .client
-        .enqueue_transfer(&transfer(
-            kirim::providers::nicepay::ID,
-            "NLR-1",
-            OK_ACCOUNT,
-        ))
-        .await
-        .unwrap();
+    let e = enqueue_with_a_lost_registration_answer(&mut app, "NLR-1").await;
     app.wait_state(&e.id, State::Succeeded, T).await;
     let p = app.client.ledger().get(&e.id).await.unwrap().unwrap();
     assert_eq!(p.meta.submissions, 2);
@@ -598,18 +606,7 @@ async fn nicepay_lost_registration_answer_is_parked_not_derived_when_the_ledger_
         |s| s.redis.durability = kirim::durability::Durability::None,
     )
     .await;
-    app.fault("nicepay.registration", "error_500_after", Some(1))
-        .await;
-    app.start_worker().await;
-    let e = app
-        .client
-        .enqueue_transfer(&transfer(
-            kirim::providers::nicepay::ID,
-            "NLR-2",
-            OK_ACCOUNT,
-        ))
-        .await
-        .unwrap();
+    let e = enqueue_with_a_lost_registration_answer(&mut app, "NLR-2").await;
     app.wait_state(&e.id, State::NeedsReview, T).await;
     let p = app.client.ledger().get(&e.id).await.unwrap().unwrap();
     assert!(
