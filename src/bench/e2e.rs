@@ -54,6 +54,8 @@ pub struct E2eOptions {
     pub mix: ProviderMix,
     /// Concurrent producer tasks, each enqueueing chunks of 1,000.
     pub producers: usize,
+    /// Runtime threads of each worker process ([`worker_threads`]).
+    pub worker_threads: usize,
 }
 
 /// What one run (pipeline or bare queue) measured.
@@ -128,12 +130,28 @@ pub(super) fn spawn_workers(
     let mut args = env.global_args();
     args.extend(sub.iter().map(|a| (*a).to_owned()));
     args.extend(["--concurrency".to_owned(), s.worker.concurrency.to_string()]);
+    let mut child_env = env.child_env(s);
+    child_env.push((
+        "KIRIM_WORKER__THREADS".into(),
+        worker_threads(s.worker.threads, n).to_string(),
+    ));
     let how = Spawn {
         exe: env.exe.clone(),
         args,
-        env: env.child_env(s),
+        env: child_env,
     };
     Workers::spawn(n, &how).context("start worker processes")
+}
+
+/// Runtime threads per worker process: `worker.threads` when set, otherwise the
+/// cores shared out among the `n` processes (at least one each), as one would
+/// deploy them on this machine.
+pub fn worker_threads(configured: usize, n: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    (cores / n.max(1)).max(1)
 }
 
 /// Wait until `n` processes × every lane registered with apalis.

@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use redis::aio::ConnectionManager;
 
+use super::pin::BenchSandbox;
 use crate::config::Settings;
 use crate::durability::Durability;
 use crate::redis_server::{unique_namespace, TestRedis};
-use crate::sandbox::{Sandbox, SandboxConfig, SandboxHandle};
+use crate::sandbox::SandboxConfig;
 
 /// Redis and base settings shared by every run of one `kirim bench`. Each run gets
 /// a fresh sandbox ([`BenchEnv::begin_run`]): after the keyspace is flushed the
@@ -26,6 +27,8 @@ pub struct BenchEnv {
     pub exe: PathBuf,
     /// `--config` given to the benchmark, passed on to the workers.
     pub config: Option<PathBuf>,
+    /// `--pin-sandbox`: the core each run's sandbox runs on alone.
+    pub sandbox_cpu: Option<usize>,
     conn: ConnectionManager,
 }
 
@@ -38,7 +41,9 @@ fn absolute(p: &Path) -> PathBuf {
         .unwrap_or_else(|_| p.to_path_buf())
 }
 
-fn sandbox_config() -> anyhow::Result<SandboxConfig> {
+/// The sandbox of a benchmark run: `config/sandbox.toml` (or the built-in one),
+/// answering SUCCESS at once.
+pub fn sandbox_config() -> anyhow::Result<SandboxConfig> {
     let local = crate::config::config_dir().join("sandbox.toml");
     let mut cfg = if local.exists() {
         SandboxConfig::load(&local)?
@@ -129,6 +134,7 @@ impl BenchEnv {
             settings,
             exe: std::env::current_exe().context("locate the kirim binary")?,
             config,
+            sandbox_cpu: None,
             conn,
         })
     }
@@ -152,11 +158,11 @@ impl BenchEnv {
         &self,
         concurrency: usize,
         poll_ms: u64,
-    ) -> anyhow::Result<(Settings, SandboxHandle)> {
+    ) -> anyhow::Result<(Settings, BenchSandbox)> {
         self.reset().await?;
-        let sandbox = Sandbox::start(sandbox_config()?).await?;
+        let sandbox = BenchSandbox::start(sandbox_config()?, self.sandbox_cpu).await?;
         let mut s = self.run_settings(concurrency, poll_ms);
-        crate::sandbox::point_providers_at(&mut s.providers, &sandbox);
+        crate::sandbox::point_providers_at(&mut s.providers, sandbox.handle());
         Ok((s, sandbox))
     }
 

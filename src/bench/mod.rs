@@ -16,6 +16,7 @@ pub mod e2e;
 pub mod env;
 pub mod noop;
 pub mod open_loop;
+pub mod pin;
 pub mod procs;
 pub mod redis_stats;
 pub mod scale;

@@ -67,6 +67,10 @@ pub struct BenchArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// Run each sandbox alone on the last core, and the driver, Redis, workers and
+    /// API on the others (Linux): the figures show kirim's own ceiling.
+    #[arg(long)]
+    pub pin_sandbox: bool,
     /// Internal: run as a no-op worker process of the bare-queue run.
     #[arg(long, hide = true)]
     pub noop_worker: bool,
@@ -74,6 +78,9 @@ pub struct BenchArgs {
 
 #[derive(Debug, Default, Serialize)]
 struct Report {
+    /// `--pin-sandbox`: the sandbox's core and the others'.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pinned: Option<crate::bench::pin::Split>,
     e2e: Vec<E2eReport>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     open_loop: Vec<OpenLoopReport>,
@@ -94,11 +101,27 @@ pub async fn run(
         return Ok(ExitCode::SUCCESS);
     }
     let concurrency = a.concurrency.unwrap_or(settings.worker.concurrency);
+    let settings_threads = settings.worker.threads;
     let poll_ms = a
         .poll_interval_ms
         .unwrap_or(settings.worker.poll_interval_ms);
     let durability = a.durability.unwrap_or(settings.redis.durability);
-    let env = BenchEnv::start(settings, config, durability).await?;
+    // Before anything is started: Redis and the workers inherit this process's cores.
+    let split = if a.pin_sandbox {
+        let split = crate::bench::pin::Split::of(&crate::bench::pin::allowed_cpus()?)?;
+        split.confine_process()?;
+        Some(split)
+    } else {
+        None
+    };
+    let mut env = BenchEnv::start(settings, config, durability).await?;
+    env.sandbox_cpu = split.as_ref().map(|s| s.sandbox);
+    if let (Some(split), false) = (&split, a.json) {
+        println!(
+            "pinned: the sandbox alone on CPU {}; the driver, Redis, workers and API on CPU {:?}",
+            split.sandbox, split.rest
+        );
+    }
     if !a.json {
         println!(
             "kirim bench: Redis {} ({}), redis.durability = {durability}, in-process sandbox per run (SUCCESS at once)",
@@ -110,7 +133,10 @@ pub async fn run(
             }
         );
     }
-    let mut report = Report::default();
+    let mut report = Report {
+        pinned: split.clone(),
+        ..Report::default()
+    };
     if let Some(rate) = a.rate {
         for &w in &a.workers {
             let o = OpenLoopOptions {
@@ -144,6 +170,7 @@ pub async fn run(
                 poll_ms,
                 mix: a.providers,
                 producers: a.producers,
+                worker_threads: crate::bench::e2e::worker_threads(settings_threads, w.max(1)),
             };
             if !a.json {
                 eprintln!(
@@ -225,7 +252,10 @@ fn print_report(r: &Report) {
             );
         }
         for e in &r.e2e {
-            println!("\nW={}:", e.options.workers);
+            println!(
+                "\nW={} ({} runtime thread(s) each):",
+                e.options.workers, e.options.worker_threads
+            );
             print_run(&e.pipeline);
             print_run(&e.bare);
         }

@@ -131,9 +131,17 @@ fn load_settings(cli: &Cli) -> anyhow::Result<Settings> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    runtime_with_threads(0)
+}
+
+/// A multi-thread runtime with `threads` worker threads (0: tokio's default, one
+/// per core).
+fn runtime_with_threads(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if threads > 0 {
+        builder.worker_threads(threads);
+    }
+    Ok(builder.enable_all().build()?)
 }
 
 /// Resolves on ctrl-c or SIGTERM.
@@ -188,7 +196,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         _ => {
             let settings = load_settings(&cli)?;
-            runtime()?.block_on(async move {
+            let threads = match cli.command {
+                // The benchmark's no-op workers run as the real ones do.
+                Command::Worker(_) => settings.worker.threads,
+                Command::Bench(ref b) if b.noop_worker => settings.worker.threads,
+                _ => 0,
+            };
+            runtime_with_threads(threads)?.block_on(async move {
                 match cli.command {
                     Command::Enqueue(c) => enqueue::run(&settings, c).await,
                     Command::Status(a) => status::status(&settings, a).await,

@@ -36,6 +36,7 @@ pub async fn worker(settings: Settings, a: WorkerArgs) -> anyhow::Result<ExitCod
     };
     tracing::info!(
         concurrency = options.concurrency,
+        threads = settings.worker.threads,
         sweep = options.with_sweep,
         providers = providers.len(),
         orphan_recovery_secs = settings.orphan_recovery_bound().as_secs(),

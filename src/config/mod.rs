@@ -306,6 +306,11 @@ pub struct WorkerSettings {
     /// apalis workers ([`crate::lane_watch`]).
     #[serde(default = "default_stall_secs")]
     pub stall_secs: u64,
+    /// Runtime threads of a `kirim worker` process; 0 means one per core. With as
+    /// many worker processes as cores, 1 saves the cross-thread wake-ups
+    /// (BENCHMARKS.md, "Performance, round four").
+    #[serde(default)]
+    pub threads: usize,
 }
 
 fn default_retry_window_secs() -> u64 {

@@ -78,6 +78,12 @@ fn redact_in_place(value: &mut Value) {
     }
 }
 
+/// `value` with secret values replaced.
+pub fn redacted(mut value: Value) -> Value {
+    redact_in_place(&mut value);
+    value
+}
+
 /// A copy of `value` with secret values replaced.
 pub fn redact(value: &Value) -> Value {
     let mut out = value.clone();

@@ -225,6 +225,8 @@ pub trait Answer: Sized {
     /// The response code as sent (`2021800`, `SP004`).
     fn code(&self) -> Option<String>;
     fn message(&self) -> Option<String>;
+    /// The parsed body, given up for the audit trail (`None` when it is not JSON).
+    fn into_json(self) -> Option<serde_json::Value>;
 }
 
 /// What a call produced: a transport result and the wall time of all attempts.
@@ -253,22 +255,44 @@ impl Sent {
             })
     }
 
-    /// The exchange to record: outcome, code, message, status and the redacted body.
+    /// The exchange to record for an answer already read: outcome, code, message,
+    /// status and the redacted body, taken from `answer` (the body is parsed once
+    /// per call, not again here).
+    pub fn answered<A: Answer>(
+        &self,
+        outcome: Outcome,
+        provider_reference: Option<String>,
+        answer: A,
+    ) -> Exchange {
+        let mut ex = Exchange::bare(outcome, self.latency);
+        if let Transport::Response(raw) = &self.transport {
+            ex.response_code = answer.code();
+            ex.response_message = answer.message();
+            ex.http_status = Some(raw.status);
+            ex.audit = match answer.into_json() {
+                Some(json) => Some(super::audit::redacted(json)),
+                None => super::audit::audit_body(&raw.body),
+            };
+        }
+        ex.provider_reference = provider_reference;
+        ex
+    }
+
+    /// The exchange to record: outcome, code, message, status and the redacted body
+    /// (the body parsed here; [`Sent::answered`] when the caller has the answer).
     pub fn exchange<A: Answer>(
         &self,
         outcome: Outcome,
         provider_reference: Option<String>,
     ) -> Exchange {
-        let mut ex = Exchange::bare(outcome, self.latency);
-        if let Transport::Response(raw) = &self.transport {
-            let a = A::from_raw(raw);
-            ex.response_code = a.code();
-            ex.response_message = a.message();
-            ex.http_status = Some(raw.status);
-            ex.audit = super::audit::audit_body(&raw.body);
+        match self.answer::<A>() {
+            Some(answer) => self.answered(outcome, provider_reference, answer),
+            None => {
+                let mut ex = Exchange::bare(outcome, self.latency);
+                ex.provider_reference = provider_reference;
+                ex
+            }
         }
-        ex.provider_reference = provider_reference;
-        ex
     }
 }
 

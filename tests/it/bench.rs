@@ -64,3 +64,91 @@ async fn open_loop_offers_every_payout_through_the_api_and_each_completes() {
     assert_eq!(json["enqueue_to_final_ms"]["count"], 75);
     assert_eq!(json["options"]["rate"], 50.0);
 }
+
+/// Names of the threads of process `pid` (Linux `/proc`).
+fn thread_names(pid: u32) -> Vec<String> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .map(|n| n.trim().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_threads_sets_the_runtime_threads_of_a_worker_process() {
+    let redis = crate::common::redis();
+    let sandbox = crate::common::sandbox(|_| {}).await;
+    let mut settings = crate::common::settings_for(&redis);
+    crate::common::point_at(&mut settings, &sandbox);
+    for threads in [1usize, 3] {
+        let env = crate::common::worker_env(
+            &settings,
+            &sandbox,
+            &[("KIRIM_WORKER__THREADS", &threads.to_string())],
+        );
+        let worker = crate::common::WorkerProcess::spawn("worker-threads", &env);
+        let pid = worker.pid();
+        // Registered with apalis means the runtime is up and running the lanes.
+        let runtime_threads = || {
+            thread_names(pid)
+                .iter()
+                // tokio's worker threads ("tokio-rt-worker", "tokio-runtime-worker"
+                // in older versions; 15 characters in /proc).
+                .filter(|n| n.starts_with("tokio-r") && n.contains("-w"))
+                .count()
+        };
+        crate::common::wait_for(
+            "the worker's runtime threads",
+            std::time::Duration::from_secs(20),
+            || async { runtime_threads() >= threads },
+        )
+        .await;
+        assert_eq!(
+            runtime_threads(),
+            threads,
+            "threads: {:?}",
+            thread_names(pid)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_sandbox_runs_on_its_core_alone_and_answers() {
+    use kirim::bench::pin::{allowed_cpus, BenchSandbox, Split};
+    let Ok(split) = Split::of(&allowed_cpus().expect("affinity readable")) else {
+        // One core: `--pin-sandbox` refuses (tested in the unit tests); nothing to pin.
+        return;
+    };
+    let cfg = kirim::bench::env::sandbox_config().expect("sandbox config");
+    let sandbox = BenchSandbox::start(cfg, Some(split.sandbox))
+        .await
+        .expect("pinned sandbox starts");
+    // It answers over real HTTP.
+    let resp = reqwest::get(sandbox.handle().url("/admin/bookings"))
+        .await
+        .expect("sandbox answers");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    // Its runtime thread may run on the sandbox's core only.
+    let me = std::process::id();
+    let mut pinned = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{me}/task")).expect("/proc") {
+        let path = task.expect("task").path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if name.trim() == "kirim-sandbox" {
+            let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
+            let allowed = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .map(|v| v.trim().to_owned());
+            pinned.push(allowed);
+        }
+    }
+    assert!(!pinned.is_empty(), "no kirim-sandbox thread");
+    for allowed in pinned {
+        assert_eq!(allowed, Some(split.sandbox.to_string()));
+    }
+    sandbox.shutdown().await;
+}

@@ -382,9 +382,10 @@ impl IfortepayClient {
             Err(e) => return super::retryable_as_exchange(e),
         };
         Ok(match sent.answer::<SnapAnswer>() {
-            Some(answer) => sent.exchange::<SnapAnswer>(
+            Some(answer) => sent.answered(
                 diagnosed(outcome(&answer), &self.settings),
                 tf::reference(&answer),
+                answer,
             ),
             None => sent.exchange::<SnapAnswer>(sent.failure_outcome(), None),
         })
@@ -540,7 +541,7 @@ impl PayoutProvider for IfortepayClient {
             Some(answer) => {
                 let (outcome, charge) = tf::debit_outcome(&answer, req.with_otp);
                 let outcome = self.debit_diagnosed(outcome);
-                let mut ex = sent.exchange::<SnapAnswer>(outcome, tf::reference(&answer));
+                let mut ex = sent.answered(outcome, tf::reference(&answer), answer);
                 ex.charge_token = charge.map(crate::domain::Secret::new);
                 ex
             }
@@ -564,9 +565,10 @@ impl PayoutProvider for IfortepayClient {
             Err(e) => return super::retryable_as_exchange(e),
         };
         Ok(match sent.answer::<SnapAnswer>() {
-            Some(answer) => sent.exchange::<SnapAnswer>(
+            Some(answer) => sent.answered(
                 self.debit_diagnosed(tf::debit_status_outcome(&answer)),
                 tf::reference(&answer),
+                answer,
             ),
             None => sent.exchange::<SnapAnswer>(sent.failure_outcome(), None),
         })

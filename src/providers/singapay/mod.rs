@@ -271,9 +271,7 @@ impl SingapayClient {
             Err(e) => return super::retryable_as_exchange(e),
         };
         Ok(match sent.answer::<SingapayAnswer>() {
-            Some(a) => {
-                sent.exchange::<SingapayAnswer>(tf::v1_transfer_outcome(&a), tf::reference(&a))
-            }
+            Some(a) => sent.answered(tf::v1_transfer_outcome(&a), tf::reference(&a), a),
             None => sent.exchange::<SingapayAnswer>(sent.failure_outcome(), None),
         })
     }
@@ -296,9 +294,7 @@ impl SingapayClient {
             Err(e) => return super::retryable_as_exchange(e),
         };
         Ok(match sent.answer::<SingapayAnswer>() {
-            Some(a) => {
-                sent.exchange::<SingapayAnswer>(tf::v2_transfer_outcome(&a), tf::reference(&a))
-            }
+            Some(a) => sent.answered(tf::v2_transfer_outcome(&a), tf::reference(&a), a),
             None => sent.exchange::<SingapayAnswer>(sent.failure_outcome(), None),
         })
     }
@@ -353,9 +349,7 @@ impl PayoutProvider for SingapayClient {
             Err(e) => return super::retryable_as_exchange(e),
         };
         Ok(match sent.answer::<SingapayAnswer>() {
-            Some(a) => {
-                sent.exchange::<SingapayAnswer>(tf::v2_inquiry_outcome(&a), tf::reference(&a))
-            }
+            Some(a) => sent.answered(tf::v2_inquiry_outcome(&a), tf::reference(&a), a),
             None => sent.exchange::<SingapayAnswer>(sent.failure_outcome(), None),
         })
     }

@@ -34,6 +34,9 @@ impl Answer for SingapayAnswer {
     fn message(&self) -> Option<String> {
         self.message.clone()
     }
+    fn into_json(self) -> Option<Value> {
+        self.json
+    }
 }
 
 /// The parts of a Singapay answer every mapping needs.

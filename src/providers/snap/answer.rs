@@ -310,6 +310,9 @@ impl Answer for SnapAnswer {
     fn message(&self) -> Option<String> {
         self.message.clone()
     }
+    fn into_json(self) -> Option<Value> {
+        self.json
+    }
 }
 
 #[cfg(test)]

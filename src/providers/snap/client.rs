@@ -239,7 +239,7 @@ impl SnapClient {
             gate.pass(false).await?;
         }
         let (transport, _) = http::send(&self.client, request).await;
-        let rejected = matches!(&transport, Transport::Response(raw) if SnapAnswer::from_raw(raw).wants_new_token());
+        let rejected = matches!(&transport, Transport::Response(raw) if may_want_new_token(raw) && SnapAnswer::from_raw(raw).wants_new_token());
         if !rejected {
             return Ok(Sent {
                 transport,
@@ -296,6 +296,18 @@ impl SnapClient {
         }
         Ok(req)
     }
+}
+
+/// Whether an answer can carry `401xx01`/`401xx03` at all, without parsing it: the
+/// HTTP status is 401, or the body holds the digits `401` or a `\u` escape (a code
+/// could be written with escaped digits). Every other answer skips the parse the
+/// provider's mapping does anyway.
+fn may_want_new_token(raw: &http::RawResponse) -> bool {
+    raw.status == 401
+        || raw
+            .body
+            .windows(3)
+            .any(|w| w == b"401" || w.starts_with(b"\\u"))
 }
 
 /// Map a token endpoint answer to a token or an error. A token request moves no
@@ -378,6 +390,34 @@ mod tests {
             unsigned_path_prefix: prefix.into(),
         })
         .unwrap()
+    }
+
+    #[test]
+    fn the_token_check_parses_only_answers_that_can_carry_a_token_code() {
+        let answer = |status: u16, body: &str| RawResponse {
+            status,
+            retry_after: None,
+            body: body.as_bytes().to_vec(),
+        };
+        let cases = [
+            (200, r#"{"responseCode":"2001800"}"#, false),
+            (401, r#"{"responseCode":"4011800"}"#, true),
+            // A provider whose HTTP status does not follow the code is still caught.
+            (200, r#"{"responseCode":"4011801"}"#, true),
+            (200, r#"{"responseCode":"\u0034011801"}"#, true),
+            (500, "", false),
+        ];
+        for (status, body, expected) in cases {
+            let raw = answer(status, body);
+            assert_eq!(may_want_new_token(&raw), expected, "{status} {body}");
+            // Never a false negative: every answer the full parse says wants a new
+            // token passes the cheap check.
+            if SnapAnswer::from_raw(&raw).wants_new_token() {
+                assert!(may_want_new_token(&raw), "{status} {body}");
+            }
+        }
+        let escaped = answer(200, r#"{"responseCode":"\u0034011801"}"#);
+        assert!(SnapAnswer::from_raw(&escaped).wants_new_token());
     }
 
     #[test]
