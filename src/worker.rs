@@ -323,7 +323,7 @@ impl WorkerRuntime {
         let concurrency = self.options.concurrency.max(1);
         let mut monitor = Monitor::new();
         for lane in Lane::ALL {
-            let storage = self.queue.storage(lane);
+            let storage = self.queue.worker_backend(lane);
             let engine = self.engine.clone();
             let names = self.names.clone();
             let activity = activity.clone();

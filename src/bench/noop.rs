@@ -55,7 +55,7 @@ where
     };
     let mut monitor = Monitor::new();
     for lane in Lane::ALL {
-        let storage = queue.storage(lane);
+        let storage = queue.worker_backend(lane);
         monitor = monitor.register(move |restarts| {
             WorkerBuilder::new(format!("{}-r{restarts}", unique_name(lane.as_str())))
                 .backend(storage.clone().poll_with_interval(poll))

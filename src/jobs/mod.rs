@@ -12,6 +12,7 @@
 //! and finished job data is deleted after a retention period (pitfall 7).
 
 pub mod apply;
+pub mod backend;
 pub mod dead;
 pub mod fence;
 mod from_settings;
@@ -281,9 +282,15 @@ impl Queue {
         }
     }
 
-    /// The apalis storage of one lane, for building workers.
+    /// The apalis storage of one lane, for pushing delayed jobs.
     pub fn storage(&self, lane: Lane) -> RedisStorage<Job, RedisConn> {
         self.lane(lane).storage.clone()
+    }
+
+    /// The backend one lane's workers run on ([`backend::LaneBackend`]: batched
+    /// acknowledgements).
+    pub fn worker_backend(&self, lane: Lane) -> backend::LaneBackend {
+        backend::LaneBackend::new(self.conn.clone(), self.lane(lane).config.clone())
     }
 
     pub fn apalis_config(&self, lane: Lane) -> &RedisQueueConfig {
@@ -421,6 +428,7 @@ impl Queue {
                             .key(cfg.dead_jobs_set())
                             .key(cfg.job_data_hash())
                             .key(cfg.job_meta_hash())
+                            .key(backend::done_at_key(cfg))
                             .arg(cutoff)
                             .arg(&ids)
                             .invoke_async(&mut conn)

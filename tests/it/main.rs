@@ -18,6 +18,7 @@ mod doctor;
 mod door;
 mod durability;
 mod fence_write;
+mod lane_backend;
 mod lane_watch;
 mod ledger;
 mod lifecycle_e2e;
