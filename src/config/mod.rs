@@ -307,8 +307,7 @@ pub struct WorkerSettings {
     #[serde(default = "default_stall_secs")]
     pub stall_secs: u64,
     /// Runtime threads of a `kirim worker` process; 0 means one per core. With as
-    /// many worker processes as cores, 1 saves the cross-thread wake-ups
-    /// (BENCHMARKS.md, "Performance, round four").
+    /// many worker processes as cores, 1 saves the cross-thread wake-ups.
     #[serde(default)]
     pub threads: usize,
 }
