@@ -82,6 +82,9 @@ pub struct RunReport {
     pub net_bytes_per_item: f64,
     /// used_memory growth per item (ledger record, history, job data, sets).
     pub memory_bytes_per_item: f64,
+    /// Pipeline only: used_memory growth per item once retention has deleted the
+    /// finished jobs' data (what a final payout costs for as long as it is kept).
+    pub memory_after_retention_bytes_per_item: Option<f64>,
     pub redis_cpu_secs: f64,
     pub workers: ProcUsage,
     /// The benchmark process: producer, progress polling and the in-process sandbox.
@@ -329,6 +332,7 @@ pub async fn run_pipeline(env: &BenchEnv, o: &E2eOptions) -> anyhow::Result<RunR
         .map(|o| PayoutId::new(o.provider, o.partner_reference.clone()).to_string())
         .collect();
     let (mut latencies, mut done_at, states) = read_outcomes(&ledger, &ids).await?;
+    let kept = memory_after_retention(&client, &mut conn).await?;
     let last = done_at.iter().copied().max().unwrap_or(t_enq);
     let after_enq = done_at.iter().filter(|t| **t > t_enq).count();
     done_at.sort_unstable();
@@ -347,12 +351,30 @@ pub async fn run_pipeline(env: &BenchEnv, o: &E2eOptions) -> anyhow::Result<RunR
         scripts_per_item: per(redis.scripts as f64, items),
         net_bytes_per_item: per(redis.net_bytes as f64, items),
         memory_bytes_per_item: per(redis.used_memory as f64, items),
+        memory_after_retention_bytes_per_item: Some(per(kept - before.used_memory, items)),
         redis_cpu_secs: redis.cpu_secs,
         redis,
         workers: usage,
         driver_cpu_secs: driver_cpu,
         states,
     })
+}
+
+/// Redis' used_memory after retention has deleted every finished job (the
+/// workers are stopped, so every ack is in). Retention deletes jobs finished
+/// before the current whole second, so it runs once that second has passed.
+async fn memory_after_retention(
+    client: &Client,
+    conn: &mut ConnectionManager,
+) -> anyhow::Result<f64> {
+    let next_second = 1000 - now_ms().rem_euclid(1000) + 10;
+    tokio::time::sleep(Duration::from_millis(next_second as u64)).await;
+    client
+        .queue()
+        .apply_retention(Duration::ZERO)
+        .await
+        .context("retention after the run")?;
+    Ok(snapshot(conn).await?.used_memory)
 }
 
 type Outcomes = (Vec<i64>, Vec<i64>, BTreeMap<String, u64>);
@@ -472,6 +494,7 @@ pub async fn run_bare(env: &BenchEnv, o: &E2eOptions) -> anyhow::Result<RunRepor
         scripts_per_item: per(redis.scripts as f64, items),
         net_bytes_per_item: per(redis.net_bytes as f64, items),
         memory_bytes_per_item: per(redis.used_memory as f64, items),
+        memory_after_retention_bytes_per_item: None,
         redis_cpu_secs: redis.cpu_secs,
         redis,
         workers: usage,

@@ -323,6 +323,9 @@ fn print_run(p: &RunReport) {
         "           Redis: {:.1} commands/item ({:.2} scripts), {:.0} bytes/item on the wire, +{:.0} bytes/item memory, {:.2} s Redis CPU",
         p.redis_calls_per_item, p.scripts_per_item, p.net_bytes_per_item, p.memory_bytes_per_item, p.redis_cpu_secs
     );
+    if let Some(kept) = p.memory_after_retention_bytes_per_item {
+        println!("           memory kept per item once retention has run: +{kept:.0} bytes");
+    }
     println!(
         "           workers: {:.2} s CPU, peak RSS {:.0} MiB (max) / {:.0} MiB (sum); driver+sandbox {:.2} s CPU",
         p.workers.cpu_secs, p.workers.peak_rss_mib, p.workers.total_peak_rss_mib, p.driver_cpu_secs

@@ -152,3 +152,43 @@ async fn a_pinned_sandbox_runs_on_its_core_alone_and_answers() {
     }
     sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_run_reports_memory_before_and_after_retention() {
+    use kirim::bench::e2e::{run_e2e, E2eOptions};
+    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+    let base = Settings::load_from(&default, None, false).expect("default config loads");
+    let mut env = BenchEnv::start(base, None, Durability::None)
+        .await
+        .expect("bench environment starts");
+    env.exe = PathBuf::from(env!("CARGO_BIN_EXE_kirim"));
+    let o = E2eOptions {
+        transfers: 300,
+        workers: 1,
+        concurrency: 8,
+        poll_ms: 20,
+        mix: ProviderMix::Ifortepay,
+        producers: 1,
+        worker_threads: 1,
+    };
+    let r = run_e2e(&env, &o).await.expect("backlog run");
+    let p = &r.pipeline;
+    assert_eq!(p.completed, 300);
+    assert_eq!(
+        p.states.get("SUCCEEDED").copied(),
+        Some(300),
+        "{:?}",
+        p.states
+    );
+    let kept = p
+        .memory_after_retention_bytes_per_item
+        .expect("the pipeline run measures memory after retention");
+    // Retention deleted the jobs' data and meta, and kept the ledger.
+    assert!(kept > 0.0, "{kept}");
+    assert!(
+        kept < p.memory_bytes_per_item,
+        "{kept} vs {}",
+        p.memory_bytes_per_item
+    );
+    assert_eq!(r.bare.memory_after_retention_bytes_per_item, None);
+}
