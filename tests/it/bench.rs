@@ -20,8 +20,8 @@ fn ordered(what: &str, s: &Summary, count: usize) {
     assert!(s.p50 >= 0, "{what}: {s:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn open_loop_offers_every_payout_through_the_api_and_each_completes() {
+/// The benchmark's world on the default configuration, durability `none`.
+async fn bench_env() -> BenchEnv {
     let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
     let base = Settings::load_from(&default, None, false).expect("default config loads");
     let mut env = BenchEnv::start(base, None, Durability::None)
@@ -29,6 +29,12 @@ async fn open_loop_offers_every_payout_through_the_api_and_each_completes() {
         .expect("bench environment starts");
     // The test binary is not `kirim`: workers and `kirim serve` are the real binary.
     env.exe = PathBuf::from(env!("CARGO_BIN_EXE_kirim"));
+    env
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_loop_offers_every_payout_through_the_api_and_each_completes() {
+    let env = bench_env().await;
     let o = OpenLoopOptions {
         rate: 50.0,
         duration_secs: 1.5,
@@ -156,12 +162,7 @@ async fn a_pinned_sandbox_runs_on_its_core_alone_and_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_run_reports_memory_before_and_after_retention() {
     use kirim::bench::e2e::{run_e2e, E2eOptions};
-    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
-    let base = Settings::load_from(&default, None, false).expect("default config loads");
-    let mut env = BenchEnv::start(base, None, Durability::None)
-        .await
-        .expect("bench environment starts");
-    env.exe = PathBuf::from(env!("CARGO_BIN_EXE_kirim"));
+    let env = bench_env().await;
     let o = E2eOptions {
         transfers: 300,
         workers: 1,

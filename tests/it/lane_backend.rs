@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 
-use crate::common::{transfer, App};
+use crate::common::App;
 use kirim::domain::State;
 use kirim::jobs::backend::done_at_key;
 use kirim::jobs::Lane;
@@ -18,16 +18,7 @@ const T: Duration = Duration::from_secs(30);
 async fn finished_jobs_are_acknowledged_into_done_and_the_finish_index() {
     let mut app = App::spawn(|_| {}, |_| {}).await;
     app.start_worker().await;
-    let orders: Vec<_> = (0..30)
-        .map(|i| {
-            transfer(
-                kirim::providers::ifortepay::ID,
-                &format!("ACK-{i}"),
-                OK_ACCOUNT,
-            )
-        })
-        .collect();
-    app.client.enqueue_transfers(&orders).await.unwrap();
+    app.enqueue_ifortepay("ACK", 30, OK_ACCOUNT).await;
     let ledger = app.client.ledger().clone();
     let queue = app.client.queue().clone();
     let cfg = queue.apalis_config(Lane::Transfer).clone();

@@ -666,21 +666,9 @@ async fn beneficiary_name_check_before_transfer() {
 async fn retention_deletes_finished_job_data_but_keeps_the_ledger() {
     let mut app = App::spawn(|_| {}, |_| {}).await;
     app.start_worker().await;
-    let orders: Vec<_> = (0..20)
-        .map(|i| {
-            transfer(
-                kirim::providers::ifortepay::ID,
-                &format!("RET-{i}"),
-                OK_ACCOUNT,
-            )
-        })
-        .collect();
-    app.client.enqueue_transfers(&orders).await.unwrap();
+    app.enqueue_ifortepay("RET", 20, OK_ACCOUNT).await;
     let ledger = app.client.ledger().clone();
-    crate::common::wait_for("all done", T, || async {
-        ledger.count_by_state().await.unwrap()[&State::Succeeded] == 20
-    })
-    .await;
+    app.wait_for_count(State::Succeeded, 20, T).await;
     app.stop_worker().await;
     let queue = app.client.queue();
     assert!(queue.finished_count().await.unwrap() >= 20);

@@ -134,6 +134,37 @@ impl App {
         }
     }
 
+    /// Enqueue `n` iFortepay transfers `{prefix}-0` … to `account` in one bulk call;
+    /// every one must be accepted.
+    pub async fn enqueue_ifortepay(&self, prefix: &str, n: usize, account: &str) {
+        let orders: Vec<_> = (0..n)
+            .map(|i| {
+                transfer(
+                    kirim::providers::ifortepay::ID,
+                    &format!("{prefix}-{i}"),
+                    account,
+                )
+            })
+            .collect();
+        for r in self
+            .client
+            .enqueue_transfers(&orders)
+            .await
+            .expect("enqueue")
+        {
+            r.expect("accepted");
+        }
+    }
+
+    /// Wait (up to `timeout`) until exactly `n` payouts are in `state`.
+    pub async fn wait_for_count(&self, state: State, n: u64, timeout: Duration) {
+        let ledger = self.client.ledger().clone();
+        wait_for(&format!("{n} payouts {state:?}"), timeout, || async {
+            ledger.count_by_state().await.expect("count")[&state] == n
+        })
+        .await;
+    }
+
     /// Start an in-process worker (all job kinds, with the sweep).
     pub async fn start_worker(&mut self) {
         let providers = kirim::providers::build_all(&self.settings.providers).expect("providers");

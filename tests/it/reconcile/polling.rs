@@ -166,21 +166,9 @@ async fn batch_settlement_from_history_pages() {
     )
     .await;
     app.start_worker().await;
-    let orders: Vec<_> = (0..40)
-        .map(|i| {
-            transfer(
-                kirim::providers::ifortepay::ID,
-                &format!("HB-{i}"),
-                OK_ACCOUNT,
-            )
-        })
-        .collect();
-    app.client.enqueue_transfers(&orders).await.unwrap();
+    app.enqueue_ifortepay("HB", 40, OK_ACCOUNT).await;
     let ledger = app.client.ledger().clone();
-    crate::common::wait_for("all PENDING", T, || async {
-        ledger.count_by_state().await.unwrap()[&State::Pending] == 40
-    })
-    .await;
+    app.wait_for_count(State::Pending, 40, T).await;
     app.stop_worker().await;
     app.settle_sandbox().await;
     // Make them all due now, then sweep once with batch settlement on.
