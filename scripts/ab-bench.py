@@ -8,9 +8,10 @@ Usage: scripts/ab-bench.py N LABEL=BINARY[:ENV=VALUE,...] ...
   AB_ARGS   the bench arguments (default: --transfers 20000 --workers 2)
   CWD=DIR   (as an ENV entry) the directory a binary runs in, e.g. an old
             checkout whose config/default.toml it understands.
+  BENCH_ARGS=...  (as an ENV entry) more bench arguments for that side only.
 Example: scripts/ab-bench.py 3 before=/tmp/kirim-old:CWD=/tmp/old after=target/release/kirim
 """
-import subprocess, json, sys, os, statistics
+import subprocess, json, sys, os, statistics, shlex
 n=int(sys.argv[1]); cfgs=[]
 for a in sys.argv[2:]:
     label, rest = a.split('=',1)
@@ -24,7 +25,7 @@ res={l:[] for l,_,_ in cfgs}
 extra=os.environ.get('AB_ARGS','--transfers 20000 --workers 2').split()
 for i in range(n):
     for label, b, env in cfgs:
-        out=subprocess.run([b,'bench','--json']+extra, env=env, capture_output=True, text=True, cwd=env.get('CWD', os.getcwd()))
+        out=subprocess.run([b,'bench','--json']+extra+shlex.split(env.get('BENCH_ARGS','')), env=env, capture_output=True, text=True, cwd=env.get('CWD', os.getcwd()))
         try:
             r=json.loads(out.stdout)
         except Exception:

@@ -74,15 +74,35 @@ impl BenchEnv {
         config: Option<PathBuf>,
         durability: Durability,
     ) -> anyhow::Result<BenchEnv> {
+        Self::start_with(base, config, durability, &[]).await
+    }
+
+    /// [`BenchEnv::start`], with `server_args` added to every private server's
+    /// command line (`kirim bench --redis-args`, e.g. `--hash-max-listpack-value 1024`).
+    pub async fn start_with(
+        base: Settings,
+        config: Option<PathBuf>,
+        durability: Durability,
+        server_args: &[String],
+    ) -> anyhow::Result<BenchEnv> {
         let external = std::env::var("REDIS_URL").is_ok_and(|u| !u.is_empty());
+        let with = |mode_args: &[&str]| -> Vec<String> {
+            mode_args
+                .iter()
+                .map(|a| (*a).to_owned())
+                .chain(server_args.iter().cloned())
+                .collect()
+        };
+        let spawn = |args: Vec<String>| {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            TestRedis::spawn_local(&args)
+        };
         let (redis, replica) = match durability {
             _ if external => (TestRedis::start()?, None),
             // The private server's defaults: appendonly yes, appendfsync always.
-            Durability::Fsync => (TestRedis::start()?, None),
-            Durability::None => (
-                TestRedis::spawn_local(&["--appendfsync", "everysec"])?,
-                None,
-            ),
+            Durability::Fsync if server_args.is_empty() => (TestRedis::start()?, None),
+            Durability::Fsync => (spawn(with(&[]))?, None),
+            Durability::None => (spawn(with(&["--appendfsync", "everysec"]))?, None),
             Durability::Replicas | Durability::ReplicasFsync => {
                 // `WAITAOF` waits for fsyncs, which `everysec` makes up to a second late.
                 let fsync = if durability == Durability::ReplicasFsync {
@@ -90,20 +110,20 @@ impl BenchEnv {
                 } else {
                     "everysec"
                 };
-                let primary = TestRedis::spawn_local(&["--appendfsync", fsync])?;
+                let primary = spawn(with(&["--appendfsync", fsync]))?;
                 let port = primary
                     .url()
                     .rsplit(':')
                     .next()
                     .unwrap_or("6379")
                     .to_owned();
-                let replica = TestRedis::spawn_local(&[
+                let replica = spawn(with(&[
                     "--appendfsync",
                     fsync,
                     "--replicaof",
                     "127.0.0.1",
                     &port,
-                ])?;
+                ]))?;
                 wait_for_link(&replica).await?;
                 wait_for_ack(&primary, durability).await?;
                 (primary, Some(replica))

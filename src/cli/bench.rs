@@ -67,6 +67,10 @@ pub struct BenchArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// Extra arguments for the benchmark's private Redis servers, as one string
+    /// (e.g. "--hash-max-listpack-value 1024"); ignored with REDIS_URL.
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub redis_args: Option<String>,
     /// Run each sandbox alone on the last core, and the driver, Redis, workers and
     /// API on the others (Linux): the figures show kirim's own ceiling.
     #[arg(long)]
@@ -114,7 +118,14 @@ pub async fn run(
     } else {
         None
     };
-    let mut env = BenchEnv::start(settings, config, durability).await?;
+    let server_args: Vec<String> = a
+        .redis_args
+        .as_deref()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let mut env = BenchEnv::start_with(settings, config, durability, &server_args).await?;
     env.sandbox_cpu = split.as_ref().map(|s| s.sandbox);
     if let (Some(split), false) = (&split, a.json) {
         println!(
@@ -124,8 +135,13 @@ pub async fn run(
     }
     if !a.json {
         println!(
-            "kirim bench: Redis {} ({}), redis.durability = {durability}, in-process sandbox per run (SUCCESS at once)",
+            "kirim bench: Redis {} ({}{}), redis.durability = {durability}, in-process sandbox per run (SUCCESS at once)",
             env.redis.url(),
+            if server_args.is_empty() || !env.redis.is_private() {
+                String::new()
+            } else {
+                format!("{} ", server_args.join(" "))
+            },
             if env.redis.is_private() {
                 "private"
             } else {

@@ -193,3 +193,31 @@ async fn a_backlog_run_reports_memory_before_and_after_retention() {
     );
     assert_eq!(r.bare.memory_after_retention_bytes_per_item, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_args_reach_the_private_server() {
+    if std::env::var("REDIS_URL").is_ok_and(|u| !u.is_empty()) {
+        // A shared server is never reconfigured by the benchmark.
+        return;
+    }
+    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+    let base = Settings::load_from(&default, None, false).expect("default config loads");
+    let args = ["--hash-max-listpack-value".to_owned(), "1024".to_owned()];
+    for durability in [Durability::Fsync, Durability::None] {
+        let env = BenchEnv::start_with(base.clone(), None, durability, &args)
+            .await
+            .expect("bench environment starts");
+        let mut conn = env.conn();
+        let got: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("hash-max-listpack-value")
+            .query_async(&mut conn)
+            .await
+            .expect("CONFIG GET");
+        assert_eq!(
+            got,
+            vec!["hash-max-listpack-value", "1024"],
+            "{durability:?}"
+        );
+    }
+}
