@@ -19,7 +19,7 @@ use crate::domain::{
     AccountNumber, BankCode, Beneficiary, Money, PartnerReference, Provider, State,
 };
 use crate::jobs::{Job, Lane, Queue, PUSH_CHUNK};
-use crate::ledger::{now_ms, HistoryEntry, Ledger, PayoutId, PayoutMeta};
+use crate::ledger::{now_ms, Ledger, PayoutId};
 
 /// Which providers the transfers go to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -379,42 +379,22 @@ async fn memory_after_retention(
 
 type Outcomes = (Vec<i64>, Vec<i64>, BTreeMap<String, u64>);
 
-/// Per payout: enqueue→final latency (meta.created_at → last history entry) and
-/// the final time; plus a count of states.
+/// Per payout: enqueue→final latency (the `created` entry → the entry that made
+/// it final) and the final time; plus a count of states.
 async fn read_outcomes(ledger: &Ledger, ids: &[String]) -> anyhow::Result<Outcomes> {
     let mut latencies = Vec::with_capacity(ids.len());
     let mut done_at = Vec::with_capacity(ids.len());
     let mut states: BTreeMap<String, u64> = BTreeMap::new();
-    let mut conn = ledger.connection();
-    for chunk in ids.chunks(1000) {
-        let mut pipe = redis::pipe();
-        for id in chunk {
-            pipe.cmd("HMGET")
-                .arg(ledger.keys().payout(id))
-                .arg("state")
-                .arg("meta");
-            pipe.lindex(ledger.keys().history(id), -1);
-        }
-        let replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
-        for pair in replies.chunks(2) {
-            let (Some(fields), Some(last)) = (pair.first(), pair.get(1)) else {
-                continue;
-            };
-            let fields: Vec<Option<String>> = redis::from_redis_value(fields.clone())?;
-            let last: Option<String> = redis::from_redis_value(last.clone())?;
-            let state = fields.first().cloned().flatten().unwrap_or_default();
-            *states.entry(state.clone()).or_default() += 1;
-            let final_state = state.parse::<State>().map(State::is_final).unwrap_or(false);
-            let (Some(Some(meta)), Some(last)) = (fields.get(1), last) else {
-                continue;
-            };
-            if !final_state {
-                continue;
-            }
-            let meta: PayoutMeta = serde_json::from_str(meta)?;
-            let entry: HistoryEntry = serde_json::from_str(&last)?;
-            latencies.push(entry.at - meta.created_at);
-            done_at.push(entry.at);
+    for (state, trail) in ledger.trails(ids).await? {
+        *states.entry(state.unwrap_or_default()).or_default() += 1;
+        let created = trail.first().map(|e| e.at);
+        let finished = trail
+            .iter()
+            .find(|e| e.to.is_some_and(State::is_final))
+            .map(|e| e.at);
+        if let (Some(created), Some(finished)) = (created, finished) {
+            latencies.push(finished - created);
+            done_at.push(finished);
         }
     }
     Ok((latencies, done_at, states))

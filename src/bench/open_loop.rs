@@ -27,7 +27,7 @@ use super::stats::Summary;
 use crate::config::Settings;
 use crate::domain::{PartnerReference, State};
 use crate::jobs::Queue;
-use crate::ledger::{HistoryEntry, Ledger, PayoutId};
+use crate::ledger::{Ledger, PayoutId};
 
 /// A request that starts more than this after its slot in the schedule, or finds
 /// every connection busy at its slot, is a late start.
@@ -330,31 +330,14 @@ async fn final_times(
 ) -> anyhow::Result<(Vec<Option<i64>>, BTreeMap<String, u64>)> {
     let mut at = Vec::with_capacity(ids.len());
     let mut states: BTreeMap<String, u64> = BTreeMap::new();
-    let mut conn = ledger.connection();
-    for chunk in ids.chunks(500) {
-        let mut pipe = redis::pipe();
-        for id in chunk {
-            pipe.hget(ledger.keys().payout(id), "state");
-            pipe.lrange(ledger.keys().history(id), 0, -1);
-        }
-        let replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
-        for pair in replies.chunks(2) {
-            let (Some(state), Some(history)) = (pair.first(), pair.get(1)) else {
-                continue;
-            };
-            let state: Option<String> = redis::from_redis_value(state.clone())?;
-            let history: Vec<String> = redis::from_redis_value(history.clone())?;
-            *states.entry(state.unwrap_or_default()).or_default() += 1;
-            let mut when = None;
-            for raw in &history {
-                let entry: HistoryEntry = serde_json::from_str(raw)?;
-                if entry.to.is_some_and(State::is_final) {
-                    when = Some(entry.at);
-                    break;
-                }
-            }
-            at.push(when);
-        }
+    for (state, trail) in ledger.trails(ids).await? {
+        *states.entry(state.unwrap_or_default()).or_default() += 1;
+        at.push(
+            trail
+                .iter()
+                .find(|e| e.to.is_some_and(State::is_final))
+                .map(|e| e.at),
+        );
     }
     Ok((at, states))
 }

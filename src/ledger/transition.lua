@@ -12,6 +12,16 @@
 -- letter are one atomic step, so a parked payout is never without its letter
 -- Returns {'ok', state, version, ext_id} or {'conflict', state, version} or {'forbidden', state, version}
 local ALLOWED = __ALLOWED__
+-- The entries waiting in the record's `last` field, oldest first: one, or two for
+-- a final payout. Entries are compact JSON, which never holds a raw newline, so a
+-- newline separates them.
+local function waiting(s)
+  local out = {}
+  for e in string.gmatch(s, '[^\n]+') do
+    out[#out + 1] = e
+  end
+  return out
+end
 local SETS = __SETS__
 local cur = redis.call('HMGET', KEYS[1], 'state', 'version', 'ext', 'secret', 'last')
 local state, version = cur[1], cur[2]
@@ -33,9 +43,10 @@ if ARGV[8] ~= '' then
   entry = string.gsub(entry, '__EXTID__', ext)
 end
 -- The audit trail: the latest entry of a non-final payout is kept in the record's
--- `last` field, and the entry before it is pushed to the history list when the
--- next one arrives; a final move pushes both. A payout that goes ACCEPTED →
--- SUBMITTING → final so pushes once (Ledger::history reads created, list, last).
+-- `last` field, and what waits there is pushed to the history list when the next
+-- entry arrives; a final move keeps the waiting entry and its own in `last`. A
+-- payout that goes ACCEPTED → SUBMITTING → final so has no list at all
+-- (Ledger::history reads created, list, last; append.lua pushes `last` first).
 local last = cur[5]
 local had_last = last and last ~= ''
 local final = (to == 'SUCCEEDED' or to == 'CANCELLED' or to == 'FAILED')
@@ -48,19 +59,17 @@ if ext ~= '' then
   fields[#fields + 1] = 'ext'
   fields[#fields + 1] = all
 end
+fields[#fields + 1] = 'last'
 if final then
   if had_last then
-    redis.call('RPUSH', KEYS[2], last, entry)
-    fields[#fields + 1] = 'last'
-    fields[#fields + 1] = ''
+    fields[#fields + 1] = last .. '\n' .. entry
   else
-    redis.call('RPUSH', KEYS[2], entry)
+    fields[#fields + 1] = entry
   end
 else
   if had_last then
-    redis.call('RPUSH', KEYS[2], last)
+    redis.call('RPUSH', KEYS[2], unpack(waiting(last)))
   end
-  fields[#fields + 1] = 'last'
   fields[#fields + 1] = entry
 end
 redis.call('HSET', KEYS[1], unpack(fields))

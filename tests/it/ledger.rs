@@ -563,8 +563,8 @@ async fn the_latest_entry_waits_in_the_record_and_the_trail_stays_in_order() {
     assert_eq!(h[5].to, Some(State::Succeeded));
     assert_eq!(
         list_len(&mut conn).await,
-        5,
-        "a final payout's trail is all in the list"
+        3,
+        "a final payout's last two entries stay in the record"
     );
     let last: Option<String> = redis::cmd("HGET")
         .arg(ledger.keys().payout(&id))
@@ -572,5 +572,65 @@ async fn the_latest_entry_waits_in_the_record_and_the_trail_stays_in_order() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert_eq!(last.as_deref().unwrap_or(""), "");
+    assert_eq!(last.as_deref().map(|l| l.lines().count()), Some(2));
+    // An entry appended after the final move (a late answer) goes after both.
+    ledger
+        .append_history(&e.id, &HistoryEntry::new("late_response", now_ms()))
+        .await
+        .unwrap();
+    assert_eq!(
+        events(ledger.history(&e.id).await.unwrap()),
+        [
+            "created",
+            "submit",
+            "note",
+            "pending",
+            "still_pending",
+            "succeeded",
+            "late_response"
+        ]
+    );
+    assert_eq!(list_len(&mut conn).await, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payout_sent_once_and_settled_keeps_its_whole_trail_in_its_record() {
+    let (_r, client) = setup().await;
+    let ledger = client.ledger();
+    let e = client
+        .enqueue_transfer(&order("TAIL-1", "1000"))
+        .await
+        .unwrap();
+    let mut conn = ledger.connection();
+    for (to, event) in [(State::Submitting, "submit"), (State::Succeeded, "request")] {
+        let p = ledger.get(&e.id).await.unwrap().unwrap();
+        let mut entry = HistoryEntry::new(event, now_ms());
+        // A provider message with a line break stays one entry.
+        entry.message = Some("first line\nsecond line".into());
+        let t = Transition {
+            to,
+            meta: p.meta.clone(),
+            entry,
+            due_at: (!to.is_final()).then(|| now_ms() + 60_000),
+            allocate_external_id: false,
+            dead_letter: None,
+        };
+        let TransitionOutcome::Applied { .. } = ledger.transition(&p, t).await.unwrap() else {
+            panic!("→ {to} applies");
+        };
+    }
+    let exists: u64 = redis::cmd("EXISTS")
+        .arg(ledger.keys().history(&e.id.to_string()))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        exists, 0,
+        "no history list for ACCEPTED → SUBMITTING → final"
+    );
+    let h = ledger.history(&e.id).await.unwrap();
+    let events: Vec<_> = h.iter().map(|x| x.event.as_str()).collect();
+    assert_eq!(events, ["created", "submit", "request"]);
+    assert_eq!(h[2].to, Some(State::Succeeded));
+    assert_eq!(h[2].message.as_deref(), Some("first line\nsecond line"));
 }
