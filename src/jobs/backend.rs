@@ -94,23 +94,6 @@ fn ack_args(now: u64, results: &[&TaskResult<Value>]) -> Result<Vec<String>, Err
     Ok(args)
 }
 
-impl LanePersistence {
-    async fn requeue_expired(&mut self, worker: &WorkerContext) -> Result<u64, Error> {
-        let expired = unix_now().saturating_sub(self.config.orphaned_duration().as_secs());
-        let n: u64 = HEARTBEAT
-            .key(self.config.workers_set())
-            .key(self.config.active_jobs_list())
-            .key(self.config.signal_list())
-            .key(self.config.inflight_jobs_set())
-            .arg(unix_now())
-            .arg(worker.name())
-            .arg(expired)
-            .invoke_async(&mut self.conn)
-            .await?;
-        Ok(n)
-    }
-}
-
 impl Persistence for LanePersistence {
     type Compact = Vec<u8>;
     type Response = Value;
@@ -134,7 +117,18 @@ impl Persistence for LanePersistence {
     }
 
     async fn heartbeat(&mut self, worker: &WorkerContext) -> Result<(), Error> {
-        let n = self.requeue_expired(worker).await?;
+        let now = unix_now();
+        let expired = now.saturating_sub(self.config.orphaned_duration().as_secs());
+        let n: u64 = HEARTBEAT
+            .key(self.config.workers_set())
+            .key(self.config.active_jobs_list())
+            .key(self.config.signal_list())
+            .key(self.config.inflight_jobs_set())
+            .arg(now)
+            .arg(worker.name())
+            .arg(expired)
+            .invoke_async(&mut self.conn)
+            .await?;
         if n > 0 {
             tracing::info!(
                 queue = %self.config.queue,

@@ -20,11 +20,15 @@ fn ordered(what: &str, s: &Summary, count: usize) {
     assert!(s.p50 >= 0, "{what}: {s:?}");
 }
 
+/// The repository's default configuration.
+fn default_settings() -> Settings {
+    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+    Settings::load_from(&default, None, false).expect("default config loads")
+}
+
 /// The benchmark's world on the default configuration, durability `none`.
 async fn bench_env() -> BenchEnv {
-    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
-    let base = Settings::load_from(&default, None, false).expect("default config loads");
-    let mut env = BenchEnv::start(base, None, Durability::None)
+    let mut env = BenchEnv::start(default_settings(), None, Durability::None)
         .await
         .expect("bench environment starts");
     // The test binary is not `kirim`: workers and `kirim serve` are the real binary.
@@ -200,8 +204,7 @@ async fn redis_args_reach_the_private_server() {
         // A shared server is never reconfigured by the benchmark.
         return;
     }
-    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
-    let base = Settings::load_from(&default, None, false).expect("default config loads");
+    let base = default_settings();
     let args = ["--hash-max-listpack-value".to_owned(), "1024".to_owned()];
     for durability in [Durability::Fsync, Durability::None] {
         let env = BenchEnv::start_with(base.clone(), None, durability, &args)

@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 
-use crate::common::App;
+use crate::common::{App, OK_ACCOUNT};
 use kirim::domain::State;
 use kirim::jobs::backend::done_at_key;
 use kirim::jobs::Lane;
 
-const OK_ACCOUNT: &str = "8753293240";
 const T: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -8,6 +8,9 @@ use kirim::redis_server::{unique_namespace, TestRedis};
 
 /// Settings from config/default.toml with Redis pointed at `redis` and a namespace
 /// unique to the test (so tests can share a `REDIS_URL` server).
+/// An account the sandbox books and settles as SUCCESS.
+pub const OK_ACCOUNT: &str = "8753293240";
+
 pub fn settings_for(redis: &TestRedis) -> Settings {
     settings_for_url(redis.url(), redis.is_private())
 }
