@@ -64,6 +64,12 @@ impl Keys {
         format!("{}:due", self.ns)
     }
 
+    /// Final payouts not yet in their cold form, scored by the time they became
+    /// final (ms): transition.lua adds, compact.lua removes.
+    pub fn cold(&self) -> String {
+        format!("{}:cold", self.ns)
+    }
+
     /// The API rate limit state of one API client (GCRA's next arrival time,
     /// microseconds; expires when idle). Shared by every `kirim serve` replica.
     pub fn rate_limit(&self, client: &str) -> String {

@@ -11,7 +11,8 @@
 //!   a SIGKILLed worker waits before another worker re-runs it (pitfall 1).
 //! - **Promoter**: promotes due scheduled jobs in chunks before apalis' fetch sees
 //!   too many at once (pitfall 4).
-//! - **Retention**: deletes finished job data after `finished_job_ttl_secs` (pitfall 7).
+//! - **Retention**: deletes finished job data after `finished_job_ttl_secs` (pitfall 7),
+//!   and moves payouts final for `compact_final_after_secs` to their cold form.
 //! - **Sweep**: an apalis-cron schedule fires every tick on every replica; the
 //!   per-tick key makes only one replica sweep.
 //! - **Graceful shutdown**: stop fetching, let in-flight jobs finish (up to
@@ -246,6 +247,7 @@ impl WorkerRuntime {
             self.queue.clone(),
             self.engine.ledger.clone(),
             Duration::from_secs(self.settings.worker.finished_job_ttl_secs),
+            Duration::from_secs(self.settings.worker.compact_final_after_secs),
             stop_rx.clone(),
         ));
 
@@ -437,10 +439,15 @@ async fn flush_loop(
     }
 }
 
+/// Payouts moved to their cold form per housekeeping tick at most (a backlog
+/// beyond it waits for the next minute).
+const COMPACT_PER_TICK: usize = 500_000;
+
 async fn retention_loop(
     queue: Queue,
     ledger: Ledger,
     ttl: Duration,
+    compact_after: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -463,6 +470,16 @@ async fn retention_loop(
                         Ok(n) if n > 0 => tracing::info!(removed = n, "retention: deleted finished job data"),
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "retention failed"),
+                    }
+                    let before = now_ms() - i64::try_from(compact_after.as_millis()).unwrap_or(i64::MAX);
+                    match ledger.compact_final(before, COMPACT_PER_TICK).await {
+                        Ok(c) if c.compacted + c.moved > 0 => tracing::info!(
+                            compacted = c.compacted,
+                            moved = c.moved,
+                            "compaction: final payouts moved to their cold form"
+                        ),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "compaction failed"),
                     }
                 }
             }

@@ -85,12 +85,28 @@ pub struct RunReport {
     /// Pipeline only: used_memory growth per item once retention has deleted the
     /// finished jobs' data (what a final payout costs for as long as it is kept).
     pub memory_after_retention_bytes_per_item: Option<f64>,
+    /// Pipeline only: the same once compaction has moved every final payout to
+    /// its cold form (what a final payout costs from a minute after it settled).
+    pub memory_after_compaction_bytes_per_item: Option<f64>,
+    /// Pipeline only: what that compaction pass cost.
+    pub compaction: Option<CompactionCost>,
     pub redis_cpu_secs: f64,
     pub workers: ProcUsage,
     /// The benchmark process: producer, progress polling and the in-process sandbox.
     pub driver_cpu_secs: f64,
     /// Final states reached (pipeline) — anything but SUCCEEDED is reported.
     pub states: BTreeMap<String, u64>,
+}
+
+/// One compaction pass over every payout of a run ([`Ledger::compact_final`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct CompactionCost {
+    pub compacted: u64,
+    pub secs: f64,
+    /// Redis' CPU per payout compacted (µs).
+    pub redis_cpu_us_per_item: f64,
+    /// The compacting process' CPU per payout compacted (µs): reading, deflating.
+    pub cpu_us_per_item: f64,
 }
 
 /// Pipeline and bare queue for one worker count.
@@ -333,6 +349,7 @@ pub async fn run_pipeline(env: &BenchEnv, o: &E2eOptions) -> anyhow::Result<RunR
         .collect();
     let (mut latencies, mut done_at, states) = read_outcomes(&ledger, &ids).await?;
     let kept = memory_after_retention(&client, &mut conn).await?;
+    let (compaction, cold) = compact_all(&ledger, &mut conn).await?;
     let last = done_at.iter().copied().max().unwrap_or(t_enq);
     let after_enq = done_at.iter().filter(|t| **t > t_enq).count();
     done_at.sort_unstable();
@@ -352,6 +369,8 @@ pub async fn run_pipeline(env: &BenchEnv, o: &E2eOptions) -> anyhow::Result<RunR
         net_bytes_per_item: per(redis.net_bytes as f64, items),
         memory_bytes_per_item: per(redis.used_memory as f64, items),
         memory_after_retention_bytes_per_item: Some(per(kept - before.used_memory, items)),
+        memory_after_compaction_bytes_per_item: Some(per(cold - before.used_memory, items)),
+        compaction: Some(compaction),
         redis_cpu_secs: redis.cpu_secs,
         redis,
         workers: usage,
@@ -375,6 +394,31 @@ async fn memory_after_retention(
         .await
         .context("retention after the run")?;
     Ok(snapshot(conn).await?.used_memory)
+}
+
+/// Compact every final payout now, and Redis' used_memory after.
+async fn compact_all(
+    ledger: &Ledger,
+    conn: &mut ConnectionManager,
+) -> anyhow::Result<(CompactionCost, f64)> {
+    let redis0 = snapshot(conn).await?.cpu_secs;
+    let cpu0 = procs::self_cpu_secs();
+    let t0 = std::time::Instant::now();
+    let done = ledger
+        .compact_final(i64::MAX, usize::MAX)
+        .await
+        .context("compaction after the run")?;
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = procs::self_cpu_secs() - cpu0;
+    let after = snapshot(conn).await?;
+    let n = done.compacted.max(1) as f64;
+    let cost = CompactionCost {
+        compacted: done.compacted,
+        secs,
+        redis_cpu_us_per_item: (after.cpu_secs - redis0) * 1e6 / n,
+        cpu_us_per_item: cpu * 1e6 / n,
+    };
+    Ok((cost, after.used_memory))
 }
 
 type Outcomes = (Vec<i64>, Vec<i64>, BTreeMap<String, u64>);
@@ -475,6 +519,8 @@ pub async fn run_bare(env: &BenchEnv, o: &E2eOptions) -> anyhow::Result<RunRepor
         net_bytes_per_item: per(redis.net_bytes as f64, items),
         memory_bytes_per_item: per(redis.used_memory as f64, items),
         memory_after_retention_bytes_per_item: None,
+        memory_after_compaction_bytes_per_item: None,
+        compaction: None,
         redis_cpu_secs: redis.cpu_secs,
         redis,
         workers: usage,

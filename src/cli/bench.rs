@@ -342,6 +342,12 @@ fn print_run(p: &RunReport) {
     if let Some(kept) = p.memory_after_retention_bytes_per_item {
         println!("           memory kept per item once retention has run: +{kept:.0} bytes");
     }
+    if let (Some(cold), Some(c)) = (p.memory_after_compaction_bytes_per_item, &p.compaction) {
+        println!(
+            "           … and once compaction has run: +{cold:.0} bytes ({} compacted in {:.2} s: {:.1} µs Redis CPU, {:.1} µs compactor CPU each)",
+            c.compacted, c.secs, c.redis_cpu_us_per_item, c.cpu_us_per_item
+        );
+    }
     println!(
         "           workers: {:.2} s CPU, peak RSS {:.0} MiB (max) / {:.0} MiB (sum); driver+sandbox {:.2} s CPU",
         p.workers.cpu_secs, p.workers.peak_rss_mib, p.workers.total_peak_rss_mib, p.driver_cpu_secs

@@ -302,6 +302,10 @@ pub struct WorkerSettings {
     pub shutdown_timeout_secs: u64,
     /// How long finished apalis job data is kept (retention).
     pub finished_job_ttl_secs: u64,
+    /// A payout final for this long is moved to its cold form
+    /// ([`crate::ledger::ColdRecord`]) by the housekeeping pass.
+    #[serde(default = "default_compact_final_after_secs")]
+    pub compact_final_after_secs: u64,
     /// A lane with jobs waiting that started none for this long gets fresh
     /// apalis workers ([`crate::lane_watch`]).
     #[serde(default = "default_stall_secs")]
@@ -310,6 +314,10 @@ pub struct WorkerSettings {
     /// many worker processes as cores, 1 saves the cross-thread wake-ups.
     #[serde(default)]
     pub threads: usize,
+}
+
+fn default_compact_final_after_secs() -> u64 {
+    60
 }
 
 fn default_retry_window_secs() -> u64 {

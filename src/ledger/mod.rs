@@ -15,13 +15,15 @@
 //!   find the payout again when its due time passes.
 //! - **Append-only history.** Every transition appends an entry; nothing rewrites it.
 //!   Entries never hold secrets (card tokens live in a separate field that no read
-//!   path returns, deleted by the final transition).
-
+//!   path returns, deleted by the final transition). Compaction changes where a
+//!   final payout's entries are kept (its cold form), never their text.
 //!
 //! # Layout
 //! - `record`: the payout record, its audit entries and events (types).
 //! - `write`: creating payouts and moving them (the Lua scripts).
 //! - `read`: reading records, histories, state sets and the due index.
+//! - `cold`, `compact`: a final payout's cold form (one deflated field) and the
+//!   pass that moves final payouts to it.
 //!
 //! Per-state sets are kept for the lasting states only ([`has_state_set`]).
 
@@ -35,10 +37,14 @@ use crate::durability::{ServerFacts, Verdict, WaitFor};
 use crate::keys::Keys;
 use crate::redis_conn::RedisConn;
 
+mod cold;
+mod compact;
 mod read;
 mod record;
 mod write;
 
+pub use cold::{ColdError, ColdRecord};
+pub use compact::Compaction;
 pub use record::{
     CreateOutcome, Created, HistoryEntry, NewPayout, PaymentDetails, Payout, PayoutDetails,
     PayoutEvent, PayoutId, PayoutKind, PayoutMeta, Transition, TransitionOutcome, CREATED_VERSION,
@@ -70,6 +76,7 @@ pub struct Ledger {
     keys: Keys,
     create: Script,
     transition: Script,
+    compact: Script,
     claim: Script,
     scan_due: Script,
     append: Script,
@@ -122,6 +129,7 @@ impl Ledger {
             keys,
             create: Script::new(include_str!("create.lua")),
             transition: transition_script(),
+            compact: Script::new(include_str!("compact.lua")),
             claim: Script::new(include_str!("claim_due.lua")),
             scan_due: Script::new(include_str!("scan_due.lua")),
             append: Script::new(include_str!("append.lua")),

@@ -13,19 +13,28 @@ impl Ledger {
     /// Read one payout: only the fields a [`Payout`] holds (not the fingerprint, the
     /// `created` entry or a card token).
     pub async fn get(&self, id: &PayoutId) -> Result<Option<Payout>, LedgerError> {
-        const FIELDS: [&str; 5] = ["state", "version", "doc", "meta", "ext"];
+        const FIELDS: [&str; 6] = ["state", "version", "doc", "meta", "ext", "z"];
         let mut conn = self.conn.clone();
         let key = self.keys.payout(&id.to_string());
-        let values: Vec<Option<String>> = redis::cmd("HMGET")
+        let values: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
             .arg(&key)
             .arg(&FIELDS[..])
             .query_async(&mut conn)
             .await?;
-        let fields: BTreeMap<String, String> = FIELDS
-            .iter()
-            .zip(values)
-            .filter_map(|(k, v)| Some(((*k).to_owned(), v?)))
-            .collect();
+        let mut values = values.into_iter();
+        let mut fields: BTreeMap<String, String> = BTreeMap::new();
+        for name in &FIELDS[..5] {
+            if let Some(v) = values.next().flatten() {
+                fields.insert((*name).to_owned(), utf8(id, name, v)?);
+            }
+        }
+        if let Some(z) = values.next().flatten() {
+            // A final payout in its cold form (ledger/cold.rs).
+            let cold = cold(id, &z)?;
+            fields.insert("doc".into(), cold.doc);
+            fields.insert("meta".into(), cold.meta);
+            fields.insert("ext".into(), cold.ext);
+        }
         if fields.is_empty() {
             return Ok(None);
         }
@@ -57,19 +66,19 @@ impl Ledger {
     /// the list.
     pub async fn history(&self, id: &PayoutId) -> Result<Vec<HistoryEntry>, LedgerError> {
         let mut conn = self.conn.clone();
-        let id = id.to_string();
-        let ((created, last), raw): ((Option<String>, Option<String>), Vec<String>) = redis::pipe()
+        let key = id.to_string();
+        let (fields, raw): (Vec<Option<Vec<u8>>>, Vec<String>) = redis::pipe()
             .add_command(
                 redis::cmd("HMGET")
-                    .arg(self.keys.payout(&id))
-                    .arg("created")
-                    .arg("last")
+                    .arg(self.keys.payout(&key))
+                    .arg(&["created", "last", "z"])
                     .clone(),
             )
-            .lrange(self.keys.history(&id), 0, -1)
+            .lrange(self.keys.history(&key), 0, -1)
             .query_async(&mut conn)
             .await?;
-        trail(created.as_deref(), &raw, last.as_deref())
+        let kept = Kept::read(id, fields)?;
+        trail(id, &kept, &raw)
     }
 
     /// The state and audit trail of many payouts, a pipelined round trip per 500
@@ -86,23 +95,28 @@ impl Ledger {
             for id in chunk {
                 pipe.cmd("HMGET")
                     .arg(self.keys.payout(id))
-                    .arg("state")
-                    .arg("created")
-                    .arg("last");
+                    .arg(&["created", "last", "z", "state"]);
                 pipe.lrange(self.keys.history(id), 0, -1);
             }
             let replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
-            for pair in replies.chunks(2) {
+            for (id, pair) in chunk.iter().zip(replies.chunks(2)) {
                 let (Some(fields), Some(list)) = (pair.first(), pair.get(1)) else {
                     continue;
                 };
-                let fields: Vec<Option<String>> =
+                let mut fields: Vec<Option<Vec<u8>>> =
                     redis::from_redis_value(fields.clone()).map_err(redis::RedisError::from)?;
                 let list: Vec<String> =
                     redis::from_redis_value(list.clone()).map_err(redis::RedisError::from)?;
-                let field = |i: usize| fields.get(i).cloned().flatten();
-                let (state, created, last) = (field(0), field(1), field(2));
-                out.push((state, trail(created.as_deref(), &list, last.as_deref())?));
+                let state = fields
+                    .pop()
+                    .flatten()
+                    .map(|s| String::from_utf8_lossy(&s).into_owned());
+                let pid = id.parse::<PayoutId>().map_err(|_| LedgerError::Corrupt {
+                    id: id.clone(),
+                    detail: "not a payout id".into(),
+                })?;
+                let kept = Kept::read(&pid, fields)?;
+                out.push((state, trail(&pid, &kept, &list)?));
             }
         }
         Ok(out)
@@ -293,23 +307,70 @@ fn parse_payout(id: &PayoutId, f: &BTreeMap<String, String>) -> Result<Payout, L
     })
 }
 
-/// A payout's audit trail from where it is kept: the record's `created` entry, the
-/// history list, then what still waits in the record's `last` field (one entry, or
-/// two for a final payout, newline-separated: transition.lua; compact JSON holds no
-/// raw newline).
-fn trail(
-    created: Option<&str>,
-    list: &[String],
-    last: Option<&str>,
-) -> Result<Vec<HistoryEntry>, LedgerError> {
-    let waiting = last
-        .into_iter()
+/// The parts of a payout's audit trail kept in its record: the `created` entry,
+/// what waits in `last`, and the cold form's trail (a compacted final payout).
+struct Kept {
+    created: Option<String>,
+    last: Option<String>,
+    cold: Vec<String>,
+}
+
+impl Kept {
+    /// From HMGET created, last, z.
+    fn read(id: &PayoutId, fields: Vec<Option<Vec<u8>>>) -> Result<Kept, LedgerError> {
+        let mut f = fields.into_iter();
+        let mut next = || f.next().flatten();
+        let created = next().map(|v| utf8(id, "created", v)).transpose()?;
+        let last = next().map(|v| utf8(id, "last", v)).transpose()?;
+        let cold = match next() {
+            Some(z) => cold(id, &z)?.trail,
+            None => Vec::new(),
+        };
+        Ok(Kept {
+            created,
+            last,
+            cold,
+        })
+    }
+}
+
+fn utf8(id: &PayoutId, field: &str, v: Vec<u8>) -> Result<String, LedgerError> {
+    String::from_utf8(v).map_err(|_| LedgerError::Corrupt {
+        id: id.to_string(),
+        detail: format!("field `{field}` is not UTF-8"),
+    })
+}
+
+fn cold(id: &PayoutId, z: &[u8]) -> Result<super::ColdRecord, LedgerError> {
+    super::ColdRecord::decode(z).map_err(|e| LedgerError::Corrupt {
+        id: id.to_string(),
+        detail: format!("cold form: {e}"),
+    })
+}
+
+/// A payout's audit trail from where it is kept, oldest first: the record's
+/// `created` entry, the history list, then what still waits in the record's `last`
+/// field (one entry, or two for a final payout, newline-separated: transition.lua;
+/// compact JSON holds no raw newline). A compacted final payout keeps all of that
+/// in its cold form, and the list then holds only entries appended after the
+/// compaction (append.lua finds no `last` to push first).
+fn trail(id: &PayoutId, kept: &Kept, list: &[String]) -> Result<Vec<HistoryEntry>, LedgerError> {
+    let waiting = kept
+        .last
+        .iter()
         .flat_map(|l| l.split('\n'))
         .filter(|e| !e.is_empty());
-    created
-        .into_iter()
+    kept.cold
+        .iter()
+        .map(String::as_str)
+        .chain(kept.created.as_deref())
         .chain(list.iter().map(String::as_str))
         .chain(waiting)
-        .map(|r| serde_json::from_str(r).map_err(LedgerError::from))
+        .map(|r| {
+            serde_json::from_str(r).map_err(|e| LedgerError::Corrupt {
+                id: id.to_string(),
+                detail: format!("audit entry: {e}"),
+            })
+        })
         .collect()
 }

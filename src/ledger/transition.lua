@@ -1,13 +1,15 @@
 -- Atomic compare-and-set of a payout's state (forward only).
 -- KEYS[1] payout hash, KEYS[2] history list, KEYS[3] due index,
 -- KEYS[4] events hash, KEYS[5] events due index (the notification outbox)
--- KEYS[6] dead-letter hash, KEYS[7] dead-letter sequence
+-- KEYS[6] dead-letter hash, KEYS[7] dead-letter sequence, KEYS[8] cold index
+-- (final payouts waiting for their cold form, by final time: compact.lua)
 -- ARGV[1] expected version, ARGV[2] target state, ARGV[3] meta JSON,
 -- ARGV[4] history entry JSON (may contain __EXTID__), ARGV[5] due score ("" removes from the index),
 -- ARGV[6] payout id, ARGV[7] state-set key prefix,
 -- ARGV[8] the X-EXTERNAL-ID to record with this move ("" for none; allocated by the
 -- caller from the clock, see domain::external_id, never from a Redis counter)
--- ARGV[9] event id ("" for none), ARGV[10] event JSON, ARGV[11] event due time (ms)
+-- ARGV[9] event id ("" for none), ARGV[10] event JSON, ARGV[11] now (ms: the event's
+-- due time and a final payout's score in the cold index)
 -- ARGV[12] dead-letter JSON starting with {"id":0, ("" for none): parking and its
 -- letter are one atomic step, so a parked payout is never without its letter
 -- Returns {'ok', state, version, ext_id} or {'conflict', state, version} or {'forbidden', state, version}
@@ -73,7 +75,7 @@ else
   fields[#fields + 1] = entry
 end
 redis.call('HSET', KEYS[1], unpack(fields))
-if (to == 'SUCCEEDED' or to == 'CANCELLED' or to == 'FAILED') and cur[4] then
+if final and cur[4] then
   -- A card token lives only as long as its payment: gone with the final state.
   -- Records without one (transfers) skip the HDEL.
   redis.call('HDEL', KEYS[1], 'secret')
@@ -93,6 +95,9 @@ if to ~= state then
   elseif from_set then
     redis.call('SREM', ARGV[7] .. state, ARGV[6])
   end
+end
+if final then
+  redis.call('ZADD', KEYS[8], ARGV[11], ARGV[6])
 end
 if ARGV[5] == '' then
   redis.call('ZREM', KEYS[3], ARGV[6])

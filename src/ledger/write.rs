@@ -176,6 +176,7 @@ impl Ledger {
             .key(self.keys.events_due())
             .key(self.keys.dead())
             .key(self.keys.dead_seq())
+            .key(self.keys.cold())
             .arg(payout.version.to_string())
             .arg(t.to.as_str())
             .arg(serde_json::to_string(&t.meta)?)

@@ -195,7 +195,18 @@ async fn a_backlog_run_reports_memory_before_and_after_retention() {
         "{kept} vs {}",
         p.memory_bytes_per_item
     );
+    // Compaction moved every final payout to its cold form, in less room.
+    let cold = p
+        .memory_after_compaction_bytes_per_item
+        .expect("the pipeline run measures memory after compaction");
+    let c = p.compaction.as_ref().expect("the pipeline run compacts");
+    assert_eq!(c.compacted, 300);
+    assert!(
+        cold > 0.0 && cold < kept,
+        "{cold} after compaction vs {kept}"
+    );
     assert_eq!(r.bare.memory_after_retention_bytes_per_item, None);
+    assert!(r.bare.compaction.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,7 @@ mod api;
 mod bench;
 mod circuit;
 mod cli_sign;
+mod compact;
 mod console;
 mod crash;
 mod doctor;

@@ -1,0 +1,191 @@
+//! Compaction: final payouts move to their cold form ([`super::cold`]) once they
+//! have been final for a while.
+//!
+//! transition.lua puts every payout that becomes final in the cold index (a
+//! sorted set by the time it became final). [`Ledger::compact_final`] reads the
+//! ones final for long enough, a pipelined round trip per [`CHUNK`], builds each
+//! cold form here, and writes it with compact.lua, which refuses a record that
+//! moved since it was read (so an audit entry appended in between is never lost:
+//! the payout stays in the index and the next pass reads it again).
+
+use super::cold::ColdRecord;
+use super::{Ledger, LedgerError};
+
+/// Payouts read and written per round trip.
+const CHUNK: usize = 500;
+
+/// What one compaction pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Compaction {
+    /// Records now in their cold form.
+    pub compacted: u64,
+    /// Records that moved between the read and the write (left for the next pass).
+    pub moved: u64,
+    /// Ids dropped from the index with nothing to do: already cold, gone, or a
+    /// record whose fields are not what the ledger writes (logged; left as it is).
+    pub skipped: u64,
+}
+
+/// The fields of one record as read for compaction.
+struct Read {
+    state: Option<String>,
+    version: Option<String>,
+    doc: Option<String>,
+    meta: Option<String>,
+    ext: Option<String>,
+    created: Option<String>,
+    last: Option<String>,
+    cold: bool,
+    list: Vec<String>,
+}
+
+impl Read {
+    /// The cold form, or why this record gets none.
+    fn cold_form(&self) -> Result<Vec<u8>, String> {
+        let (Some(doc), Some(meta)) = (&self.doc, &self.meta) else {
+            return Err("no doc or meta field".into());
+        };
+        let waiting = self
+            .last
+            .iter()
+            .flat_map(|l| l.split('\n'))
+            .filter(|e| !e.is_empty());
+        let trail = self
+            .created
+            .iter()
+            .map(String::as_str)
+            .chain(self.list.iter().map(String::as_str))
+            .chain(waiting)
+            .map(str::to_owned)
+            .collect();
+        ColdRecord {
+            doc: doc.clone(),
+            meta: meta.clone(),
+            ext: self.ext.clone().unwrap_or_default(),
+            trail,
+        }
+        .encode()
+        .map_err(|e| e.to_string())
+    }
+}
+
+fn text(v: Option<Vec<u8>>) -> Option<String> {
+    v.map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+impl Ledger {
+    /// Move the payouts that became final before `final_before_ms` to their cold
+    /// form, at most `max` of them (whole chunks) per call.
+    pub async fn compact_final(
+        &self,
+        final_before_ms: i64,
+        max: usize,
+    ) -> Result<Compaction, LedgerError> {
+        let mut done = Compaction::default();
+        let mut seen = 0usize;
+        while seen < max {
+            let mut conn = self.conn.clone();
+            let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+                .arg(self.keys.cold())
+                .arg("-inf")
+                .arg(format!("({final_before_ms}"))
+                .arg("LIMIT")
+                .arg(0)
+                .arg(CHUNK)
+                .query_async(&mut conn)
+                .await?;
+            if ids.is_empty() {
+                break;
+            }
+            seen += ids.len();
+            let pass = self.compact_ids(&ids).await?;
+            done.compacted += pass.compacted;
+            done.moved += pass.moved;
+            done.skipped += pass.skipped;
+            if pass.compacted + pass.skipped == 0 {
+                // Every one moved under our feet: leave them to the next pass
+                // rather than spin on a busy chunk.
+                break;
+            }
+        }
+        Ok(done)
+    }
+
+    /// Compact these payouts (ids from the cold index).
+    async fn compact_ids(&self, ids: &[String]) -> Result<Compaction, LedgerError> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.cmd("HMGET").arg(self.keys.payout(id)).arg(&[
+                "state", "version", "doc", "meta", "ext", "created", "last", "z",
+            ]);
+            pipe.lrange(self.keys.history(id), 0, -1);
+        }
+        let replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+        let mut reads = Vec::with_capacity(ids.len());
+        for pair in replies.chunks(2) {
+            let (Some(fields), Some(list)) = (pair.first(), pair.get(1)) else {
+                continue;
+            };
+            let f: Vec<Option<Vec<u8>>> =
+                redis::from_redis_value(fields.clone()).map_err(redis::RedisError::from)?;
+            let list: Vec<String> =
+                redis::from_redis_value(list.clone()).map_err(redis::RedisError::from)?;
+            let mut f = f.into_iter();
+            let mut next = || text(f.next().flatten());
+            reads.push(Read {
+                state: next(),
+                version: next(),
+                doc: next(),
+                meta: next(),
+                ext: next(),
+                created: next(),
+                last: next(),
+                cold: next().is_some(),
+                list,
+            });
+        }
+
+        // EVALSHA in a pipeline does not load the script on NOSCRIPT; load it first.
+        self.compact.prepare_invoke().load_async(&mut conn).await?;
+        let mut pipe = redis::pipe();
+        for (id, r) in ids.iter().zip(&reads) {
+            let form = if r.cold || r.state.is_none() {
+                Vec::new()
+            } else {
+                match r.cold_form() {
+                    Ok(form) => form,
+                    Err(why) => {
+                        tracing::warn!(payout = %id, %why, "compaction: record left as it is");
+                        Vec::new()
+                    }
+                }
+            };
+            let mut invocation = self.compact.prepare_invoke();
+            invocation
+                .key(self.keys.payout(id))
+                .key(self.keys.history(id))
+                .key(self.keys.cold())
+                .arg(id)
+                .arg(r.version.as_deref().unwrap_or(""))
+                .arg(r.list.len())
+                .arg(if r.last.as_deref().is_some_and(|l| !l.is_empty()) {
+                    "1"
+                } else {
+                    "0"
+                })
+                .arg(form);
+            pipe.invoke_script(&invocation);
+        }
+        let results: Vec<i64> = pipe.query_async(&mut conn).await?;
+        let mut done = Compaction::default();
+        for r in results {
+            match r {
+                1 => done.compacted += 1,
+                -1 => done.moved += 1,
+                _ => done.skipped += 1,
+            }
+        }
+        Ok(done)
+    }
+}
