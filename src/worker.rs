@@ -248,6 +248,7 @@ impl WorkerRuntime {
             self.engine.ledger.clone(),
             Duration::from_secs(self.settings.worker.finished_job_ttl_secs),
             Duration::from_secs(self.settings.worker.compact_final_after_secs),
+            Duration::from_secs(self.settings.worker.housekeeping_secs.max(1)),
             stop_rx.clone(),
         ));
 
@@ -448,20 +449,23 @@ async fn retention_loop(
     ledger: Ledger,
     ttl: Duration,
     compact_after: Duration,
+    every: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut tick = tokio::time::interval(every);
+    // The lease runs out just before the next tick, so one replica per tick works.
+    let lease_secs = every.as_secs().saturating_sub(5).max(1);
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                // One replica per minute does the work.
+                // One replica per tick does the work.
                 let mut conn = ledger.connection();
                 let won: Option<String> = redis::cmd("SET")
                     .arg(ledger.keys().lease("retention"))
                     .arg(1)
                     .arg("NX")
                     .arg("EX")
-                    .arg(55)
+                    .arg(lease_secs)
                     .query_async(&mut conn)
                     .await
                     .unwrap_or(None);

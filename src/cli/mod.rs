@@ -58,6 +58,8 @@ pub enum Command {
     List(status::ListArgs),
     /// Run the reconciliation sweep (once, or every tick).
     Reconcile(ops::ReconcileArgs),
+    /// Move final payouts to their cold form now (the workers do it every minute).
+    Compact(ops::CompactArgs),
     /// Inspect and re-drive dead letters.
     #[command(subcommand)]
     Dead(ops::DeadCommand),
@@ -208,6 +210,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Status(a) => status::status(&settings, a).await,
                     Command::List(a) => status::list(&settings, a).await,
                     Command::Reconcile(a) => ops::reconcile(&settings, a).await,
+                    Command::Compact(a) => ops::compact(&settings, a).await,
                     Command::Dead(c) => ops::dead_cmd(&settings, c).await,
                     Command::Events(c) => ops::events_cmd(&settings, c).await,
                     Command::Review(c) => ops::review_cmd(&settings, c).await,

@@ -306,6 +306,9 @@ pub struct WorkerSettings {
     /// ([`crate::ledger::ColdRecord`]) by the housekeeping pass.
     #[serde(default = "default_compact_final_after_secs")]
     pub compact_final_after_secs: u64,
+    /// How often one replica runs housekeeping (retention, then compaction).
+    #[serde(default = "default_housekeeping_secs")]
+    pub housekeeping_secs: u64,
     /// A lane with jobs waiting that started none for this long gets fresh
     /// apalis workers ([`crate::lane_watch`]).
     #[serde(default = "default_stall_secs")]
@@ -314,6 +317,10 @@ pub struct WorkerSettings {
     /// many worker processes as cores, 1 saves the cross-thread wake-ups.
     #[serde(default)]
     pub threads: usize,
+}
+
+fn default_housekeeping_secs() -> u64 {
+    60
 }
 
 fn default_compact_final_after_secs() -> u64 {

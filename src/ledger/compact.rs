@@ -189,3 +189,55 @@ impl Ledger {
         Ok(done)
     }
 }
+
+impl Ledger {
+    /// Put every final payout that is not in its cold form in the cold index, as
+    /// if it had become final at the epoch (payouts settled before compaction
+    /// existed, `kirim compact --all`). Returns how many were added.
+    pub async fn index_final_for_compaction(&self) -> Result<u64, LedgerError> {
+        let mut conn = self.conn.clone();
+        let mut added = 0u64;
+        for state in crate::domain::State::ALL
+            .into_iter()
+            .filter(|s| s.is_final())
+        {
+            let mut cursor = 0u64;
+            loop {
+                let (next, ids): (u64, Vec<String>) = redis::cmd("SSCAN")
+                    .arg(self.keys.state_set(state))
+                    .arg(cursor)
+                    .arg("COUNT")
+                    .arg(CHUNK)
+                    .query_async(&mut conn)
+                    .await?;
+                if !ids.is_empty() {
+                    let mut pipe = redis::pipe();
+                    for id in &ids {
+                        pipe.hexists(self.keys.payout(id), "z");
+                    }
+                    let cold: Vec<bool> = pipe.query_async(&mut conn).await?;
+                    let warm: Vec<&String> = ids
+                        .iter()
+                        .zip(cold)
+                        .filter(|(_, c)| !c)
+                        .map(|(id, _)| id)
+                        .collect();
+                    if !warm.is_empty() {
+                        let mut zadd = redis::cmd("ZADD");
+                        zadd.arg(self.keys.cold()).arg("NX");
+                        for id in &warm {
+                            zadd.arg(0).arg(id.as_str());
+                        }
+                        let n: u64 = zadd.query_async(&mut conn).await?;
+                        added += n;
+                    }
+                }
+                cursor = next;
+                if cursor == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(added)
+    }
+}

@@ -310,3 +310,136 @@ async fn a_record_that_moved_after_it_was_read_is_left_for_the_next_pass() {
     assert_eq!(done.compacted, 1);
     assert!(ledger.history(&id).await.unwrap().len() == 4);
 }
+
+/// Whether every payout `{prefix}-0..n` (iFortepay) is in its cold form.
+async fn all_cold(ledger: &Ledger, prefix: &str, n: usize) -> bool {
+    let mut conn = ledger.connection();
+    let mut pipe = redis::pipe();
+    for i in 0..n {
+        let id = PayoutId::new(
+            kirim::providers::ifortepay::ID,
+            PartnerReference::parse(&format!("{prefix}-{i}")).unwrap(),
+        );
+        pipe.hexists(ledger.keys().payout(&id.to_string()), "z");
+    }
+    let cold: Vec<bool> = pipe.query_async(&mut conn).await.unwrap();
+    cold.iter().all(|c| *c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_compacts_settled_payouts_and_the_api_reads_them_whole() {
+    use std::time::Duration;
+    let mut app = crate::common::App::spawn(
+        |_| {},
+        |s| {
+            s.worker.compact_final_after_secs = 0;
+            s.worker.housekeeping_secs = 1;
+        },
+    )
+    .await;
+    app.start_worker().await;
+    app.enqueue_ifortepay("COLDW", 12, crate::common::OK_ACCOUNT)
+        .await;
+    app.wait_for_count(State::Succeeded, 12, Duration::from_secs(30))
+        .await;
+    let ledger = app.client.ledger().clone();
+    crate::common::wait_for("every payout cold", Duration::from_secs(15), || {
+        let ledger = ledger.clone();
+        async move { all_cold(&ledger, "COLDW", 12).await }
+    })
+    .await;
+    app.stop_worker().await;
+
+    let api = crate::common::Api::start(&app.settings).await;
+    let http = reqwest::Client::new();
+    let body: serde_json::Value = http
+        .get(api.url("/v1/transfers/COLDW-3"))
+        .header("Authorization", "Bearer kirim-demo-key")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["state"], "SUCCEEDED", "{body}");
+    assert_eq!(body["details"]["partner_reference"], "COLDW-3", "{body}");
+    let history = body["history"].as_array().expect("history");
+    let events: Vec<&str> = history
+        .iter()
+        .map(|e| e["event"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(events.first(), Some(&"created"), "{body}");
+    let last = history.last().unwrap();
+    assert_eq!(last["to"], "SUCCEEDED", "{body}");
+    // The provider's answer, kept whole in the cold form.
+    assert_eq!(last["detail"]["partnerReferenceNo"], "COLDW-3", "{body}");
+    assert!(
+        !body["external_ids"].as_array().unwrap().is_empty(),
+        "{body}"
+    );
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kirim_compact_all_compacts_payouts_settled_before_compaction_existed() {
+    use std::time::Duration;
+    let mut app = crate::common::App::spawn(|_| {}, |_| {}).await;
+    app.start_worker().await;
+    app.enqueue_ifortepay("COLDOLD", 8, crate::common::OK_ACCOUNT)
+        .await;
+    app.wait_for_count(State::Succeeded, 8, Duration::from_secs(30))
+        .await;
+    app.stop_worker().await;
+    let ledger = app.client.ledger().clone();
+    // As a ledger written before compaction: no cold index.
+    let mut conn = ledger.connection();
+    let _: i64 = redis::cmd("DEL")
+        .arg(ledger.keys().cold())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let before = ledger
+        .history(&PayoutId::new(
+            kirim::providers::ifortepay::ID,
+            PartnerReference::parse("COLDOLD-5").unwrap(),
+        ))
+        .await
+        .unwrap();
+
+    let run = |args: &'static [&'static str]| {
+        let env = crate::common::worker_env(&app.settings, &app.sandbox, &[]);
+        async move {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_kirim"))
+                .args(args)
+                .envs(env)
+                .env("KIRIM_LOG__FILTER", "warn")
+                .output()
+                .await
+                .expect("kirim runs");
+            assert!(out.status.success(), "{out:?}");
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON report")
+        }
+    };
+    // Without --all there is nothing indexed to compact.
+    let r = run(&["compact", "--older-than-secs", "0", "--json"]).await;
+    assert_eq!(r["compacted"], 0, "{r}");
+    let r = run(&["compact", "--all", "--older-than-secs", "0", "--json"]).await;
+    assert_eq!(r["indexed"], 8, "{r}");
+    assert_eq!(r["compacted"], 8, "{r}");
+    assert!(all_cold(&ledger, "COLDOLD", 8).await);
+    let after = ledger
+        .history(&PayoutId::new(
+            kirim::providers::ifortepay::ID,
+            PartnerReference::parse("COLDOLD-5").unwrap(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(after, before);
+    // Run again: nothing left, nothing indexed twice.
+    let r = run(&["compact", "--all", "--older-than-secs", "0", "--json"]).await;
+    assert_eq!(
+        (r["indexed"].as_u64(), r["compacted"].as_u64()),
+        (Some(0), Some(0)),
+        "{r}"
+    );
+}
