@@ -102,6 +102,11 @@ struct Report {
     duplicate_callbacks: usize,
     bad_signature_callbacks: usize,
     not_final_states: std::collections::BTreeMap<String, usize>,
+    /// Final payouts in their cold form at the end (compacted during the run).
+    cold: usize,
+    /// Final payouts whose audit trail does not read back or lacks the move to
+    /// their final state.
+    trail_bad: usize,
     offer_secs: f64,
     settle_secs: f64,
     secs: f64,
@@ -507,6 +512,10 @@ fn worker_env(settings: &Settings, sandbox: &SandboxHandle) -> Vec<(String, Stri
             ("KIRIM_WORKER__MAX_ATTEMPTS", "200".into()),
             ("KIRIM_WORKER__SHUTDOWN_TIMEOUT_SECS", "2".into()),
             ("KIRIM_WORKER__STALL_SECS", "10".into()),
+            // Compaction all through the run: records move to their cold form while
+            // late callbacks append to them, workers are killed and Redis fails over.
+            ("KIRIM_WORKER__COMPACT_FINAL_AFTER_SECS", "0".into()),
+            ("KIRIM_WORKER__HOUSEKEEPING_SECS", "2".into()),
             ("KIRIM_PROVIDERS__SINGAPAY__API_VERSION", "v2".into()),
             ("KIRIM_RECONCILE__TICK_SECS", "1".into()),
             ("KIRIM_RECONCILE__SCHEDULE_SECS", "[1]".into()),
@@ -554,6 +563,39 @@ async fn ledger_states(ledger: &Ledger, n: usize) -> anyhow::Result<Vec<Option<S
     got.into_iter()
         .map(|r| r.map_err(|e| anyhow!("ledger: {e}")))
         .collect()
+}
+
+/// Every final payout's trail reads back (through its cold form if compacted)
+/// and holds the move to its final state.
+async fn check_trails(
+    ledger: &Ledger,
+    states: &[Option<State>],
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let mut conn = ledger.connection();
+    for (i, s) in states.iter().enumerate() {
+        let Some(st) = s.filter(|s| s.is_final()) else {
+            continue;
+        };
+        let id = payout_id(i)?;
+        let cold: bool = redis::cmd("HEXISTS")
+            .arg(ledger.keys().payout(&id.to_string()))
+            .arg("z")
+            .query_async(&mut conn)
+            .await?;
+        report.cold += usize::from(cold);
+        let ok = match ledger.history(&id).await {
+            Ok(h) => h.iter().any(|e| e.to == Some(st)),
+            Err(e) => {
+                eprintln!("trail of {id} does not read: {e}");
+                false
+            }
+        };
+        if !ok {
+            report.trail_bad += 1;
+        }
+    }
+    Ok(())
 }
 
 async fn run_mode(
@@ -1006,6 +1048,7 @@ async fn run_mode(
             report.in_ledger_not_acked += 1;
         }
     }
+    check_trails(&ledger, &states, &mut report).await?;
     report.secs = started.elapsed().as_secs_f64();
     print_table(std::slice::from_ref(&report));
 
@@ -1040,7 +1083,7 @@ fn print_table(reports: &[Report]) {
             "{}: {} SUCCEEDED, {} CANCELLED/FAILED; lost {} (of them booked at the provider {}); \
              AOF bytes dropped {}; failover {}; worker SIGKILLs {} (exited by themselves {}); forged callbacks {} (accepted {}); \
              duplicated callbacks {} (bad signature {}); not final by state {:?}; in ledger though not acknowledged {}; booked but not in ledger {}; \
-             offering {:.0} s, settling {:.0} s",
+             compacted {} (trails that do not read back {}); offering {:.0} s, settling {:.0} s",
             r.mode,
             r.succeeded,
             r.cancelled_or_failed,
@@ -1059,6 +1102,8 @@ fn print_table(reports: &[Report]) {
             r.not_final_states,
             r.in_ledger_not_acked,
             r.booked_not_in_ledger,
+            r.cold,
+            r.trail_bad,
             r.offer_secs,
             r.settle_secs
         );
@@ -1144,10 +1189,11 @@ async fn main() -> ExitCode {
         r.booked_twice > 0
             || r.wrongly_final > 0
             || r.forged_accepted > 0
+            || r.trail_bad > 0
             || (r.mode != Durability::None.as_str() && r.lost > 0)
     });
     if failed {
-        eprintln!("chaos: FAILED (booked twice, wrongly final, forged callback accepted, or a durable mode lost a payout)");
+        eprintln!("chaos: FAILED (booked twice, wrongly final, forged callback accepted, a trail that does not read, or a durable mode lost a payout)");
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -67,7 +67,10 @@ impl Ledger {
     pub async fn history(&self, id: &PayoutId) -> Result<Vec<HistoryEntry>, LedgerError> {
         let mut conn = self.conn.clone();
         let key = id.to_string();
+        // One MULTI: compaction (or an append) between the two reads would
+        // otherwise show a trail with entries missing or twice.
         let (fields, raw): (Vec<Option<Vec<u8>>>, Vec<String>) = redis::pipe()
+            .atomic()
             .add_command(
                 redis::cmd("HMGET")
                     .arg(self.keys.payout(&key))
@@ -92,6 +95,8 @@ impl Ledger {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let mut pipe = redis::pipe();
+            // Atomic, as in `history`.
+            pipe.atomic();
             for id in chunk {
                 pipe.cmd("HMGET")
                     .arg(self.keys.payout(id))
