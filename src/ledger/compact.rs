@@ -203,13 +203,8 @@ impl Ledger {
         {
             let mut cursor = 0u64;
             loop {
-                let (next, ids): (u64, Vec<String>) = redis::cmd("SSCAN")
-                    .arg(self.keys.state_set(state))
-                    .arg(cursor)
-                    .arg("COUNT")
-                    .arg(CHUNK)
-                    .query_async(&mut conn)
-                    .await?;
+                let (next, ids) = self.list(state, cursor, CHUNK).await?;
+                let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
                 if !ids.is_empty() {
                     let mut pipe = redis::pipe();
                     for id in &ids {

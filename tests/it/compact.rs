@@ -5,37 +5,18 @@
 use std::collections::BTreeSet;
 
 use kirim::client::{Client, TransferOrder};
-use kirim::domain::{AccountNumber, BankCode, Beneficiary, Money, PartnerReference, State};
+use kirim::domain::{PartnerReference, State};
 use kirim::ledger::{
     now_ms, ColdRecord, Compaction, HistoryEntry, Ledger, Payout, PayoutId, Transition,
     TransitionOutcome,
 };
 
 fn order(reference: &str) -> TransferOrder {
-    TransferOrder {
-        provider: kirim::providers::ifortepay::ID,
-        partner_reference: PartnerReference::parse(reference).unwrap(),
-        amount: Money::parse("150000", "amount").unwrap(),
-        beneficiary: Beneficiary {
-            account_no: AccountNumber::parse("8753293240").unwrap(),
-            bank_code: BankCode::parse("014").unwrap(),
-            name: "Budi Santoso".into(),
-            email: None,
-            phone: None,
-            address: None,
-            residence: None,
-            customer_type: None,
-        },
-        remark: Some("gaji".into()),
-        verify_beneficiary_name: false,
-    }
+    crate::ledger::order(reference, "150000")
 }
 
 async fn setup() -> (kirim::redis_server::TestRedis, Client) {
-    let redis = crate::common::redis();
-    let settings = crate::common::settings_for(&redis);
-    let client = Client::connect(&settings).await.unwrap();
-    (redis, client)
+    crate::ledger::setup().await
 }
 
 /// Move `id` to `to`, with an entry carrying a provider-like answer.
@@ -352,15 +333,8 @@ async fn a_worker_compacts_settled_payouts_and_the_api_reads_them_whole() {
 
     let api = crate::common::Api::start(&app.settings).await;
     let http = reqwest::Client::new();
-    let body: serde_json::Value = http
-        .get(api.url("/v1/transfers/COLDW-3"))
-        .header("Authorization", "Bearer kirim-demo-key")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, body) = crate::api::get(&http, &api.url("/v1/transfers/COLDW-3")).await;
+    assert!(status.is_success(), "{status} {body}");
     assert_eq!(body["state"], "SUCCEEDED", "{body}");
     assert_eq!(body["details"]["partner_reference"], "COLDW-3", "{body}");
     let history = body["history"].as_array().expect("history");

@@ -9,7 +9,7 @@ use kirim::domain::{
 };
 use kirim::ledger::{now_ms, HistoryEntry, Ledger, PayoutId, Transition, TransitionOutcome};
 
-fn order(reference: &str, amount: &str) -> TransferOrder {
+pub(crate) fn order(reference: &str, amount: &str) -> TransferOrder {
     TransferOrder {
         provider: kirim::providers::ifortepay::ID,
         partner_reference: PartnerReference::parse(reference).unwrap(),
@@ -29,7 +29,7 @@ fn order(reference: &str, amount: &str) -> TransferOrder {
     }
 }
 
-async fn setup() -> (kirim::redis_server::TestRedis, Client) {
+pub(crate) async fn setup() -> (kirim::redis_server::TestRedis, Client) {
     let redis = crate::common::redis();
     let settings = crate::common::settings_for(&redis);
     let client = Client::connect(&settings).await.unwrap();

@@ -46,7 +46,7 @@ async fn post(
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
-async fn get(http: &reqwest::Client, url: &str) -> (StatusCode, Value) {
+pub(crate) async fn get(http: &reqwest::Client, url: &str) -> (StatusCode, Value) {
     let resp = http
         .get(url)
         .header("Authorization", format!("Bearer {KEY}"))
