@@ -246,6 +246,38 @@ async fn a_compacted_payout_stays_final_and_its_reference_taken() {
 }
 
 #[tokio::test]
+async fn a_record_with_a_field_the_cold_form_does_not_keep_is_left_whole() {
+    let (_r, client) = setup().await;
+    let ledger = client.ledger();
+    let id = settled(&client, "COLD-ODD").await;
+    let mut conn = ledger.connection();
+    // A field some other version (or a hand) wrote: compaction must not drop it.
+    let _: i64 = redis::cmd("HSET")
+        .arg(ledger.keys().payout(&id.to_string()))
+        .arg("operator_note")
+        .arg("checked with the bank")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let before = fields(ledger, &id).await;
+    let history = ledger.history(&id).await.unwrap();
+    let done = ledger.compact_final(i64::MAX, 1000).await.unwrap();
+    assert_eq!(
+        done,
+        Compaction {
+            compacted: 0,
+            moved: 0,
+            skipped: 1
+        }
+    );
+    assert_eq!(fields(ledger, &id).await, before);
+    assert_eq!(ledger.history(&id).await.unwrap(), history);
+    // Out of the index: not read again every pass.
+    let again = ledger.compact_final(i64::MAX, 1000).await.unwrap();
+    assert_eq!(again, Compaction::default());
+}
+
+#[tokio::test]
 async fn a_record_that_moved_after_it_was_read_is_left_for_the_next_pass() {
     let (_r, client) = setup().await;
     let ledger = client.ledger();
@@ -268,7 +300,8 @@ async fn a_record_that_moved_after_it_was_read_is_left_for_the_next_pass() {
             .arg(version)
             .arg(len)
             .arg(held)
-            .arg(b"\x01stale".as_slice());
+            .arg(b"\x01stale".as_slice())
+            .arg(9);
         inv
     };
     let before = fields(ledger, &id).await;
