@@ -203,6 +203,22 @@ impl Ledger {
 }
 
 impl Ledger {
+    /// Final payouts waiting for their cold form, and when the longest-waiting
+    /// one became final (ms), for `/metrics`.
+    pub async fn compaction_backlog(&self) -> Result<(u64, Option<i64>), LedgerError> {
+        let mut conn = self.conn.clone();
+        let (n, oldest): (u64, Vec<(String, f64)>) = redis::pipe()
+            .zcard(self.keys.cold())
+            .cmd("ZRANGE")
+            .arg(self.keys.cold())
+            .arg(0)
+            .arg(0)
+            .arg("WITHSCORES")
+            .query_async(&mut conn)
+            .await?;
+        Ok((n, oldest.first().map(|(_, t)| *t as i64)))
+    }
+
     /// Put every final payout that is not in its cold form in the cold index, as
     /// if it had become final at the epoch (payouts settled before compaction
     /// existed, `kirim compact --all`). Returns how many were added.

@@ -51,6 +51,9 @@ pub(crate) struct Snapshot {
     dead_letters: u64,
     reconcile_due: u64,
     reconcile_lag_seconds: f64,
+    /// Final payouts waiting for their cold form, and how long the oldest has been final.
+    compaction_backlog: u64,
+    compaction_oldest_seconds: f64,
     /// The day of the latest `kirim recon report` (empty if it did not say).
     recon_date: String,
     /// `(provider, verdict) → transactions`.
@@ -142,6 +145,12 @@ impl Snapshot {
         let now = now_ms();
         s.reconcile_due = ledger.due_count(now).await?;
         s.reconcile_lag_seconds = match ledger.oldest_due().await? {
+            Some(t) if t < now => (now - t) as f64 / 1000.0,
+            _ => 0.0,
+        };
+        let (backlog, oldest) = ledger.compaction_backlog().await?;
+        s.compaction_backlog = backlog;
+        s.compaction_oldest_seconds = match oldest {
             Some(t) if t < now => (now - t) as f64 / 1000.0,
             _ => 0.0,
         };
@@ -313,6 +322,20 @@ impl Collector for Snapshot {
             "How far behind its due time the oldest check is.",
             Some(&Unit::Seconds),
             ConstGauge::new(self.reconcile_lag_seconds),
+        )?;
+        single(
+            &mut e,
+            "kirim_compaction_backlog",
+            "Final payouts waiting for their cold form (compacted once final for worker.compact_final_after_secs).",
+            None,
+            ConstGauge::new(self.compaction_backlog),
+        )?;
+        single(
+            &mut e,
+            "kirim_compaction_oldest",
+            "How long the longest-waiting of them has been final.",
+            Some(&Unit::Seconds),
+            ConstGauge::new(self.compaction_oldest_seconds),
         )?;
         if !self.recon.is_empty() {
             family(

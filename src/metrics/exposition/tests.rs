@@ -23,6 +23,8 @@ fn small() -> Snapshot {
         dead_letters: 0,
         reconcile_due: 2,
         reconcile_lag_seconds: 1.5,
+        compaction_backlog: 3,
+        compaction_oldest_seconds: 42.0,
         recon_date: String::new(),
         recon: BTreeMap::new(),
         provider_calls: [((s("nicepay"), s("transfer"), s("success")), 3)].into(),
@@ -59,6 +61,13 @@ kirim_reconcile_due 2
 # TYPE kirim_reconcile_lag_seconds gauge
 # UNIT kirim_reconcile_lag_seconds seconds
 kirim_reconcile_lag_seconds 1.5
+# HELP kirim_compaction_backlog Final payouts waiting for their cold form (compacted once final for worker.compact_final_after_secs).
+# TYPE kirim_compaction_backlog gauge
+kirim_compaction_backlog 3
+# HELP kirim_compaction_oldest_seconds How long the longest-waiting of them has been final.
+# TYPE kirim_compaction_oldest_seconds gauge
+# UNIT kirim_compaction_oldest_seconds seconds
+kirim_compaction_oldest_seconds 42.0
 # HELP kirim_provider_calls Provider calls by provider, operation and outcome.
 # TYPE kirim_provider_calls counter
 kirim_provider_calls_total{provider=\"nicepay\",op=\"transfer\",outcome=\"success\"} 3

@@ -394,6 +394,31 @@ async fn payouts_settle_and_show_in_status_list_and_metrics() {
     );
     assert!(value(&samples, "kirim_reconcile_lag_seconds", &[]).is_some_and(|v| v >= 0.0));
 
+    // Every final payout waits for its cold form (compact_final_after_secs: 60 s)...
+    let finals: f64 = ["SUCCEEDED", "CANCELLED", "FAILED"]
+        .iter()
+        .filter_map(|st| value(&samples, "kirim_payouts", &[("state", st)]))
+        .sum();
+    assert!(finals >= 5.0, "{finals}");
+    assert_eq!(
+        value(&samples, "kirim_compaction_backlog", &[]),
+        Some(finals)
+    );
+    assert!(value(&samples, "kirim_compaction_oldest_seconds", &[]).is_some_and(|v| v >= 0.0));
+    // ... until a compaction pass has run.
     app.stop_worker().await;
+    let done = app
+        .client
+        .ledger()
+        .compact_final(i64::MAX, 1000)
+        .await
+        .unwrap();
+    assert_eq!(done.compacted as f64, finals);
+    let (_, samples) = scrape(&http, &api).await;
+    assert_eq!(value(&samples, "kirim_compaction_backlog", &[]), Some(0.0));
+    assert_eq!(
+        value(&samples, "kirim_compaction_oldest_seconds", &[]),
+        Some(0.0)
+    );
     api.stop().await;
 }
