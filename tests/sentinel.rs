@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{transfer, wait_for};
+use common::{transfer, wait_for, wait_until};
 use kirim::client::Client;
 use kirim::config::Settings;
 use kirim::domain::State;
@@ -436,27 +436,33 @@ async fn failover_run(mode: Durability, binary: &str) {
     sandbox.state().faults.replace(Vec::new());
     let deadline = Duration::from_secs(90 + payouts as u64 / 10);
     let settle_started = Instant::now();
-    wait_for(
-        "every acknowledged payout to be final",
-        deadline,
-        || async {
-            let r = ledger.count_by_state().await;
-            match r {
-                Ok(c) => {
-                    State::ALL
-                        .iter()
-                        .filter(|s| s.is_final())
-                        .map(|s| c[s])
-                        .sum::<u64>()
-                        + c[&State::NeedsReview]
-                        == ids.len() as u64
-                        && c[&State::NeedsReview] <= review_expected.len() as u64
-                }
-                Err(_) => false,
+    let settled = wait_until(deadline, || async {
+        let r = ledger.count_by_state().await;
+        match r {
+            Ok(c) => {
+                State::ALL
+                    .iter()
+                    .filter(|s| s.is_final())
+                    .map(|s| c[s])
+                    .sum::<u64>()
+                    + c[&State::NeedsReview]
+                    == ids.len() as u64
+                    && c[&State::NeedsReview] <= review_expected.len() as u64
             }
-        },
-    )
+            Err(_) => false,
+        }
+    })
     .await;
+    if !settled {
+        // What did not settle, for the next reader of a failed run.
+        let counts = ledger.count_by_state().await;
+        panic!(
+            "timed out after {deadline:?} waiting for every acknowledged payout to be final: \
+             {} payouts, by state {counts:?}, NEEDS_REVIEW expected at most {}",
+            ids.len(),
+            review_expected.len()
+        );
+    }
     let settled_in = settle_started.elapsed();
 
     // The oracle: the sandbox's books.

@@ -47,7 +47,19 @@ use kirim::worker::{WorkerOptions, WorkerRuntime};
 use serde_json::{json, Value};
 
 /// Wait until `cond` holds, checking every 20 ms, failing after `timeout`.
-pub async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut cond: F)
+pub async fn wait_for<F, Fut>(what: &str, timeout: Duration, cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    if !wait_until(timeout, cond).await {
+        panic!("timed out waiting for {what}");
+    }
+}
+
+/// Poll `cond` until it holds (true) or `timeout` passes (false), for a caller
+/// that has more to say than [`wait_for`]'s message when it does not.
+pub async fn wait_until<F, Fut>(timeout: Duration, mut cond: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -55,10 +67,10 @@ where
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         if cond().await {
-            return;
+            return true;
         }
         if tokio::time::Instant::now() > deadline {
-            panic!("timed out waiting for {what}");
+            return false;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
