@@ -26,17 +26,23 @@ pub struct Compaction {
     pub skipped: u64,
 }
 
-/// The fields of one record as read for compaction.
+/// The fields of one record as read for compaction, as the bytes Redis holds
+/// (the cold form keeps text only, and never one changed by a lossy decoding).
 struct Read {
-    state: Option<String>,
-    version: Option<String>,
-    doc: Option<String>,
-    meta: Option<String>,
-    ext: Option<String>,
-    created: Option<String>,
-    last: Option<String>,
+    state: Option<Vec<u8>>,
+    version: Option<Vec<u8>>,
+    doc: Option<Vec<u8>>,
+    meta: Option<Vec<u8>>,
+    ext: Option<Vec<u8>>,
+    created: Option<Vec<u8>>,
+    last: Option<Vec<u8>>,
     cold: bool,
-    list: Vec<String>,
+    list: Vec<Vec<u8>>,
+}
+
+/// A field's bytes as the text they are, or why not.
+fn text(field: &str, v: &[u8]) -> Result<String, String> {
+    String::from_utf8(v.to_vec()).map_err(|_| format!("field `{field}` is not UTF-8"))
 }
 
 impl Read {
@@ -52,32 +58,31 @@ impl Read {
         let (Some(doc), Some(meta)) = (&self.doc, &self.meta) else {
             return Err("no doc or meta field".into());
         };
-        let waiting = self
-            .last
-            .iter()
-            .flat_map(|l| l.split('\n'))
-            .filter(|e| !e.is_empty());
-        let trail = self
-            .created
-            .iter()
-            .map(String::as_str)
-            .chain(self.list.iter().map(String::as_str))
-            .chain(waiting)
-            .map(str::to_owned)
-            .collect();
+        let mut trail = Vec::with_capacity(self.list.len() + 3);
+        if let Some(c) = &self.created {
+            trail.push(text("created", c)?);
+        }
+        for e in &self.list {
+            trail.push(text("history", e)?);
+        }
+        if let Some(l) = &self.last {
+            let l = text("last", l)?;
+            trail.extend(l.split('\n').filter(|e| !e.is_empty()).map(str::to_owned));
+        }
         ColdRecord {
-            doc: doc.clone(),
-            meta: meta.clone(),
-            ext: self.ext.clone().unwrap_or_default(),
+            doc: text("doc", doc)?,
+            meta: text("meta", meta)?,
+            ext: self
+                .ext
+                .as_deref()
+                .map(|e| text("ext", e))
+                .transpose()?
+                .unwrap_or_default(),
             trail,
         }
         .encode()
         .map_err(|e| e.to_string())
     }
-}
-
-fn text(v: Option<Vec<u8>>) -> Option<String> {
-    v.map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
 impl Ledger {
@@ -129,17 +134,20 @@ impl Ledger {
             pipe.lrange(self.keys.history(id), 0, -1);
         }
         let replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+        if replies.len() != ids.len() * 2 {
+            return Err(LedgerError::Corrupt {
+                id: ids.first().cloned().unwrap_or_default(),
+                detail: format!("{} replies for {} reads", replies.len(), ids.len() * 2),
+            });
+        }
         let mut reads = Vec::with_capacity(ids.len());
-        for pair in replies.chunks(2) {
-            let (Some(fields), Some(list)) = (pair.first(), pair.get(1)) else {
-                continue;
-            };
+        for pair in replies.chunks_exact(2) {
             let f: Vec<Option<Vec<u8>>> =
-                redis::from_redis_value(fields.clone()).map_err(redis::RedisError::from)?;
-            let list: Vec<String> =
-                redis::from_redis_value(list.clone()).map_err(redis::RedisError::from)?;
+                redis::from_redis_value(pair[0].clone()).map_err(redis::RedisError::from)?;
+            let list: Vec<Vec<u8>> =
+                redis::from_redis_value(pair[1].clone()).map_err(redis::RedisError::from)?;
             let mut f = f.into_iter();
-            let mut next = || text(f.next().flatten());
+            let mut next = || f.next().flatten();
             reads.push(Read {
                 state: next(),
                 version: next(),
@@ -174,9 +182,9 @@ impl Ledger {
                 .key(self.keys.history(id))
                 .key(self.keys.cold())
                 .arg(id)
-                .arg(r.version.as_deref().unwrap_or(""))
+                .arg(r.version.as_deref().unwrap_or(b""))
                 .arg(r.list.len())
-                .arg(if r.last.as_deref().is_some_and(|l| !l.is_empty()) {
+                .arg(if r.last.as_ref().is_some_and(|l| !l.is_empty()) {
                     "1"
                 } else {
                     "0"

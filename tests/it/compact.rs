@@ -278,6 +278,34 @@ async fn a_record_with_a_field_the_cold_form_does_not_keep_is_left_whole() {
 }
 
 #[tokio::test]
+async fn a_record_whose_text_is_not_utf8_is_left_whole() {
+    let (_r, client) = setup().await;
+    let ledger = client.ledger();
+    let id = settled(&client, "COLD-BYTES").await;
+    let key = ledger.keys().payout(&id.to_string());
+    let mut conn = ledger.connection();
+    // Damaged by hand: the cold form keeps text only, never a lossy copy of it.
+    let _: i64 = redis::cmd("HSET")
+        .arg(&key)
+        .arg("created")
+        .arg(b"{\"at\":1,\"note\":\"\xff\"}".as_slice())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let before = fields(ledger, &id).await;
+    let done = ledger.compact_final(i64::MAX, 1000).await.unwrap();
+    assert_eq!((done.compacted, done.skipped), (0, 1));
+    assert_eq!(fields(ledger, &id).await, before);
+    let created: Vec<u8> = redis::cmd("HGET")
+        .arg(&key)
+        .arg("created")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(created.contains(&0xff), "the damaged bytes are still there");
+}
+
+#[tokio::test]
 async fn a_record_that_moved_after_it_was_read_is_left_for_the_next_pass() {
     let (_r, client) = setup().await;
     let ledger = client.ledger();
