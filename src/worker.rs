@@ -475,8 +475,7 @@ async fn retention_loop(
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "retention failed"),
                     }
-                    let before = now_ms() - i64::try_from(compact_after.as_millis()).unwrap_or(i64::MAX);
-                    match ledger.compact_final(before, COMPACT_PER_TICK).await {
+                    match ledger.compact_final(crate::ledger::ms_ago(compact_after), COMPACT_PER_TICK).await {
                         Ok(c) if c.compacted + c.moved > 0 => tracing::info!(
                             compacted = c.compacted,
                             moved = c.moved,

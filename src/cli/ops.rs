@@ -53,8 +53,7 @@ pub async fn compact(settings: &Settings, a: CompactArgs) -> anyhow::Result<Exit
     let after = a
         .older_than_secs
         .unwrap_or(settings.worker.compact_final_after_secs);
-    let before =
-        crate::ledger::now_ms() - i64::try_from(after.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let before = crate::ledger::ms_ago(Duration::from_secs(after));
     let done = ledger.compact_final(before, usize::MAX).await?;
     let report = CompactReport {
         indexed,

@@ -55,6 +55,12 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// The ledger's clock `ago` before now (ms; the epoch's start for an age past it),
+/// e.g. the cutoff of [`Ledger::compact_final`].
+pub fn ms_ago(ago: std::time::Duration) -> i64 {
+    now_ms().saturating_sub(i64::try_from(ago.as_millis()).unwrap_or(i64::MAX))
+}
+
 #[derive(Debug, Error)]
 pub enum LedgerError {
     #[error("redis: {0}")]

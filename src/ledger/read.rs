@@ -1,6 +1,7 @@
 //! Reads: one record, its audit trail, the state sets and the due index.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use redis::AsyncCommands;
 
@@ -116,12 +117,8 @@ impl Ledger {
                     .pop()
                     .flatten()
                     .map(|s| String::from_utf8_lossy(&s).into_owned());
-                let pid = id.parse::<PayoutId>().map_err(|_| LedgerError::Corrupt {
-                    id: id.clone(),
-                    detail: "not a payout id".into(),
-                })?;
-                let kept = Kept::read(&pid, fields)?;
-                out.push((state, trail(&pid, &kept, &list)?));
+                let kept = Kept::read(id, fields)?;
+                out.push((state, trail(id, &kept, &list)?));
             }
         }
         Ok(out)
@@ -322,7 +319,7 @@ struct Kept {
 
 impl Kept {
     /// From HMGET created, last, z.
-    fn read(id: &PayoutId, fields: Vec<Option<Vec<u8>>>) -> Result<Kept, LedgerError> {
+    fn read(id: &dyn fmt::Display, fields: Vec<Option<Vec<u8>>>) -> Result<Kept, LedgerError> {
         let mut f = fields.into_iter();
         let mut next = || f.next().flatten();
         let created = next().map(|v| utf8(id, "created", v)).transpose()?;
@@ -339,14 +336,14 @@ impl Kept {
     }
 }
 
-fn utf8(id: &PayoutId, field: &str, v: Vec<u8>) -> Result<String, LedgerError> {
+fn utf8(id: &dyn fmt::Display, field: &str, v: Vec<u8>) -> Result<String, LedgerError> {
     String::from_utf8(v).map_err(|_| LedgerError::Corrupt {
         id: id.to_string(),
         detail: format!("field `{field}` is not UTF-8"),
     })
 }
 
-fn cold(id: &PayoutId, z: &[u8]) -> Result<super::ColdRecord, LedgerError> {
+fn cold(id: &dyn fmt::Display, z: &[u8]) -> Result<super::ColdRecord, LedgerError> {
     super::ColdRecord::decode(z).map_err(|e| LedgerError::Corrupt {
         id: id.to_string(),
         detail: format!("cold form: {e}"),
@@ -359,7 +356,11 @@ fn cold(id: &PayoutId, z: &[u8]) -> Result<super::ColdRecord, LedgerError> {
 /// compact JSON holds no raw newline). A compacted final payout keeps all of that
 /// in its cold form, and the list then holds only entries appended after the
 /// compaction (append.lua finds no `last` to push first).
-fn trail(id: &PayoutId, kept: &Kept, list: &[String]) -> Result<Vec<HistoryEntry>, LedgerError> {
+fn trail(
+    id: &dyn fmt::Display,
+    kept: &Kept,
+    list: &[String],
+) -> Result<Vec<HistoryEntry>, LedgerError> {
     let waiting = kept
         .last
         .iter()
